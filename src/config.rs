@@ -1,0 +1,1 @@
+//! config.yml: the original's keys plus ours.

@@ -1,0 +1,1 @@
+//! SQL analysis (owned by the analysis work stream).

@@ -1,0 +1,95 @@
+//! Typed SQLite values as they come out of a query.
+
+use serde::{Deserialize, Serialize};
+
+/// One cell of a result, with SQLite's storage class kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(#[serde(with = "blob_hex")] Vec<u8>),
+}
+
+impl Value {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Integer(_) => "integer",
+            Value::Real(_) => "real",
+            Value::Text(_) => "text",
+            Value::Blob(_) => "blob",
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The value as a human reads it in a table: NULL spelled out, blobs as hex.
+    pub fn display(&self) -> String {
+        match self {
+            Value::Null => "NULL".to_string(),
+            Value::Integer(i) => i.to_string(),
+            Value::Real(f) => format_real(*f),
+            Value::Text(s) => s.clone(),
+            Value::Blob(b) => format!("x'{}'", hex(b)),
+        }
+    }
+
+    /// The value as a SQL literal, safe to splice into a query.
+    pub fn sql_literal(&self) -> String {
+        match self {
+            Value::Null => "NULL".to_string(),
+            Value::Integer(i) => i.to_string(),
+            Value::Real(f) => format_real(*f),
+            Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
+            Value::Blob(b) => format!("X'{}'", hex(b)),
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+/// Reals print like SQLite prints them: `40.0`, not `40`.
+pub fn format_real(f: f64) -> String {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{f:.1}")
+    } else {
+        format!("{f}")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+mod blob_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("x'{}'", super::hex(bytes)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        let hex = text
+            .strip_prefix("x'")
+            .and_then(|t| t.strip_suffix('\''))
+            .ok_or_else(|| serde::de::Error::custom("blob must look like x'00ff'"))?;
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| serde::de::Error::custom("bad hex digit in blob"))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,1 @@
+//! The workspace store (owned by the store work stream).
