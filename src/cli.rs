@@ -1,1 +1,507 @@
-//! The command line.
+//! The command line: one subcommand per stage, each a thin layer over the library.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::project::Project;
+use crate::sql::{Database, ExecError, ExecLimits, QueryResult};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lode",
+    version,
+    about = "Build domain-specific text-to-SQL models: generate, validate, review, analyze, tune and evaluate",
+    long_about = None,
+)]
+pub struct Cli {
+    /// The project's config file.
+    #[arg(long, global = true, default_value = "config.yml")]
+    pub config: PathBuf,
+    /// Run as if started in DIR (the project directory).
+    #[arg(short = 'C', long = "project", global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write the demo project (a bakery chain) and run every stage on it offline
+    Demo(DemoArgs),
+    /// Start a project: write config.yml for your database, glossary and gold set
+    Init(InitArgs),
+    /// Print the database schema: tables, columns, keys, row counts, sample values
+    Schema(SchemaArgs),
+    /// Run one read-only query safely, or analyze queries (concepts, hardness, template)
+    Sql(SqlArgs),
+    /// Measure executor, analysis and demo-generation speed
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Where to write the demo project.
+    #[arg(default_value = "lode-demo")]
+    pub dir: PathBuf,
+    /// Regenerate the project files even if the directory already holds a project.
+    #[arg(long)]
+    pub force: bool,
+    /// Only write the project; run no stage.
+    #[arg(long)]
+    pub no_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The project directory (created if missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Your SQLite database.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Your gold question/SQL set (JSONL, JSON array or Spider dev.json).
+    #[arg(long)]
+    pub gold: Option<PathBuf>,
+    /// A held-out evaluation set (same formats as the gold set).
+    #[arg(long)]
+    pub eval: Option<PathBuf>,
+    /// Your glossary (JSONL, JSON object or CSV).
+    #[arg(long)]
+    pub glossary: Option<PathBuf>,
+    /// Overwrite an existing config.yml.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFormat {
+    /// A readable listing with keys, counts and samples.
+    Text,
+    /// CREATE TABLE text as the original's get_schema builds it.
+    Create,
+    /// CREATE TABLE with keys, row counts and sample values, as prompts get it.
+    Annotated,
+    /// Everything as JSON.
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct SchemaArgs {
+    /// A database to read instead of the project's.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: SchemaFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RowFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Args, Debug)]
+pub struct SqlArgs {
+    /// The statement (one read-only SELECT or WITH).
+    pub sql: Option<String>,
+    /// A database to use instead of the project's.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Wall-clock limit in seconds (default: execution.timeout_s, else 10).
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Rows to keep (default: execution.max_rows).
+    #[arg(long)]
+    pub max_rows: Option<usize>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: RowFormat,
+    /// Print the analysis (concepts, tables, columns, hardness, template) as JSON instead of
+    /// running the query.
+    #[arg(long)]
+    pub analyze: bool,
+    /// With --analyze: a file of queries, one per line (or `SQL<TAB>db_id` lines); prints one
+    /// JSON line each.
+    #[arg(long, requires = "analyze")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Spider data directory (with dev.json and database/).
+    #[arg(long, default_value = "../shared/data/spider_dev11")]
+    pub spider: PathBuf,
+    /// Repetitions of each measurement (the best and the median are reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    if let Some(dir) = &cli.project {
+        std::env::set_current_dir(dir)
+            .with_context(|| format!("cannot enter project directory {}", dir.display()))?;
+    }
+    match &cli.command {
+        Command::Demo(args) => cmd_demo(args),
+        Command::Init(args) => cmd_init(args),
+        Command::Schema(args) => cmd_schema(&cli, args),
+        Command::Sql(args) => cmd_sql(&cli, args),
+        Command::Bench(args) => crate::bench::run(args),
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    if !cli.config.exists() {
+        bail!(
+            "no {} here: run lode inside a project directory, pass -C DIR or --config FILE, \
+             or create one with `lode init` (or try `lode demo`)",
+            cli.config.display()
+        );
+    }
+    let config = Config::load(&cli.config)?;
+    print_warnings(&config.warnings);
+    Ok(config)
+}
+
+fn print_warnings(warnings: &[crate::diag::Warning]) {
+    for w in warnings {
+        eprintln!("{w}");
+    }
+}
+
+// DEMO-HOOKUP: replaced by the demo module's write_demo once it lands.
+fn write_demo_files(_dir: &Path, _force: bool) -> Result<()> {
+    bail!("the demo generator is not wired in yet")
+}
+
+fn cmd_demo(args: &DemoArgs) -> Result<i32> {
+    let config_path = args.dir.join("config.yml");
+    let started = std::time::Instant::now();
+    if config_path.exists() && !args.force {
+        eprintln!(
+            "using the demo project already in {} (pass --force to regenerate it)",
+            args.dir.display()
+        );
+    } else {
+        let summary = write_demo_files(&args.dir, args.force)?;
+        eprintln!(
+            "wrote the demo project to {} in {:.0} ms",
+            args.dir.display(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        let _ = summary;
+    }
+    if args.no_run {
+        return Ok(0);
+    }
+    let project = Project::load(&config_path)?;
+    print_warnings(&project.warnings);
+    let mut out = std::io::stdout().lock();
+    write_project_summary(&mut out, &project)?;
+    Ok(0)
+}
+
+/// The summary printed after the main job: inputs, schema and the gold set's shape.
+fn write_project_summary(out: &mut impl Write, project: &Project) -> Result<()> {
+    let dir = project.dir().display();
+    writeln!(out, "lode project {dir}")?;
+    writeln!(out)?;
+    writeln!(out, "Schema ({} tables)", project.schema.tables.len())?;
+    write!(out, "{}", indent(&project.schema.to_text(), "  "))?;
+    writeln!(
+        out,
+        "Inputs: {} glossary entries, {} gold pairs, {} eval pairs{}",
+        project.glossary.len(),
+        project.gold.len(),
+        project.eval.len(),
+        if project.eval_is_gold {
+            " (the gold set)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Gold set")?;
+    let mut failures = 0;
+    for (i, pair) in project.gold.iter().enumerate() {
+        let outcome = match project.db.query(&pair.sql) {
+            Ok(r) => format!("{} rows, {:.1} ms", r.rows.len(), ms(r.elapsed)),
+            Err(e) => {
+                failures += 1;
+                format!("FAILS: {e}")
+            }
+        };
+        writeln!(out, "  {:>2}. {}  [{outcome}]", i + 1, pair.question)?;
+    }
+    if failures > 0 {
+        writeln!(out, "{failures} gold queries fail against the database")?;
+    }
+    Ok(())
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_string()
+            } else {
+                format!("{prefix}{l}\n")
+            }
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+const CONFIG_TEMPLATE: &str = include_str!("../config.example.yml");
+
+fn cmd_init(args: &InitArgs) -> Result<i32> {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let config_path = args.dir.join("config.yml");
+    if config_path.exists() && !args.force {
+        bail!(
+            "{} already exists; edit it, or pass --force to overwrite it",
+            config_path.display()
+        );
+    }
+    let rel = |p: &Option<PathBuf>, default: &str| -> Result<String> {
+        match p {
+            None => Ok(default.to_string()),
+            Some(p) => {
+                let abs =
+                    std::path::absolute(p).with_context(|| format!("bad path {}", p.display()))?;
+                if !abs.exists() {
+                    bail!("{} does not exist", p.display());
+                }
+                Ok(abs.to_string_lossy().into_owned())
+            }
+        }
+    };
+    let mut text = CONFIG_TEMPLATE.to_string();
+    for (key, value) in [
+        (
+            "path: data.sqlite",
+            format!("path: {}", yaml_str(&rel(&args.db, "data.sqlite")?)),
+        ),
+        (
+            "gold_test_set: gold.jsonl",
+            format!(
+                "gold_test_set: {}",
+                yaml_str(&rel(&args.gold, "gold.jsonl")?)
+            ),
+        ),
+        (
+            "glossary: glossary.jsonl",
+            format!(
+                "glossary: {}",
+                yaml_str(&rel(&args.glossary, "glossary.jsonl")?)
+            ),
+        ),
+    ] {
+        text = text.replacen(key, &value, 1);
+    }
+    if let Some(eval) = &args.eval {
+        text = text.replacen(
+            "# eval_set: eval.jsonl",
+            &format!("eval_set: {}", yaml_str(&rel(&Some(eval.clone()), "")?)),
+            1,
+        );
+    }
+    std::fs::write(&config_path, text)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    println!("wrote {}", config_path.display());
+    // Check what we can now, so mistakes surface at init rather than mid-run.
+    match Project::load(&config_path) {
+        Ok(p) => {
+            print_warnings(&p.warnings);
+            println!(
+                "project ok: {} tables, {} glossary entries, {} gold pairs, {} eval pairs",
+                p.schema.tables.len(),
+                p.glossary.len(),
+                p.gold.len(),
+                p.eval.len()
+            );
+        }
+        Err(e) => {
+            println!("the project is not complete yet:\n{e}");
+            println!(
+                "edit {} and run `lode schema` to check it",
+                config_path.display()
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// A YAML scalar for a path: quoted when it holds anything YAML would read specially.
+fn yaml_str(s: &str) -> String {
+    if s.chars().all(|c| c.is_alphanumeric() || "/._-".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+fn open_db(
+    cli: &Cli,
+    db: Option<&Path>,
+    limits: Option<ExecLimits>,
+) -> Result<(Database, Option<Config>)> {
+    let (path, config) = match db {
+        Some(p) => (p.to_path_buf(), None),
+        None => {
+            let config = load_config(cli)?;
+            let path = config.database_path()?.to_path_buf();
+            (path, Some(config))
+        }
+    };
+    let limits = limits.unwrap_or_else(|| {
+        config
+            .as_ref()
+            .map_or_else(ExecLimits::default, |c| c.execution.limits())
+    });
+    Ok((Database::open(&path, limits)?, config))
+}
+
+fn cmd_schema(cli: &Cli, args: &SchemaArgs) -> Result<i32> {
+    let (db, _) = open_db(cli, args.db.as_deref(), None)?;
+    let schema = crate::project::introspect(&db)?;
+    let text = match args.format {
+        SchemaFormat::Text => schema.to_text(),
+        SchemaFormat::Create => schema.to_create_sql() + "\n",
+        SchemaFormat::Annotated => schema.to_annotated_sql() + "\n",
+        SchemaFormat::Json => serde_json::to_string_pretty(&schema)? + "\n",
+    };
+    print!("{text}");
+    Ok(0)
+}
+
+fn cmd_sql(cli: &Cli, args: &SqlArgs) -> Result<i32> {
+    if args.analyze {
+        return crate::cli_analyze::run(cli, args);
+    }
+    let Some(sql) = &args.sql else {
+        bail!("give the statement to run: lode sql \"SELECT …\"");
+    };
+    let (base, config) = open_db(cli, args.db.as_deref(), None)?;
+    let mut limits = base.limits();
+    if let Some(t) = args.timeout {
+        if !(t.is_finite() && t > 0.0) {
+            bail!("--timeout must be a positive number of seconds");
+        }
+        limits.timeout = Duration::from_secs_f64(t);
+    }
+    if let Some(n) = args.max_rows {
+        limits.max_rows = n.max(1);
+    }
+    let _ = config;
+    match base.query_with(sql, limits, None) {
+        Ok(result) => {
+            let mut out = std::io::stdout().lock();
+            match args.format {
+                RowFormat::Table => {
+                    write_table(&mut out, &result, std::io::stdout().is_terminal())?
+                }
+                RowFormat::Json => {
+                    serde_json::to_writer(&mut out, &result)?;
+                    writeln!(out)?;
+                }
+                RowFormat::Csv => write_csv(&mut out, &result)?,
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(match e {
+                ExecError::Rejected { .. } => 3,
+                ExecError::Timeout { .. } => 4,
+                _ => 1,
+            })
+        }
+    }
+}
+
+/// Prints rows as an aligned table, with the truncation and timing underneath.
+pub fn write_table(out: &mut impl Write, r: &QueryResult, clip: bool) -> std::io::Result<()> {
+    const MAX_WIDTH: usize = 60;
+    let cell = |s: String| -> String {
+        let s = s.replace(['\n', '\r', '\t'], " ");
+        if clip && s.chars().count() > MAX_WIDTH {
+            s.chars().take(MAX_WIDTH - 1).collect::<String>() + "…"
+        } else {
+            s
+        }
+    };
+    let rows: Vec<Vec<String>> = r
+        .rows
+        .iter()
+        .map(|row| row.iter().map(|v| cell(v.display())).collect())
+        .collect();
+    let mut widths: Vec<usize> = r.columns.iter().map(|c| c.chars().count()).collect();
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+            .trim_end()
+            .to_string()
+    };
+    writeln!(out, "{}", line(&r.columns))?;
+    writeln!(
+        out,
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-")
+    )?;
+    for row in &rows {
+        writeln!(out, "{}", line(row))?;
+    }
+    let mut note = format!(
+        "({} row{}{}, {:.1} ms",
+        r.rows.len(),
+        if r.rows.len() == 1 { "" } else { "s" },
+        if r.truncated {
+            ", truncated at the row cap"
+        } else {
+            ""
+        },
+        ms(r.elapsed)
+    );
+    if r.truncated_cells > 0 {
+        note.push_str(&format!(", {} long cells cut", r.truncated_cells));
+    }
+    note.push(')');
+    writeln!(out, "{note}")
+}
+
+fn write_csv(out: &mut impl Write, r: &QueryResult) -> Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(&r.columns)?;
+    for row in &r.rows {
+        w.write_record(row.iter().map(|v| match v {
+            crate::sql::Value::Null => String::new(),
+            other => other.display(),
+        }))?;
+    }
+    w.flush()?;
+    Ok(())
+}

@@ -3,8 +3,11 @@
 //! The library holds every stage (project inputs, the workspace store, the safe SQL engine,
 //! analysis); the `lode` binary is a thin command line over it.
 
+pub mod bench;
 pub mod cli;
+mod cli_analyze;
 pub mod config;
+pub mod diag;
 pub mod project;
 pub mod sql;
 pub mod store;

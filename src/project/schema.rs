@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::sql::Value;
+use crate::sql::{Database, ExecError, ExecLimits, Value};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Schema {
@@ -64,5 +64,365 @@ impl Table {
         self.columns
             .iter()
             .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Distinct values shown per column.
+const SAMPLE_VALUES: usize = 5;
+/// Rows scanned per column for samples and distinct counts, so huge tables stay quick.
+const SAMPLE_SCAN_ROWS: usize = 100_000;
+/// A column with at most this many distinct values (and repeats) is flagged categorical.
+const CATEGORICAL_MAX_DISTINCT: u64 = 25;
+
+/// Why a schema could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the schema of {path}: {source}")]
+pub struct IntrospectError {
+    pub path: std::path::PathBuf,
+    #[source]
+    pub source: ExecError,
+}
+
+/// Quotes an identifier for SQLite.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Text(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.display(),
+    }
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Integer(i) => *i,
+        Value::Real(f) => *f as i64,
+        _ => 0,
+    }
+}
+
+/// Reads tables, columns, keys, indexes, row counts and samples through the safe executor.
+pub fn introspect(db: &Database) -> Result<Schema, IntrospectError> {
+    let err = |source| IntrospectError {
+        path: db.path().to_path_buf(),
+        source,
+    };
+    // Introspection must see every row of its own small queries; sampling bounds the work.
+    let limits = ExecLimits {
+        max_rows: 100_000,
+        max_cell_bytes: 256,
+        ..db.limits()
+    };
+    let q = |sql: &str| db.query_with(sql, limits, None).map_err(err);
+    let tables = q(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+    )?;
+    let mut schema = Schema::default();
+    for row in &tables.rows {
+        let name = text(&row[0]);
+        let lit = Value::Text(name.clone()).sql_literal();
+        let ident = quote_ident(&name);
+        let cols = q(&format!(
+            "SELECT name, type, \"notnull\", pk FROM pragma_table_info({lit}) ORDER BY cid"
+        ))?;
+        let mut pk: Vec<(i64, String)> = Vec::new();
+        let mut columns = Vec::new();
+        for c in &cols.rows {
+            let col_name = text(&c[0]);
+            if int(&c[3]) > 0 {
+                pk.push((int(&c[3]), col_name.clone()));
+            }
+            columns.push(Column {
+                name: col_name,
+                decl_type: text(&c[1]),
+                not_null: int(&c[2]) != 0,
+                primary_key: int(&c[3]) > 0,
+                ..Column::default()
+            });
+        }
+        pk.sort();
+        let fks = q(&format!(
+            "SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list({lit}) ORDER BY id, seq"
+        ))?;
+        let mut foreign_keys: Vec<ForeignKey> = Vec::new();
+        let mut last_id = None;
+        for f in &fks.rows {
+            let id = int(&f[0]);
+            if last_id != Some(id) {
+                foreign_keys.push(ForeignKey {
+                    columns: Vec::new(),
+                    ref_table: text(&f[1]),
+                    ref_columns: Vec::new(),
+                });
+                last_id = Some(id);
+            }
+            let fk = foreign_keys.last_mut().expect("pushed above");
+            fk.columns.push(text(&f[2]));
+            let to = text(&f[3]);
+            if !to.is_empty() {
+                fk.ref_columns.push(to);
+            }
+        }
+        let idx = q(&format!(
+            "SELECT name, \"unique\" FROM pragma_index_list({lit}) WHERE origin = 'c' ORDER BY name"
+        ))?;
+        let mut indexes = Vec::new();
+        for i in &idx.rows {
+            let index_name = text(&i[0]);
+            let info = q(&format!(
+                "SELECT name FROM pragma_index_info({}) ORDER BY seqno",
+                Value::Text(index_name.clone()).sql_literal()
+            ))?;
+            indexes.push(Index {
+                name: index_name,
+                columns: info.rows.iter().map(|r| text(&r[0])).collect(),
+                unique: int(&i[1]) != 0,
+            });
+        }
+        let row_count = q(&format!("SELECT count(*) FROM {ident}"))?
+            .rows
+            .first()
+            .map_or(0, |r| int(&r[0]).max(0) as u64);
+        for column in &mut columns {
+            let c = quote_ident(&column.name);
+            let sample = format!("(SELECT {c} AS v FROM {ident} LIMIT {SAMPLE_SCAN_ROWS})");
+            let distinct = q(&format!("SELECT count(DISTINCT v) FROM {sample}"))?;
+            column.distinct_count = distinct
+                .rows
+                .first()
+                .map_or(0, |r| int(&r[0]).max(0) as u64);
+            let values = q(&format!(
+                "SELECT v, count(*) AS n FROM {sample} WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT {SAMPLE_VALUES}"
+            ))?;
+            column.samples = values
+                .rows
+                .into_iter()
+                .map(|mut r| r.swap_remove(0))
+                .collect();
+            let scanned = row_count.min(SAMPLE_SCAN_ROWS as u64);
+            column.categorical = column.distinct_count > 0
+                && column.distinct_count <= CATEGORICAL_MAX_DISTINCT
+                && column.distinct_count * 2 <= scanned
+                && !column.samples.iter().any(|v| matches!(v, Value::Blob(_)));
+        }
+        schema.tables.push(Table {
+            name,
+            columns,
+            primary_key: pk.into_iter().map(|(_, n)| n).collect(),
+            foreign_keys,
+            indexes,
+            row_count,
+        });
+    }
+    Ok(schema)
+}
+
+impl Schema {
+    /// `CREATE TABLE` text as the original's `get_schema` builds it from `PRAGMA table_info`:
+    /// one block per table, columns with their declared types, blocks joined by a blank line.
+    pub fn to_create_sql(&self) -> String {
+        self.tables
+            .iter()
+            .map(|t| {
+                let cols: Vec<String> = t
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        format!("  {} {}", c.name, c.decl_type)
+                            .trim_end()
+                            .to_string()
+                    })
+                    .collect();
+                format!("CREATE TABLE {} (\n{}\n);", t.name, cols.join(",\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+
+    /// The schema for prompts: CREATE TABLE with keys, references, row counts and sample
+    /// values as comments, so a model sees real values to filter on.
+    pub fn to_annotated_sql(&self) -> String {
+        self.tables
+            .iter()
+            .map(|t| {
+                let mut lines = Vec::new();
+                for (i, c) in t.columns.iter().enumerate() {
+                    let mut def = format!("  {}", c.name);
+                    if !c.decl_type.is_empty() {
+                        def.push(' ');
+                        def.push_str(&c.decl_type);
+                    }
+                    if c.primary_key && t.primary_key.len() == 1 {
+                        def.push_str(" PRIMARY KEY");
+                    }
+                    if c.not_null && !c.primary_key {
+                        def.push_str(" NOT NULL");
+                    }
+                    if let Some(fk) = t
+                        .foreign_keys
+                        .iter()
+                        .find(|fk| fk.columns.len() == 1 && fk.columns[0] == c.name)
+                    {
+                        let target = fk.ref_columns.first().map_or_else(
+                            || t.primary_key.first().cloned().unwrap_or_default(),
+                            Clone::clone,
+                        );
+                        def.push_str(&format!(" REFERENCES {}({target})", fk.ref_table));
+                    }
+                    let last = i + 1 == t.columns.len() && t.primary_key.len() < 2;
+                    if !last {
+                        def.push(',');
+                    }
+                    if !c.samples.is_empty() {
+                        let shown: Vec<String> = c.samples.iter().map(Value::sql_literal).collect();
+                        let label = if c.categorical { "values" } else { "e.g." };
+                        def.push_str(&format!(" -- {label}: {}", shown.join(", ")));
+                    }
+                    lines.push(def);
+                }
+                if t.primary_key.len() > 1 {
+                    lines.push(format!("  PRIMARY KEY ({})", t.primary_key.join(", ")));
+                }
+                format!(
+                    "CREATE TABLE {} ( -- {} rows\n{}\n);",
+                    t.name,
+                    t.row_count,
+                    lines.join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+
+    /// A readable listing for `lode schema`.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for t in &self.tables {
+            out.push_str(&format!("{} ({} rows)\n", t.name, t.row_count));
+            let width = t.columns.iter().map(|c| c.name.len()).max().unwrap_or(0);
+            let type_width = t
+                .columns
+                .iter()
+                .map(|c| c.decl_type.len())
+                .max()
+                .unwrap_or(0);
+            for c in &t.columns {
+                let mut notes = Vec::new();
+                if c.primary_key {
+                    notes.push("PK".to_string());
+                }
+                if let Some(fk) = t
+                    .foreign_keys
+                    .iter()
+                    .find(|fk| fk.columns.contains(&c.name))
+                {
+                    let pos = fk.columns.iter().position(|x| x == &c.name).unwrap_or(0);
+                    let to = fk
+                        .ref_columns
+                        .get(pos)
+                        .map_or(String::new(), |r| format!(".{r}"));
+                    notes.push(format!("→ {}{to}", fk.ref_table));
+                }
+                if c.not_null && !c.primary_key {
+                    notes.push("not null".into());
+                }
+                let samples: Vec<String> = c.samples.iter().map(Value::sql_literal).collect();
+                let sample_text = if samples.is_empty() {
+                    String::new()
+                } else if c.categorical {
+                    format!("  {{{}}}", samples.join(", "))
+                } else {
+                    format!("  e.g. {}", samples.join(", "))
+                };
+                out.push_str(&format!(
+                    "  {:width$}  {:type_width$}  {:>6} distinct  {}{}\n",
+                    c.name,
+                    c.decl_type,
+                    c.distinct_count,
+                    notes.join(", "),
+                    sample_text,
+                ));
+            }
+            for i in &t.indexes {
+                out.push_str(&format!(
+                    "  index {}{} ({})\n",
+                    i.name,
+                    if i.unique { " unique" } else { "" },
+                    i.columns.join(", ")
+                ));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    fn fixture() -> (tempfile::TempDir, Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE stores (id INTEGER PRIMARY KEY, city TEXT NOT NULL);
+             CREATE TABLE \"order items\" (order_id INTEGER, line INTEGER, store_id INTEGER REFERENCES stores(id), kind TEXT,
+                PRIMARY KEY (order_id, line));
+             CREATE INDEX items_store ON \"order items\"(store_id);
+             INSERT INTO stores VALUES (1, 'Lyon'), (2, 'Paris');
+             WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 40)
+             INSERT INTO \"order items\" SELECT x, 1, 1 + x % 2, CASE WHEN x % 3 = 0 THEN 'cake' ELSE 'bread' END FROM n;",
+        )
+        .unwrap();
+        drop(conn);
+        let db = Database::open(&path, ExecLimits::default()).unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn reads_tables_keys_indexes_counts_and_samples() {
+        let (_d, db) = fixture();
+        let s = introspect(&db).unwrap();
+        assert_eq!(s.tables.len(), 2);
+        let items = s.table("ORDER ITEMS").unwrap();
+        assert_eq!(items.row_count, 40);
+        assert_eq!(items.primary_key, vec!["order_id", "line"]);
+        assert_eq!(items.foreign_keys[0].ref_table, "stores");
+        assert_eq!(items.foreign_keys[0].columns, vec!["store_id"]);
+        assert_eq!(items.indexes[0].columns, vec!["store_id"]);
+        let kind = items.column("kind").unwrap();
+        assert!(kind.categorical);
+        assert_eq!(kind.distinct_count, 2);
+        assert_eq!(kind.samples[0], Value::Text("bread".into()));
+        assert!(!items.column("order_id").unwrap().categorical);
+        let city = s.table("stores").unwrap().column("city").unwrap();
+        assert!(city.not_null);
+    }
+
+    #[test]
+    fn renders_like_the_original_get_schema() {
+        let (_d, db) = fixture();
+        let s = introspect(&db).unwrap();
+        let text = s.to_create_sql();
+        assert!(text.starts_with("CREATE TABLE stores (\n  id INTEGER,\n  city TEXT\n);\n\nCREATE TABLE order items ("), "{text}");
+        let annotated = s.to_annotated_sql();
+        assert!(
+            annotated.contains("store_id INTEGER REFERENCES stores(id),"),
+            "{annotated}"
+        );
+        assert!(
+            annotated.contains("-- values: 'bread', 'cake'"),
+            "{annotated}"
+        );
+        assert!(
+            annotated.contains("PRIMARY KEY (order_id, line)"),
+            "{annotated}"
+        );
+        assert!(s.to_text().contains("→ stores.id"));
     }
 }
