@@ -237,8 +237,16 @@ impl Database {
                 Ok(()) => Authorization::Allow,
                 Err(reason) => {
                     let mut s = auth_state.lock().unwrap_or_else(|p| p.into_inner());
-                    // Keep the first reason: it names what the statement tried to do.
-                    s.denied.get_or_insert(reason);
+                    // Keep the first specific reason: it names what the statement tried to
+                    // do. A write to SQLite's own schema table comes before the DROP or
+                    // CREATE that caused it, so it gives way to a later, specific reason.
+                    let generic = s
+                        .denied
+                        .as_deref()
+                        .is_none_or(|r| r.starts_with(SCHEMA_WRITE));
+                    if generic {
+                        s.denied = Some(reason);
+                    }
                     Authorization::Deny
                 }
             }
@@ -313,8 +321,12 @@ fn authorize(ctx: &AuthContext<'_>) -> Result<(), String> {
         }
         AuthAction::Attach { .. } => Err("ATTACH is not allowed".into()),
         AuthAction::Detach { .. } => Err("DETACH is not allowed".into()),
-        AuthAction::Insert { table_name } if table_name.starts_with("sqlite_") => {
-            Err("changing the schema (creating objects) is not allowed".into())
+        AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
+            if table_name.starts_with("sqlite_") =>
+        {
+            Err(format!("{SCHEMA_WRITE} ({table_name}) is not allowed"))
         }
         AuthAction::Insert { table_name } => {
             Err(format!("INSERT into {table_name} is not allowed"))
@@ -334,6 +346,9 @@ fn authorize(ctx: &AuthContext<'_>) -> Result<(), String> {
         other => Err(format!("{} is not allowed (read-only)", action_name(other))),
     }
 }
+
+/// The start of the reason given for writes to SQLite's own schema tables.
+const SCHEMA_WRITE: &str = "changing the schema";
 
 /// Pragmas that only report state when called without a value.
 const READ_PRAGMAS: &[&str] = &[
@@ -404,7 +419,7 @@ fn run(
             truncated_cells,
             elapsed: start.elapsed(),
         }),
-        Err(e) => Err(classify(e, state, start.elapsed(), limits.timeout)),
+        Err(e) => Err(classify(sql, e, state, start.elapsed(), limits.timeout)),
     }
 }
 
@@ -453,7 +468,13 @@ enum StepError {
     Sqlite(rusqlite::Error),
 }
 
-fn classify(e: StepError, state: RunState, elapsed: Duration, limit: Duration) -> ExecError {
+fn classify(
+    sql: &str,
+    e: StepError,
+    state: RunState,
+    elapsed: Duration,
+    limit: Duration,
+) -> ExecError {
     match e {
         StepError::Refused(reason) => ExecError::Rejected { reason },
         StepError::Sqlite(err) => {
@@ -462,6 +483,12 @@ fn classify(e: StepError, state: RunState, elapsed: Duration, limit: Duration) -
             } else if state.timed_out {
                 ExecError::Timeout { elapsed, limit }
             } else if let Some(reason) = state.denied {
+                let reason = if reason.starts_with(SCHEMA_WRITE) {
+                    // SQLite stops at the schema-table write; name the statement instead.
+                    format!("{}: {reason}", leading_words(sql, 3))
+                } else {
+                    reason
+                };
                 ExecError::Rejected { reason }
             } else if matches!(err, rusqlite::Error::MultipleStatement) {
                 ExecError::Rejected {
@@ -478,6 +505,20 @@ fn classify(e: StepError, state: RunState, elapsed: Duration, limit: Duration) -
             }
         }
     }
+}
+
+/// The first `n` words of a statement, upper-cased, for messages ("DROP TABLE singer").
+fn leading_words(sql: &str, n: usize) -> String {
+    let words: Vec<&str> = sql.split_whitespace().take(n).collect();
+    let mut text = words.join(" ");
+    if let Some(i) = text.find(['(', ';']) {
+        text.truncate(i);
+    }
+    let mut parts = text.splitn(3, ' ');
+    let a = parts.next().unwrap_or_default().to_ascii_uppercase();
+    let b = parts.next().unwrap_or_default().to_ascii_uppercase();
+    let c = parts.next().unwrap_or_default();
+    format!("{a} {b} {c}").trim().to_string()
 }
 
 fn is_readonly_error(err: &rusqlite::Error) -> bool {
