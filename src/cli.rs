@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
-use crate::project::Project;
+use crate::project::{Project, demo};
 use crate::sql::{Database, ExecError, ExecLimits, QueryResult};
 
 #[derive(Parser, Debug)]
@@ -175,11 +175,6 @@ fn print_warnings(warnings: &[crate::diag::Warning]) {
     }
 }
 
-// DEMO-HOOKUP: replaced by the demo module's write_demo once it lands.
-fn write_demo_files(_dir: &Path, _force: bool) -> Result<()> {
-    bail!("the demo generator is not wired in yet")
-}
-
 fn cmd_demo(args: &DemoArgs) -> Result<i32> {
     let config_path = args.dir.join("config.yml");
     let started = std::time::Instant::now();
@@ -189,13 +184,22 @@ fn cmd_demo(args: &DemoArgs) -> Result<i32> {
             args.dir.display()
         );
     } else {
-        let summary = write_demo_files(&args.dir, args.force)?;
+        let opts = demo::DemoOptions {
+            force: args.force,
+            ..demo::DemoOptions::default()
+        };
+        let summary = demo::write_demo(&args.dir, &opts)?;
+        let rows: Vec<String> = summary
+            .tables
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
         eprintln!(
-            "wrote the demo project to {} in {:.0} ms",
+            "wrote the demo project to {} in {:.0} ms ({})",
             args.dir.display(),
-            started.elapsed().as_secs_f64() * 1000.0
+            started.elapsed().as_secs_f64() * 1000.0,
+            rows.join(", ")
         );
-        let _ = summary;
     }
     if args.no_run {
         return Ok(0);
@@ -231,7 +235,7 @@ fn write_project_summary(out: &mut impl Write, project: &Project) -> Result<()> 
     let mut failures = 0;
     for (i, pair) in project.gold.iter().enumerate() {
         let outcome = match project.db.query(&pair.sql) {
-            Ok(r) => format!("{} rows, {:.1} ms", r.rows.len(), ms(r.elapsed)),
+            Ok(r) => format!("{}, {:.1} ms", plural(r.rows.len(), "row"), ms(r.elapsed)),
             Err(e) => {
                 failures += 1;
                 format!("FAILS: {e}")
@@ -243,6 +247,10 @@ fn write_project_summary(out: &mut impl Write, project: &Project) -> Result<()> 
         writeln!(out, "{failures} gold queries fail against the database")?;
     }
     Ok(())
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 fn indent(text: &str, prefix: &str) -> String {

@@ -363,7 +363,7 @@ impl Config {
 
         let mut warnings = Vec::new();
         check_keys(path, text, &value, "", &mut warnings);
-        interpolate(path, text, &mut value, env, &mut warnings);
+        interpolate(path, text, &mut value, env, false, &mut warnings);
         // Second pass: the same shape with ${VAR}s replaced; only strings changed, so the
         // first pass has already reported every type error.
         let raw: RawConfig =
@@ -660,6 +660,7 @@ fn interpolate(
     text: &str,
     value: &mut serde_norway::Value,
     env: EnvLookup<'_>,
+    optional: bool,
     warnings: &mut Vec<Warning>,
 ) {
     match value {
@@ -674,6 +675,9 @@ fn interpolate(
                         let name = &after[..end];
                         match env(name) {
                             Some(v) => out.push_str(&v),
+                            // An unset key is normal offline; it matters only when a
+                            // provider needs it, and that provider says so.
+                            None if optional => {}
                             None => warnings.push(Warning {
                                 path: path.to_path_buf(),
                                 line: text.lines().position(|l| l.contains(&format!("${{{name}}}"))).map(|i| i + 1),
@@ -692,13 +696,14 @@ fn interpolate(
             *s = out;
         }
         serde_norway::Value::Mapping(m) => {
-            for (_, v) in m.iter_mut() {
-                interpolate(path, text, v, env, warnings);
+            for (k, v) in m.iter_mut() {
+                let optional = matches!(k.as_str(), Some("key" | "api_key"));
+                interpolate(path, text, v, env, optional, warnings);
             }
         }
         serde_norway::Value::Sequence(seq) => {
             for v in seq {
-                interpolate(path, text, v, env, warnings);
+                interpolate(path, text, v, env, optional, warnings);
             }
         }
         _ => {}
@@ -768,7 +773,8 @@ paths:
             "DATA" => Some("/data".to_string()),
             _ => None,
         };
-        let text = "database:\n  path: ${DATA}/shop.sqlite\napi:\n  key: ${MISSING}\n";
+        let text =
+            "database:\n  path: ${DATA}/shop.sqlite\napi:\n  key: ${MISSING}\n  url: ${NOURL}\n";
         let c = Config::parse(Path::new("c/config.yml"), text, &env).unwrap();
         assert_eq!(
             c.database.path.as_deref(),
@@ -780,7 +786,11 @@ paths:
         assert!(
             c.warnings
                 .iter()
-                .any(|w| w.message.contains("MISSING") && w.line == Some(4))
+                .any(|w| w.message.contains("NOURL") && w.line == Some(5))
+        );
+        assert!(
+            !c.warnings.iter().any(|w| w.message.contains("MISSING")),
+            "an unset key is normal offline"
         );
     }
 
