@@ -1,0 +1,157 @@
+//! The `lode` binary end to end: demo, schema, sql, init, and how bad input is reported.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn lode(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lode"))
+        .current_dir(dir)
+        .env_remove("LAMINI_API_KEY")
+        .args(args)
+        .output()
+        .expect("run lode")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lode(dir.path(), &["--help"]);
+    let help = text(&out.stdout);
+    for cmd in ["demo", "init", "schema", "sql", "bench"] {
+        assert!(
+            help.contains(&format!("  {cmd} ")),
+            "{cmd} missing from:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn demo_writes_the_project_and_prints_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lode(dir.path(), &["demo", "proj"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Schema (6 tables)"), "{stdout}");
+    assert!(stdout.contains("25 gold pairs, 15 eval pairs"), "{stdout}");
+    assert!(!stdout.contains("FAILS"), "{stdout}");
+    // Running it again reuses the project.
+    let again = lode(dir.path(), &["demo", "proj"]);
+    assert!(again.status.success());
+    assert!(text(&again.stderr).contains("already in"));
+
+    let proj = dir.path().join("proj");
+    let out = lode(
+        &proj,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT name FROM stores ORDER BY id LIMIT 2",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "name\nRue Centrale\nCanal Street\n");
+
+    let out = lode(&proj, &["sql", "DELETE FROM orders"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("DELETE from orders is not allowed"));
+
+    let out = lode(
+        &proj,
+        &[
+            "sql",
+            "--timeout",
+            "0.5",
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out.stderr).contains("timed out"));
+
+    let out = lode(&proj, &["schema", "--format", "create"]);
+    assert!(text(&out.stdout).starts_with("CREATE TABLE stores (\n  id INTEGER,"));
+}
+
+#[test]
+fn malformed_config_is_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.yml"),
+        "database:\n  path: x.sqlite\nexecution:\n  max_rows: many\n",
+    )
+    .unwrap();
+    let out = lode(dir.path(), &["schema"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("config.yml:4:"), "{err}");
+    assert!(err.contains("fix:"), "{err}");
+}
+
+#[test]
+fn a_database_that_is_not_sqlite_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("data.sqlite"),
+        "hello, I am text".repeat(100),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config.yml"),
+        "database:\n  path: data.sqlite\n",
+    )
+    .unwrap();
+    let out = lode(dir.path(), &["schema"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("data.sqlite") && err.contains("SQLite"),
+        "{err}"
+    );
+}
+
+#[test]
+fn init_writes_a_config_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        lode(dir.path(), &["demo", "d", "--no-run"])
+            .status
+            .success()
+    );
+    let d = dir.path().join("d");
+    let out = lode(
+        dir.path(),
+        &[
+            "init",
+            "mine",
+            "--db",
+            d.join("bakery.sqlite").to_str().unwrap(),
+            "--gold",
+            d.join("gold.jsonl").to_str().unwrap(),
+            "--glossary",
+            d.join("glossary.jsonl").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("project ok: 6 tables, 16 glossary entries, 25 gold pairs"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Without an eval set the user is warned what the score would mean.
+    assert!(text(&out.stderr).contains("memorization"));
+    let again = lode(dir.path(), &["init", "mine"]);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("--force"));
+}
+
+#[test]
+fn outside_a_project_the_error_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lode(dir.path(), &["schema"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("lode init"));
+}
