@@ -72,6 +72,44 @@ fn demo_writes_the_project_and_prints_the_summary() {
     assert_eq!(out.status.code(), Some(4));
     assert!(text(&out.stderr).contains("timed out"));
 
+    let out = lode(
+        &proj,
+        &[
+            "sql",
+            "--analyze",
+            "SELECT name FROM stores WHERE city LIKE 'P%'",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let analysis: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(analysis["hardness"], "medium");
+    assert_eq!(
+        analysis["columns"],
+        serde_json::json!(["stores.city", "stores.name"])
+    );
+    assert_eq!(analysis["concepts"]["like"], 1);
+
+    std::fs::write(
+        proj.join("queries.sql"),
+        "SELECT count(*) FROM orders\nSELEC broken\n\nSELECT name FROM nowhere\n",
+    )
+    .unwrap();
+    let out = lode(&proj, &["sql", "--analyze", "--file", "queries.sql"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["analysis"]["hardness"], "easy");
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"].as_str().unwrap().contains("syntax error"));
+    assert_eq!(
+        lines[2]["analysis"]["unknown"],
+        serde_json::json!(["nowhere"])
+    );
+    assert!(text(&out.stderr).contains("1 queries could not be analyzed"));
+
     let out = lode(&proj, &["schema", "--format", "create"]);
     assert!(text(&out.stdout).starts_with("CREATE TABLE stores (\n  id INTEGER,"));
 }

@@ -128,3 +128,37 @@ fn refuses_to_overwrite_a_project_without_force() {
     )
     .unwrap();
 }
+
+#[test]
+fn gold_set_spans_the_concept_taxonomy_and_names_only_real_columns() {
+    use lode::sql::analyze::{Concept, analyze};
+    let dir = tempfile::tempdir().unwrap();
+    write_demo(dir.path(), &DemoOptions::default()).unwrap();
+    let project = Project::load(&dir.path().join("config.yml")).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for pair in project.gold.iter().chain(&project.eval) {
+        let a = analyze(&pair.sql, Some(&project.schema))
+            .unwrap_or_else(|e| panic!("{}: {e}", pair.sql));
+        assert!(
+            a.unknown.is_empty(),
+            "{:?} unknown in {}",
+            a.unknown,
+            pair.sql
+        );
+        seen.extend(a.concepts.keys().copied());
+    }
+    for c in [
+        Concept::JoinInner,
+        Concept::JoinOuter,
+        Concept::GroupBy,
+        Concept::Having,
+        Concept::NestedWhereSubquery,
+        Concept::Cte,
+        Concept::WindowFunction,
+        Concept::CaseWhen,
+        Concept::DateTime,
+        Concept::Ratio,
+    ] {
+        assert!(seen.contains(&c), "no gold or eval pair uses {c}");
+    }
+}
