@@ -2,6 +2,7 @@
 //! reaches a user database), typed values, parsing and analysis (concepts, hardness, templates).
 
 pub mod analyze;
+pub mod compare;
 pub mod exec;
 pub mod value;
 
