@@ -43,6 +43,7 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
             figures.push(rate("analysis, 1 thread", n, repeat, || {
                 analyze_all(&sqls)
             })?);
+            figures.extend(eval_files_figures(args, repeat)?);
         }
         None => eprintln!(
             "skipping the Spider benchmarks: {} not found (it lives in ../shared/data)",
@@ -50,17 +51,171 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         ),
     }
     figures.push(wall("lode demo (write the project)", repeat, demo_once)?);
-    println!("{:<40} {:>14} {:>14}", "benchmark", "best", "median");
+    println!("{:<52} {:>18} {:>18}", "benchmark", "best", "median");
     for f in &figures {
         println!(
-            "{:<40} {:>10.1} {:<3} {:>10.1} {:<3}",
+            "{:<52} {:>10.3} {:<7} {:>10.3} {:<7}",
             f.name, f.best, f.unit, f.median, f.unit
         );
     }
+    println!(
+        "reference (research/evaluation.md §1.9, this machine): test-suite ≈ 3.5 ms/pair, \
+         BIRD ≈ 0.45 ms/pair (2 processes)"
+    );
     Ok(0)
 }
 
 type Workload = Vec<(Arc<Database>, String)>;
+
+/// Predictions of our own making for a gold query, right and wrong: the gold itself, DISTINCT
+/// toggled, ORDER BY direction flipped (or added), LIMIT changed (or added), a syntax error,
+/// and the gold followed by a hostile second statement.
+pub fn prediction_variants(gold: &str) -> Vec<String> {
+    let upper = gold.to_uppercase();
+    let distinct = match upper.find("SELECT DISTINCT ") {
+        Some(i) => format!(
+            "{}SELECT {}",
+            &gold[..i],
+            &gold[i + "SELECT DISTINCT ".len()..]
+        ),
+        None => gold.replacen("SELECT ", "SELECT DISTINCT ", 1).replacen(
+            "select ",
+            "select DISTINCT ",
+            1,
+        ),
+    };
+    let direction = if let Some(i) = upper.rfind(" DESC") {
+        format!("{} ASC{}", &gold[..i], &gold[i + 5..])
+    } else if let Some(i) = upper.rfind(" ASC") {
+        format!("{} DESC{}", &gold[..i], &gold[i + 4..])
+    } else if !upper.contains("ORDER BY") && !upper.contains("LIMIT") {
+        format!("{gold} ORDER BY 1 DESC")
+    } else {
+        gold.to_string()
+    };
+    let limit = match upper.rfind("LIMIT ") {
+        Some(i) => {
+            let rest = &gold[i + 6..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            match digits.parse::<u64>() {
+                Ok(n) => format!("{}LIMIT {}{}", &gold[..i], n + 1, &rest[digits.len()..]),
+                Err(_) => gold.to_string(),
+            }
+        }
+        None => format!("{gold} LIMIT 1"),
+    };
+    vec![
+        gold.to_string(),
+        distinct,
+        direction,
+        limit,
+        format!("SELEC{}", gold.get(6..).unwrap_or("")),
+        format!("{gold}; DROP TABLE IF EXISTS sqlite_master"),
+    ]
+}
+
+/// A gold file and a prediction file to evaluate, and how many pairs they hold.
+struct EvalSet {
+    name: &'static str,
+    gold: PathBuf,
+    pred: PathBuf,
+    pairs: usize,
+}
+
+/// Writes gold-vs-gold files and own-prediction files (6 variants per question) into `dir`.
+fn write_eval_files(spider: &Path, dir: &Path) -> Result<Vec<EvalSet>> {
+    let gold_path = spider.join("gold.sql");
+    let gold = std::fs::read_to_string(&gold_path)
+        .with_context(|| format!("cannot read {}", gold_path.display()))?;
+    let lines: Vec<&str> = gold.lines().filter(|l| !l.trim().is_empty()).collect();
+    std::fs::create_dir_all(dir)?;
+    let mut gold_all = String::new();
+    let mut pred_all = String::new();
+    let mut pred_gold = String::new();
+    for line in &lines {
+        let sql = line.split('\t').next().unwrap_or("");
+        pred_gold.push_str(sql);
+        pred_gold.push('\n');
+        for v in prediction_variants(sql) {
+            gold_all.push_str(line);
+            gold_all.push('\n');
+            pred_all.push_str(&v.replace('\n', " "));
+            pred_all.push('\n');
+        }
+    }
+    let set = |name, gold: PathBuf, pred: PathBuf, text: &str, pairs| -> Result<EvalSet> {
+        std::fs::write(&pred, text)?;
+        Ok(EvalSet {
+            name,
+            gold,
+            pred,
+            pairs,
+        })
+    };
+    std::fs::write(dir.join("gold_all.sql"), gold_all)?;
+    Ok(vec![
+        set(
+            "gold-vs-gold",
+            gold_path.clone(),
+            dir.join("pred_gold.sql"),
+            &pred_gold,
+            lines.len(),
+        )?,
+        set(
+            "own predictions (6 per question)",
+            dir.join("gold_all.sql"),
+            dir.join("pred_all.sql"),
+            &pred_all,
+            lines.len() * 6,
+        )?,
+    ])
+}
+
+/// Wall time per pair of whole `lode eval-files` processes, per profile, on gold-vs-gold and
+/// on our own predictions.
+fn eval_files_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
+    let exe = std::env::current_exe().context("cannot find the lode executable")?;
+    let dir = match &args.keep_files {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("lode-bench-eval-{}", std::process::id())),
+    };
+    let sets = write_eval_files(&args.spider, &dir)?;
+    let mut figures = Vec::new();
+    for profile in crate::sql::compare::PROFILE_NAMES {
+        for set in &sets {
+            let run = || -> Result<()> {
+                let status = std::process::Command::new(&exe)
+                    .arg("eval-files")
+                    .arg("--gold")
+                    .arg(&set.gold)
+                    .arg("--pred")
+                    .arg(&set.pred)
+                    .arg("--db-dir")
+                    .arg(args.spider.join("database"))
+                    .args(["--profile", profile])
+                    .stdout(std::process::Stdio::null())
+                    .status()?;
+                if !status.success() {
+                    bail!("lode eval-files failed ({status})");
+                }
+                Ok(())
+            };
+            let t = timings(repeat, run)?;
+            figures.push(Figure {
+                name: format!("eval-files {profile}, {}", set.name),
+                unit: "ms/pair".into(),
+                best: t[0].as_secs_f64() * 1000.0 / set.pairs as f64,
+                median: t[t.len() / 2].as_secs_f64() * 1000.0 / set.pairs as f64,
+            });
+        }
+    }
+    if args.keep_files.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("evaluation files kept in {}", dir.display());
+    }
+    Ok(figures)
+}
 
 /// The 318 spider_dev11 gold queries, each with its database opened read-only.
 fn spider_workload(dir: &Path) -> Result<Option<Workload>> {

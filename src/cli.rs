@@ -39,8 +39,41 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Run one read-only query safely, or analyze queries (concepts, hardness, template)
     Sql(SqlArgs),
-    /// Measure executor, analysis and demo-generation speed
+    /// Judge prediction files against gold files like the reference evaluators (Spider, BIRD, defog)
+    EvalFiles(EvalFilesArgs),
+    /// Measure executor, analysis, evaluation and demo-generation speed
     Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EvalFilesArgs {
+    /// Gold file: one `SQL<TAB>db_id` per line.
+    #[arg(long, required_unless_present = "explain_profiles")]
+    pub gold: Option<PathBuf>,
+    /// Prediction file: one SQL per line, in the gold file's order.
+    #[arg(long, required_unless_present = "explain_profiles")]
+    pub pred: Option<PathBuf>,
+    /// Directory holding `<db_id>/<db_id>.sqlite`.
+    #[arg(long, required_unless_present = "explain_profiles")]
+    pub db_dir: Option<PathBuf>,
+    /// Comparison profile: lode, spider_ts, bird_ex or defog.
+    #[arg(long, default_value = "lode")]
+    pub profile: String,
+    /// spider_ts: keep DISTINCT (test-suite's --keep_distinct).
+    #[arg(long)]
+    pub keep_distinct: bool,
+    /// Write one JSON line per pair: index, db_id, verdict, reason, hardness, timing.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Wall-clock limit per query, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print where each profile departs from correct semantics, and exit.
+    #[arg(long)]
+    pub explain_profiles: bool,
 }
 
 #[derive(Args, Debug)]
@@ -139,6 +172,9 @@ pub struct BenchArgs {
     /// Repetitions of each measurement (the best and the median are reported).
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
+    /// Keep the generated evaluation files (gold and prediction variants) in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub keep_files: Option<PathBuf>,
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -152,6 +188,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Init(args) => cmd_init(args),
         Command::Schema(args) => cmd_schema(&cli, args),
         Command::Sql(args) => cmd_sql(&cli, args),
+        Command::EvalFiles(args) => crate::cli_eval::eval_files(args),
         Command::Bench(args) => crate::bench::run(args),
     }
 }

@@ -6,8 +6,10 @@
 pub mod bench;
 pub mod cli;
 mod cli_analyze;
+mod cli_eval;
 pub mod config;
 pub mod diag;
+pub mod pipeline;
 pub mod project;
 pub mod sql;
 pub mod store;

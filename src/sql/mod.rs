@@ -6,5 +6,5 @@ pub mod compare;
 pub mod exec;
 pub mod value;
 
-pub use exec::{Database, ExecError, ExecLimits, QueryResult};
+pub use exec::{CancelFlag, Database, ExecError, ExecLimits, QueryResult};
 pub use value::Value;

@@ -1,0 +1,354 @@
+//! The evaluation engine: judges (gold, prediction) pairs in parallel on all cores under a
+//! comparison profile. Gold results are computed once per (database, gold text) and shared;
+//! every query goes through the safe executor, so a hostile prediction can neither write nor
+//! run forever.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::sql::analyze::{Hardness, hardness};
+use crate::sql::compare::{Case, Outcome, Profile, Reason, Verdict};
+use crate::sql::{CancelFlag, Database, ExecError, ExecLimits, QueryResult};
+
+/// Limits for evaluation: results are compared whole, so the row and cell caps are far
+/// higher than for browsing; the row cap still bounds memory on a runaway cross join.
+pub fn eval_limits(timeout: std::time::Duration) -> ExecLimits {
+    ExecLimits {
+        timeout,
+        max_rows: 2_000_000,
+        max_cell_bytes: 1 << 20,
+    }
+}
+
+/// One pair to judge.
+#[derive(Debug, Clone)]
+pub struct EvalItem {
+    pub index: usize,
+    pub db_id: String,
+    pub gold_sql: String,
+    /// `Err(message)` when the model gave no prediction: it counts as wrong, with the cause.
+    pub pred_sql: Result<String, String>,
+    pub question: String,
+}
+
+/// The judgement of one pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemResult {
+    pub index: usize,
+    pub db_id: String,
+    pub verdict: Verdict,
+    /// Spider hardness of the gold query (`None` when it does not parse).
+    pub hardness: Option<Hardness>,
+    /// Time spent executing the gold queries (0 when the result came from the cache).
+    pub gold_ms: f64,
+    pub pred_ms: f64,
+}
+
+type GoldOutcome = Arc<Result<QueryResult, ExecError>>;
+type GoldCache = Mutex<HashMap<(String, String), Arc<OnceLock<(GoldOutcome, f64)>>>>;
+
+/// Judges `items` with `threads` workers; `databases` maps each db_id to its database.
+/// `progress` is called after each pair with the number done; `cancel` stops the run (the
+/// pairs not judged are left out of the result).
+pub fn evaluate_items(
+    items: &[EvalItem],
+    databases: &BTreeMap<String, Arc<Database>>,
+    profile: &Profile,
+    threads: usize,
+    cancel: Option<&CancelFlag>,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Vec<ItemResult> {
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let cache: GoldCache = Mutex::new(HashMap::new());
+    let results: Mutex<Vec<ItemResult>> = Mutex::new(Vec::with_capacity(items.len()));
+    let threads = threads.clamp(1, items.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut local = Vec::new();
+                loop {
+                    if cancel.is_some_and(CancelFlag::is_cancelled) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    local.push(judge_item(item, databases, profile, &cache, cancel));
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+                }
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(local);
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    results.sort_by_key(|r| r.index);
+    results
+}
+
+fn judge_item(
+    item: &EvalItem,
+    databases: &BTreeMap<String, Arc<Database>>,
+    profile: &Profile,
+    cache: &GoldCache,
+    cancel: Option<&CancelFlag>,
+) -> ItemResult {
+    let hardness = hardness(&item.gold_sql).ok();
+    let finish = |verdict: Verdict, gold_ms: f64, pred_ms: f64| ItemResult {
+        index: item.index,
+        db_id: item.db_id.clone(),
+        verdict,
+        hardness,
+        gold_ms,
+        pred_ms,
+    };
+    let Some(db) = databases.get(&item.db_id) else {
+        return finish(
+            Verdict::wrong(Reason::GoldError {
+                message: format!("no database `{}`", item.db_id),
+            }),
+            0.0,
+            0.0,
+        );
+    };
+    let mut gold_ms = 0.0;
+    let golds: Vec<GoldOutcome> = profile
+        .gold_queries(&item.gold_sql)
+        .into_iter()
+        .map(|q| {
+            let cell = {
+                let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+                map.entry((item.db_id.clone(), q.clone()))
+                    .or_default()
+                    .clone()
+            };
+            let mut ran = false;
+            let (outcome, ms) = cell.get_or_init(|| {
+                ran = true;
+                let start = Instant::now();
+                let r = db.query_with(&q, db.limits(), cancel);
+                (Arc::new(r), start.elapsed().as_secs_f64() * 1000.0)
+            });
+            if ran {
+                gold_ms += ms;
+            }
+            outcome.clone()
+        })
+        .collect();
+    let pred_sql = match &item.pred_sql {
+        Ok(p) => p,
+        Err(message) => {
+            return finish(
+                Verdict::wrong(Reason::NoPrediction {
+                    message: message.clone(),
+                }),
+                gold_ms,
+                0.0,
+            );
+        }
+    };
+    let start = Instant::now();
+    let pred = db.query_with(&profile.pred_query(pred_sql), db.limits(), cancel);
+    let pred_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let case = Case {
+        gold_sql: &item.gold_sql,
+        pred_sql,
+        question: &item.question,
+    };
+    let gold_refs: Vec<Outcome<'_>> = golds.iter().map(|g| g.as_ref().as_ref()).collect();
+    let verdict = profile.judge(&case, &gold_refs, pred.as_ref());
+    finish(verdict, gold_ms, pred_ms)
+}
+
+/// Accuracy per hardness and overall, and how many wrong pairs had each reason.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// hardness name → (pairs, correct); "unknown" for gold queries that do not parse.
+    pub by_hardness: BTreeMap<String, (usize, usize)>,
+    pub total: usize,
+    pub correct: usize,
+    pub reasons: BTreeMap<String, usize>,
+    /// Mean soft F1 (bird_ex) where the profile scores.
+    pub mean_score: Option<f64>,
+    /// defog's "correct" (subset) count.
+    pub subset_correct: Option<usize>,
+}
+
+impl Summary {
+    pub fn of(results: &[ItemResult]) -> Summary {
+        let mut s = Summary::default();
+        let mut scores = Vec::new();
+        for r in results {
+            let h = r.hardness.map_or("unknown", Hardness::name).to_string();
+            let e = s.by_hardness.entry(h).or_insert((0, 0));
+            e.0 += 1;
+            s.total += 1;
+            if r.verdict.correct {
+                e.1 += 1;
+                s.correct += 1;
+            } else if let Some(reason) = &r.verdict.reason {
+                *s.reasons.entry(reason.kind().to_string()).or_insert(0) += 1;
+            }
+            if let Some(score) = r.verdict.score {
+                scores.push(score);
+            }
+            if let Some(sub) = r.verdict.subset_correct {
+                *s.subset_correct.get_or_insert(0) += sub as usize;
+            }
+        }
+        if !scores.is_empty() {
+            s.mean_score = Some(scores.iter().sum::<f64>() / scores.len() as f64);
+        }
+        s
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.total as f64
+        }
+    }
+
+    /// The per-hardness table in test-suite's layout.
+    pub fn table(&self, profile: &Profile) -> String {
+        let mut levels: Vec<String> = Hardness::ALL.iter().map(|h| h.name().to_string()).collect();
+        if self.by_hardness.contains_key("unknown") {
+            levels.push("unknown".into());
+        }
+        let mut out = String::new();
+        out.push_str(&format!("{:<20}", ""));
+        for l in levels.iter().chain(std::iter::once(&"all".to_string())) {
+            out.push_str(&format!(" {l:<20}"));
+        }
+        out.push('\n');
+        out.push_str(&format!("{:<20}", "count"));
+        for l in &levels {
+            let n = self.by_hardness.get(l).map_or(0, |x| x.0);
+            out.push_str(&format!(" {n:<20}"));
+        }
+        out.push_str(&format!(" {:<20}\n", self.total));
+        out.push_str(&format!(
+            "=====================   EXECUTION ACCURACY ({})   =====================\n",
+            profile.name()
+        ));
+        out.push_str(&format!("{:<20}", "execution"));
+        for l in &levels {
+            let (n, c) = self.by_hardness.get(l).copied().unwrap_or((0, 0));
+            let acc = if n == 0 { 0.0 } else { c as f64 / n as f64 };
+            out.push_str(&format!(" {acc:<20.3}"));
+        }
+        out.push_str(&format!(" {:<20.3}\n", self.accuracy()));
+        if let Some(f1) = self.mean_score {
+            out.push_str(&format!("{:<20} {f1:.3}\n", "soft F1 (BIRD)"));
+        }
+        if let Some(sub) = self.subset_correct {
+            out.push_str(&format!(
+                "{:<20} {:.3} ({} of {})\n",
+                "correct (subset)",
+                if self.total == 0 {
+                    0.0
+                } else {
+                    sub as f64 / self.total as f64
+                },
+                sub,
+                self.total
+            ));
+        }
+        if !self.reasons.is_empty() {
+            let reasons: Vec<String> = self
+                .reasons
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            out.push_str(&format!(
+                "{:<20} {}\n",
+                "wrong, by reason",
+                reasons.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo_db() -> (tempfile::TempDir, Arc<Database>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t(a INTEGER, b TEXT);
+             INSERT INTO t VALUES (1,'x'),(2,'y'),(3,'z');",
+        )
+        .unwrap();
+        drop(conn);
+        let db = Database::open(&path, eval_limits(std::time::Duration::from_secs(2))).unwrap();
+        (dir, Arc::new(db))
+    }
+
+    #[test]
+    fn judges_in_parallel_and_keeps_the_input_order() {
+        let (_dir, db) = demo_db();
+        let mut dbs = BTreeMap::new();
+        dbs.insert("t".to_string(), db);
+        let items: Vec<EvalItem> = (0..50)
+            .map(|i| EvalItem {
+                index: i,
+                db_id: "t".into(),
+                gold_sql: "SELECT a FROM t".into(),
+                pred_sql: if i % 5 == 0 {
+                    Err("the model timed out".into())
+                } else if i % 2 == 0 {
+                    Ok("SELECT a FROM t WHERE a > 1".into())
+                } else {
+                    Ok("SELECT a FROM t".into())
+                },
+                question: String::new(),
+            })
+            .collect();
+        let calls = AtomicUsize::new(0);
+        let results = evaluate_items(&items, &dbs, &Profile::default(), 4, None, &|_| {
+            calls.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(calls.load(Ordering::Relaxed), 50);
+        assert_eq!(results.len(), 50);
+        assert!(results.iter().enumerate().all(|(i, r)| r.index == i));
+        let summary = Summary::of(&results);
+        assert_eq!(summary.total, 50);
+        // Multiples of 5 have no prediction; of the rest, odd indexes are right.
+        assert_eq!(summary.correct, 20);
+        assert_eq!(summary.reasons["no_prediction"], 10);
+        assert_eq!(summary.reasons["row_count"], 20);
+        // The gold ran once: only one pair paid for it.
+        assert_eq!(results.iter().filter(|r| r.gold_ms > 0.0).count(), 1);
+    }
+
+    #[test]
+    fn an_unknown_database_is_a_gold_error_not_a_panic() {
+        let items = vec![EvalItem {
+            index: 0,
+            db_id: "nowhere".into(),
+            gold_sql: "SELECT 1".into(),
+            pred_sql: Ok("SELECT 1".into()),
+            question: String::new(),
+        }];
+        let r = evaluate_items(
+            &items,
+            &BTreeMap::new(),
+            &Profile::default(),
+            2,
+            None,
+            &|_| {},
+        );
+        assert_eq!(r[0].verdict.reason.as_ref().unwrap().kind(), "gold_error");
+    }
+}

@@ -1,0 +1,127 @@
+//! `lode eval-files`: the reference evaluators' batch mode on their own files. Gold lines are
+//! `SQL<TAB>db_id`, prediction lines one SQL each (anything after a tab is ignored, as
+//! test-suite does), databases at `DIR/<db_id>/<db_id>.sqlite`. Blank lines (SParC/CoSQL
+//! interaction breaks) are skipped in both files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diag::InputError;
+use crate::pipeline::eval::{EvalItem, eval_limits};
+use crate::sql::{Database, ExecError};
+
+/// The pairs of a gold and a prediction file, with their databases opened.
+pub struct EvalFiles {
+    pub items: Vec<EvalItem>,
+    pub databases: BTreeMap<String, Arc<Database>>,
+}
+
+/// Why the files cannot be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalFilesError {
+    #[error("{0}")]
+    Input(#[from] InputError),
+    #[error("{0}")]
+    Database(ExecError),
+}
+
+/// Non-blank lines with their 1-based line numbers.
+fn lines(path: &Path) -> Result<Vec<(usize, String)>, InputError> {
+    let text = std::fs::read(path).map_err(|e| {
+        InputError::new(path, format!("cannot read the file: {e}"), "check the path")
+    })?;
+    let text = String::from_utf8(text).map_err(|e| {
+        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
+        InputError::new(path, "the file is not valid UTF-8", "save it as UTF-8").at(line, None)
+    })?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| (i + 1, l.to_string()))
+        .collect())
+}
+
+/// Reads the gold and prediction files and opens every database they name.
+pub fn load(
+    gold: &Path,
+    pred: &Path,
+    db_dir: &Path,
+    timeout: std::time::Duration,
+) -> Result<EvalFiles, EvalFilesError> {
+    let gold_lines = lines(gold)?;
+    let pred_lines = lines(pred)?;
+    if pred_lines.len() != gold_lines.len() {
+        let (line, what) = if pred_lines.len() < gold_lines.len() {
+            let missing = gold_lines[pred_lines.len()].0;
+            (
+                pred_lines.last().map_or(1, |l| l.0),
+                format!(
+                    "{} has {} predictions but {} has {} gold queries; gold line {missing} has no prediction",
+                    pred.display(),
+                    pred_lines.len(),
+                    gold.display(),
+                    gold_lines.len()
+                ),
+            )
+        } else {
+            (
+                pred_lines[gold_lines.len()].0,
+                format!(
+                    "{} has {} predictions but {} has only {} gold queries",
+                    pred.display(),
+                    pred_lines.len(),
+                    gold.display(),
+                    gold_lines.len()
+                ),
+            )
+        };
+        return Err(InputError::new(
+            pred,
+            what,
+            "give exactly one prediction line per gold line, in the same order",
+        )
+        .at(line, None)
+        .into());
+    }
+    let mut databases: BTreeMap<String, Arc<Database>> = BTreeMap::new();
+    let mut items = Vec::with_capacity(gold_lines.len());
+    for (index, ((gline, g), (_, p))) in gold_lines.iter().zip(&pred_lines).enumerate() {
+        let Some((sql, db_id)) = g.trim().rsplit_once('\t') else {
+            return Err(InputError::new(
+                gold,
+                "a gold line must be `SQL<TAB>db_id`; this one has no tab",
+                "separate the query and the database id with a tab",
+            )
+            .at(*gline, None)
+            .into());
+        };
+        let db_id = db_id.trim().to_string();
+        if !databases.contains_key(&db_id) {
+            let path: PathBuf = db_dir.join(&db_id).join(format!("{db_id}.sqlite"));
+            if !path.exists() {
+                return Err(InputError::new(
+                    gold,
+                    format!("unknown db_id `{db_id}`: {} does not exist", path.display()),
+                    "check --db-dir: each database lives at DIR/<db_id>/<db_id>.sqlite",
+                )
+                .at(*gline, None)
+                .into());
+            }
+            let db =
+                Database::open(&path, eval_limits(timeout)).map_err(EvalFilesError::Database)?;
+            databases.insert(db_id.clone(), Arc::new(db));
+        }
+        let pred_sql = p.trim().split('\t').next().unwrap_or("").to_string();
+        items.push(EvalItem {
+            index,
+            db_id,
+            gold_sql: sql.trim().to_string(),
+            pred_sql: Ok(pred_sql),
+            question: String::new(),
+        });
+    }
+    Ok(EvalFiles { items, databases })
+}

@@ -1,0 +1,4 @@
+//! The stages as library code, usable from the CLI, the TUI and tests: evaluation so far.
+
+pub mod eval;
+pub mod eval_files;
