@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod compare;
 pub mod exec;
+pub mod extract;
 pub mod value;
 
 pub use exec::{CancelFlag, Database, ExecError, ExecLimits, QueryResult};
