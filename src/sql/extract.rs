@@ -126,7 +126,6 @@ fn keyword_start(lower: &str, word: &str) -> Option<usize> {
 
 fn continues_sql(para: &str) -> bool {
     let first = para
-        .trim_start()
         .split_whitespace()
         .next()
         .unwrap_or("")
