@@ -1,0 +1,722 @@
+//! Runs, pairs with their provenance, validation attempts, and review decisions with history.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use serde::{Deserialize, Serialize};
+
+use super::{Result, Store, StoreError, now_rfc3339};
+
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = StoreError;
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(StoreError::Invalid(format!(
+                        "unknown {} `{other}`", stringify!($name)
+                    ))),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Where a run is.
+    RunStatus {
+        Running => "running",
+        Completed => "completed",
+        Failed => "failed",
+        Cancelled => "cancelled",
+        Interrupted => "interrupted",
+    }
+);
+
+text_enum!(
+    /// Where a pair is in its life: generated, validated, deduplicated, reviewed.
+    PairStatus {
+        Pending => "pending",
+        Valid => "valid",
+        Invalid => "invalid",
+        Fixed => "fixed",
+        Duplicate => "duplicate",
+        Leakage => "leakage",
+        Accepted => "accepted",
+        Rejected => "rejected",
+    }
+);
+
+text_enum!(
+    /// What a reviewer did.
+    ReviewAction {
+        Accept => "accept",
+        Reject => "reject",
+        Edit => "edit",
+        Reset => "reset",
+        Undo => "undo",
+    }
+);
+
+/// A run to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewRun {
+    pub kind: String,
+    pub snapshot_id: Option<i64>,
+    pub profile: String,
+    pub config_json: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: i64,
+    pub kind: String,
+    pub status: RunStatus,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub snapshot_id: Option<i64>,
+    pub profile: String,
+    pub config_json: String,
+    pub summary_json: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A pair to insert.
+#[derive(Debug, Clone, Default)]
+pub struct NewPair {
+    /// The deterministic identity of the step that made it (resumed runs skip known keys).
+    pub origin_key: String,
+    pub generator: String,
+    pub parent_gold_id: Option<i64>,
+    pub parent_pair_id: Option<i64>,
+    pub question: String,
+    pub sql: String,
+    pub status: Option<PairStatus>,
+    pub meta_json: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pair {
+    pub id: i64,
+    pub run_id: i64,
+    pub origin_key: String,
+    pub generator: String,
+    pub parent_gold_id: Option<i64>,
+    pub parent_pair_id: Option<i64>,
+    pub question: String,
+    pub sql: String,
+    pub status: PairStatus,
+    pub created_at: String,
+    pub updated_at: String,
+    pub template: Option<String>,
+    pub result_fingerprint: Option<String>,
+    pub concepts_json: Option<String>,
+    pub meta_json: Option<String>,
+}
+
+/// Which pairs to list.
+#[derive(Debug, Clone, Default)]
+pub struct PairFilter {
+    pub run_id: Option<i64>,
+    pub statuses: Vec<PairStatus>,
+    pub generator: Option<String>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+/// One validation attempt to record.
+#[derive(Debug, Clone, Default)]
+pub struct NewValidation {
+    pub pair_id: i64,
+    pub attempt: i64,
+    pub sql: String,
+    pub ok: bool,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub row_count: Option<i64>,
+    pub elapsed_ms: Option<f64>,
+    pub flags_json: Option<String>,
+    pub result_preview_json: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    pub id: i64,
+    pub pair_id: i64,
+    pub attempt: i64,
+    pub sql: String,
+    pub ok: bool,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub row_count: Option<i64>,
+    pub elapsed_ms: Option<f64>,
+    pub flags_json: Option<String>,
+    pub result_preview_json: Option<String>,
+    pub created_at: String,
+}
+
+/// One review decision, with what it changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    pub id: i64,
+    pub pair_id: i64,
+    pub action: ReviewAction,
+    pub prev_status: PairStatus,
+    pub new_status: PairStatus,
+    pub prev_question: String,
+    pub prev_sql: String,
+    pub new_question: String,
+    pub new_sql: String,
+    pub note: Option<String>,
+    pub created_at: String,
+    pub undone: bool,
+}
+
+fn parse<T: FromStr<Err = StoreError>>(text: String) -> rusqlite::Result<T> {
+    text.parse().map_err(|e: StoreError| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+const RUN_COLUMNS: &str = "id, kind, status, created_at, finished_at, snapshot_id, profile, \
+                           config_json, summary_json, error";
+
+fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
+    Ok(Run {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        status: parse(r.get(2)?)?,
+        created_at: r.get(3)?,
+        finished_at: r.get(4)?,
+        snapshot_id: r.get(5)?,
+        profile: r.get(6)?,
+        config_json: r.get(7)?,
+        summary_json: r.get(8)?,
+        error: r.get(9)?,
+    })
+}
+
+const PAIR_COLUMNS: &str = "id, run_id, origin_key, generator, parent_gold_id, parent_pair_id, \
+                            question, sql, status, created_at, updated_at, template, \
+                            result_fingerprint, concepts_json, meta_json";
+
+fn pair_from_row(r: &Row<'_>) -> rusqlite::Result<Pair> {
+    Ok(Pair {
+        id: r.get(0)?,
+        run_id: r.get(1)?,
+        origin_key: r.get(2)?,
+        generator: r.get(3)?,
+        parent_gold_id: r.get(4)?,
+        parent_pair_id: r.get(5)?,
+        question: r.get(6)?,
+        sql: r.get(7)?,
+        status: parse(r.get(8)?)?,
+        created_at: r.get(9)?,
+        updated_at: r.get(10)?,
+        template: r.get(11)?,
+        result_fingerprint: r.get(12)?,
+        concepts_json: r.get(13)?,
+        meta_json: r.get(14)?,
+    })
+}
+
+const REVIEW_COLUMNS: &str = "id, pair_id, action, prev_status, new_status, prev_question, \
+                              prev_sql, new_question, new_sql, note, created_at, undone";
+
+fn review_from_row(r: &Row<'_>) -> rusqlite::Result<Review> {
+    Ok(Review {
+        id: r.get(0)?,
+        pair_id: r.get(1)?,
+        action: parse(r.get(2)?)?,
+        prev_status: parse(r.get(3)?)?,
+        new_status: parse(r.get(4)?)?,
+        prev_question: r.get(5)?,
+        prev_sql: r.get(6)?,
+        new_question: r.get(7)?,
+        new_sql: r.get(8)?,
+        note: r.get(9)?,
+        created_at: r.get(10)?,
+        undone: r.get(11)?,
+    })
+}
+
+impl Store {
+    // --- runs -----------------------------------------------------------------------------
+
+    pub fn create_run(&self, run: &NewRun) -> Result<i64> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO runs (kind, status, created_at, snapshot_id, profile, config_json)
+             VALUES (?1, 'running', ?2, ?3, ?4, ?5)",
+            params![
+                run.kind,
+                now_rfc3339(),
+                run.snapshot_id,
+                run.profile,
+                if run.config_json.is_empty() {
+                    "{}"
+                } else {
+                    &run.config_json
+                }
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Marks a run finished (completed, failed, cancelled) with its summary or error.
+    pub fn finish_run(
+        &self,
+        id: i64,
+        status: RunStatus,
+        summary_json: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let n = self.lock().execute(
+            "UPDATE runs SET status = ?2, finished_at = ?3, summary_json = coalesce(?4, summary_json),
+             error = ?5 WHERE id = ?1",
+            params![id, status.as_str(), now_rfc3339(), summary_json, error],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "run", id });
+        }
+        Ok(())
+    }
+
+    /// Sets a run back to running (a resumed run).
+    pub fn resume_run(&self, id: i64) -> Result<()> {
+        let n = self.lock().execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL, error = NULL WHERE id = ?1",
+            [id],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "run", id });
+        }
+        Ok(())
+    }
+
+    pub fn run(&self, id: i64) -> Result<Run> {
+        self.lock()
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                [id],
+                run_from_row,
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound { what: "run", id })
+    }
+
+    /// All runs, newest first.
+    pub fn runs(&self) -> Result<Vec<Run>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC"))?;
+        let rows = stmt.query_map([], run_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The newest run of a kind.
+    pub fn latest_run(&self, kind: &str) -> Result<Option<Run>> {
+        Ok(self
+            .lock()
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE kind = ?1 ORDER BY id DESC LIMIT 1"),
+                [kind],
+                run_from_row,
+            )
+            .optional()?)
+    }
+
+    /// After a crash: runs still marked running become interrupted. Returns their ids.
+    pub fn mark_interrupted_runs(&self) -> Result<Vec<i64>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let ids: Vec<i64> = {
+            let mut stmt = tx.prepare("SELECT id FROM runs WHERE status = 'running'")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        tx.execute(
+            "UPDATE runs SET status = 'interrupted' WHERE status = 'running'",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    // --- pairs ----------------------------------------------------------------------------
+
+    /// Inserts pairs in one transaction. A pair whose (run, origin_key) exists is not
+    /// inserted again; the existing id is returned in its place, in input order.
+    pub fn insert_pairs(&self, run_id: i64, pairs: &[NewPair]) -> Result<Vec<i64>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut ids = Vec::with_capacity(pairs.len());
+        {
+            let now = now_rfc3339();
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO pairs (run_id, origin_key, generator, parent_gold_id, parent_pair_id,
+                                    question, sql, status, created_at, updated_at, meta_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)
+                 ON CONFLICT (run_id, origin_key) DO NOTHING",
+            )?;
+            let mut existing =
+                tx.prepare_cached("SELECT id FROM pairs WHERE run_id = ?1 AND origin_key = ?2")?;
+            for p in pairs {
+                let status = p.status.unwrap_or(PairStatus::Pending);
+                let n = insert.execute(params![
+                    run_id,
+                    p.origin_key,
+                    p.generator,
+                    p.parent_gold_id,
+                    p.parent_pair_id,
+                    p.question,
+                    p.sql,
+                    status.as_str(),
+                    now,
+                    p.meta_json
+                ])?;
+                let id = if n == 1 {
+                    tx.last_insert_rowid()
+                } else {
+                    existing.query_row(params![run_id, p.origin_key], |r| r.get(0))?
+                };
+                ids.push(id);
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    pub fn has_origin(&self, run_id: i64, origin_key: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT 1 FROM pairs WHERE run_id = ?1 AND origin_key = ?2",
+                params![run_id, origin_key],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    pub fn pair(&self, id: i64) -> Result<Pair> {
+        self.lock()
+            .query_row(
+                &format!("SELECT {PAIR_COLUMNS} FROM pairs WHERE id = ?1"),
+                [id],
+                pair_from_row,
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound { what: "pair", id })
+    }
+
+    /// Pairs matching the filter, oldest first.
+    pub fn pairs(&self, filter: &PairFilter) -> Result<Vec<Pair>> {
+        let mut sql = format!("SELECT {PAIR_COLUMNS} FROM pairs WHERE 1 = 1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(run) = filter.run_id {
+            sql.push_str(" AND run_id = ?");
+            args.push(run.into());
+        }
+        if !filter.statuses.is_empty() {
+            sql.push_str(" AND status IN (");
+            sql.push_str(&vec!["?"; filter.statuses.len()].join(", "));
+            sql.push(')');
+            args.extend(
+                filter
+                    .statuses
+                    .iter()
+                    .map(|s| s.as_str().to_string().into()),
+            );
+        }
+        if let Some(g) = &filter.generator {
+            sql.push_str(" AND generator = ?");
+            args.push(g.clone().into());
+        }
+        sql.push_str(" ORDER BY id LIMIT ? OFFSET ?");
+        args.push(filter.limit.map_or(-1, |l| l as i64).into());
+        args.push((filter.offset as i64).into());
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), pair_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// status → count, for one run or all.
+    pub fn count_pairs_by_status(&self, run_id: Option<i64>) -> Result<BTreeMap<String, u64>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT status, count(*) FROM pairs WHERE ?1 IS NULL OR run_id = ?1 GROUP BY status",
+        )?;
+        let rows = stmt.query_map([run_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (status, n) = row?;
+            out.insert(status, n as u64);
+        }
+        Ok(out)
+    }
+
+    pub fn set_pair_status(&self, id: i64, status: PairStatus) -> Result<()> {
+        let n = self.lock().execute(
+            "UPDATE pairs SET status = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, status.as_str(), now_rfc3339()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "pair", id });
+        }
+        Ok(())
+    }
+
+    /// Replaces a pair's SQL (the debugger fixed it) and status in one write.
+    pub fn update_pair_sql(&self, id: i64, sql: &str, status: PairStatus) -> Result<()> {
+        let n = self.lock().execute(
+            "UPDATE pairs SET sql = ?2, status = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, sql, status.as_str(), now_rfc3339()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "pair", id });
+        }
+        Ok(())
+    }
+
+    pub fn update_pair_analysis(
+        &self,
+        id: i64,
+        template: Option<&str>,
+        fingerprint: Option<&str>,
+        concepts_json: Option<&str>,
+    ) -> Result<()> {
+        let n = self.lock().execute(
+            "UPDATE pairs SET template = ?2, result_fingerprint = ?3, concepts_json = ?4,
+             updated_at = ?5 WHERE id = ?1",
+            params![id, template, fingerprint, concepts_json, now_rfc3339()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "pair", id });
+        }
+        Ok(())
+    }
+
+    // --- validations ----------------------------------------------------------------------
+
+    pub fn add_validation(&self, v: &NewValidation) -> Result<i64> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO validations (pair_id, attempt, sql, ok, error_kind, error, row_count,
+                                      elapsed_ms, flags_json, result_preview_json, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                v.pair_id,
+                v.attempt,
+                v.sql,
+                v.ok,
+                v.error_kind,
+                v.error,
+                v.row_count,
+                v.elapsed_ms,
+                v.flags_json,
+                v.result_preview_json,
+                now_rfc3339()
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    pub fn validations(&self, pair_id: i64) -> Result<Vec<Validation>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT id, pair_id, attempt, sql, ok, error_kind, error, row_count, elapsed_ms,
+                    flags_json, result_preview_json, created_at
+             FROM validations WHERE pair_id = ?1 ORDER BY attempt, id",
+        )?;
+        let rows = stmt.query_map([pair_id], |r| {
+            Ok(Validation {
+                id: r.get(0)?,
+                pair_id: r.get(1)?,
+                attempt: r.get(2)?,
+                sql: r.get(3)?,
+                ok: r.get(4)?,
+                error_kind: r.get(5)?,
+                error: r.get(6)?,
+                row_count: r.get(7)?,
+                elapsed_ms: r.get(8)?,
+                flags_json: r.get(9)?,
+                result_preview_json: r.get(10)?,
+                created_at: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // --- reviews --------------------------------------------------------------------------
+
+    /// Records a review decision and applies it to the pair, in one transaction: accept and
+    /// reject set the status; edit replaces the question and/or SQL and sets the status to
+    /// `status_after_edit` (the caller re-validates); reset returns the pair to pending.
+    pub fn review(
+        &self,
+        pair_id: i64,
+        action: ReviewAction,
+        new_question: Option<&str>,
+        new_sql: Option<&str>,
+        status_after_edit: Option<PairStatus>,
+        note: Option<&str>,
+    ) -> Result<Review> {
+        if action == ReviewAction::Undo {
+            return Err(StoreError::Invalid(
+                "use undo_last_review to undo a decision".into(),
+            ));
+        }
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let (question, sql, status): (String, String, String) = tx
+            .query_row(
+                "SELECT question, sql, status FROM pairs WHERE id = ?1",
+                [pair_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound {
+                what: "pair",
+                id: pair_id,
+            })?;
+        let prev_status: PairStatus = status.parse()?;
+        let (new_status, q, s) = match action {
+            ReviewAction::Accept => (PairStatus::Accepted, question.clone(), sql.clone()),
+            ReviewAction::Reject => (PairStatus::Rejected, question.clone(), sql.clone()),
+            ReviewAction::Reset => (PairStatus::Pending, question.clone(), sql.clone()),
+            ReviewAction::Edit => (
+                status_after_edit.unwrap_or(PairStatus::Pending),
+                new_question.unwrap_or(&question).to_string(),
+                new_sql.unwrap_or(&sql).to_string(),
+            ),
+            ReviewAction::Undo => unreachable!("refused above"),
+        };
+        let now = now_rfc3339();
+        tx.execute(
+            "INSERT INTO reviews (pair_id, action, prev_status, new_status, prev_question,
+                                  prev_sql, new_question, new_sql, note, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                pair_id,
+                action.as_str(),
+                prev_status.as_str(),
+                new_status.as_str(),
+                question,
+                sql,
+                q,
+                s,
+                note,
+                now
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "UPDATE pairs SET question = ?2, sql = ?3, status = ?4, updated_at = ?5 WHERE id = ?1",
+            params![pair_id, q, s, new_status.as_str(), now],
+        )?;
+        let review = tx.query_row(
+            &format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE id = ?1"),
+            [id],
+            review_from_row,
+        )?;
+        tx.commit()?;
+        Ok(review)
+    }
+
+    /// Undoes the latest decision on a pair that is not undone yet: restores its previous
+    /// question, SQL and status, marks it undone and records the undo. `None` when there is
+    /// nothing to undo.
+    pub fn undo_last_review(&self, pair_id: i64) -> Result<Option<Review>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let last = tx
+            .query_row(
+                &format!(
+                    "SELECT {REVIEW_COLUMNS} FROM reviews
+                     WHERE pair_id = ?1 AND undone = 0 AND action != 'undo'
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                [pair_id],
+                review_from_row,
+            )
+            .optional()?;
+        let Some(last) = last else {
+            return Ok(None);
+        };
+        let (question, sql, status): (String, String, String) = tx.query_row(
+            "SELECT question, sql, status FROM pairs WHERE id = ?1",
+            [pair_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let now = now_rfc3339();
+        tx.execute("UPDATE reviews SET undone = 1 WHERE id = ?1", [last.id])?;
+        tx.execute(
+            "INSERT INTO reviews (pair_id, action, prev_status, new_status, prev_question,
+                                  prev_sql, new_question, new_sql, note, created_at)
+             VALUES (?1, 'undo', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                pair_id,
+                status,
+                last.prev_status.as_str(),
+                question,
+                sql,
+                last.prev_question,
+                last.prev_sql,
+                format!("undo of review {}", last.id),
+                now
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "UPDATE pairs SET question = ?2, sql = ?3, status = ?4, updated_at = ?5 WHERE id = ?1",
+            params![
+                pair_id,
+                last.prev_question,
+                last.prev_sql,
+                last.prev_status.as_str(),
+                now
+            ],
+        )?;
+        let undo = tx.query_row(
+            &format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE id = ?1"),
+            [id],
+            review_from_row,
+        )?;
+        tx.commit()?;
+        Ok(Some(undo))
+    }
+
+    /// Every decision on a pair, oldest first, undos included.
+    pub fn review_history(&self, pair_id: i64) -> Result<Vec<Review>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {REVIEW_COLUMNS} FROM reviews WHERE pair_id = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([pair_id], review_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
