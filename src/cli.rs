@@ -243,8 +243,14 @@ fn cmd_demo(args: &DemoArgs) -> Result<i32> {
     }
     let project = Project::load(&config_path)?;
     print_warnings(&project.warnings);
+    let (_store, snapshot) = project.open_store()?;
     let mut out = std::io::stdout().lock();
     write_project_summary(&mut out, &project)?;
+    writeln!(
+        out,
+        "Workspace store: {} (input snapshot {snapshot})",
+        project.store_path().display()
+    )?;
     Ok(0)
 }
 
@@ -270,6 +276,8 @@ fn write_project_summary(out: &mut impl Write, project: &Project) -> Result<()> 
     writeln!(out)?;
     writeln!(out, "Gold set")?;
     let mut failures = 0;
+    let mut concepts = std::collections::BTreeSet::new();
+    let mut hardness = std::collections::BTreeMap::new();
     for (i, pair) in project.gold.iter().enumerate() {
         let outcome = match project.db.query(&pair.sql) {
             Ok(r) => format!("{}, {:.1} ms", plural(r.rows.len(), "row"), ms(r.elapsed)),
@@ -278,11 +286,32 @@ fn write_project_summary(out: &mut impl Write, project: &Project) -> Result<()> 
                 format!("FAILS: {e}")
             }
         };
-        writeln!(out, "  {:>2}. {}  [{outcome}]", i + 1, pair.question)?;
+        let level = match crate::sql::analyze::analyze(&pair.sql, Some(&project.schema)) {
+            Ok(a) => {
+                concepts.extend(a.concepts.keys().copied());
+                *hardness.entry(a.hardness).or_insert(0) += 1;
+                a.hardness.name().to_string()
+            }
+            Err(e) => format!("unparsed: {e}"),
+        };
+        writeln!(
+            out,
+            "  {:>2}. {}  [{outcome}; {level}]",
+            i + 1,
+            pair.question
+        )?;
     }
     if failures > 0 {
         writeln!(out, "{failures} gold queries fail against the database")?;
     }
+    let by_level: Vec<String> = hardness.iter().map(|(h, n)| format!("{h} {n}")).collect();
+    writeln!(
+        out,
+        "Spider hardness: {}; {} of {} SQL concepts used",
+        by_level.join(", "),
+        concepts.len(),
+        crate::sql::analyze::Concept::ALL.len()
+    )?;
     Ok(())
 }
 
@@ -375,6 +404,8 @@ fn cmd_init(args: &InitArgs) -> Result<i32> {
                 p.gold.len(),
                 p.eval.len()
             );
+            p.open_store()?;
+            println!("workspace store: {}", p.store_path().display());
         }
         Err(e) => {
             println!("the project is not complete yet:\n{e}");

@@ -42,6 +42,14 @@ fn demo_writes_the_project_and_prints_the_summary() {
     let again = lode(dir.path(), &["demo", "proj"]);
     assert!(again.status.success());
     assert!(text(&again.stderr).contains("already in"));
+    let store = lode::store::Store::open(&dir.path().join("proj/.lode/lode.db")).unwrap();
+    assert_eq!(store.gold_set("eval").unwrap().len(), 15);
+    assert_eq!(
+        store.latest_snapshot().unwrap().unwrap().id,
+        1,
+        "an unchanged project records no new snapshot"
+    );
+    drop(store);
 
     let proj = dir.path().join("proj");
     let out = lode(
@@ -181,6 +189,12 @@ fn init_writes_a_config_that_loads() {
     );
     // Without an eval set the user is warned what the score would mean.
     assert!(text(&out.stderr).contains("memorization"));
+    // The inputs are recorded in the workspace store; the gold set doubles as the eval set.
+    let store = lode::store::Store::open(&dir.path().join("mine/.lode/lode.db")).unwrap();
+    assert_eq!(store.gold_set("gold").unwrap().len(), 25);
+    assert_eq!(store.gold_set("eval").unwrap().len(), 25);
+    assert!(store.latest_snapshot().unwrap().is_some());
+    drop(store);
     let again = lode(dir.path(), &["init", "mine"]);
     assert!(!again.status.success());
     assert!(text(&again.stderr).contains("--force"));

@@ -233,7 +233,10 @@ fn a_hundred_thousand_pairs() {
         .unwrap();
     assert_eq!(page.len(), 50);
     assert!(page.iter().all(|p| p.status == PairStatus::Invalid));
-    assert_eq!(page[0].origin_key, "1-0", "the 101st invalid pair (100 per batch)");
+    assert_eq!(
+        page[0].origin_key, "1-0",
+        "the 101st invalid pair (100 per batch)"
+    );
 }
 
 #[test]

@@ -118,6 +118,27 @@ impl Project {
     }
 }
 
+impl Project {
+    /// Opens the project's workspace store (creating it), marks runs a crash left "running"
+    /// as interrupted, and records the inputs: a snapshot of their hashes and the gold and
+    /// eval sets. Returns the store and the snapshot id.
+    pub fn open_store(&self) -> Result<(crate::store::Store, i64), crate::store::StoreError> {
+        let store = crate::store::Store::open(&self.store_path())?;
+        store.mark_interrupted_runs()?;
+        let h = self.input_hashes();
+        let snapshot =
+            store.record_snapshot(&h.config, &h.schema, &h.glossary, &h.gold, &h.eval)?;
+        let pairs = |set: &[GoldPair]| -> Vec<(String, String)> {
+            set.iter()
+                .map(|p| (p.question.clone(), p.sql.clone()))
+                .collect()
+        };
+        store.replace_gold_set("gold", snapshot, &pairs(&self.gold))?;
+        store.replace_gold_set("eval", snapshot, &pairs(&self.eval))?;
+        Ok((store, snapshot))
+    }
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
