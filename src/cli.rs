@@ -39,10 +39,46 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Run one read-only query safely, or analyze queries (concepts, hardness, template)
     Sql(SqlArgs),
+    /// Evaluate a model on the eval set by execution accuracy, store the run, write reports
+    Eval(EvalArgs),
     /// Judge prediction files against gold files like the reference evaluators (Spider, BIRD, defog)
     EvalFiles(EvalFilesArgs),
     /// Measure executor, analysis, evaluation and demo-generation speed
     Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    pub action: Option<EvalAction>,
+    /// Predictions, one per eval question: text (one SQL per line), JSON or JSONL, or the
+    /// original's inference_results.json.
+    #[arg(long)]
+    pub pred: Option<PathBuf>,
+    /// A name for the model evaluated (shown in reports and `lode eval list`).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Comparison profile: lode, spider_ts, bird_ex or defog.
+    #[arg(long, default_value = "lode")]
+    pub compare: String,
+    /// spider_ts: keep DISTINCT.
+    #[arg(long)]
+    pub keep_distinct: bool,
+    /// Where to write the reports (default: reports/eval-<run> in the project).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EvalAction {
+    /// List the evaluation runs in the store
+    List,
+    /// List the cases whose verdict changed between two runs
+    Diff { a: i64, b: i64 },
 }
 
 #[derive(Args, Debug)]
@@ -57,7 +93,7 @@ pub struct EvalFilesArgs {
     #[arg(long, required_unless_present = "explain_profiles")]
     pub db_dir: Option<PathBuf>,
     /// Comparison profile: lode, spider_ts, bird_ex or defog.
-    #[arg(long, default_value = "lode")]
+    #[arg(long, alias = "compare", default_value = "lode")]
     pub profile: String,
     /// spider_ts: keep DISTINCT (test-suite's --keep_distinct).
     #[arg(long)]
@@ -188,9 +224,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Init(args) => cmd_init(args),
         Command::Schema(args) => cmd_schema(&cli, args),
         Command::Sql(args) => cmd_sql(&cli, args),
+        Command::Eval(args) => crate::cli_eval::eval(&cli, args),
         Command::EvalFiles(args) => crate::cli_eval::eval_files(args),
         Command::Bench(args) => crate::bench::run(args),
     }
+}
+
+pub(crate) fn load_project(cli: &Cli) -> Result<Project> {
+    let config = load_config(cli)?;
+    let project = Project::from_config(config)?;
+    print_warnings(&project.warnings[project.config.warnings.len()..]);
+    Ok(project)
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {

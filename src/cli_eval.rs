@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use serde_json::json;
 
-use crate::cli::EvalFilesArgs;
-use crate::pipeline::eval::{Summary, evaluate_items};
+use crate::cli::{Cli, EvalAction, EvalArgs, EvalFilesArgs};
+use crate::pipeline::eval::{EvalOptions, Summary, evaluate_items};
 use crate::pipeline::eval_files;
 use crate::sql::compare::{PARITY_DEVIATIONS, Profile};
 
@@ -34,8 +34,10 @@ pub fn eval_files(args: &EvalFilesArgs) -> Result<i32> {
         &files.items,
         &files.databases,
         &profile,
-        threads,
-        None,
+        &EvalOptions {
+            threads,
+            ..Default::default()
+        },
         &|done| {
             if show_progress && (done % 25 == 0 || done == total) {
                 eprint!("\revaluated {done}/{total}");
@@ -72,5 +74,97 @@ pub fn eval_files(args: &EvalFilesArgs) -> Result<i32> {
         "{total} pairs in {:.0} ms on {threads} threads",
         started.elapsed().as_secs_f64() * 1000.0
     );
+    Ok(0)
+}
+
+/// `lode eval`: a model (or a prediction file) on the project's eval set.
+pub fn eval(cli: &Cli, args: &EvalArgs) -> Result<i32> {
+    use crate::pipeline::model_eval;
+    let project = crate::cli::load_project(cli)?;
+    let (store, _) = project.open_store()?;
+    match &args.action {
+        Some(EvalAction::List) => {
+            let runs = store.eval_runs()?;
+            if runs.is_empty() {
+                println!("no evaluation runs yet: `lode eval --pred FILE` makes one");
+            }
+            for r in runs {
+                let acc = r
+                    .summary_json
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+                    .and_then(|v| v["accuracy"].as_f64());
+                println!(
+                    "{:>4}  {}  {:<24} {:<10} {:<10} {}",
+                    r.id,
+                    r.created_at,
+                    r.model,
+                    r.profile,
+                    r.status,
+                    acc.map_or("-".into(), |a| format!("{:.1}%", a * 100.0))
+                );
+            }
+            return Ok(0);
+        }
+        Some(EvalAction::Diff { a, b }) => {
+            store.eval_run(*a)?;
+            store.eval_run(*b)?;
+            let flips = model_eval::diff_runs(&store, *a, *b)?;
+            print!("{}", model_eval::describe_flips(&flips));
+            return Ok(0);
+        }
+        None => {}
+    }
+    if project.eval_is_gold {
+        eprintln!(
+            "warning: no paths.eval_set in the config, so the gold set is the eval set: the \
+             score measures memorization, not generalization"
+        );
+    }
+    let profile = Profile::from_name(&args.compare, args.keep_distinct).map_err(|e| anyhow!(e))?;
+    let Some(pred_path) = &args.pred else {
+        return Err(anyhow!(
+            "nothing to evaluate: pass --pred FILE with one prediction per eval question \
+             ({} questions)",
+            project.eval.len()
+        ));
+    };
+    let predictions = model_eval::load_predictions(pred_path, project.eval.len())?;
+    let model = args.model.clone().unwrap_or_else(|| {
+        pred_path
+            .file_stem()
+            .map_or("predictions".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let options = EvalOptions {
+        threads,
+        ..Default::default()
+    };
+    let result =
+        model_eval::evaluate_model(&project, &store, &model, &predictions, &profile, &options)?;
+    let dir = args.out.clone().unwrap_or_else(|| {
+        project
+            .dir()
+            .join("reports")
+            .join(format!("eval-{}", result.eval_run_id))
+    });
+    let written = model_eval::write_reports(&dir, &result)
+        .with_context(|| format!("cannot write reports to {}", dir.display()))?;
+    print!("{}", result.summary.table(&profile));
+    for leak in &result.leakage {
+        eprintln!(
+            "warning: eval question #{} \"{}\" has the same {} as training pair {}",
+            leak.position + 1,
+            leak.question,
+            leak.kind.replace('_', " "),
+            leak.pair_id
+        );
+    }
+    println!("evaluation run {} stored; reports:", result.eval_run_id);
+    for p in written {
+        println!("  {}", p.display());
+    }
     Ok(0)
 }

@@ -35,6 +35,36 @@ pub struct EvalItem {
     pub question: String,
 }
 
+/// The first rows of a result, kept for reports and the TUI.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Preview {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<crate::sql::Value>>,
+    /// Rows in the whole result.
+    pub total_rows: usize,
+}
+
+impl Preview {
+    fn of(r: &QueryResult, n: usize) -> Preview {
+        Preview {
+            columns: r.columns.clone(),
+            rows: r.rows.iter().take(n).cloned().collect(),
+            total_rows: r.rows.len(),
+        }
+    }
+}
+
+/// How to run an evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// Worker threads (at least 1).
+    pub threads: usize,
+    /// Rows of each result to keep in [`ItemResult`] (0: none, for batch scoring).
+    pub preview_rows: usize,
+    /// Stops the run; pairs not judged are left out of the result.
+    pub cancel: Option<CancelFlag>,
+}
+
 /// The judgement of one pair.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemResult {
@@ -46,22 +76,27 @@ pub struct ItemResult {
     /// Time spent executing the gold queries (0 when the result came from the cache).
     pub gold_ms: f64,
     pub pred_ms: f64,
+    /// The first rows of the gold and predicted results (see [`EvalOptions::preview_rows`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gold_preview: Option<Preview>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pred_preview: Option<Preview>,
 }
 
 type GoldOutcome = Arc<Result<QueryResult, ExecError>>;
 type GoldCache = Mutex<HashMap<(String, String), Arc<OnceLock<(GoldOutcome, f64)>>>>;
 
-/// Judges `items` with `threads` workers; `databases` maps each db_id to its database.
-/// `progress` is called after each pair with the number done; `cancel` stops the run (the
-/// pairs not judged are left out of the result).
+/// Judges `items`; `databases` maps each db_id to its database. `progress` is called after
+/// each pair with the number done.
 pub fn evaluate_items(
     items: &[EvalItem],
     databases: &BTreeMap<String, Arc<Database>>,
     profile: &Profile,
-    threads: usize,
-    cancel: Option<&CancelFlag>,
+    options: &EvalOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Vec<ItemResult> {
+    let cancel = options.cancel.as_ref();
+    let threads = options.threads;
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let cache: GoldCache = Mutex::new(HashMap::new());
@@ -77,7 +112,14 @@ pub fn evaluate_items(
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };
-                    local.push(judge_item(item, databases, profile, &cache, cancel));
+                    local.push(judge_item(
+                        item,
+                        databases,
+                        profile,
+                        &cache,
+                        cancel,
+                        options.preview_rows,
+                    ));
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1);
                 }
                 results
@@ -98,6 +140,7 @@ fn judge_item(
     profile: &Profile,
     cache: &GoldCache,
     cancel: Option<&CancelFlag>,
+    preview_rows: usize,
 ) -> ItemResult {
     let hardness = hardness(&item.gold_sql).ok();
     let finish = |verdict: Verdict, gold_ms: f64, pred_ms: f64| ItemResult {
@@ -107,6 +150,8 @@ fn judge_item(
         hardness,
         gold_ms,
         pred_ms,
+        gold_preview: None,
+        pred_preview: None,
     };
     let Some(db) = databases.get(&item.db_id) else {
         return finish(
@@ -144,13 +189,19 @@ fn judge_item(
     let pred_sql = match &item.pred_sql {
         Ok(p) => p,
         Err(message) => {
-            return finish(
+            let mut r = finish(
                 Verdict::wrong(Reason::NoPrediction {
                     message: message.clone(),
                 }),
                 gold_ms,
                 0.0,
             );
+            if preview_rows > 0
+                && let Some(Ok(g)) = golds.first().map(|g| g.as_ref())
+            {
+                r.gold_preview = Some(Preview::of(g, preview_rows));
+            }
+            return r;
         }
     };
     let start = Instant::now();
@@ -163,7 +214,16 @@ fn judge_item(
     };
     let gold_refs: Vec<Outcome<'_>> = golds.iter().map(|g| g.as_ref().as_ref()).collect();
     let verdict = profile.judge(&case, &gold_refs, pred.as_ref());
-    finish(verdict, gold_ms, pred_ms)
+    let mut r = finish(verdict, gold_ms, pred_ms);
+    if preview_rows > 0 {
+        if let Some(Ok(g)) = golds.first().map(|g| g.as_ref()) {
+            r.gold_preview = Some(Preview::of(g, preview_rows));
+        }
+        if let Ok(p) = &pred {
+            r.pred_preview = Some(Preview::of(p, preview_rows));
+        }
+    }
+    r
 }
 
 /// Accuracy per hardness and overall, and how many wrong pairs had each reason.
@@ -316,7 +376,11 @@ mod tests {
             })
             .collect();
         let calls = AtomicUsize::new(0);
-        let results = evaluate_items(&items, &dbs, &Profile::default(), 4, None, &|_| {
+        let options = EvalOptions {
+            threads: 4,
+            ..Default::default()
+        };
+        let results = evaluate_items(&items, &dbs, &Profile::default(), &options, &|_| {
             calls.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(calls.load(Ordering::Relaxed), 50);
@@ -345,8 +409,10 @@ mod tests {
             &items,
             &BTreeMap::new(),
             &Profile::default(),
-            2,
-            None,
+            &EvalOptions {
+                threads: 2,
+                ..Default::default()
+            },
             &|_| {},
         );
         assert_eq!(r[0].verdict.reason.as_ref().unwrap().kind(), "gold_error");

@@ -2,3 +2,4 @@
 
 pub mod eval;
 pub mod eval_files;
+pub mod model_eval;

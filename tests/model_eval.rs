@@ -1,0 +1,181 @@
+//! `lode eval` on the demo project: predictions from a file are judged, inference failures
+//! count, the run is stored, reports come in the original's shapes and ours, runs can be
+//! diffed, and eval questions that leak into training pairs are flagged.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use lode::project::Project;
+use lode::project::demo::{DemoOptions, write_demo};
+use lode::store::{NewPair, NewRun, PairStatus, Store};
+
+fn lode(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lode"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run lode")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn predictions_are_judged_stored_reported_and_diffed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_demo(dir.path(), &DemoOptions::default()).unwrap();
+    let project = Project::load(&dir.path().join("config.yml")).unwrap();
+    let n = project.eval.len();
+    // All right, except: #2 no SQL in the reply, #3 the original's error string, #4 wrong.
+    let mut preds: Vec<serde_json::Value> = project
+        .eval
+        .iter()
+        .map(|p| serde_json::json!({ "generated_query": format!("```sql\n{}\n```", p.sql) }))
+        .collect();
+    preds[1] = serde_json::json!({ "generated_query": "I don't know." });
+    preds[2] = serde_json::json!({ "generated_query": "Error: 429 Too Many Requests" });
+    preds[3] = serde_json::json!({ "generated_query": "SELECT 1" });
+    std::fs::write(
+        dir.path().join("inference_results.json"),
+        serde_json::to_string(&preds).unwrap(),
+    )
+    .unwrap();
+    let out = lode(
+        dir.path(),
+        &["eval", "--pred", "inference_results.json", "--model", "m1"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let want = format!("{:.3}", (n - 3) as f64 / n as f64);
+    assert!(stdout.contains(&want), "accuracy {want} missing:\n{stdout}");
+    assert!(stdout.contains("no_prediction 2"), "{stdout}");
+
+    let reports = dir.path().join("reports/eval-1");
+    let analysis: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("analysis_results_with_data.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(analysis["stats"]["total"], n);
+    assert_eq!(analysis["stats"]["equivalent"], n - 3);
+    assert_eq!(analysis["stats"]["execution_errors"], 2);
+    assert_eq!(analysis["results"][0]["status"], "success");
+    assert!(analysis["results"][0]["gold_result_data"].is_array());
+    let inference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("inference_results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(inference.as_array().unwrap().len(), n);
+    let md = std::fs::read_to_string(reports.join("analysis_report.md")).unwrap();
+    assert!(md.starts_with("# SQL Query Evaluation Report"));
+    assert!(md.contains(&format!("- Total test cases: {n}")));
+    let ours = std::fs::read_to_string(reports.join("report.md")).unwrap();
+    assert!(ours.contains("## By concept") && ours.contains("## Failed cases"));
+    assert!(ours.contains("Gold rows:") && ours.contains("Predicted rows:"));
+
+    // A second run with #4 fixed: the diff names it.
+    preds[3] = serde_json::json!({ "generated_query": project.eval[3].sql });
+    std::fs::write(
+        dir.path().join("inference_results.json"),
+        serde_json::to_string(&preds).unwrap(),
+    )
+    .unwrap();
+    let out = lode(
+        dir.path(),
+        &["eval", "--pred", "inference_results.json", "--model", "m2"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = lode(dir.path(), &["eval", "diff", "1", "2"]);
+    let diff = text(&out.stdout);
+    assert!(diff.starts_with("1 flipped: 1 now right"), "{diff}");
+    assert!(
+        diff.contains(&format!("+ #4 {}", project.eval[3].question)),
+        "{diff}"
+    );
+    let out = lode(dir.path(), &["eval", "list"]);
+    assert!(text(&out.stdout).contains("m2"));
+    let out = lode(dir.path(), &["eval", "diff", "1", "99"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no evaluation run with id 99"));
+
+    let store = Store::open(&project.store_path()).unwrap();
+    let cases = store.eval_cases(1).unwrap();
+    assert_eq!(cases.len(), n);
+    assert_eq!(cases[2].reason.as_deref(), Some("no_prediction"));
+    assert_eq!(
+        cases[2].raw_reply.as_deref(),
+        Some("Error: 429 Too Many Requests")
+    );
+}
+
+#[test]
+fn a_prediction_file_of_the_wrong_length_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write_demo(dir.path(), &DemoOptions::default()).unwrap();
+    std::fs::write(dir.path().join("p.sql"), "SELECT 1\nSELECT 2\n").unwrap();
+    let out = lode(dir.path(), &["eval", "--pred", "p.sql"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("p.sql: 2 predictions for an eval set of 15 questions"),
+        "{err}"
+    );
+}
+
+#[test]
+fn eval_questions_found_in_training_pairs_are_leakage() {
+    let dir = tempfile::tempdir().unwrap();
+    write_demo(dir.path(), &DemoOptions::default()).unwrap();
+    let project = Project::load(&dir.path().join("config.yml")).unwrap();
+    let (store, _) = project.open_store().unwrap();
+    let run = store
+        .create_run(&NewRun {
+            kind: "generate".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let e0 = &project.eval[0];
+    let e5 = &project.eval[5];
+    store
+        .insert_pairs(
+            run,
+            &[
+                NewPair {
+                    origin_key: "a".into(),
+                    generator: "pattern".into(),
+                    question: format!("  {}  ", e0.question.to_uppercase()),
+                    sql: "SELECT 1".into(),
+                    status: Some(PairStatus::Valid),
+                    ..Default::default()
+                },
+                NewPair {
+                    origin_key: "b".into(),
+                    generator: "variation".into(),
+                    question: "something else entirely".into(),
+                    sql: e5.sql.replace("2024", "2023"),
+                    status: Some(PairStatus::Accepted),
+                    ..Default::default()
+                },
+                NewPair {
+                    origin_key: "c".into(),
+                    generator: "variation".into(),
+                    question: project.eval[7].question.clone(),
+                    sql: "SELECT 1".into(),
+                    status: Some(PairStatus::Rejected),
+                    ..Default::default()
+                },
+            ],
+        )
+        .unwrap();
+    let leaks = lode::pipeline::model_eval::leakage(&project.eval, &store).unwrap();
+    let kinds: Vec<(usize, &str)> = leaks
+        .iter()
+        .map(|l| (l.position, l.kind.as_str()))
+        .collect();
+    assert!(kinds.contains(&(0, "question")), "{kinds:?}");
+    assert!(kinds.contains(&(5, "sql_template")), "{kinds:?}");
+    assert!(
+        !kinds.iter().any(|(p, _)| *p == 7),
+        "rejected pairs are not trained on"
+    );
+}
