@@ -9,6 +9,7 @@ mod cli_analyze;
 mod cli_eval;
 pub mod config;
 pub mod diag;
+pub mod llm;
 pub mod pipeline;
 pub mod project;
 pub mod sql;
