@@ -51,6 +51,7 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         ),
     }
     figures.push(wall("lode demo (write the project)", repeat, demo_once)?);
+    figures.extend(llm_client_figures()?);
     println!("{:<52} {:>18} {:>18}", "benchmark", "best", "median");
     for f in &figures {
         println!(
@@ -213,6 +214,84 @@ fn eval_files_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
         eprintln!("evaluation files kept in {}", dir.display());
+    }
+    Ok(figures)
+}
+
+/// CPU time (user + system) of this process so far, from /proc (Linux).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10)) // USER_HZ is 100 on Linux
+}
+
+/// 400 calls through the LLM client at concurrency 8 against a fake provider answering in
+/// 200 ms: wall time against the ideal 400 × 0.2 s / 8 = 10 s, and CPU time per call (the
+/// fake server's share included, so the client's own is lower).
+fn llm_client_figures() -> Result<Vec<Figure>> {
+    use crate::llm::fake_server::{FakeResponse, FakeServer};
+    use crate::llm::{ClientOptions, LlmClient, LlmRequest, Message, OpenAiBackend, OutputSchema};
+    let rt = crate::pipeline::runtime()?;
+    let (wall, cpu) = rt.block_on(async {
+        let server = FakeServer::start(|_| {
+            FakeResponse::chat("{\"sql\": \"SELECT 1\"}").with_delay(Duration::from_millis(200))
+        })
+        .await?;
+        let backend = Arc::new(
+            OpenAiBackend::new(
+                &server.url(),
+                "bench",
+                None,
+                serde_json::json!({}),
+                Duration::from_secs(30),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        let client = Arc::new(LlmClient::new(
+            backend,
+            ClientOptions {
+                max_concurrency: 8,
+                use_cache: false,
+                ..ClientOptions::default()
+            },
+            None,
+        ));
+        let cpu0 = cpu_time();
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..400 {
+            let c = Arc::clone(&client);
+            tasks.push(tokio::spawn(async move {
+                let req = LlmRequest::new("bench", vec![Message::user(format!("question {i}"))])
+                    .with_schema(OutputSchema::new("a", &[("sql", "str")]));
+                c.call(&req).await
+            }));
+        }
+        for t in tasks {
+            t.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let wall = start.elapsed();
+        let cpu = match (cpu0, cpu_time()) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        };
+        anyhow::Ok((wall, cpu))
+    })?;
+    let mut figures = vec![Figure {
+        name: "llm client, 400 calls, 200 ms, conc. 8 (ideal 10 s)".into(),
+        unit: "s".into(),
+        best: wall.as_secs_f64(),
+        median: wall.as_secs_f64(),
+    }];
+    if let Some(cpu) = cpu {
+        figures.push(Figure {
+            name: "llm client CPU per call (incl. fake server)".into(),
+            unit: "ms".into(),
+            best: cpu.as_secs_f64() * 1000.0 / 400.0,
+            median: cpu.as_secs_f64() * 1000.0 / 400.0,
+        });
     }
     Ok(figures)
 }

@@ -25,6 +25,12 @@ pub struct Cli {
     /// Run as if started in DIR (the project directory).
     #[arg(short = 'C', long = "project", global = true, value_name = "DIR")]
     pub project: Option<PathBuf>,
+    /// The LLM profile to use instead of llm.default (`rules` is the offline backend).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Do not answer LLM calls from the cache (answers are still stored).
+    #[arg(long, global = true)]
+    pub no_cache: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -41,6 +47,8 @@ pub enum Command {
     Sql(SqlArgs),
     /// Evaluate a model on the eval set by execution accuracy, store the run, write reports
     Eval(EvalArgs),
+    /// Check an LLM profile: models offered, one structured request, latency
+    Llm(LlmArgs),
     /// Judge prediction files against gold files like the reference evaluators (Spider, BIRD, defog)
     EvalFiles(EvalFilesArgs),
     /// Measure executor, analysis, evaluation and demo-generation speed
@@ -53,9 +61,12 @@ pub struct EvalArgs {
     #[command(subcommand)]
     pub action: Option<EvalAction>,
     /// Predictions, one per eval question: text (one SQL per line), JSON or JSONL, or the
-    /// original's inference_results.json.
+    /// original's inference_results.json. Without it the LLM profile answers the questions.
     #[arg(long)]
     pub pred: Option<PathBuf>,
+    /// Ask the LLM judge about each mismatch (stored beside the verdict, never replacing it).
+    #[arg(long)]
+    pub judge: bool,
     /// A name for the model evaluated (shown in reports and `lode eval list`).
     #[arg(long)]
     pub model: Option<String>,
@@ -71,6 +82,21 @@ pub struct EvalArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct LlmArgs {
+    #[command(subcommand)]
+    pub action: LlmAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LlmAction {
+    /// List the server's models, send one tiny structured request, report what works
+    Check {
+        /// The profile (default: --profile, else llm.default).
+        name: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -225,6 +251,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Schema(args) => cmd_schema(&cli, args),
         Command::Sql(args) => cmd_sql(&cli, args),
         Command::Eval(args) => crate::cli_eval::eval(&cli, args),
+        Command::Llm(args) => crate::cli_eval::llm(&cli, args),
         Command::EvalFiles(args) => crate::cli_eval::eval_files(args),
         Command::Bench(args) => crate::bench::run(args),
     }
@@ -287,7 +314,8 @@ fn cmd_demo(args: &DemoArgs) -> Result<i32> {
     }
     let project = Project::load(&config_path)?;
     print_warnings(&project.warnings);
-    let (_store, snapshot) = project.open_store()?;
+    let (store, snapshot) = project.open_store()?;
+    let store = std::sync::Arc::new(store);
     let mut out = std::io::stdout().lock();
     write_project_summary(&mut out, &project)?;
     writeln!(
@@ -295,7 +323,61 @@ fn cmd_demo(args: &DemoArgs) -> Result<i32> {
         "Workspace store: {} (input snapshot {snapshot})",
         project.store_path().display()
     )?;
+    demo_evaluation(&mut out, &project, &store)?;
     Ok(0)
+}
+
+/// The evaluation stage on the demo: the offline rules backend answers the eval questions
+/// (a nearest-gold-pair baseline), and the run is judged, stored and reported.
+fn demo_evaluation(
+    out: &mut impl Write,
+    project: &Project,
+    store: &std::sync::Arc<crate::store::Store>,
+) -> Result<()> {
+    use crate::pipeline::{eval::EvalOptions, inference, model_eval};
+    let client = crate::pipeline::llm_client(
+        project,
+        Some(std::sync::Arc::clone(store)),
+        Some("rules"),
+        true,
+        None,
+    )?;
+    let questions: Vec<String> = project.eval.iter().map(|p| p.question.clone()).collect();
+    let rt = crate::pipeline::runtime()?;
+    let predictions = rt.block_on(inference::predict(
+        client,
+        &project.schema,
+        &project.glossary,
+        &questions,
+        std::sync::Arc::new(|_, _| {}),
+    ));
+    let options = EvalOptions {
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ..Default::default()
+    };
+    let profile = crate::sql::compare::Profile::default();
+    let result = model_eval::evaluate_model(
+        project,
+        store,
+        "rules baseline",
+        &predictions,
+        &profile,
+        &options,
+    )?;
+    let dir = project
+        .dir()
+        .join("reports")
+        .join(format!("eval-{}", result.eval_run_id));
+    model_eval::write_reports(&dir, &result)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Evaluation (rules baseline, lode profile): {:.1}% execution accuracy on {} eval questions; report {}",
+        result.summary.accuracy() * 100.0,
+        result.summary.total,
+        dir.join("report.md").display()
+    )?;
+    Ok(())
 }
 
 /// The summary printed after the main job: inputs, schema and the gold set's shape.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use serde_json::json;
 
-use crate::cli::{Cli, EvalAction, EvalArgs, EvalFilesArgs};
+use crate::cli::{Cli, EvalAction, EvalArgs, EvalFilesArgs, LlmAction, LlmArgs};
 use crate::pipeline::eval::{EvalOptions, Summary, evaluate_items};
 use crate::pipeline::eval_files;
 use crate::sql::compare::{PARITY_DEVIATIONS, Profile};
@@ -122,19 +122,55 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Result<i32> {
         );
     }
     let profile = Profile::from_name(&args.compare, args.keep_distinct).map_err(|e| anyhow!(e))?;
-    let Some(pred_path) = &args.pred else {
-        return Err(anyhow!(
-            "nothing to evaluate: pass --pred FILE with one prediction per eval question \
-             ({} questions)",
-            project.eval.len()
-        ));
+    let store = std::sync::Arc::new(store);
+    let rt = crate::pipeline::runtime()?;
+    let client = crate::pipeline::llm_client(
+        &project,
+        Some(std::sync::Arc::clone(&store)),
+        cli.profile.as_deref(),
+        !cli.no_cache,
+        None,
+    )?;
+    let (predictions, model) = match &args.pred {
+        Some(pred_path) => {
+            let predictions = model_eval::load_predictions(pred_path, project.eval.len())?;
+            let model = args.model.clone().unwrap_or_else(|| {
+                pred_path
+                    .file_stem()
+                    .map_or("predictions".into(), |s| s.to_string_lossy().into_owned())
+            });
+            (predictions, model)
+        }
+        None => {
+            let questions: Vec<String> = project.eval.iter().map(|p| p.question.clone()).collect();
+            let backend = client.backend();
+            let model = args
+                .model
+                .clone()
+                .unwrap_or_else(|| format!("{}:{}", backend.kind(), backend.model()));
+            eprintln!(
+                "asking {model} (profile {}) for {} questions…",
+                client.options().profile,
+                questions.len()
+            );
+            let show = std::io::stderr().is_terminal();
+            let predictions = rt.block_on(crate::pipeline::inference::predict(
+                std::sync::Arc::clone(&client),
+                &project.schema,
+                &project.glossary,
+                &questions,
+                std::sync::Arc::new(move |done, total| {
+                    if show {
+                        eprint!("\rinference {done}/{total}");
+                        if done == total {
+                            eprintln!();
+                        }
+                    }
+                }),
+            ));
+            (predictions, model)
+        }
     };
-    let predictions = model_eval::load_predictions(pred_path, project.eval.len())?;
-    let model = args.model.clone().unwrap_or_else(|| {
-        pred_path
-            .file_stem()
-            .map_or("predictions".into(), |s| s.to_string_lossy().into_owned())
-    });
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -142,8 +178,31 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Result<i32> {
         threads,
         ..Default::default()
     };
-    let result =
+    let mut result =
         model_eval::evaluate_model(&project, &store, &model, &predictions, &profile, &options)?;
+    if args.judge {
+        let cases = model_eval::mismatches(&result);
+        eprintln!("asking the LLM judge about {} mismatches…", cases.len());
+        let opinions = rt.block_on(async {
+            let mut out = Vec::new();
+            for i in cases {
+                let c = &result.cases[i];
+                let (Some(g), Some(p)) = (&c.result.gold_preview, &c.result.pred_preview) else {
+                    continue;
+                };
+                let req = crate::pipeline::inference::judge_request(
+                    &c.question,
+                    &c.gold_sql,
+                    c.pred_sql.as_deref().unwrap_or(""),
+                    &model_eval::preview_text(g),
+                    &model_eval::preview_text(p),
+                );
+                out.push((i, crate::pipeline::inference::judge(&client, &req).await));
+            }
+            out
+        });
+        model_eval::apply_judge(&store, &mut result, opinions)?;
+    }
     let dir = args.out.clone().unwrap_or_else(|| {
         project
             .dir()
@@ -167,4 +226,96 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Result<i32> {
         println!("  {}", p.display());
     }
     Ok(0)
+}
+
+/// `lode llm check`: what works with a profile, in plain words.
+pub fn llm(cli: &Cli, args: &LlmArgs) -> Result<i32> {
+    let LlmAction::Check { name } = &args.action;
+    let project = crate::cli::load_project(cli)?;
+    let name = name.as_deref().or(cli.profile.as_deref());
+    let profile_name = project.config.profile_name(name).to_string();
+    let client = crate::pipeline::llm_client(&project, None, name, false, None)?;
+    let backend = std::sync::Arc::clone(client.backend());
+    println!(
+        "profile {profile_name}: {} backend, model {}",
+        backend.kind(),
+        backend.model()
+    );
+    let rt = crate::pipeline::runtime()?;
+    let mut problems = 0;
+    match rt.block_on(backend.list_models()) {
+        Ok(models) if models.is_empty() => println!("  models: the server does not list them"),
+        Ok(models) => {
+            let listed = models.iter().any(|m| m == backend.model());
+            println!(
+                "  models: {} offered{}",
+                models.len(),
+                if listed {
+                    ", including this profile's"
+                } else {
+                    "; this profile's model is NOT among them"
+                }
+            );
+            if !listed {
+                problems += 1;
+                println!(
+                    "    offered: {}",
+                    models
+                        .iter()
+                        .take(10)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        Err(e) => {
+            problems += 1;
+            println!("  models: cannot list them: {e}");
+        }
+    }
+    let question = project
+        .gold
+        .first()
+        .map_or("How many rows are there?".to_string(), |g| {
+            g.question.clone()
+        });
+    let req =
+        crate::pipeline::inference::question_request(&project.schema, &project.glossary, &question);
+    let started = Instant::now();
+    match rt.block_on(client.call(&req)) {
+        Ok(resp) => {
+            println!(
+                "  structured request: ok in {:.0} ms ({})",
+                started.elapsed().as_secs_f64() * 1000.0,
+                backend.structured_mode().unwrap_or("unknown mode")
+            );
+            let sql = resp
+                .json
+                .as_ref()
+                .and_then(|j| j["sql"].as_str())
+                .unwrap_or(&resp.text);
+            println!(
+                "    asked: {question}\n    answer: {}",
+                sql.lines().next().unwrap_or("")
+            );
+            if let Some(u) = resp.usage {
+                println!(
+                    "    tokens: {} in, {} out",
+                    u.prompt_tokens, u.completion_tokens
+                );
+            }
+        }
+        Err(e) => {
+            problems += 1;
+            println!("  structured request: FAILED ({}): {e}", e.kind());
+        }
+    }
+    if problems == 0 {
+        println!("profile {profile_name} works");
+        Ok(0)
+    } else {
+        println!("profile {profile_name}: {problems} problem(s) above");
+        Ok(1)
+    }
 }

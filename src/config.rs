@@ -550,7 +550,13 @@ impl Config {
         if name == "rules" {
             return Ok(LlmProfile::default());
         }
-        let names: Vec<&str> = self.llm.profiles.keys().map(String::as_str).collect();
+        let names: Vec<&str> = self
+            .llm
+            .profiles
+            .keys()
+            .map(String::as_str)
+            .filter(|n| *n != "rules")
+            .collect();
         Err(InputError::new(
             &self.source,
             format!("no LLM profile named `{name}`"),
@@ -580,6 +586,31 @@ fn yaml_error(path: &Path, text: &str, e: &serde_norway::Error) -> InputError {
         Some(i) => message[..i].to_string(),
         None => message,
     };
+    // A duplicate key: point at its second occurrence, at the same indentation as the first.
+    if let Some(rest) = message.strip_prefix("duplicate field `")
+        && let Some(key) = rest.split('`').next()
+    {
+        let lines: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| {
+                l.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|r| r.trim_start().starts_with(':'))
+            })
+            .collect();
+        if let [(first, a), .., (second, b)] = lines.as_slice() {
+            let indent = |l: &str| l.len() - l.trim_start().len();
+            if indent(a) == indent(b) {
+                return InputError::new(
+                    path,
+                    format!("`{key}` is defined twice (first on line {})", first + 1),
+                    "merge the two sections into one",
+                )
+                .at(second + 1, Some(indent(b) + 1));
+            }
+        }
+    }
     let fix = if message.contains("unknown field") {
         "remove or rename the key (see config.example.yml for every key)".to_string()
     } else if message.contains("invalid type") {
@@ -736,6 +767,18 @@ paths:
   gold_test_set: "../data_bakery/gold_test_set.jsonl"
   glossary: "../data_bakery/glossary.jsonl"
 "#;
+
+    #[test]
+    fn a_section_written_twice_is_named_at_its_second_line() {
+        let text = "database:\n  path: a.sqlite\nllm:\n  default: rules\nllm:\n  default: x\n";
+        let e = Config::parse(Path::new("/p/config.yml"), text, &no_env).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(
+            e.message
+                .contains("`llm` is defined twice (first on line 3)"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn reads_the_original_config_and_resolves_paths() {

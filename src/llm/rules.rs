@@ -42,6 +42,8 @@ pub struct RulesEngine {
     memory: Mutex<HashMap<String, String>>,
     /// Distinct values per (table, column), sampled once.
     values: Mutex<HashMap<(String, String), Vec<Value>>>,
+    /// The schema-driven pairs, built once.
+    schema_cache: std::sync::OnceLock<Vec<RulePair>>,
 }
 
 /// A small deterministic generator (SplitMix64).
@@ -220,6 +222,7 @@ impl RulesEngine {
             seed,
             memory: Mutex::new(HashMap::new()),
             values: Mutex::new(HashMap::new()),
+            schema_cache: std::sync::OnceLock::new(),
         }
     }
 
@@ -796,6 +799,12 @@ impl RulesEngine {
     /// foreign key, HAVING, NOT EXISTS, date grouping, subqueries, a CTE, a window function,
     /// CASE and DISTINCT. Each has executed and returned rows.
     pub fn schema_pairs(&self) -> Vec<RulePair> {
+        self.schema_cache
+            .get_or_init(|| self.build_schema_pairs())
+            .clone()
+    }
+
+    fn build_schema_pairs(&self) -> Vec<RulePair> {
         let q = |s: &str| {
             if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 s.to_string()
@@ -1132,15 +1141,24 @@ impl RulesEngine {
             return Some(sql.clone());
         }
         let words = |s: &str| -> std::collections::BTreeSet<String> {
+            const STOP: &[&str] = &[
+                "the", "and", "our", "do", "we", "have", "are", "is", "was", "were", "did", "does",
+                "there", "any", "all", "show", "their", "with", "for", "from", "that", "this",
+            ];
             normalize_question(s)
                 .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| w.len() > 2)
-                .map(String::from)
+                .filter(|w| w.len() > 1 && !STOP.contains(w))
+                .map(singular)
                 .collect()
         };
         let qw = words(question);
-        let best = self
-            .gold
+        let mut candidates: Vec<GoldPair> = self.gold.clone();
+        candidates.extend(self.schema_pairs().into_iter().map(|p| GoldPair {
+            question: p.question,
+            sql: p.sql,
+            db_id: None,
+        }));
+        let best = candidates
             .iter()
             .map(|g| {
                 let gw = words(&g.question);
@@ -1150,15 +1168,14 @@ impl RulesEngine {
             })
             .max_by(|a, b| a.0.total_cmp(&b.0))?;
         let gold = best.1;
-        // Substitute a value the question names for the gold's aligned literal.
+        // Substitute a value the question names for the pair's aligned literal.
         let mut rng = Rng::new(self.seed);
         for v in self.value_variants(gold, &mut rng) {
-            if words(&v.question)
+            let new_words: Vec<String> = words(&v.question)
                 .difference(&words(&gold.question))
-                .all(|w| qw.contains(w))
-                && v.question != gold.question
-                && words(&v.question) != words(&gold.question)
-            {
+                .cloned()
+                .collect();
+            if !new_words.is_empty() && new_words.iter().all(|w| qw.contains(w)) {
                 return Some(v.sql);
             }
         }
@@ -1275,10 +1292,7 @@ impl RulesBackend {
         &self.engine
     }
 
-    fn answer_task(
-        &self,
-        task: &Task,
-    ) -> Result<TaskAnswer, LlmError> {
+    fn answer_task(&self, task: &Task) -> Result<TaskAnswer, LlmError> {
         Ok(match task {
             Task::QuestionToSql { question } => {
                 (Vec::new(), self.engine.answer(question), Vec::new())

@@ -179,6 +179,9 @@ pub struct CaseReport {
     pub pred_sql: Option<String>,
     pub raw_reply: Option<String>,
     pub result: ItemResult,
+    /// The LLM judge's opinion on a mismatch, when asked (never replaces the verdict).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judge: Option<Json>,
 }
 
 /// An eval question that also appears, in substance, in the training pairs.
@@ -309,6 +312,7 @@ pub fn evaluate_model(
             pred_sql: pred.sql.clone().ok(),
             raw_reply: pred.raw.clone(),
             result: r,
+            judge: None,
         });
     }
     store.add_eval_cases(run_id, &rows)?;
@@ -373,6 +377,50 @@ pub fn diff_runs(store: &Store, a: i64, b: i64) -> Result<Vec<Flip>, StoreError>
         }
     }
     Ok(out)
+}
+
+/// A result as text for a prompt, like pandas' `to_string(index=False)`.
+pub fn preview_text(p: &Preview) -> String {
+    let mut s = p.columns.join("  ");
+    for r in &p.rows {
+        s.push('\n');
+        let cells: Vec<String> = r.iter().map(|v| v.display()).collect();
+        s.push_str(&cells.join("  "));
+    }
+    if p.total_rows > p.rows.len() {
+        s.push_str(&format!("\n... ({} rows in all)", p.total_rows));
+    }
+    s
+}
+
+/// Cases worth a judge's opinion: both queries ran, the results differ.
+pub fn mismatches(eval: &ModelEval) -> Vec<usize> {
+    eval.cases
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            !c.result.verdict.correct
+                && c.result.gold_preview.is_some()
+                && c.result.pred_preview.is_some()
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Records judge opinions beside the verdicts (in the store and the report).
+pub fn apply_judge(
+    store: &Store,
+    eval: &mut ModelEval,
+    opinions: Vec<(usize, Json)>,
+) -> Result<(), StoreError> {
+    for (i, opinion) in opinions {
+        let Some(case) = eval.cases.get_mut(i) else {
+            continue;
+        };
+        store.set_eval_case_judge(eval.eval_run_id, case.position as i64, &opinion.to_string())?;
+        case.judge = Some(opinion);
+    }
+    Ok(())
 }
 
 fn rows_json(p: &Option<Preview>) -> Json {
@@ -629,6 +677,12 @@ fn lode_markdown(eval: &ModelEval) -> String {
                 c.gold_sql,
                 c.pred_sql.clone().unwrap_or_else(|| "(none)".into())
             ));
+            if let Some(j) = &c.judge {
+                md.push_str(&format!(
+                    "LLM judge (advisory, the verdict stands): equivalent = {}, confidence = {}; {}\n\n",
+                    j["equivalent"], j["confidence"], j["explanation"].as_str().or(j["error"].as_str()).unwrap_or("")
+                ));
+            }
             md.push_str("Gold rows:\n\n");
             md.push_str(&preview_table(&c.result.gold_preview));
             md.push_str("\nPredicted rows:\n\n");

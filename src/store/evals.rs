@@ -113,6 +113,27 @@ impl Store {
         Ok(())
     }
 
+    /// Adds the LLM judge's opinion to a case's detail (the verdict is not changed).
+    pub fn set_eval_case_judge(
+        &self,
+        eval_run_id: i64,
+        position: i64,
+        judge_json: &str,
+    ) -> Result<()> {
+        let n = self.lock().execute(
+            "UPDATE eval_cases SET detail_json = json_set(coalesce(detail_json, '{}'), '$.judge', json(?3))
+             WHERE eval_run_id = ?1 AND position = ?2",
+            params![eval_run_id, position, judge_json],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "evaluation case",
+                id: position,
+            });
+        }
+        Ok(())
+    }
+
     pub fn finish_eval_run(&self, id: i64, status: &str, summary_json: Option<&str>) -> Result<()> {
         let n = self.lock().execute(
             "UPDATE eval_runs SET status = ?2, finished_at = ?3, summary_json = ?4 WHERE id = ?1",
