@@ -123,6 +123,7 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Result<i32> {
     }
     let profile = Profile::from_name(&args.compare, args.keep_distinct).map_err(|e| anyhow!(e))?;
     let store = std::sync::Arc::new(store);
+    let calls_before = store.llm_call_stats(None)?;
     let rt = crate::pipeline::runtime()?;
     let client = crate::pipeline::llm_client(
         &project,
@@ -212,6 +213,18 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Result<i32> {
     let written = model_eval::write_reports(&dir, &result)
         .with_context(|| format!("cannot write reports to {}", dir.display()))?;
     print!("{}", result.summary.table(&profile));
+    let calls = store.llm_call_stats(None)?;
+    let n = calls.calls - calls_before.calls;
+    if n > 0 {
+        println!(
+            "LLM calls: {n} ({} from the cache, {} failed), {} prompt + {} completion tokens, {:.1} s of latency",
+            calls.cached - calls_before.cached,
+            calls.failed - calls_before.failed,
+            calls.prompt_tokens - calls_before.prompt_tokens,
+            calls.completion_tokens - calls_before.completion_tokens,
+            (calls.total_latency_ms - calls_before.total_latency_ms) / 1000.0
+        );
+    }
     for leak in &result.leakage {
         eprintln!(
             "warning: eval question #{} \"{}\" has the same {} as training pair {}",

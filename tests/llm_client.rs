@@ -414,3 +414,37 @@ async fn lamini_error_codes_become_actionable_messages() {
     assert!(client.call(&request()).await.is_ok());
     assert_eq!(server.count(), 3);
 }
+
+#[tokio::test]
+async fn requests_per_minute_spaces_the_calls() {
+    let server = FakeServer::start(|_| FakeResponse::chat(GOOD))
+        .await
+        .unwrap();
+    let client = Arc::new(LlmClient::new(
+        openai(&server, Duration::from_secs(5)),
+        ClientOptions {
+            requests_per_minute: 600, // one every 100 ms
+            use_cache: false,
+            ..fast_retries(8)
+        },
+        None,
+    ));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let c = Arc::clone(&client);
+        tasks.push(tokio::spawn(async move {
+            let mut r = request();
+            r.messages.push(Message::user(format!("{i}")));
+            c.call(&r).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(server.count(), 5);
+    assert!(
+        start.elapsed() >= Duration::from_millis(400),
+        "5 starts need 4 intervals"
+    );
+}
