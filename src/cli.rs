@@ -45,6 +45,8 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Run one read-only query safely, or analyze queries (concepts, hardness, template)
     Sql(SqlArgs),
+    /// Generate training pairs from the gold set, validate them by execution, dedup them
+    Generate(GenerateArgs),
     /// Evaluate a model on the eval set by execution accuracy, store the run, write reports
     Eval(EvalArgs),
     /// Check an LLM profile: models offered, one structured request, latency
@@ -82,6 +84,19 @@ pub struct EvalArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Start a new run even if the last one did not finish (the default resumes it).
+    #[arg(long)]
+    pub new: bool,
+    /// Resume this run.
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<i64>,
+    /// Only these gold pairs (1-based positions, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub gold: Vec<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -250,6 +265,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Init(args) => cmd_init(args),
         Command::Schema(args) => cmd_schema(&cli, args),
         Command::Sql(args) => cmd_sql(&cli, args),
+        Command::Generate(args) => crate::cli_generate::generate(&cli, args),
         Command::Eval(args) => crate::cli_eval::eval(&cli, args),
         Command::Llm(args) => crate::cli_eval::llm(&cli, args),
         Command::EvalFiles(args) => crate::cli_eval::eval_files(args),

@@ -229,6 +229,99 @@ impl Default for UiConfig {
     }
 }
 
+/// The generation pipeline (`generate:`): how many calls of each generator per gold pair,
+/// the debugger's attempts, prompt overrides, and custom generators and validators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenerateConfig {
+    /// Generator name → calls per gold pair (0 turns it off).
+    pub per_gold: BTreeMap<String, usize>,
+    /// SQL-first pairs per complexity level (simple, moderate, complex, highly_complex).
+    pub sql_first: usize,
+    /// Debugger attempts for a query that fails validation.
+    pub debugger_attempts: usize,
+    /// Template name → file replacing the built-in prompt (relative to the config file).
+    pub prompts: BTreeMap<String, PathBuf>,
+    pub generators: Vec<CustomGenerator>,
+    pub validators: Vec<CustomValidator>,
+}
+
+impl Default for GenerateConfig {
+    fn default() -> Self {
+        let per_gold = [
+            ("pattern", 1),
+            ("variation", 1),
+            ("decomposer", 1),
+            ("comparative", 0),
+            ("edge_case", 0),
+            ("granular", 0),
+            ("paraphrase", 0),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        GenerateConfig {
+            per_gold,
+            sql_first: 0,
+            debugger_attempts: 2,
+            prompts: BTreeMap::new(),
+            generators: Vec::new(),
+            validators: Vec::new(),
+        }
+    }
+}
+
+/// A generator declared in config: its prompt, answer fields, and which fields are new
+/// questions (each becomes a pair, with SQL written by schema-to-SQL).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomGenerator {
+    pub name: String,
+    #[serde(default)]
+    pub role: String,
+    /// The prompt; placeholders: {question}, {sql}, {schema}, {glossary}.
+    pub instruction: String,
+    /// Answer field → type (str, int, float, bool, array).
+    pub output: BTreeMap<String, String>,
+    /// The fields holding new questions (an array field fans out into several).
+    pub fan_out: Vec<String>,
+    /// Calls per gold pair.
+    #[serde(default = "one")]
+    pub count: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// A validator declared in config: rules checked on the query and its result, or an LLM
+/// asked with an instruction that must answer `is_valid`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomValidator {
+    pub name: String,
+    /// `rule` or `llm`.
+    pub kind: String,
+    #[serde(default)]
+    pub min_rows: Option<usize>,
+    /// Tables or `table.column` names the SQL must use.
+    #[serde(default)]
+    pub must_reference: Vec<String>,
+    /// Tables or `table.column` names the SQL must not use.
+    #[serde(default)]
+    pub must_not_reference: Vec<String>,
+    #[serde(default)]
+    pub no_select_star: bool,
+    #[serde(default)]
+    pub max_ms: Option<f64>,
+    /// A query over the result (as table `result`) whose first cell must be true.
+    #[serde(default)]
+    pub check_sql: Option<String>,
+    /// For `llm`: the instruction; placeholders {question}, {sql}, {schema}, {glossary}.
+    #[serde(default)]
+    pub instruction: Option<String>,
+}
+
 /// The whole file as written (before paths are resolved).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -241,6 +334,7 @@ struct RawConfig {
     execution: ExecutionConfig,
     llm: LlmConfig,
     ui: UiConfig,
+    generate: GenerateConfig,
 }
 
 /// A loaded project configuration, with paths made absolute.
@@ -258,6 +352,7 @@ pub struct Config {
     pub execution: ExecutionConfig,
     pub llm: LlmConfig,
     pub ui: UiConfig,
+    pub generate: GenerateConfig,
     /// Remarks for the user: unknown keys, unset variables, the eval-set fallback.
     #[serde(skip)]
     pub warnings: Vec<Warning>,
@@ -276,8 +371,22 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "execution",
             "llm",
             "ui",
+            "generate",
         ],
     ),
+    (
+        "generate",
+        &[
+            "per_gold",
+            "sql_first",
+            "debugger_attempts",
+            "prompts",
+            "generators",
+            "validators",
+        ],
+    ),
+    ("generate.per_gold", &["*"]),
+    ("generate.prompts", &["*"]),
     ("api", &["url", "key"]),
     ("model", &["default", "memory_tuning"]),
     ("database", &["path"]),
@@ -384,6 +493,7 @@ impl Config {
             execution: raw.execution,
             llm: raw.llm,
             ui: raw.ui,
+            generate: raw.generate,
             warnings,
         };
         if let Some(key) = env("LAMINI_API_KEY").filter(|k| !k.is_empty()) {
@@ -409,6 +519,11 @@ impl Config {
         resolve(&mut config.paths.gold_test_set);
         resolve(&mut config.paths.eval_set);
         resolve(&mut config.paths.glossary);
+        for p in config.generate.prompts.values_mut() {
+            if p.is_relative() {
+                *p = base_dir.join(&*p);
+            }
+        }
         config.validate(text)?;
         Ok(config)
     }

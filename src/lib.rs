@@ -7,6 +7,7 @@ pub mod bench;
 pub mod cli;
 mod cli_analyze;
 mod cli_eval;
+mod cli_generate;
 pub mod config;
 pub mod diag;
 pub mod llm;

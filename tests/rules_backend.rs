@@ -118,6 +118,7 @@ fn the_backend_answers_structured_tasks_and_remembers_its_sql() {
             question: gold.question.clone(),
             sql: gold.sql.clone(),
             count: 2,
+            offset: 0,
         });
     let resp = rt.block_on(backend.complete(&req)).unwrap();
     let json = resp.json.unwrap();

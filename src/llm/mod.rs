@@ -79,6 +79,10 @@ pub enum Task {
         question: String,
         sql: String,
         count: usize,
+        /// Which call this is for the same gold pair (0, 1, ...): later calls ask for
+        /// further questions.
+        #[serde(default)]
+        offset: usize,
     },
     /// Fix a query that failed, given the error.
     DebugSql {
@@ -87,7 +91,12 @@ pub enum Task {
         error: String,
     },
     /// SQL first: a query at a complexity level, with its question (OmniSQL style).
-    SqlFirst { level: String, count: usize },
+    SqlFirst {
+        level: String,
+        /// Which pair of this level is asked for (0, 1, ...).
+        #[serde(default)]
+        offset: usize,
+    },
     /// Business topics of a question (coverage analysis).
     Topics { question: String },
 }

@@ -127,6 +127,15 @@ const COMPARISON_WORDS: &[(&str, &str, &str, &str)] = &[
     (">=", "at least", "<=", "at most"),
 ];
 
+fn days_in_month(year: i32, month: usize) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 /// "a" or "an" before a word.
 fn article(word: &str) -> &'static str {
     let first = word.chars().next().unwrap_or('x').to_ascii_lowercase();
@@ -373,6 +382,56 @@ impl RulesEngine {
         out
     }
 
+    /// Month slots: "December 2024" in the question and a `'2024-12-01' … '2024-12-31'`
+    /// range in the SQL move together to other months.
+    fn month_variants(&self, gold: &GoldPair) -> Vec<RulePair> {
+        const MONTHS: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let mut out = Vec::new();
+        for (mi, month) in MONTHS.iter().enumerate() {
+            for year in 2000..2100 {
+                let phrase = format!("{month} {year}");
+                let Some(range) = find_words(&gold.question, &phrase) else {
+                    continue;
+                };
+                let start = format!("'{year}-{:02}-01'", mi + 1);
+                if !gold.sql.contains(&start) {
+                    continue;
+                }
+                let end_day = days_in_month(year, mi + 1);
+                let end = format!("'{year}-{:02}-{end_day:02}'", mi + 1);
+                for (nm, ny) in
+                    (1..12).map(|d| ((mi + 12 - d) % 12, if mi >= d { year } else { year - 1 }))
+                {
+                    let nstart = format!("'{ny}-{:02}-01'", nm + 1);
+                    let nend = format!("'{ny}-{:02}-{:02}'", nm + 1, days_in_month(ny, nm + 1));
+                    out.push(RulePair {
+                        question: replace_keep_case(
+                            &gold.question,
+                            range,
+                            &format!("{} {ny}", MONTHS[nm]),
+                        ),
+                        sql: gold.sql.replace(&start, &nstart).replace(&end, &nend),
+                        how: "value".into(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Number slots: a number (or number word) of the question that is also a literal of the
     /// SQL (a LIMIT, a threshold) takes other values in both.
     fn number_variants(&self, gold: &GoldPair) -> Vec<RulePair> {
@@ -590,12 +649,18 @@ impl RulesEngine {
         if let Some(embedded) = indirect(&lower_first) {
             out.push(format!("Can you tell me {embedded}?"));
             out.push(format!("I'd like to know {embedded}."));
+            out.push(format!("Please find out {embedded}."));
             if let Some(rest) = lower_first.strip_prefix("which ") {
                 out.push(format!("List the {rest}."));
             }
         } else if ["list", "show", "give", "find", "rank", "name"].contains(&first_word) {
             out.push(format!("Please {lower_first}."));
             out.push(format!("Could you {lower_first}?"));
+            out.push(format!("I need you to {lower_first}."));
+        }
+        if out.is_empty() {
+            out.push(format!("Tell me: {lower_first}?"));
+            out.push(format!("From our data: {lower_first}?"));
         }
         out.into_iter()
             .map(|question| RulePair {
@@ -790,6 +855,10 @@ impl RulesEngine {
     }
 
     fn is_date(c: &crate::project::Column) -> bool {
+        Self::is_date_inner(c)
+    }
+
+    fn is_date_inner(c: &crate::project::Column) -> bool {
         let t = c.decl_type.to_uppercase();
         let n = c.name.to_lowercase();
         t.contains("DATE") || t.contains("TIME") || n.ends_with("_date") || n.ends_with("_at")
@@ -1029,6 +1098,52 @@ impl RulesEngine {
                         "SELECT p.{pln} FROM {pn} p WHERE NOT EXISTS (SELECT 1 FROM {tn} c WHERE c.{fkc} = p.{pkc}) ORDER BY p.{pln}"
                     ),
                 );
+                for n in child_nums(t).iter().take(1) {
+                    let nn = q(&n.name);
+                    let nh = human(&n.name);
+                    push(
+                        "join_sum",
+                        format!(
+                            "What is the total {nh} of {th} for each {pone}? Show the {pone}'s {}.",
+                            human(&pl)
+                        ),
+                        format!(
+                            "SELECT p.{pln}, SUM(c.{nn}) AS total_{} FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc} GROUP BY p.{pkc}, p.{pln} ORDER BY total_{} DESC",
+                            n.name.to_lowercase(),
+                            n.name.to_lowercase()
+                        ),
+                    );
+                    push(
+                        "join_avg",
+                        format!("What is the average {nh} of {th} for each {pone}?"),
+                        format!(
+                            "SELECT p.{pln}, ROUND(AVG(c.{nn}), 2) AS avg_{} FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc} GROUP BY p.{pkc}, p.{pln} ORDER BY p.{pln}",
+                            n.name.to_lowercase()
+                        ),
+                    );
+                    push(
+                        "two_ctes",
+                        format!(
+                            "Rank each {pone} by its total {nh} of {th}, and show how far it is from the average {pone}."
+                        ),
+                        format!(
+                            "WITH totals AS (SELECT c.{fkc} AS pid, SUM(c.{nn}) AS total FROM {tn} c GROUP BY c.{fkc}), overall AS (SELECT AVG(total) AS avg_total FROM totals) SELECT p.{pln}, ROUND(t.total, 2) AS total, ROUND(t.total - o.avg_total, 2) AS vs_average, RANK() OVER (ORDER BY t.total DESC) AS rnk FROM totals t JOIN {pn} p ON p.{pkc} = t.pid CROSS JOIN overall o ORDER BY rnk"
+                        ),
+                    );
+                    push(
+                        "top_per_parent",
+                        format!("For each {pone}, which of its {th} has the highest {nh}?"),
+                        format!(
+                            "SELECT {pone_col}, {nh_col} FROM (SELECT p.{pln} AS {pone_col}, c.{nn} AS {nh_col}, ROW_NUMBER() OVER (PARTITION BY p.{pkc} ORDER BY c.{nn} DESC) AS rn FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc}) WHERE rn = 1 ORDER BY {pone_col}",
+                            pone_col = q(&format!(
+                                "{}_{}",
+                                singular(&parent.name.to_lowercase()),
+                                pl.to_lowercase()
+                            )),
+                            nh_col = q(&n.name.to_lowercase())
+                        ),
+                    );
+                }
                 push(
                     "left_join",
                     format!(
@@ -1084,22 +1199,48 @@ impl RulesEngine {
 
     /// Up to `count` new pairs in the manner of the gold pair `gold`, for a generator.
     pub fn similar(&self, generator: &str, gold: &GoldPair, count: usize) -> Vec<RulePair> {
+        self.similar_from(generator, gold, 0, count)
+    }
+
+    /// Like [`similar`](Self::similar), skipping the first `skip` pairs it would give.
+    pub fn similar_from(
+        &self,
+        generator: &str,
+        gold: &GoldPair,
+        skip: usize,
+        count: usize,
+    ) -> Vec<RulePair> {
         let mut rng = Rng::new(self.seed ^ hash_str(&gold.question) ^ hash_str(generator));
+        // Each generator leans on its own kind of change, so they overlap little.
         let mut candidates: Vec<RulePair> = match generator {
             "pattern" => [
                 self.value_variants(gold, &mut rng),
-                self.number_variants(gold),
+                self.month_variants(gold),
             ]
             .concat(),
-            "variation" => [
+            "variation" => [self.number_variants(gold), self.mutations(gold)].concat(),
+            "comparative" => [
                 self.mutations(gold),
-                self.number_variants(gold),
-                self.value_variants(gold, &mut rng),
+                self.value_variants(gold, &mut rng)
+                    .into_iter()
+                    .rev()
+                    .collect(),
             ]
             .concat(),
-            "comparative" => [self.mutations(gold), self.value_variants(gold, &mut rng)].concat(),
-            "edge_case" => [self.number_variants(gold), self.mutations(gold)].concat(),
-            "granular" => [self.value_variants(gold, &mut rng), self.parts(gold)].concat(),
+            "edge_case" => [
+                self.mutations(gold),
+                self.number_variants(gold).into_iter().rev().collect(),
+            ]
+            .concat(),
+            "granular" => [
+                self.parts(gold),
+                self.month_variants(gold).into_iter().rev().collect(),
+                self.value_variants(gold, &mut rng)
+                    .into_iter()
+                    .rev()
+                    .collect(),
+            ]
+            .concat(),
             "decomposer" => self.parts(gold),
             "paraphrase" => [self.glossary_variants(gold), self.paraphrases(gold)].concat(),
             _ => [
@@ -1116,11 +1257,16 @@ impl RulesEngine {
             k != gold_q && seen.insert(k)
         });
         let mut out = Vec::new();
+        let mut skipped = 0;
         for p in candidates {
             if out.len() >= count {
                 break;
             }
             if self.executes(&p.sql) {
+                if skipped < skip {
+                    skipped += 1;
+                    continue;
+                }
                 self.remember(&p);
                 out.push(p);
             }
@@ -1276,6 +1422,14 @@ fn indirect(q: &str) -> Option<String> {
 /// What the rules produced for a task: questions, SQL, topics.
 type TaskAnswer = (Vec<String>, Option<String>, Vec<String>);
 
+/// Numeric measure columns of a table (not keys, not categories).
+fn child_nums(t: &Table) -> Vec<&crate::project::Column> {
+    t.columns
+        .iter()
+        .filter(|c| RulesEngine::is_numeric(c))
+        .collect()
+}
+
 /// The backend face of the engine.
 pub struct RulesBackend {
     engine: RulesEngine,
@@ -1302,13 +1456,16 @@ impl RulesBackend {
                 question,
                 sql,
                 count,
+                offset,
             } => {
                 let gold = GoldPair {
                     question: question.clone(),
                     sql: sql.clone(),
                     db_id: None,
                 };
-                let pairs = self.engine.similar(generator, &gold, *count);
+                let pairs = self
+                    .engine
+                    .similar_from(generator, &gold, offset * count, *count);
                 (
                     pairs.into_iter().map(|p| p.question).collect(),
                     None,
@@ -1326,14 +1483,12 @@ impl RulesBackend {
                     .or_else(|| self.engine.answer(question).filter(|s| s != sql));
                 (Vec::new(), fixed, Vec::new())
             }
-            Task::SqlFirst { level, count } => {
-                let pairs = self.engine.sql_first(level, *count);
-                let sql = pairs.first().map(|p| p.sql.clone());
-                (
-                    pairs.into_iter().map(|p| p.question).collect(),
-                    sql,
-                    Vec::new(),
-                )
+            Task::SqlFirst { level, offset } => {
+                let pairs = self.engine.sql_first(level, offset + 1);
+                match pairs.into_iter().nth(*offset) {
+                    Some(p) => (vec![p.question], Some(p.sql), Vec::new()),
+                    None => (Vec::new(), None, Vec::new()),
+                }
             }
             Task::Topics { question } => (Vec::new(), None, self.engine.topics(question)),
         })

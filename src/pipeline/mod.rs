@@ -2,8 +2,11 @@
 
 pub mod eval;
 pub mod eval_files;
+pub mod generate;
 pub mod inference;
 pub mod model_eval;
+pub mod prompts;
+pub mod validate;
 
 use std::sync::Arc;
 

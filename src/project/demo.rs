@@ -681,6 +681,17 @@ llm:
     rules:
       kind: rules
       seed: 7
+generate:
+  per_gold:
+    pattern: 4
+    variation: 2
+    decomposer: 1
+    comparative: 1
+    edge_case: 1
+    granular: 1
+    paraphrase: 2
+  sql_first: 25
+  debugger_attempts: 2
 ";
 
 const README: &str = "# lode demo: a bakery chain

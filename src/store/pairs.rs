@@ -114,6 +114,9 @@ pub struct NewPair {
     pub sql: String,
     pub status: Option<PairStatus>,
     pub meta_json: Option<String>,
+    pub template: Option<String>,
+    pub result_fingerprint: Option<String>,
+    pub concepts_json: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,6 +243,12 @@ fn pair_from_row(r: &Row<'_>) -> rusqlite::Result<Pair> {
         meta_json: r.get(14)?,
     })
 }
+
+const INSERT_PAIR: &str = "INSERT INTO pairs (run_id, origin_key, generator, parent_gold_id,
+        parent_pair_id, question, sql, status, created_at, updated_at, meta_json, template,
+        result_fingerprint, concepts_json)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)
+     ON CONFLICT (run_id, origin_key) DO NOTHING";
 
 const REVIEW_COLUMNS: &str = "id, pair_id, action, prev_status, new_status, prev_question, \
                               prev_sql, new_question, new_sql, note, created_at, undone";
@@ -373,12 +382,7 @@ impl Store {
         let mut ids = Vec::with_capacity(pairs.len());
         {
             let now = now_rfc3339();
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO pairs (run_id, origin_key, generator, parent_gold_id, parent_pair_id,
-                                    question, sql, status, created_at, updated_at, meta_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)
-                 ON CONFLICT (run_id, origin_key) DO NOTHING",
-            )?;
+            let mut insert = tx.prepare_cached(INSERT_PAIR)?;
             let mut existing =
                 tx.prepare_cached("SELECT id FROM pairs WHERE run_id = ?1 AND origin_key = ?2")?;
             for p in pairs {
@@ -393,7 +397,10 @@ impl Store {
                     p.sql,
                     status.as_str(),
                     now,
-                    p.meta_json
+                    p.meta_json,
+                    p.template,
+                    p.result_fingerprint,
+                    p.concepts_json
                 ])?;
                 let id = if n == 1 {
                     tx.last_insert_rowid()
@@ -405,6 +412,77 @@ impl Store {
         }
         tx.commit()?;
         Ok(ids)
+    }
+
+    /// Inserts one finished pair and its validation attempts in one transaction, so a pair is
+    /// never stored without its history. Returns the id and whether it was new (a resumed run
+    /// may meet a pair it already stored).
+    pub fn insert_pair_with_validations(
+        &self,
+        run_id: i64,
+        pair: &NewPair,
+        validations: &[NewValidation],
+    ) -> Result<(i64, bool)> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let now = now_rfc3339();
+        let n = tx.execute(
+            INSERT_PAIR,
+            params![
+                run_id,
+                pair.origin_key,
+                pair.generator,
+                pair.parent_gold_id,
+                pair.parent_pair_id,
+                pair.question,
+                pair.sql,
+                pair.status.unwrap_or(PairStatus::Pending).as_str(),
+                now,
+                pair.meta_json,
+                pair.template,
+                pair.result_fingerprint,
+                pair.concepts_json
+            ],
+        )?;
+        if n == 0 {
+            let id = tx.query_row(
+                "SELECT id FROM pairs WHERE run_id = ?1 AND origin_key = ?2",
+                params![run_id, pair.origin_key],
+                |r| r.get(0),
+            )?;
+            return Ok((id, false));
+        }
+        let id = tx.last_insert_rowid();
+        for v in validations {
+            tx.execute(
+                "INSERT INTO validations (pair_id, attempt, sql, ok, error_kind, error, row_count,
+                                          elapsed_ms, flags_json, result_preview_json, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    id,
+                    v.attempt,
+                    v.sql,
+                    v.ok,
+                    v.error_kind,
+                    v.error,
+                    v.row_count,
+                    v.elapsed_ms,
+                    v.flags_json,
+                    v.result_preview_json,
+                    now
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok((id, true))
+    }
+
+    /// The origin keys already stored for a run (a resumed run skips them).
+    pub fn origins(&self, run_id: i64) -> Result<std::collections::BTreeSet<String>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT origin_key FROM pairs WHERE run_id = ?1")?;
+        let rows = stmt.query_map([run_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn has_origin(&self, run_id: i64, origin_key: &str) -> Result<bool> {
