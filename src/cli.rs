@@ -47,6 +47,12 @@ pub enum Command {
     Sql(SqlArgs),
     /// Generate training pairs from the gold set, validate them by execution, dedup them
     Generate(GenerateArgs),
+    /// Review generated pairs from the command line: list, accept, reject, edit, undo
+    Review(ReviewArgs),
+    /// Write a run in the original's file shapes (lamini-nested, lamini)
+    Export(ExportArgs),
+    /// Bring the original's nested or flattened files into the store as a run
+    Import(ImportArgs),
     /// Evaluate a model on the eval set by execution accuracy, store the run, write reports
     Eval(EvalArgs),
     /// Check an LLM profile: models offered, one structured request, latency
@@ -97,6 +103,74 @@ pub struct GenerateArgs {
     /// Only these gold pairs (1-based positions, comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub gold: Vec<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReviewArgs {
+    #[command(subcommand)]
+    pub action: ReviewAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReviewAction {
+    /// List pairs (newest run by default)
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        run: Option<i64>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show a pair with its validation attempts and review history
+    Show { id: i64 },
+    /// Accept pairs (or every valid pair with --all-valid)
+    Accept {
+        ids: Vec<i64>,
+        #[arg(long)]
+        all_valid: bool,
+        #[arg(long)]
+        run: Option<i64>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject pairs
+    Reject {
+        ids: Vec<i64>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Change a pair's SQL and/or question; the SQL is validated before it is saved
+    Edit {
+        id: i64,
+        #[arg(long)]
+        sql: Option<String>,
+        #[arg(long)]
+        question: Option<String>,
+    },
+    /// Undo the latest decision on a pair
+    Undo { id: i64 },
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// lamini-nested (nested_results) or lamini (flattened {input, output}).
+    #[arg(long, default_value = "lamini")]
+    pub format: String,
+    /// The run (default: the newest generate run).
+    #[arg(long)]
+    pub run: Option<i64>,
+    /// valid (valid, fixed or accepted), accepted, or all.
+    #[arg(long, default_value = "valid")]
+    pub status: String,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A nested_results_*.jsonl or flattened *.jsonl file of the original.
+    pub file: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -266,6 +340,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Schema(args) => cmd_schema(&cli, args),
         Command::Sql(args) => cmd_sql(&cli, args),
         Command::Generate(args) => crate::cli_generate::generate(&cli, args),
+        Command::Review(args) => crate::cli_review::review(&cli, args),
+        Command::Export(args) => crate::cli_review::export(&cli, args),
+        Command::Import(args) => crate::cli_review::import(&cli, args),
         Command::Eval(args) => crate::cli_eval::eval(&cli, args),
         Command::Llm(args) => crate::cli_eval::llm(&cli, args),
         Command::EvalFiles(args) => crate::cli_eval::eval_files(args),
@@ -339,8 +416,59 @@ fn cmd_demo(args: &DemoArgs) -> Result<i32> {
         "Workspace store: {} (input snapshot {snapshot})",
         project.store_path().display()
     )?;
+    demo_generation(&mut out, &project, &store, snapshot)?;
     demo_evaluation(&mut out, &project, &store)?;
     Ok(0)
+}
+
+/// The generation stage on the demo, with the offline rules backend. A demo that already has
+/// a finished run keeps it (rerunning would only find duplicates).
+fn demo_generation(
+    out: &mut impl Write,
+    project: &Project,
+    store: &std::sync::Arc<crate::store::Store>,
+    snapshot: i64,
+) -> Result<()> {
+    writeln!(out)?;
+    if let Some(run) = store.latest_run("generate")?
+        && run.status == crate::store::RunStatus::Completed
+    {
+        let counts = store.count_pairs_by_status(Some(run.id))?;
+        let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(
+            out,
+            "Generation: run {} already done ({})",
+            run.id,
+            parts.join(", ")
+        )?;
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let summary = crate::cli_generate::run_generation(
+        project,
+        store,
+        snapshot,
+        Some("rules"),
+        true,
+        &crate::pipeline::generate::GenerateOptions::default(),
+    )?;
+    let t = summary.totals();
+    writeln!(
+        out,
+        "Generation (rules backend): run {} made {} valid pairs ({} fixed by the debugger, {} duplicates, {} failed) in {:.1} s",
+        summary.run_id,
+        t.valid + t.fixed,
+        t.fixed,
+        t.duplicate,
+        t.failed,
+        started.elapsed().as_secs_f64()
+    )?;
+    write!(out, "{}", indent(&summary.table(), "  "))?;
+    writeln!(
+        out,
+        "  review them with `lode review list` (or in the TUI), export with `lode export`"
+    )?;
+    Ok(())
 }
 
 /// The evaluation stage on the demo: the offline rules backend answers the eval questions

@@ -8,6 +8,7 @@ pub mod cli;
 mod cli_analyze;
 mod cli_eval;
 mod cli_generate;
+mod cli_review;
 pub mod config;
 pub mod diag;
 pub mod llm;

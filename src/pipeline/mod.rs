@@ -2,6 +2,7 @@
 
 pub mod eval;
 pub mod eval_files;
+pub mod exchange;
 pub mod generate;
 pub mod inference;
 pub mod model_eval;
