@@ -52,6 +52,7 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
     }
     figures.push(wall("lode demo (write the project)", repeat, demo_once)?);
     figures.extend(llm_client_figures()?);
+    figures.extend(generation_figures()?);
     println!("{:<52} {:>18} {:>18}", "benchmark", "best", "median");
     for f in &figures {
         println!(
@@ -294,6 +295,82 @@ fn llm_client_figures() -> Result<Vec<Figure>> {
         });
     }
     Ok(figures)
+}
+
+/// A generation run over the demo's 25 gold pairs (pattern, variation and decomposer: about
+/// 10 calls per gold pair) against a fake provider answering in 200 ms, at concurrency 8,
+/// against the ideal calls × 0.2 s / 8.
+fn generation_figures() -> Result<Vec<Figure>> {
+    use crate::llm::fake_server::{FakeResponse, FakeServer};
+    let dir = std::env::temp_dir().join(format!("lode-bench-gen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    crate::project::demo::write_demo(&dir, &crate::project::demo::DemoOptions::default())?;
+    let rt = crate::pipeline::runtime()?;
+    let result = rt.block_on(async {
+        let server = FakeServer::start(|r| {
+            let body = r.json();
+            let system = body["messages"][0]["content"].as_str().unwrap_or("").to_string();
+            let user = body["messages"][1]["content"].as_str().unwrap_or("").to_string();
+            let tag = user.len() * 131 + user.bytes().map(|b| b as usize).sum::<usize>();
+            let delay = Duration::from_millis(200);
+            if system.contains("precise SQL queries") {
+                return FakeResponse::chat(
+                    &serde_json::json!({"sql_query": format!("SELECT name, {tag} AS tag FROM stores")}).to_string(),
+                )
+                .with_delay(delay);
+            }
+            FakeResponse::chat(
+                &serde_json::json!({"q1": format!("a {tag}"), "q2": format!("b {tag}"), "q3": format!("c {tag}")})
+                    .to_string(),
+            )
+            .with_delay(delay)
+        })
+        .await?;
+        let path = dir.join("config.yml");
+        let text = std::fs::read_to_string(&path)?;
+        let base = text.split("\nllm:").next().unwrap_or("").to_string();
+        std::fs::write(
+            &path,
+            format!(
+                "{base}\nllm:\n  default: fake\n  profiles:\n    fake:\n      kind: openai\n      base_url: {}/v1\n      model: fake\n      max_concurrency: 8\n      timeout_s: 30\ngenerate:\n  per_gold:\n    pattern: 1\n    variation: 1\n    decomposer: 1\n",
+                server.url()
+            ),
+        )?;
+        let project = crate::project::Project::load(&path)?;
+        let (store, snapshot) = project.open_store()?;
+        let store = Arc::new(store);
+        let client = crate::pipeline::llm_client(&project, Some(Arc::clone(&store)), None, true, None)?;
+        let start = Instant::now();
+        let summary = crate::pipeline::generate::run(
+            &project,
+            Arc::clone(&store),
+            client,
+            snapshot,
+            &crate::pipeline::generate::GenerateOptions::default(),
+            Arc::new(|_, _, _| {}),
+        )
+        .await?;
+        let wall = start.elapsed();
+        let calls = server.count();
+        anyhow::Ok((wall, calls, summary.totals().valid))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let (wall, calls, valid) = result?;
+    let ideal = calls as f64 * 0.2 / 8.0;
+    Ok(vec![
+        Figure {
+            name: format!("generate, 25 gold, {calls} calls, 200 ms, conc. 8"),
+            unit: "s".into(),
+            best: wall.as_secs_f64(),
+            median: wall.as_secs_f64(),
+        },
+        Figure {
+            name: format!("  ratio to the ideal {ideal:.2} s ({valid} valid pairs)"),
+            unit: "x".into(),
+            best: wall.as_secs_f64() / ideal,
+            median: wall.as_secs_f64() / ideal,
+        },
+    ])
 }
 
 /// The 318 spider_dev11 gold queries, each with its database opened read-only.
