@@ -47,6 +47,8 @@ pub enum Command {
     Sql(SqlArgs),
     /// Generate training pairs from the gold set, validate them by execution, dedup them
     Generate(GenerateArgs),
+    /// Coverage of SQL concepts, tables and topics, failed-pair analysis, and gap filling
+    Analyze(AnalyzeArgs),
     /// Review generated pairs from the command line: list, accept, reject, edit, undo
     Review(ReviewArgs),
     /// Write a run in the original's file shapes (lamini-nested, lamini)
@@ -103,6 +105,29 @@ pub struct GenerateArgs {
     /// Only these gold pairs (1-based positions, comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub gold: Vec<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    /// The run (default: the newest generate run).
+    #[arg(long)]
+    pub run: Option<i64>,
+    /// Fill the gaps found: new pairs for missing concepts, tables, joins and topics.
+    #[arg(long)]
+    pub fill: bool,
+    /// Pairs asked for each gap when filling.
+    #[arg(long, default_value_t = 2)]
+    pub per_gap: usize,
+    /// Skip the LLM topic analysis (deterministic coverage only).
+    #[arg(long)]
+    pub no_topics: bool,
+    /// A concept is under-represented when its gold share exceeds its generated share by
+    /// this factor.
+    #[arg(long, default_value_t = 1.5)]
+    pub factor: f64,
+    /// Where to write the reports (default: reports/analysis-<run>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -340,6 +365,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Schema(args) => cmd_schema(&cli, args),
         Command::Sql(args) => cmd_sql(&cli, args),
         Command::Generate(args) => crate::cli_generate::generate(&cli, args),
+        Command::Analyze(args) => crate::cli_coverage::analyze(&cli, args),
         Command::Review(args) => crate::cli_review::review(&cli, args),
         Command::Export(args) => crate::cli_review::export(&cli, args),
         Command::Import(args) => crate::cli_review::import(&cli, args),
@@ -416,7 +442,8 @@ fn cmd_demo(args: &DemoArgs) -> Result<i32> {
         "Workspace store: {} (input snapshot {snapshot})",
         project.store_path().display()
     )?;
-    demo_generation(&mut out, &project, &store, snapshot)?;
+    let generated = demo_generation(&mut out, &project, &store, snapshot)?;
+    demo_analysis(&mut out, &project, &store, generated)?;
     demo_evaluation(&mut out, &project, &store)?;
     Ok(0)
 }
@@ -428,7 +455,7 @@ fn demo_generation(
     project: &Project,
     store: &std::sync::Arc<crate::store::Store>,
     snapshot: i64,
-) -> Result<()> {
+) -> Result<bool> {
     writeln!(out)?;
     if let Some(run) = store.latest_run("generate")?
         && run.status == crate::store::RunStatus::Completed
@@ -441,7 +468,7 @@ fn demo_generation(
             run.id,
             parts.join(", ")
         )?;
-        return Ok(());
+        return Ok(false);
     }
     let started = std::time::Instant::now();
     let summary = crate::cli_generate::run_generation(
@@ -467,6 +494,54 @@ fn demo_generation(
     writeln!(
         out,
         "  review them with `lode review list` (or in the TUI), export with `lode export`"
+    )?;
+    Ok(true)
+}
+
+/// Coverage and error analysis of the demo run; gaps are filled right after a new run.
+fn demo_analysis(
+    out: &mut impl Write,
+    project: &Project,
+    store: &std::sync::Arc<crate::store::Store>,
+    fill: bool,
+) -> Result<()> {
+    let Some(run) = store.latest_run("generate")? else {
+        return Ok(());
+    };
+    let args = AnalyzeArgs {
+        run: Some(run.id),
+        fill,
+        per_gap: 2,
+        no_topics: false,
+        factor: 1.5,
+        out: None,
+    };
+    let a = crate::cli_coverage::run_analysis(project, store, run.id, Some("rules"), true, &args)?;
+    let c = a.after_fill.as_ref().unwrap_or(&a.coverage);
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Coverage: {} of the gold set's {} SQL concepts in the generated pairs ({} missing, {} under-represented); tables unused {}, joins unused {}; {} failed pairs",
+        a.coverage.gold.concepts.len() - c.missing_concepts.len(),
+        a.coverage.gold.concepts.len(),
+        c.missing_concepts.len(),
+        c.underrepresented_concepts.len(),
+        c.unused_tables.len(),
+        c.unused_joins.len(),
+        a.errors.failed
+    )?;
+    if let Some(f) = &a.fill {
+        writeln!(
+            out,
+            "  gap filling: {} gaps asked, {} now covered by new valid pairs",
+            f.asked.len(),
+            f.filled.len()
+        )?;
+    }
+    writeln!(
+        out,
+        "  report {}",
+        a.report_dir.join("coverage.md").display()
     )?;
     Ok(())
 }

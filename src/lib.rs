@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod cli;
 mod cli_analyze;
+mod cli_coverage;
 mod cli_eval;
 mod cli_generate;
 mod cli_review;

@@ -99,6 +99,14 @@ pub enum Task {
     },
     /// Business topics of a question (coverage analysis).
     Topics { question: String },
+    /// A pair that fills a coverage gap: `kind` is `concept`, `table`, `join` (`a|b`) or
+    /// `topic`; `offset` asks for a further pair for the same gap.
+    FillGap {
+        kind: String,
+        target: String,
+        #[serde(default)]
+        offset: usize,
+    },
 }
 
 /// One request to a model.

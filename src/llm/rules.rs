@@ -1388,6 +1388,40 @@ impl RulesEngine {
         out
     }
 
+    /// Pairs that fill a coverage gap: schema-driven pairs (and value variants of gold pairs)
+    /// that use the concept, the table, both tables of a join, or mention the topic.
+    pub fn fill_gap(&self, kind: &str, target: &str) -> Vec<RulePair> {
+        let mut pool = self.schema_pairs();
+        let mut rng = Rng::new(self.seed ^ hash_str(target));
+        for g in &self.gold {
+            pool.extend(self.value_variants(g, &mut rng));
+            pool.extend(self.mutations(g));
+        }
+        pool.into_iter()
+            .filter(|p| {
+                let a = crate::sql::analyze::analyze(&p.sql, Some(&self.schema)).ok();
+                match kind {
+                    "concept" => a.is_some_and(|a| a.concepts.keys().any(|c| c.name() == target)),
+                    "table" => {
+                        a.is_some_and(|a| a.tables.iter().any(|t| t.eq_ignore_ascii_case(target)))
+                    }
+                    "join" => {
+                        let (x, y) = target.split_once('|').unwrap_or((target, target));
+                        a.is_some_and(|a| {
+                            a.tables.iter().any(|t| t.eq_ignore_ascii_case(x))
+                                && a.tables.iter().any(|t| t.eq_ignore_ascii_case(y))
+                        })
+                    }
+                    _ => {
+                        find_words(&p.question, target).is_some()
+                            || find_words(&p.question, &singular(target)).is_some()
+                    }
+                }
+            })
+            .filter(|p| self.executes(&p.sql))
+            .collect()
+    }
+
     /// Pairs at a complexity level, from the schema-driven templates.
     pub fn sql_first(&self, level: &str, count: usize) -> Vec<RulePair> {
         let mut pairs: Vec<RulePair> = self
@@ -1491,6 +1525,17 @@ impl RulesBackend {
                 }
             }
             Task::Topics { question } => (Vec::new(), None, self.engine.topics(question)),
+            Task::FillGap {
+                kind,
+                target,
+                offset,
+            } => match self.engine.fill_gap(kind, target).into_iter().nth(*offset) {
+                Some(p) => {
+                    self.engine.remember(&p);
+                    (vec![p.question], Some(p.sql), Vec::new())
+                }
+                None => (Vec::new(), None, Vec::new()),
+            },
         })
     }
 }

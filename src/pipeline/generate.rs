@@ -307,23 +307,15 @@ fn pick_run(
     Ok((id, false))
 }
 
-/// Runs (or resumes) a generation run over the project's gold set.
-pub async fn run(
+/// The shared state of a run's tasks.
+fn make_ctx(
     project: &Project,
-    store: Arc<Store>,
+    store: &Arc<Store>,
     client: Arc<LlmClient>,
-    snapshot: i64,
-    opts: &GenerateOptions,
+    run_id: i64,
     progress: Progress,
-) -> Result<GenerateSummary, GenerateError> {
-    let specs = generator_specs(project)?;
+) -> Result<Arc<Ctx>, GenerateError> {
     let g = &project.config.generate;
-    let (run_id, resumed) = pick_run(project, &store, &client, opts, snapshot)?;
-    let gold: Vec<StoredGold> = store
-        .gold_set("gold")?
-        .into_iter()
-        .filter(|p| opts.only_gold.is_empty() || opts.only_gold.contains(&(p.position as usize)))
-        .collect();
     let existing = store.origins(run_id)?;
     let llm_validators = g
         .validators
@@ -345,12 +337,12 @@ pub async fn run(
             )));
         }
     }
-    let ctx = Arc::new(Ctx {
+    Ok(Arc::new(Ctx {
         db: Arc::clone(&project.db),
         schema: Arc::new(project.schema.clone()),
         schema_text: project.schema.to_create_sql(),
         glossary_text: format_glossary(&project.glossary),
-        store: Arc::clone(&store),
+        store: Arc::clone(store),
         client,
         run_id,
         debugger_attempts: g.debugger_attempts,
@@ -368,8 +360,80 @@ pub async fn run(
         stats: Mutex::new(BTreeMap::new()),
         done: AtomicUsize::new(0),
         total: AtomicUsize::new(0),
-        progress: Arc::clone(&progress),
-    });
+        progress,
+    }))
+}
+
+/// A question to add to a run (gap filling): its SQL is written by schema-to-SQL when not
+/// given; either way it is validated, debugged and stored like any generated pair.
+#[derive(Debug, Clone)]
+pub struct NewQuestion {
+    pub generator: String,
+    pub question: String,
+    pub sql: Option<String>,
+    /// Deterministic identity within the run (a rerun skips what is stored).
+    pub origin: String,
+}
+
+/// Adds questions to a run through validation, the debugger loop and the dedup pass;
+/// returns how many were stored.
+pub async fn add_questions(
+    project: &Project,
+    store: Arc<Store>,
+    client: Arc<LlmClient>,
+    run_id: i64,
+    items: Vec<NewQuestion>,
+) -> Result<usize, GenerateError> {
+    let ctx = make_ctx(project, &store, client, run_id, Arc::new(|_, _, _| {}))?;
+    let mut tasks = Vec::new();
+    for item in items {
+        if ctx.existing.contains(&item.origin) {
+            continue;
+        }
+        let ctx = Arc::clone(&ctx);
+        tasks.push(tokio::spawn(async move {
+            let sql = match item.sql {
+                Some(s) => Ok(s),
+                None => write_sql(&ctx, &item.question, &item.question, "").await,
+            };
+            finish_pair(
+                &ctx,
+                &item.generator,
+                None,
+                &item.question,
+                sql,
+                &item.origin,
+            )
+            .await;
+        }));
+    }
+    let n = tasks.len();
+    for t in tasks {
+        t.await
+            .map_err(|e| GenerateError::Config(format!("a gap-filling task failed: {e}")))?;
+    }
+    mark_duplicates_and_leakage(project, &store, run_id)?;
+    Ok(n)
+}
+
+/// Runs (or resumes) a generation run over the project's gold set.
+pub async fn run(
+    project: &Project,
+    store: Arc<Store>,
+    client: Arc<LlmClient>,
+    snapshot: i64,
+    opts: &GenerateOptions,
+    progress: Progress,
+) -> Result<GenerateSummary, GenerateError> {
+    let specs = generator_specs(project)?;
+    let g = &project.config.generate;
+    let (run_id, resumed) = pick_run(project, &store, &client, opts, snapshot)?;
+    let gold: Vec<StoredGold> = store
+        .gold_set("gold")?
+        .into_iter()
+        .filter(|p| opts.only_gold.is_empty() || opts.only_gold.contains(&(p.position as usize)))
+        .collect();
+    let ctx = make_ctx(project, &store, client, run_id, Arc::clone(&progress))?;
     let skipped_existing = ctx.existing.len();
 
     let mut tasks = Vec::new();

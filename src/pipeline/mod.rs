@@ -1,5 +1,6 @@
 //! The stages as library code, usable from the CLI, the TUI and tests.
 
+pub mod coverage;
 pub mod eval;
 pub mod eval_files;
 pub mod exchange;
