@@ -55,6 +55,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Bring the original's nested or flattened files into the store as a run
     Import(ImportArgs),
+    /// Tune a model on the accepted pairs (memory offline, Lamini, OpenAI or a local trainer)
+    Tune(TuneArgs),
+    /// List tuning jobs, watch one, or cancel one
+    Jobs(JobsArgs),
     /// Evaluate a model on the eval set by execution accuracy, store the run, write reports
     Eval(EvalArgs),
     /// Check an LLM profile: models offered, one structured request, latency
@@ -77,6 +81,9 @@ pub struct EvalArgs {
     /// Ask the LLM judge about each mismatch (stored beside the verdict, never replacing it).
     #[arg(long)]
     pub judge: bool,
+    /// Evaluate the model of this tuning job.
+    #[arg(long)]
+    pub job: Option<i64>,
     /// A name for the model evaluated (shown in reports and `lode eval list`).
     #[arg(long)]
     pub model: Option<String>,
@@ -128,6 +135,35 @@ pub struct AnalyzeArgs {
     /// Where to write the reports (default: reports/analysis-<run>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct TuneArgs {
+    /// memory, lamini, openai or local (default: tune.provider).
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Train on this run's pairs only (default: every run's).
+    #[arg(long)]
+    pub run: Option<i64>,
+    /// Submit and return without watching.
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    pub action: Option<JobsAction>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobsAction {
+    /// List tuning jobs
+    List,
+    /// Follow a job until it ends (the newest by default)
+    Watch { id: Option<i64> },
+    /// Cancel a job
+    Cancel { id: i64 },
 }
 
 #[derive(Args, Debug)]
@@ -366,6 +402,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sql(args) => cmd_sql(&cli, args),
         Command::Generate(args) => crate::cli_generate::generate(&cli, args),
         Command::Analyze(args) => crate::cli_coverage::analyze(&cli, args),
+        Command::Tune(args) => crate::cli_tune::tune(&cli, args),
+        Command::Jobs(args) => crate::cli_tune::jobs(&cli, args),
         Command::Review(args) => crate::cli_review::review(&cli, args),
         Command::Export(args) => crate::cli_review::export(&cli, args),
         Command::Import(args) => crate::cli_review::import(&cli, args),
@@ -444,7 +482,8 @@ fn cmd_demo(args: &DemoArgs) -> Result<i32> {
     )?;
     let generated = demo_generation(&mut out, &project, &store, snapshot)?;
     demo_analysis(&mut out, &project, &store, generated)?;
-    demo_evaluation(&mut out, &project, &store)?;
+    let job = demo_tuning(&mut out, &project, &store)?;
+    demo_evaluation(&mut out, &project, &store, job)?;
     Ok(0)
 }
 
@@ -546,21 +585,65 @@ fn demo_analysis(
     Ok(())
 }
 
-/// The evaluation stage on the demo: the offline rules backend answers the eval questions
-/// (a nearest-gold-pair baseline), and the run is judged, stored and reported.
+/// The tuning stage on the demo: the offline memory provider indexes the pairs (a job that
+/// already succeeded is reused).
+fn demo_tuning(
+    out: &mut impl Write,
+    project: &Project,
+    store: &std::sync::Arc<crate::store::Store>,
+) -> Result<Option<i64>> {
+    writeln!(out)?;
+    if let Some(j) = store
+        .jobs()?
+        .into_iter()
+        .find(|j| j.provider == "memory" && j.status == "succeeded")
+    {
+        writeln!(out, "Tuning: job {} already done (memory model)", j.id)?;
+        return Ok(Some(j.id));
+    }
+    match crate::cli_tune::run_tune(project, store, "memory", None, true, true) {
+        Ok((job, status)) => {
+            let model = crate::tune::job_model(store, job)?.unwrap_or_default();
+            writeln!(
+                out,
+                "Tuning (memory provider, offline): job {job} {} → model {model}",
+                status.as_str()
+            )?;
+            Ok(Some(job))
+        }
+        Err(e) => {
+            writeln!(out, "Tuning skipped: {e}")?;
+            Ok(None)
+        }
+    }
+}
+
+/// The evaluation stage on the demo: the tuned memory model (or, without one, the rules
+/// backend's nearest-gold-pair baseline) answers the held-out eval questions, and the run is
+/// judged, stored and reported.
 fn demo_evaluation(
     out: &mut impl Write,
     project: &Project,
     store: &std::sync::Arc<crate::store::Store>,
+    job: Option<i64>,
 ) -> Result<()> {
     use crate::pipeline::{eval::EvalOptions, inference, model_eval};
-    let client = crate::pipeline::llm_client(
-        project,
-        Some(std::sync::Arc::clone(store)),
-        Some("rules"),
-        true,
-        None,
-    )?;
+    let (client, label) = match job {
+        Some(j) => (
+            crate::pipeline::tuned_model_client(project, store, Some(j), None)?,
+            format!("memory model of job {j}"),
+        ),
+        None => (
+            crate::pipeline::llm_client(
+                project,
+                Some(std::sync::Arc::clone(store)),
+                Some("rules"),
+                true,
+                None,
+            )?,
+            "rules baseline".to_string(),
+        ),
+    };
     let questions: Vec<String> = project.eval.iter().map(|p| p.question.clone()).collect();
     let rt = crate::pipeline::runtime()?;
     let predictions = rt.block_on(inference::predict(
@@ -575,14 +658,8 @@ fn demo_evaluation(
         ..Default::default()
     };
     let profile = crate::sql::compare::Profile::default();
-    let result = model_eval::evaluate_model(
-        project,
-        store,
-        "rules baseline",
-        &predictions,
-        &profile,
-        &options,
-    )?;
+    let result =
+        model_eval::evaluate_model(project, store, &label, &predictions, &profile, &options)?;
     let dir = project
         .dir()
         .join("reports")
@@ -591,7 +668,7 @@ fn demo_evaluation(
     writeln!(out)?;
     writeln!(
         out,
-        "Evaluation (rules baseline, lode profile): {:.1}% execution accuracy on {} eval questions; report {}",
+        "Evaluation ({label}, lode profile): {:.1}% execution accuracy on {} held-out eval questions; report {}",
         result.summary.accuracy() * 100.0,
         result.summary.total,
         dir.join("report.md").display()

@@ -125,13 +125,22 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Result<i32> {
     let store = std::sync::Arc::new(store);
     let calls_before = store.llm_call_stats(None)?;
     let rt = crate::pipeline::runtime()?;
-    let client = crate::pipeline::llm_client(
-        &project,
-        Some(std::sync::Arc::clone(&store)),
-        cli.profile.as_deref(),
-        !cli.no_cache,
-        None,
-    )?;
+    let tuned = args.job.is_some()
+        || args
+            .model
+            .as_deref()
+            .is_some_and(|m| m.starts_with("memory:"));
+    let client = if tuned {
+        crate::pipeline::tuned_model_client(&project, &store, args.job, args.model.as_deref())?
+    } else {
+        crate::pipeline::llm_client(
+            &project,
+            Some(std::sync::Arc::clone(&store)),
+            cli.profile.as_deref(),
+            !cli.no_cache,
+            None,
+        )?
+    };
     let (predictions, model) = match &args.pred {
         Some(pred_path) => {
             let predictions = model_eval::load_predictions(pred_path, project.eval.len())?;

@@ -232,10 +232,63 @@ pub fn export(cli: &Cli, args: &ExportArgs) -> Result<i32> {
             let (t, n) = exchange::export_flat(&store, Some(run), selection)?;
             (t, n, format!("flattened_{ts}.jsonl"))
         }
-        other => bail!("unknown export format `{other}`; use lamini-nested or lamini"),
+        "openai-batch" => {
+            let model = project.config.tune.openai.model.clone();
+            let t = crate::tune::dataset::openai_batch(&project, &model);
+            (t, project.eval.len(), format!("batch_{ts}.jsonl"))
+        }
+        f if crate::tune::dataset::FORMATS.contains(&f) => {
+            let pairs = store.pairs(&PairFilter {
+                run_id: args.run.or(Some(run)),
+                statuses: selection.statuses(),
+                ..Default::default()
+            })?;
+            let examples: Vec<crate::tune::dataset::Example> = pairs
+                .into_iter()
+                .filter(|p| !p.sql.is_empty())
+                .map(|p| crate::tune::dataset::Example {
+                    pair_id: p.id,
+                    question: p.question,
+                    sql: p.sql,
+                })
+                .collect();
+            let n = examples.len();
+            (
+                crate::tune::dataset::render(f, &project, &examples),
+                n,
+                format!("{f}_{ts}.jsonl"),
+            )
+        }
+        other => bail!(
+            "unknown export format `{other}`; use lamini-nested, lamini, messages, alpaca, sharegpt, prompt-completion, openai-batch or lamini-templated"
+        ),
     };
     let path = args.out.clone().unwrap_or_else(|| default_name.into());
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    if args.format == "sharegpt" || args.format == "alpaca" {
+        let file_name = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let info = crate::tune::dataset::llama_factory_entry("lode", &file_name, &args.format);
+        std::fs::write(
+            dir.join("dataset_info.json"),
+            serde_json::to_string_pretty(&info)?,
+        )?;
+        std::fs::write(
+            dir.join("axolotl.yml"),
+            crate::tune::dataset::axolotl_stub(
+                &file_name,
+                &args.format,
+                &project.config.model.memory_tuning,
+            ),
+        )?;
+        println!("wrote dataset_info.json (LLaMA-Factory) and axolotl.yml beside it");
+    }
     println!(
         "wrote {} ({n} {}) from run {run}",
         path.display(),

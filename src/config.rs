@@ -322,6 +322,82 @@ pub struct CustomValidator {
     pub instruction: Option<String>,
 }
 
+/// Tuning (`tune:`): which provider, which pairs, the split, and provider settings. Lamini
+/// takes the original's `model.memory_tuning` and `memory_tuning` sections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TuneConfig {
+    /// memory (offline), lamini, openai or local.
+    pub provider: String,
+    /// Also train on valid pairs nobody reviewed (default: accepted pairs only).
+    pub include_valid: bool,
+    /// Share of pairs held out for validation.
+    pub validation_split: f64,
+    pub seed: u64,
+    /// Fewer training examples than this is refused before submitting.
+    pub min_examples: usize,
+    /// Seconds between status polls when watching.
+    pub poll_s: f64,
+    pub openai: OpenAiTuneConfig,
+    pub local: LocalTuneConfig,
+}
+
+impl Default for TuneConfig {
+    fn default() -> Self {
+        TuneConfig {
+            provider: "memory".into(),
+            include_valid: false,
+            validation_split: 0.1,
+            seed: 7,
+            min_examples: 10,
+            poll_s: 5.0,
+            openai: OpenAiTuneConfig::default(),
+            local: LocalTuneConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenAiTuneConfig {
+    pub base_url: String,
+    pub api_key_env: String,
+    pub model: String,
+    pub n_epochs: Option<u32>,
+}
+
+impl Default for OpenAiTuneConfig {
+    fn default() -> Self {
+        OpenAiTuneConfig {
+            base_url: "https://api.openai.com/v1".into(),
+            api_key_env: "OPENAI_API_KEY".into(),
+            model: "gpt-4o-mini-2024-07-18".into(),
+            n_epochs: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LocalTuneConfig {
+    /// The trainer command, run with `sh -c` in the output directory; `{train}`,
+    /// `{validation}` and `{output_dir}` are replaced by paths.
+    pub command: Option<String>,
+    pub output_dir: PathBuf,
+    /// Seconds between SIGINT and SIGTERM when cancelling.
+    pub grace_s: f64,
+}
+
+impl Default for LocalTuneConfig {
+    fn default() -> Self {
+        LocalTuneConfig {
+            command: None,
+            output_dir: PathBuf::from("tune-output"),
+            grace_s: 10.0,
+        }
+    }
+}
+
 /// The whole file as written (before paths are resolved).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -335,6 +411,7 @@ struct RawConfig {
     llm: LlmConfig,
     ui: UiConfig,
     generate: GenerateConfig,
+    tune: TuneConfig,
 }
 
 /// A loaded project configuration, with paths made absolute.
@@ -353,6 +430,7 @@ pub struct Config {
     pub llm: LlmConfig,
     pub ui: UiConfig,
     pub generate: GenerateConfig,
+    pub tune: TuneConfig,
     /// Remarks for the user: unknown keys, unset variables, the eval-set fallback.
     #[serde(skip)]
     pub warnings: Vec<Warning>,
@@ -372,8 +450,27 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "llm",
             "ui",
             "generate",
+            "tune",
         ],
     ),
+    (
+        "tune",
+        &[
+            "provider",
+            "include_valid",
+            "validation_split",
+            "seed",
+            "min_examples",
+            "poll_s",
+            "openai",
+            "local",
+        ],
+    ),
+    (
+        "tune.openai",
+        &["base_url", "api_key_env", "model", "n_epochs"],
+    ),
+    ("tune.local", &["command", "output_dir", "grace_s"]),
     (
         "generate",
         &[
@@ -494,6 +591,7 @@ impl Config {
             llm: raw.llm,
             ui: raw.ui,
             generate: raw.generate,
+            tune: raw.tune,
             warnings,
         };
         if let Some(key) = env("LAMINI_API_KEY").filter(|k| !k.is_empty()) {
@@ -519,6 +617,9 @@ impl Config {
         resolve(&mut config.paths.gold_test_set);
         resolve(&mut config.paths.eval_set);
         resolve(&mut config.paths.glossary);
+        if config.tune.local.output_dir.is_relative() {
+            config.tune.local.output_dir = base_dir.join(&config.tune.local.output_dir);
+        }
         for p in config.generate.prompts.values_mut() {
             if p.is_relative() {
                 *p = base_dir.join(&*p);

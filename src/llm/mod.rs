@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 pub use client::{ClientOptions, LlmClient};
-pub use lamini::LaminiBackend;
+pub use lamini::{LaminiBackend, llama3_prompt as lamini_prompt};
 pub use openai::OpenAiBackend;
 pub use schema::{OutputSchema, extract_json};
 

@@ -44,6 +44,8 @@ pub struct RulesEngine {
     values: Mutex<HashMap<(String, String), Vec<Value>>>,
     /// The schema-driven pairs, built once.
     schema_cache: std::sync::OnceLock<Vec<RulePair>>,
+    /// Answer only from the given pairs (the memory index), never from schema templates.
+    retrieval_only: bool,
 }
 
 /// A small deterministic generator (SplitMix64).
@@ -232,7 +234,16 @@ impl RulesEngine {
             memory: Mutex::new(HashMap::new()),
             values: Mutex::new(HashMap::new()),
             schema_cache: std::sync::OnceLock::new(),
+            retrieval_only: false,
         }
+    }
+
+    /// An engine that answers questions from `pairs` only: the offline memory model.
+    pub fn from_pairs(project: &Project, pairs: Vec<GoldPair>, seed: u64) -> RulesEngine {
+        let mut e = RulesEngine::new(project, seed);
+        e.gold = pairs;
+        e.retrieval_only = true;
+        e
     }
 
     /// Runs the query; keeps it only if it returns rows that are not all NULL.
@@ -1299,11 +1310,13 @@ impl RulesEngine {
         };
         let qw = words(question);
         let mut candidates: Vec<GoldPair> = self.gold.clone();
-        candidates.extend(self.schema_pairs().into_iter().map(|p| GoldPair {
-            question: p.question,
-            sql: p.sql,
-            db_id: None,
-        }));
+        if !self.retrieval_only {
+            candidates.extend(self.schema_pairs().into_iter().map(|p| GoldPair {
+                question: p.question,
+                sql: p.sql,
+                db_id: None,
+            }));
+        }
         let best = candidates
             .iter()
             .map(|g| {

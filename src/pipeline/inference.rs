@@ -58,8 +58,14 @@ pub async fn predict(
     let total = questions.len();
     let done = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(total);
+    // A tuned Lamini model learnt to answer with bare SQL (see tune::dataset), so it is asked
+    // without an output type; other models answer in a JSON field.
+    let bare = client.backend().kind() == "lamini";
     for q in questions {
-        let req = question_request(schema, glossary, q);
+        let mut req = question_request(schema, glossary, q);
+        if bare {
+            req.schema = None;
+        }
         let client = Arc::clone(&client);
         let done = Arc::clone(&done);
         let progress = Arc::clone(&progress);

@@ -692,6 +692,9 @@ generate:
     paraphrase: 2
   sql_first: 25
   debugger_attempts: 2
+tune:
+  provider: memory          # offline: indexes the pairs; lamini | openai | local train real models
+  include_valid: true       # the demo trains on valid pairs nobody reviewed; real projects review first
 ";
 
 const README: &str = "# lode demo: a bakery chain

@@ -1,0 +1,247 @@
+//! The local trainer: runs the trainer command from config (LLaMA-Factory, axolotl or TRL)
+//! as a child in its own process group, keeps its stdout/stderr in `trainer.log`, follows
+//! `trainer_log.jsonl` or the newest `trainer_state.json` for step, loss and learning rate,
+//! and cancels with SIGINT, then SIGTERM after a grace period. Its state lives in files
+//! (pid, exit code, cancel marker), so a restarted lode picks the watch up again.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use super::{JobStatus, JobUpdate, Provider, TuneError, dataset};
+use crate::config::Config;
+use crate::llm::BoxFuture;
+use crate::project::Project;
+
+pub struct LocalTrainer {
+    command: String,
+    output_dir: PathBuf,
+    grace: Duration,
+}
+
+impl LocalTrainer {
+    pub fn from_config(config: &Config) -> Result<LocalTrainer, TuneError> {
+        let command = config.tune.local.command.clone().ok_or_else(|| {
+            TuneError::Refused(
+                "the local trainer needs tune.local.command in config.yml (for example `llamafactory-cli train lode.yaml`)".into(),
+            )
+        })?;
+        Ok(LocalTrainer {
+            command,
+            output_dir: config.tune.local.output_dir.clone(),
+            grace: Duration::from_secs_f64(config.tune.local.grace_s.max(0.0)),
+        })
+    }
+
+    fn job_dir(&self, external_id: &str) -> PathBuf {
+        self.output_dir.join(external_id)
+    }
+}
+
+fn pid_of(dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join("pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie (exited, not yet reaped) counts as gone.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn signal_group(pgid: i32, sig: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), "--", &format!("-{pgid}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Progress from LLaMA-Factory's `trainer_log.jsonl` (last line) or the newest
+/// `trainer_state.json` under the job directory.
+pub fn read_progress(dir: &Path) -> Option<JobUpdate> {
+    if let Ok(text) = std::fs::read_to_string(dir.join("trainer_log.jsonl"))
+        && let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty())
+        && let Ok(v) = serde_json::from_str::<Json>(last)
+    {
+        return Some(JobUpdate {
+            step: v["current_steps"].as_u64(),
+            total_steps: v["total_steps"].as_u64(),
+            loss: v["loss"].as_f64(),
+            learning_rate: v["lr"].as_f64().or(v["learning_rate"].as_f64()),
+            message: v["remaining_time"]
+                .as_str()
+                .map(|r| format!("{r} left"))
+                .unwrap_or_default(),
+            ..Default::default()
+        });
+    }
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "trainer_state.json")
+                && let Ok(m) = p.metadata().and_then(|m| m.modified())
+                && newest.as_ref().is_none_or(|(t, _)| m > *t)
+            {
+                newest = Some((m, p));
+            }
+        }
+    }
+    let (_, path) = newest?;
+    let v: Json = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let last = v["log_history"]
+        .as_array()
+        .and_then(|h| h.iter().rev().find(|e| e.get("loss").is_some()));
+    Some(JobUpdate {
+        step: v["global_step"].as_u64(),
+        total_steps: v["max_steps"].as_u64(),
+        loss: last.and_then(|e| e["loss"].as_f64()),
+        learning_rate: last.and_then(|e| e["learning_rate"].as_f64()),
+        ..Default::default()
+    })
+}
+
+impl Provider for LocalTrainer {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn submit<'a>(
+        &'a self,
+        job_id: i64,
+        data: &'a dataset::TrainingSet,
+        project: &'a Project,
+    ) -> BoxFuture<'a, Result<String, TuneError>> {
+        Box::pin(async move {
+            let external = format!("job-{job_id}");
+            let dir = self.job_dir(&external);
+            std::fs::create_dir_all(&dir)?;
+            let train = dir.join("train.jsonl");
+            let validation = dir.join("validation.jsonl");
+            std::fs::write(&train, dataset::render("sharegpt", project, &data.train))?;
+            std::fs::write(
+                &validation,
+                dataset::render("sharegpt", project, &data.validation),
+            )?;
+            std::fs::write(
+                dir.join("dataset_info.json"),
+                serde_json::to_string_pretty(&dataset::llama_factory_entry(
+                    "lode",
+                    "train.jsonl",
+                    "sharegpt",
+                ))
+                .unwrap_or_default(),
+            )?;
+            let cmd = self
+                .command
+                .replace("{train}", &train.display().to_string())
+                .replace("{validation}", &validation.display().to_string())
+                .replace("{output_dir}", &dir.display().to_string());
+            let log = std::fs::File::create(dir.join("trainer.log"))?;
+            let err = log.try_clone()?;
+            // The exit code is written by the shell, so a restarted lode can still read it.
+            let wrapped = format!("{cmd}\necho $? > exit_code");
+            use std::os::unix::process::CommandExt;
+            let child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(wrapped)
+                .current_dir(&dir)
+                .stdout(log)
+                .stderr(err)
+                .stdin(std::process::Stdio::null())
+                .process_group(0)
+                .spawn()?;
+            std::fs::write(dir.join("pid"), child.id().to_string())?;
+            // Reap the child in the background so it does not linger as a zombie.
+            std::thread::spawn(move || {
+                let mut child = child;
+                let _ = child.wait();
+            });
+            Ok(external)
+        })
+    }
+
+    fn status<'a>(&'a self, external_id: &'a str) -> BoxFuture<'a, Result<JobUpdate, TuneError>> {
+        Box::pin(async move {
+            let dir = self.job_dir(external_id);
+            let mut u = read_progress(&dir).unwrap_or_default();
+            if dir.join("cancelled").exists() {
+                u.status = Some(JobStatus::Cancelled);
+                u.raw_status = "cancelled".into();
+                return Ok(u);
+            }
+            if let Ok(code) = std::fs::read_to_string(dir.join("exit_code")) {
+                let code = code.trim().to_string();
+                if code == "0" {
+                    u.status = Some(JobStatus::Succeeded);
+                    u.raw_status = "exited 0".into();
+                    u.model_id = Some(dir.display().to_string());
+                } else {
+                    let log = std::fs::read_to_string(dir.join("trainer.log")).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    u.status = Some(JobStatus::Failed);
+                    u.raw_status = format!("exited {code}");
+                    u.error = Some(format!(
+                        "the trainer exited with code {code}; last lines of {}:\n{}",
+                        dir.join("trainer.log").display(),
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    ));
+                }
+                return Ok(u);
+            }
+            match pid_of(&dir) {
+                Some(pid) if alive(pid) => {
+                    u.status = Some(if u.step.is_some() {
+                        JobStatus::Running
+                    } else {
+                        JobStatus::Queued
+                    });
+                    u.raw_status = format!("pid {pid}");
+                }
+                _ => {
+                    // Give the shell a moment to write the exit code.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    if dir.join("exit_code").exists() {
+                        return self.status(external_id).await;
+                    }
+                    u.status = Some(JobStatus::Failed);
+                    u.raw_status = "gone".into();
+                    u.error = Some("the trainer process is gone without an exit code (killed?); see trainer.log".into());
+                }
+            }
+            Ok(u)
+        })
+    }
+
+    fn cancel<'a>(&'a self, external_id: &'a str) -> BoxFuture<'a, Result<(), TuneError>> {
+        Box::pin(async move {
+            let dir = self.job_dir(external_id);
+            std::fs::write(dir.join("cancelled"), "")?;
+            let Some(pid) = pid_of(&dir) else {
+                return Ok(());
+            };
+            signal_group(pid, "INT");
+            let deadline = std::time::Instant::now() + self.grace;
+            while alive(pid) && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if alive(pid) {
+                signal_group(pid, "TERM");
+            }
+            Ok(())
+        })
+    }
+}
