@@ -1297,6 +1297,15 @@ impl RulesEngine {
         {
             return Some(sql.clone());
         }
+        // An indexed question asked again gets its own SQL.
+        if self.retrieval_only
+            && let Some(g) = self
+                .gold
+                .iter()
+                .find(|g| normalize_question(&g.question) == key)
+        {
+            return Some(g.sql.clone());
+        }
         let words = |s: &str| -> std::collections::BTreeSet<String> {
             const STOP: &[&str] = &[
                 "the", "and", "our", "do", "we", "have", "are", "is", "was", "were", "did", "does",

@@ -1,0 +1,476 @@
+//! Tuning against in-process fake Lamini and OpenAI servers and a fake trainer script: full
+//! lifecycles, failures with their reasons, cancellation, resumed watching, and the exported
+//! files pinned for a small fixture.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lode::llm::fake_server::{FakeRequest, FakeResponse, FakeServer};
+use lode::project::Project;
+use lode::store::{NewPair, NewRun, PairStatus, Store};
+use lode::tune::{self, JobStatus, dataset};
+use serde_json::json;
+
+/// A one-table project with `n` accepted pairs; `extra` is appended to config.yml.
+fn fixture(dir: &Path, n: usize, extra: &str) -> (Project, Arc<Store>) {
+    let c = rusqlite::Connection::open(dir.join("t.sqlite")).unwrap();
+    c.execute_batch("CREATE TABLE shop(id INTEGER PRIMARY KEY, city TEXT); INSERT INTO shop(city) VALUES ('Lyon'), ('Nantes');")
+        .unwrap();
+    drop(c);
+    std::fs::write(
+        dir.join("gold.jsonl"),
+        "{\"input\": \"How many shops are there?\", \"output\": \"SELECT COUNT(*) FROM shop\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("config.yml"),
+        format!("database:\n  path: t.sqlite\npaths:\n  gold_test_set: gold.jsonl\n{extra}"),
+    )
+    .unwrap();
+    let project = Project::load(&dir.join("config.yml")).unwrap();
+    let (store, _) = project.open_store().unwrap();
+    let run = store
+        .create_run(&NewRun {
+            kind: "generate".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let pairs: Vec<NewPair> = (0..n)
+        .map(|i| NewPair {
+            origin_key: format!("k{i}"),
+            generator: "pattern".into(),
+            question: format!("Which shops are in city number {i}?"),
+            sql: format!("SELECT id FROM shop WHERE id > {i}"),
+            status: Some(PairStatus::Accepted),
+            ..Default::default()
+        })
+        .collect();
+    store.insert_pairs(run, &pairs).unwrap();
+    (project, Arc::new(store))
+}
+
+fn fast(project: &Project) -> Duration {
+    let _ = project;
+    Duration::from_millis(20)
+}
+
+#[test]
+fn exports_are_pinned_for_a_small_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let (project, _) = fixture(dir.path(), 0, "");
+    let e = dataset::Example {
+        pair_id: 1,
+        question: "How many shops are in Lyon?".into(),
+        sql: "SELECT COUNT(*) FROM shop WHERE city = 'Lyon'".into(),
+    };
+    let user = "Database schema:\nCREATE TABLE shop (\n  id INTEGER,\n  city TEXT\n);\nOutput only SQL - How many shops are in Lyon?";
+    let system =
+        "You are an expert SQLite analyst. Answer the question with one read-only SQLite query.";
+    let sql = "SELECT COUNT(*) FROM shop WHERE city = 'Lyon'";
+    let line = |f: &str| dataset::render_line(f, &project, &e).unwrap();
+    assert_eq!(
+        line("messages"),
+        json!({"messages": [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": sql}]})
+    );
+    assert_eq!(
+        line("alpaca"),
+        json!({"instruction": system, "input": user, "output": sql})
+    );
+    assert_eq!(
+        line("sharegpt"),
+        json!({"conversations": [
+        {"from": "system", "value": system}, {"from": "human", "value": user}, {"from": "gpt", "value": sql}]})
+    );
+    assert_eq!(
+        line("prompt-completion"),
+        json!({"prompt": format!("{system}\n\n{user}\nSQL:"), "completion": format!(" {sql}")})
+    );
+    assert_eq!(
+        line("lamini-templated"),
+        json!({
+        "input": format!("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n{user}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"),
+        "output": format!("{sql}<|eot_id|>")})
+    );
+    assert_eq!(
+        line("lamini"),
+        json!({"input": "How many shops are in Lyon?", "output": sql})
+    );
+    let batch: serde_json::Value =
+        serde_json::from_str(dataset::openai_batch(&project, "m").lines().next().unwrap()).unwrap();
+    assert_eq!(batch["url"], "/v1/chat/completions");
+    assert_eq!(
+        batch["body"]["messages"][1]["content"].as_str().unwrap(),
+        user.replace("How many shops are in Lyon?", "How many shops are there?")
+    );
+}
+
+#[test]
+fn too_few_examples_are_refused_before_submitting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = fixture(dir.path(), 3, "");
+    let p = tune::provider_for("memory", &project, Arc::clone(&store)).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = rt
+        .block_on(tune::submit(&project, &store, &p, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("only 3 training examples (at least 10 needed)"),
+        "{err}"
+    );
+    assert!(err.contains("lode review accept"), "{err}");
+}
+
+#[test]
+fn memory_tuning_answers_its_training_questions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = fixture(dir.path(), 12, "");
+    let p = tune::provider_for("memory", &project, Arc::clone(&store)).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let job = rt
+        .block_on(tune::submit(&project, &store, &p, None))
+        .unwrap();
+    let status = rt
+        .block_on(tune::watch(&store, &p, job, fast(&project), None, &|_| {}))
+        .unwrap();
+    assert_eq!(status, JobStatus::Succeeded);
+    let model = tune::job_model(&store, job).unwrap().unwrap();
+    assert!(model.starts_with("memory:"));
+    let client = lode::pipeline::tuned_model_client(&project, &store, Some(job), None).unwrap();
+    let req = lode::pipeline::inference::question_request(
+        &project.schema,
+        &project.glossary,
+        "Which shops are in city number 7?",
+    );
+    let resp = rt.block_on(client.call(&req)).unwrap();
+    assert_eq!(
+        resp.json.unwrap()["sql"],
+        "SELECT id FROM shop WHERE id > 7"
+    );
+    // The dataset holds the training and validation examples.
+    let ds = store.job(job).unwrap().dataset_id.unwrap();
+    assert_eq!(store.dataset_pair_ids(ds).unwrap().len(), 12);
+}
+
+fn lamini_server(r: &FakeRequest, fail: bool) -> FakeResponse {
+    match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/v1/train") => {
+            FakeResponse::json(200, json!({"job_id": 42, "status": "SCHEDULED"}))
+        }
+        ("POST", "/v1/train/jobs/42/cancel") => {
+            FakeResponse::json(200, json!({"status": "CANCELLED"}))
+        }
+        ("GET", "/v1/train/jobs/42") => {
+            let n = r.index;
+            let body = match n {
+                1 => json!({"status": "QUEUED"}),
+                2 => {
+                    json!({"status": "TRAINING MODEL", "step": 60, "max_steps": 120, "loss": 0.42})
+                }
+                _ if fail => {
+                    json!({"status": "FAILED", "error": "dataset has too few rows for memory tuning"})
+                }
+                _ => json!({"status": "COMPLETED", "model_name": "tuned-abc123"}),
+            };
+            FakeResponse::json(200, body)
+        }
+        _ => FakeResponse::json(404, json!({"detail": "not found"})),
+    }
+}
+
+#[test]
+fn lamini_lifecycle_failure_and_cancel() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for fail in [false, true] {
+        let server = rt
+            .block_on(FakeServer::start(move |r| lamini_server(r, fail)))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let extra = format!(
+            "api:\n  url: {}\n  key: lamini-test-key\nmodel:\n  memory_tuning: meta-llama/Llama-3.1-8B-Instruct\nmemory_tuning:\n  max_steps: 120\n  learning_rate: 0.0003\n  max_gpus: 2\n  max_nodes: 1\ntune:\n  provider: lamini\n",
+            server.url()
+        );
+        let (project, store) = fixture(dir.path(), 20, &extra);
+        let p = tune::provider_for("lamini", &project, Arc::clone(&store)).unwrap();
+        let job = rt
+            .block_on(tune::submit(&project, &store, &p, None))
+            .unwrap();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let status = rt
+            .block_on(tune::watch(
+                &store,
+                &p,
+                job,
+                Duration::from_millis(10),
+                None,
+                &|u| seen.lock().unwrap().push(u.clone()),
+            ))
+            .unwrap();
+        let train = server.requests()[0].json();
+        assert_eq!(
+            server.requests()[0].header("authorization"),
+            Some("Bearer lamini-test-key")
+        );
+        assert_eq!(train["model_name"], "meta-llama/Llama-3.1-8B-Instruct");
+        assert_eq!(
+            train["finetune_args"],
+            json!({"max_steps": 120, "learning_rate": 0.0003})
+        );
+        assert_eq!(train["gpu_config"], json!({"gpus": 2, "nodes": 1}));
+        assert_eq!(
+            train["data"].as_array().unwrap().len(),
+            18,
+            "20 pairs minus the validation split"
+        );
+        assert!(
+            train["data"][0]["output"]
+                .as_str()
+                .unwrap()
+                .ends_with("<|eot_id|>")
+        );
+        let events = store.job_events(job).unwrap();
+        let statuses: Vec<&str> = events.iter().map(|e| e.status.as_str()).collect();
+        assert!(statuses.contains(&"running"), "{statuses:?}");
+        assert!(
+            events
+                .iter()
+                .any(|e| e.data_json.as_deref().is_some_and(|d| d.contains("0.42"))),
+            "the loss is kept"
+        );
+        if fail {
+            assert_eq!(status, JobStatus::Failed);
+            assert!(
+                events.last().unwrap().message.contains("too few rows"),
+                "{:?}",
+                events.last()
+            );
+        } else {
+            assert_eq!(status, JobStatus::Succeeded);
+            assert_eq!(
+                tune::job_model(&store, job).unwrap().as_deref(),
+                Some("tuned-abc123")
+            );
+            rt.block_on(p.cancel("42")).unwrap();
+            assert!(
+                server
+                    .requests()
+                    .iter()
+                    .any(|r| r.path == "/v1/train/jobs/42/cancel")
+            );
+        }
+    }
+}
+
+fn openai_server(r: &FakeRequest) -> FakeResponse {
+    let path = r.path.split('?').next().unwrap_or("");
+    match (r.method.as_str(), path) {
+        ("POST", "/v1/files") => FakeResponse::json(
+            200,
+            json!({"id": format!("file-{}", r.index), "object": "file"}),
+        ),
+        ("POST", "/v1/fine_tuning/jobs") => {
+            FakeResponse::json(200, json!({"id": "ftjob-1", "status": "validating_files"}))
+        }
+        ("GET", "/v1/fine_tuning/jobs/ftjob-1/events") => {
+            if r.path.contains("after=") {
+                FakeResponse::json(200, json!({"data": [], "has_more": false}))
+            } else {
+                FakeResponse::json(
+                    200,
+                    json!({"data": [
+                    {"id": "ev-2", "message": "Step 2/4: training loss=0.50", "type": "metrics", "data": {"step": 2, "total_steps": 4, "train_loss": 0.5}},
+                    {"id": "ev-1", "message": "Step 1/4: training loss=0.90", "type": "metrics", "data": {"step": 1, "total_steps": 4, "train_loss": 0.9}}
+                ], "has_more": false}),
+                )
+            }
+        }
+        ("GET", "/v1/fine_tuning/jobs/ftjob-1") => {
+            let gets = r.index;
+            if gets < 8 {
+                FakeResponse::json(200, json!({"id": "ftjob-1", "status": "running"}))
+            } else {
+                FakeResponse::json(
+                    200,
+                    json!({"id": "ftjob-1", "status": "succeeded", "fine_tuned_model": "ft:gpt-4o-mini:lode:abc"}),
+                )
+            }
+        }
+        ("POST", "/v1/fine_tuning/jobs/ftjob-1/cancel") => {
+            FakeResponse::json(200, json!({"status": "cancelled"}))
+        }
+        _ => FakeResponse::json(404, json!({"error": {"message": "not found"}})),
+    }
+}
+
+#[test]
+fn openai_lifecycle_with_paged_events_and_resumed_watching() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(FakeServer::start(openai_server)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "tune:\n  openai:\n    base_url: {}/v1\n    api_key_env: LODE_TEST_OPENAI_KEY\n    model: gpt-4o-mini-2024-07-18\n",
+        server.url()
+    );
+    let (project, store) = fixture(dir.path(), 20, &extra);
+    let p = tune::provider_for("openai", &project, Arc::clone(&store)).unwrap();
+    let job = rt
+        .block_on(tune::submit(&project, &store, &p, None))
+        .unwrap();
+    assert_eq!(
+        store.job(job).unwrap().external_id.as_deref(),
+        Some("ftjob-1")
+    );
+    let reqs = server.requests();
+    assert_eq!(
+        reqs.iter().filter(|r| r.path == "/v1/files").count(),
+        2,
+        "training and validation files"
+    );
+    assert!(reqs[0].body.contains("name=\"purpose\"") && reqs[0].body.contains("fine-tune"));
+    let create = reqs
+        .iter()
+        .find(|r| r.path == "/v1/fine_tuning/jobs")
+        .unwrap()
+        .json();
+    assert_eq!(create["model"], "gpt-4o-mini-2024-07-18");
+    assert_eq!(create["method"]["type"], "supervised");
+    assert!(create["validation_file"].is_string());
+
+    // lode stops watching after one poll (as if it were closed) ...
+    let s = rt
+        .block_on(tune::watch(
+            &store,
+            &p,
+            job,
+            Duration::from_millis(10),
+            Some(1),
+            &|_| {},
+        ))
+        .unwrap();
+    assert_eq!(s, JobStatus::Running);
+    drop(store);
+    // ... and a new lode picks the watch up from the store.
+    let store = Arc::new(Store::open(&project.store_path()).unwrap());
+    let p2 = tune::provider_for("openai", &project, Arc::clone(&store)).unwrap();
+    let s = rt
+        .block_on(tune::watch(
+            &store,
+            &p2,
+            job,
+            Duration::from_millis(10),
+            None,
+            &|_| {},
+        ))
+        .unwrap();
+    assert_eq!(s, JobStatus::Succeeded);
+    assert_eq!(
+        tune::job_model(&store, job).unwrap().as_deref(),
+        Some("ft:gpt-4o-mini:lode:abc")
+    );
+    let events = store.job_events(job).unwrap();
+    let losses: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.data_json.clone())
+        .filter(|d| d.contains("\"loss\":0."))
+        .collect();
+    assert!(
+        losses.iter().any(|d| d.contains("0.9")) && losses.iter().any(|d| d.contains("0.5")),
+        "{losses:?}"
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("after=ev-2")),
+        "events are paged with after"
+    );
+}
+
+#[test]
+fn local_trainer_is_watched_to_completion_and_cancelled_midway() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("train.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nfor i in 1 2 3 4 5; do\n  echo \"{\\\"current_steps\\\": $i, \\\"total_steps\\\": 5, \\\"loss\\\": 0.$((9 - i)), \\\"lr\\\": 0.0001}\" >> trainer_log.jsonl\n  echo step $i\n  sleep 0.3\ndone\n",
+    )
+    .unwrap();
+    let extra = format!(
+        "tune:\n  local:\n    command: sh {} {{train}}\n    output_dir: out\n    grace_s: 1\n",
+        script.display()
+    );
+    let (project, store) = fixture(dir.path(), 20, &extra);
+    let p = tune::provider_for("local", &project, Arc::clone(&store)).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    let job = rt
+        .block_on(tune::submit(&project, &store, &p, None))
+        .unwrap();
+    let status = rt
+        .block_on(tune::watch(
+            &store,
+            &p,
+            job,
+            Duration::from_millis(100),
+            None,
+            &|_| {},
+        ))
+        .unwrap();
+    assert_eq!(status, JobStatus::Succeeded);
+    let job_dir = dir.path().join("out").join(format!("job-{job}"));
+    assert!(
+        std::fs::read_to_string(job_dir.join("trainer.log"))
+            .unwrap()
+            .contains("step 5")
+    );
+    assert!(job_dir.join("train.jsonl").exists() && job_dir.join("dataset_info.json").exists());
+    let events = store.job_events(job).unwrap();
+    assert!(events.iter().any(|e| {
+        e.data_json
+            .as_deref()
+            .is_some_and(|d| d.contains("\"step\":"))
+    }));
+
+    // A second run, cancelled midway: the whole process group is gone afterwards.
+    let job2 = rt
+        .block_on(tune::submit(&project, &store, &p, None))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let ext = store.job(job2).unwrap().external_id.unwrap();
+    let pid: i32 = std::fs::read_to_string(dir.path().join("out").join(&ext).join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    rt.block_on(p.cancel(&ext)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let group_alive = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read_to_string(e.path().join("stat"))
+            .ok()
+            .is_some_and(|s| {
+                let fields: Vec<&str> = s
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect();
+                fields.get(2) == Some(&pid.to_string().as_str()) && fields.first() != Some(&"Z")
+            })
+    });
+    assert!(!group_alive, "processes of group {pid} survived the cancel");
+    let s = rt
+        .block_on(tune::watch(
+            &store,
+            &p,
+            job2,
+            Duration::from_millis(50),
+            None,
+            &|_| {},
+        ))
+        .unwrap();
+    assert_eq!(s, JobStatus::Cancelled);
+}
