@@ -84,6 +84,9 @@ pub struct EvalArgs {
     /// Evaluate the model of this tuning job.
     #[arg(long)]
     pub job: Option<i64>,
+    /// Give the model the K closest accepted pairs as examples (retrieval-augmented).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub few_shot: usize,
     /// A name for the model evaluated (shown in reports and `lode eval list`).
     #[arg(long)]
     pub model: Option<String>,

@@ -164,11 +164,32 @@ pub fn eval(cli: &Cli, args: &EvalArgs) -> Result<i32> {
                 questions.len()
             );
             let show = std::io::stderr().is_terminal();
-            let predictions = rt.block_on(crate::pipeline::inference::predict(
+            let index = (args.few_shot > 0)
+                .then(|| -> Result<crate::tune::memory::MemoryIndex> {
+                    let t = &project.config.tune;
+                    let data =
+                        crate::tune::dataset::build(&store, None, t.include_valid, 0.0, t.seed)?;
+                    Ok(crate::tune::memory::MemoryIndex::new(
+                        data.all()
+                            .map(|e| (e.question.clone(), e.sql.clone()))
+                            .collect(),
+                    ))
+                })
+                .transpose()?;
+            if let Some(i) = &index {
+                eprintln!(
+                    "giving the model the {} closest of {} pairs as examples",
+                    args.few_shot,
+                    i.len()
+                );
+            }
+            let predictions = rt.block_on(crate::pipeline::inference::predict_with(
                 std::sync::Arc::clone(&client),
                 &project.schema,
                 &project.glossary,
                 &questions,
+                index.as_ref(),
+                args.few_shot,
                 std::sync::Arc::new(move |done, total| {
                     if show {
                         eprint!("\rinference {done}/{total}");

@@ -474,3 +474,36 @@ fn local_trainer_is_watched_to_completion_and_cancelled_midway() {
         .unwrap();
     assert_eq!(s, JobStatus::Cancelled);
 }
+
+#[test]
+fn retrieval_gives_any_model_the_closest_pairs_as_examples() {
+    use lode::tune::memory::MemoryIndex;
+    let index = MemoryIndex::new(vec![
+        (
+            "How many shops are in Lyon?".into(),
+            "SELECT COUNT(*) FROM shop WHERE city = 'Lyon'".into(),
+        ),
+        (
+            "List every shop city.".into(),
+            "SELECT DISTINCT city FROM shop".into(),
+        ),
+        ("What is the revenue per month?".into(), "SELECT 1".into()),
+    ]);
+    let top = index.top_k("How many shops are in Nantes?", 2);
+    assert_eq!(top[0].0, "How many shops are in Lyon?");
+    assert_eq!(top.len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let (project, _) = fixture(dir.path(), 0, "");
+    let req = lode::pipeline::inference::question_request(
+        &project.schema,
+        &project.glossary,
+        "How many shops are in Nantes?",
+    );
+    let req = lode::pipeline::inference::with_examples(req, &top);
+    let user = &req.messages[1].content;
+    assert!(user.starts_with("Examples of questions about this database and their SQL:\nQuestion: How many shops are in Lyon?"), "{user}");
+    assert!(
+        user.ends_with("Output only SQL - How many shops are in Nantes?"),
+        "{user}"
+    );
+}

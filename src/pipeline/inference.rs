@@ -46,6 +46,22 @@ pub fn question_request(schema: &Schema, glossary: &[GlossaryEntry], question: &
     })
 }
 
+/// Adds retrieved pairs as worked examples before the question (retrieval-augmented
+/// inference); the question's own prompt is unchanged, so it still matches training.
+pub fn with_examples(mut req: LlmRequest, examples: &[(String, String)]) -> LlmRequest {
+    if examples.is_empty() {
+        return req;
+    }
+    let mut text = String::from("Examples of questions about this database and their SQL:\n");
+    for (q, s) in examples {
+        text.push_str(&format!("Question: {q}\nSQL: {s}\n\n"));
+    }
+    if let Some(user) = req.messages.iter_mut().find(|m| m.role == "user") {
+        user.content = format!("{text}{}", user.content);
+    }
+    req
+}
+
 /// Predictions for `questions`, in order, with the client's concurrency. A failed call is a
 /// prediction with its cause (it counts as wrong), never a dropped question.
 pub async fn predict(
@@ -53,6 +69,19 @@ pub async fn predict(
     schema: &Schema,
     glossary: &[GlossaryEntry],
     questions: &[String],
+    progress: Arc<dyn Fn(usize, usize) + Send + Sync>,
+) -> Vec<Prediction> {
+    predict_with(client, schema, glossary, questions, None, 0, progress).await
+}
+
+/// [`predict`] with the `k` closest pairs of `index` given as examples.
+pub async fn predict_with(
+    client: Arc<LlmClient>,
+    schema: &Schema,
+    glossary: &[GlossaryEntry],
+    questions: &[String],
+    index: Option<&crate::tune::memory::MemoryIndex>,
+    k: usize,
     progress: Arc<dyn Fn(usize, usize) + Send + Sync>,
 ) -> Vec<Prediction> {
     let total = questions.len();
@@ -63,6 +92,9 @@ pub async fn predict(
     let bare = client.backend().kind() == "lamini";
     for q in questions {
         let mut req = question_request(schema, glossary, q);
+        if let Some(index) = index {
+            req = with_examples(req, &index.top_k(q, k));
+        }
         if bare {
             req.schema = None;
         }

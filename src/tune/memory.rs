@@ -142,3 +142,56 @@ impl Backend for MemoryBackend {
         })
     }
 }
+
+/// A lexical index over pairs: the closest questions to a new one (word overlap, with
+/// glossary terms and schema names as they are written). Retrieval-augmented inference uses
+/// it to give any model the top-k pairs as examples.
+pub struct MemoryIndex {
+    pairs: Vec<(String, String)>,
+    words: Vec<std::collections::BTreeSet<String>>,
+}
+
+fn word_set(q: &str) -> std::collections::BTreeSet<String> {
+    crate::project::inputs::normalize_question(q)
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| w.len() > 2)
+        .map(|w| w.trim_end_matches('s').to_string())
+        .collect()
+}
+
+impl MemoryIndex {
+    pub fn new(pairs: Vec<(String, String)>) -> MemoryIndex {
+        let words = pairs.iter().map(|(q, _)| word_set(q)).collect();
+        MemoryIndex { pairs, words }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// The `k` pairs whose questions share the most words with `question`.
+    pub fn top_k(&self, question: &str, k: usize) -> Vec<(String, String)> {
+        let q = word_set(question);
+        let mut scored: Vec<(f64, usize)> = self
+            .words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let inter = q.intersection(w).count() as f64;
+                let union = q.union(w).count().max(1) as f64;
+                (inter / union, i)
+            })
+            .filter(|(s, _)| *s > 0.0)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored
+            .into_iter()
+            .take(k)
+            .map(|(_, i)| self.pairs[i].clone())
+            .collect()
+    }
+}
