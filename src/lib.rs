@@ -18,4 +18,5 @@ pub mod pipeline;
 pub mod project;
 pub mod sql;
 pub mod store;
+pub mod tui;
 pub mod tune;

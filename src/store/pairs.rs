@@ -138,6 +138,15 @@ pub struct Pair {
     pub meta_json: Option<String>,
 }
 
+/// The few fields of a pair a list shows (cheap to load by the hundred thousand).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairSummary {
+    pub id: i64,
+    pub status: PairStatus,
+    pub generator: String,
+    pub question: String,
+}
+
 /// Which pairs to list.
 #[derive(Debug, Clone, Default)]
 pub struct PairFilter {
@@ -483,6 +492,60 @@ impl Store {
         let mut stmt = conn.prepare("SELECT origin_key FROM pairs WHERE run_id = ?1")?;
         let rows = stmt.query_map([run_id], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Summaries of a run's pairs with one of `statuses` (all when empty) whose question
+    /// contains `text` (case-insensitive), oldest first.
+    pub fn pair_summaries(
+        &self,
+        run_id: Option<i64>,
+        statuses: &[PairStatus],
+        text: &str,
+    ) -> Result<Vec<PairSummary>> {
+        let mut sql = String::from("SELECT id, status, generator, question FROM pairs WHERE 1 = 1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(r) = run_id {
+            sql.push_str(" AND run_id = ?");
+            args.push(r.into());
+        }
+        if !statuses.is_empty() {
+            sql.push_str(&format!(
+                " AND status IN ({})",
+                vec!["?"; statuses.len()].join(", ")
+            ));
+            args.extend(statuses.iter().map(|s| s.as_str().to_string().into()));
+        }
+        if !text.is_empty() {
+            sql.push_str(
+                " AND (instr(lower(question), lower(?)) > 0 OR instr(lower(sql), lower(?)) > 0)",
+            );
+            args.push(text.to_string().into());
+            args.push(text.to_string().into());
+        }
+        sql.push_str(" ORDER BY id");
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok(PairSummary {
+                id: r.get(0)?,
+                status: parse(r.get(1)?)?,
+                generator: r.get(2)?,
+                question: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// A stored gold pair by id.
+    pub fn gold_pair(&self, id: i64) -> Result<Option<(String, String)>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT question, sql FROM gold_pairs WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
     }
 
     pub fn has_origin(&self, run_id: i64, origin_key: &str) -> Result<bool> {
