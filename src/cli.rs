@@ -31,8 +31,9 @@ pub struct Cli {
     /// Do not answer LLM calls from the cache (answers are still stored).
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Without a command, `lode` opens the terminal UI on the project here.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -302,6 +303,9 @@ pub struct DemoArgs {
     /// Only write the project; run no stage.
     #[arg(long)]
     pub no_run: bool,
+    /// Print the summary and exit instead of opening the TUI (it opens only on a terminal).
+    #[arg(long)]
+    pub no_tui: bool,
 }
 
 #[derive(Args, Debug)]
@@ -398,7 +402,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         std::env::set_current_dir(dir)
             .with_context(|| format!("cannot enter project directory {}", dir.display()))?;
     }
-    match &cli.command {
+    let Some(command) = &cli.command else {
+        return cmd_tui(&cli);
+    };
+    match command {
         Command::Demo(args) => cmd_demo(args),
         Command::Init(args) => cmd_init(args),
         Command::Schema(args) => cmd_schema(&cli, args),
@@ -441,6 +448,37 @@ fn print_warnings(warnings: &[crate::diag::Warning]) {
     for w in warnings {
         eprintln!("{w}");
     }
+}
+
+/// Both ends of the terminal are a terminal: the TUI can run.
+fn terminal_attached() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// `lode` alone: the TUI on the project here, or what to do instead.
+fn cmd_tui(cli: &Cli) -> Result<i32> {
+    if !cli.config.exists() {
+        use clap::CommandFactory;
+        let mut help = Cli::command();
+        eprintln!(
+            "no {} here, so there is no project to open: pass -C DIR, create one with \
+             `lode init`, or try `lode demo`.\n",
+            cli.config.display()
+        );
+        help.print_help()?;
+        return Ok(2);
+    }
+    if !terminal_attached() {
+        bail!(
+            "the TUI needs a terminal (stdin and stdout are not one); use the commands instead, \
+             e.g. `lode review list` (see `lode --help`)"
+        );
+    }
+    let project = load_project(cli)?;
+    let (store, _) = project.open_store()?;
+    crate::tui::run(project, std::sync::Arc::new(store))?;
+    Ok(0)
 }
 
 fn cmd_demo(args: &DemoArgs) -> Result<i32> {
@@ -487,6 +525,17 @@ fn cmd_demo(args: &DemoArgs) -> Result<i32> {
     demo_analysis(&mut out, &project, &store, generated)?;
     let job = demo_tuning(&mut out, &project, &store)?;
     demo_evaluation(&mut out, &project, &store, job)?;
+    if !args.no_tui && terminal_attached() {
+        drop(out);
+        crate::tui::run(project, store)?;
+    } else {
+        writeln!(
+            out,
+            "\nReview the pairs in the TUI: lode -C {0} (from the source tree: cargo run \
+             --release -- -C {0})",
+            args.dir.display()
+        )?;
+    }
     Ok(0)
 }
 

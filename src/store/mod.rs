@@ -18,8 +18,8 @@ pub use evals::{EvalCase, EvalRun, NewEvalCase};
 pub use jobs::{Dataset, Job, JobEvent};
 pub use llm::{LlmCallStats, NewLlmCall, cache_key};
 pub use pairs::{
-    NewPair, NewRun, NewValidation, Pair, PairFilter, PairStatus, PairSummary, Review,
-    ReviewAction, Run, RunStatus, Validation,
+    NewPair, NewRun, NewValidation, Pair, PairFilter, PairStatus, PairSummary, QueueQuery,
+    QueueSort, Review, ReviewAction, Run, RunStatus, Validation,
 };
 
 /// The migrations, in order; `PRAGMA user_version` is the number applied.

@@ -147,6 +147,50 @@ pub struct PairSummary {
     pub question: String,
 }
 
+/// The TUI queue's order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QueueSort {
+    #[default]
+    Id,
+    Status,
+    Generator,
+    Question,
+    Newest,
+}
+
+impl QueueSort {
+    pub const ALL: [QueueSort; 5] = [
+        QueueSort::Id,
+        QueueSort::Status,
+        QueueSort::Generator,
+        QueueSort::Question,
+        QueueSort::Newest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueSort::Id => "id",
+            QueueSort::Status => "status",
+            QueueSort::Generator => "generator",
+            QueueSort::Question => "question",
+            QueueSort::Newest => "recently changed",
+        }
+    }
+}
+
+/// What the TUI queue shows: a run's pairs by status, generator, concept, table and words
+/// (every word must occur in the question or the SQL).
+#[derive(Debug, Clone, Default)]
+pub struct QueueQuery {
+    pub run_id: Option<i64>,
+    pub statuses: Vec<PairStatus>,
+    pub generator: Option<String>,
+    pub concept: Option<String>,
+    pub table: Option<String>,
+    pub text: Vec<String>,
+    pub sort: QueueSort,
+}
+
 /// Which pairs to list.
 #[derive(Debug, Clone, Default)]
 pub struct PairFilter {
@@ -494,35 +538,55 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Summaries of a run's pairs with one of `statuses` (all when empty) whose question
-    /// contains `text` (case-insensitive), oldest first.
-    pub fn pair_summaries(
-        &self,
-        run_id: Option<i64>,
-        statuses: &[PairStatus],
-        text: &str,
-    ) -> Result<Vec<PairSummary>> {
+    /// The queue of the TUI: id, status, generator and question of the pairs matching
+    /// `q`, in its order. One indexed query; nothing but these four columns is read.
+    pub fn pair_summaries(&self, q: &QueueQuery) -> Result<Vec<PairSummary>> {
         let mut sql = String::from("SELECT id, status, generator, question FROM pairs WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(r) = run_id {
+        if let Some(r) = q.run_id {
             sql.push_str(" AND run_id = ?");
             args.push(r.into());
         }
-        if !statuses.is_empty() {
+        if !q.statuses.is_empty() {
             sql.push_str(&format!(
                 " AND status IN ({})",
-                vec!["?"; statuses.len()].join(", ")
+                vec!["?"; q.statuses.len()].join(", ")
             ));
-            args.extend(statuses.iter().map(|s| s.as_str().to_string().into()));
+            args.extend(q.statuses.iter().map(|s| s.as_str().to_string().into()));
         }
-        if !text.is_empty() {
+        if let Some(g) = &q.generator {
+            sql.push_str(" AND generator = ?");
+            args.push(g.clone().into());
+        }
+        if let Some(c) = &q.concept {
+            // concepts_json is {"concepts": {"join": 1, ...}, "tables": [...], ...}.
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM json_each(pairs.concepts_json, '$.concepts') \
+                 WHERE key = lower(?))",
+            );
+            args.push(c.clone().into());
+        }
+        if let Some(t) = &q.table {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM json_each(pairs.concepts_json, '$.tables') \
+                 WHERE lower(value) = lower(?))",
+            );
+            args.push(t.clone().into());
+        }
+        for word in &q.text {
             sql.push_str(
                 " AND (instr(lower(question), lower(?)) > 0 OR instr(lower(sql), lower(?)) > 0)",
             );
-            args.push(text.to_string().into());
-            args.push(text.to_string().into());
+            args.push(word.clone().into());
+            args.push(word.clone().into());
         }
-        sql.push_str(" ORDER BY id");
+        sql.push_str(match q.sort {
+            QueueSort::Id => " ORDER BY id",
+            QueueSort::Status => " ORDER BY status, id",
+            QueueSort::Generator => " ORDER BY generator, id",
+            QueueSort::Question => " ORDER BY lower(question), id",
+            QueueSort::Newest => " ORDER BY updated_at DESC, id DESC",
+        });
         let conn = self.lock();
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt.query_map(params_from_iter(args), |r| {
@@ -533,6 +597,16 @@ impl Store {
                 question: r.get(3)?,
             })
         })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The distinct generators of a run's pairs (for the queue's filter).
+    pub fn run_generators(&self, run_id: Option<i64>) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT generator FROM pairs WHERE ?1 IS NULL OR run_id = ?1 ORDER BY 1",
+        )?;
+        let rows = stmt.query_map([run_id], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -11,7 +11,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Sparkline, Table, Tabs, Wrap};
+use ratatui::widgets::{
+    Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Sparkline, Table, Tabs, Wrap,
+};
 use tui_textarea::TextArea;
 
 use super::keymap::{Action, Context, Keymap};
@@ -19,7 +21,9 @@ use super::theme::Theme;
 use crate::pipeline::coverage::Coverage;
 use crate::project::Project;
 use crate::sql::{CancelFlag, ExecError, QueryResult};
-use crate::store::{PairStatus, PairSummary, ReviewAction, Store, Validation};
+use crate::store::{
+    PairStatus, PairSummary, QueueQuery, QueueSort, ReviewAction, Store, Validation,
+};
 
 /// The views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +78,8 @@ pub enum Mode {
     Search(String),
     /// Typing a reject reason.
     Reason(String),
+    /// Editing the question.
+    Question(String),
     /// Waiting for y/n.
     Confirm(Confirm),
     Help,
@@ -111,6 +117,8 @@ pub enum BgEvent {
     },
     Progress(String),
     StageDone(String),
+    /// A tuning job's status or events changed in the store.
+    JobsChanged,
     Coverage(Box<Coverage>),
     EditedSql(String),
 }
@@ -154,6 +162,7 @@ pub struct App {
     pub run_id: Option<i64>,
     pub filter: usize,
     pub search: String,
+    pub sort: QueueSort,
     pub rows: Vec<PairSummary>,
     pub cursor: usize,
     pub detail: Option<Detail>,
@@ -162,11 +171,15 @@ pub struct App {
     pub editor_dirty: bool,
     pub results: Results,
     pub results_col: usize,
+    pub results_row: usize,
     ticket: u64,
     pub schema_cursor: usize,
     pub schema_search: String,
     pub coverage: Option<Coverage>,
+    /// A decision was made since the coverage was computed.
+    pub coverage_stale: bool,
     pub eval: EvalView,
+    pub eval_cursor: usize,
     pub jobs: Vec<crate::store::Job>,
     pub job_cursor: usize,
     pub message: String,
@@ -202,8 +215,9 @@ impl App {
             tab: Tab::Review,
             mode: Mode::Normal,
             run_id,
-            filter: 0,
+            filter: 1,
             search: String::new(),
+            sort: QueueSort::Id,
             rows: Vec::new(),
             cursor: 0,
             detail: None,
@@ -211,11 +225,14 @@ impl App {
             editor_dirty: false,
             results: Results::Idle,
             results_col: 0,
+            results_row: 0,
             ticket: 0,
             schema_cursor: 0,
             schema_search: String::new(),
             coverage: None,
+            coverage_stale: true,
             eval: EvalView::default(),
+            eval_cursor: 0,
             jobs: Vec::new(),
             job_cursor: 0,
             message: String::new(),
@@ -232,19 +249,48 @@ impl App {
     /// Reloads the queue for the filter and search, keeping the selected pair if present.
     pub fn reload_rows(&mut self) {
         let keep = self.rows.get(self.cursor).map(|r| r.id);
-        self.rows = self
-            .store
-            .pair_summaries(self.run_id, FILTERS[self.filter].1, &self.search)
-            .unwrap_or_else(|e| {
-                self.message = format!("cannot read the store: {e}");
-                Vec::new()
-            });
+        let query = self.queue_query();
+        self.rows = self.store.pair_summaries(&query).unwrap_or_else(|e| {
+            self.message = format!("cannot read the store: {e}");
+            Vec::new()
+        });
         self.cursor = keep
             .and_then(|id| self.rows.iter().position(|r| r.id == id))
             .unwrap_or(0)
             .min(self.rows.len().saturating_sub(1));
         self.load_detail();
         self.dirty = true;
+    }
+
+    /// The store query for the status filter, the order and the search. Search words of the
+    /// form `gen:NAME`, `concept:NAME`, `table:NAME`, `status:NAME` and `valid:yes|no`
+    /// filter on those; the other words must occur in the question or the SQL.
+    pub fn queue_query(&self) -> QueueQuery {
+        let mut q = QueueQuery {
+            run_id: self.run_id,
+            statuses: FILTERS[self.filter].1.to_vec(),
+            sort: self.sort,
+            ..Default::default()
+        };
+        for word in self.search.split_whitespace() {
+            match word.split_once(':') {
+                Some(("gen" | "generator", v)) if !v.is_empty() => q.generator = Some(v.into()),
+                Some(("concept", v)) if !v.is_empty() => q.concept = Some(v.to_string()),
+                Some(("table", v)) if !v.is_empty() => q.table = Some(v.into()),
+                Some(("status", v)) if !v.is_empty() => {
+                    q.statuses = v.split(',').filter_map(|s| s.parse().ok()).collect();
+                }
+                Some(("valid", v)) => {
+                    q.statuses = if matches!(v, "no" | "false" | "0") {
+                        vec![PairStatus::Invalid]
+                    } else {
+                        vec![PairStatus::Valid, PairStatus::Fixed, PairStatus::Accepted]
+                    };
+                }
+                _ => q.text.push(word.to_string()),
+            }
+        }
+        q
     }
 
     fn load_detail(&mut self) {
@@ -271,6 +317,7 @@ impl App {
     }
 
     fn set_editor(&mut self, sql: &str) {
+        let sql = super::highlight::layout(sql);
         self.editor = TextArea::new(sql.lines().map(String::from).collect());
         self.editor_dirty = false;
         super::highlight::apply(&mut self.editor, &self.theme);
@@ -317,7 +364,12 @@ impl App {
                 self.job_cursor =
                     (self.job_cursor as isize + delta).clamp(0, (n - 1).max(0)) as usize;
             }
-            _ => {}
+            Tab::Eval => {
+                let n = self.eval.cases.iter().filter(|c| !c.correct).count() as isize;
+                self.eval_cursor =
+                    (self.eval_cursor as isize + delta).clamp(0, (n - 1).max(0)) as usize;
+            }
+            Tab::Coverage => {}
         }
     }
 
@@ -329,6 +381,7 @@ impl App {
         };
         match self.store.review(id, action, None, None, None, note) {
             Ok(r) => {
+                self.coverage_stale = true;
                 self.message = format!("pair {id} {} (saved)", r.new_status);
                 if let Some(row) = self.rows.get_mut(self.cursor) {
                     row.status = r.new_status;
@@ -376,6 +429,7 @@ impl App {
             });
         match saved {
             Ok(_) => {
+                self.coverage_stale = true;
                 self.editor_dirty = false;
                 self.mode = Mode::Normal;
                 self.message = format!("pair {id} edited and accepted (saved)");
@@ -388,10 +442,37 @@ impl App {
         }
     }
 
+    fn save_question(&mut self, question: &str) {
+        let Some(d) = &self.detail else { return };
+        let (id, status) = (d.pair.id, d.pair.status);
+        if question.is_empty() || question == d.pair.question {
+            self.message = "question unchanged".into();
+            return;
+        }
+        match self.store.review(
+            id,
+            ReviewAction::Edit,
+            Some(question),
+            None,
+            Some(status),
+            Some("question edited"),
+        ) {
+            Ok(_) => {
+                self.message = format!("pair {id}: question saved");
+                if let Some(row) = self.rows.get_mut(self.cursor) {
+                    row.question = question.to_string();
+                }
+                self.load_detail();
+            }
+            Err(e) => self.message = format!("not saved: {e}"),
+        }
+    }
+
     fn undo(&mut self) {
         let Some(id) = self.selected_id() else { return };
         match self.store.undo_last_review(id) {
             Ok(Some(r)) => {
+                self.coverage_stale = true;
                 self.message = format!("pair {id} back to {}", r.new_status);
                 if let Some(row) = self.rows.get_mut(self.cursor) {
                     row.status = r.new_status;
@@ -438,6 +519,7 @@ impl App {
             cancel: cancel.clone(),
         };
         self.results_col = 0;
+        self.results_row = 0;
         vec![Command::RunQuery {
             ticket: self.ticket,
             sql,
@@ -499,6 +581,28 @@ impl App {
                 }
                 Vec::new()
             }
+            Mode::Question(mut s) => {
+                match key.code {
+                    KeyCode::Enter => {
+                        self.mode = Mode::Normal;
+                        self.save_question(s.trim());
+                    }
+                    KeyCode::Esc => {
+                        self.mode = Mode::Normal;
+                        self.message = "question unchanged".into();
+                    }
+                    KeyCode::Backspace => {
+                        s.pop();
+                        self.mode = Mode::Question(s);
+                    }
+                    KeyCode::Char(c) => {
+                        s.push(c);
+                        self.mode = Mode::Question(s);
+                    }
+                    _ => {}
+                }
+                Vec::new()
+            }
             Mode::Confirm(what) => {
                 self.mode = Mode::Normal;
                 if key.code != KeyCode::Char('y') {
@@ -517,6 +621,7 @@ impl App {
                                 n += 1;
                             }
                         }
+                        self.coverage_stale = true;
                         self.message = format!("accepted {n} pairs (saved)");
                         self.reload_rows();
                         Vec::new()
@@ -576,7 +681,7 @@ impl App {
             && key.modifiers == KeyModifiers::NONE
         {
             self.tab = TABS[(c as u8 - b'1') as usize];
-            return Vec::new();
+            return self.on_tab_enter();
         }
         // Running a query works from the queue too.
         let action = self.keymap.action(Context::Normal, &key).or_else(|| {
@@ -601,6 +706,7 @@ impl App {
                 } else {
                     (i + n - 1) % n
                 }];
+                return self.on_tab_enter();
             }
             Action::Down => self.move_cursor(1),
             Action::Up => self.move_cursor(-1),
@@ -678,6 +784,7 @@ impl App {
                 return vec![Command::Generate];
             }
             Action::Analyze => {
+                self.coverage_stale = false;
                 self.background = Some("computing coverage…".into());
                 return vec![Command::Analyze];
             }
@@ -690,6 +797,24 @@ impl App {
                     self.mode = Mode::Confirm(Confirm::CancelJob(j.id));
                 }
             }
+            Action::Sort => {
+                let i = QueueSort::ALL
+                    .iter()
+                    .position(|s| *s == self.sort)
+                    .unwrap_or(0);
+                self.sort = QueueSort::ALL[(i + 1) % QueueSort::ALL.len()];
+                self.reload_rows();
+                self.message = format!("sorted by {}", self.sort.as_str());
+            }
+            Action::EditQuestion if self.tab == Tab::Review => {
+                if let Some(d) = &self.detail {
+                    self.mode = Mode::Question(d.pair.question.clone());
+                }
+            }
+            Action::ResultsDown => self.results_row += self.page_rows(),
+            Action::ResultsUp => {
+                self.results_row = self.results_row.saturating_sub(self.page_rows());
+            }
             Action::Refresh => {
                 self.reload_rows();
                 self.reload_eval();
@@ -699,6 +824,20 @@ impl App {
             _ => {}
         }
         Vec::new()
+    }
+
+    /// Entering the coverage view recomputes a stale coverage in the background.
+    fn on_tab_enter(&mut self) -> Vec<Command> {
+        if self.tab == Tab::Coverage && self.coverage_stale && self.background.is_none() {
+            self.coverage_stale = false;
+            self.background = Some("computing coverage…".into());
+            return vec![Command::Analyze];
+        }
+        Vec::new()
+    }
+
+    fn page_rows(&self) -> usize {
+        10
     }
 
     /// Applies a background result.
@@ -716,6 +855,7 @@ impl App {
             BgEvent::Progress(p) => self.background = Some(p),
             BgEvent::StageDone(msg) => {
                 self.background = None;
+                self.coverage_stale = true;
                 self.message = msg;
                 if self.run_id.is_none() || self.tab == Tab::Review {
                     self.run_id = self.store.runs().ok().and_then(|r| {
@@ -727,6 +867,10 @@ impl App {
                 self.reload_rows();
                 self.reload_eval();
                 self.jobs = self.store.jobs().unwrap_or_default();
+            }
+            BgEvent::JobsChanged => {
+                self.jobs = self.store.jobs().unwrap_or_default();
+                self.job_cursor = self.job_cursor.min(self.jobs.len().saturating_sub(1));
             }
             BgEvent::Coverage(c) => {
                 self.background = None;
@@ -819,8 +963,9 @@ impl App {
         // Queue: only the visible window is built, whatever the number of pairs.
         let counts = self.status_counts();
         let title = format!(
-            " Queue: {} · {} shown{} · {} ",
+            " Queue: {} · by {} · {} shown{} · {} ",
             FILTERS[self.filter].0,
+            self.sort.as_str(),
             self.rows.len(),
             if self.search.is_empty() {
                 String::new()
@@ -841,13 +986,13 @@ impl App {
         let mut lines = Vec::with_capacity(h);
         for (i, r) in self.rows.iter().enumerate().skip(start).take(h) {
             let status = Span::styled(
-                format!("{:<9}", r.status.as_str()),
+                format!("{:<10}", r.status.as_str()),
                 self.theme.status(r.status.as_str()),
             );
             let text = format!(
-                " {:>5} {}",
+                "{:>5} {}",
                 r.id,
-                clip(&r.question, width.saturating_sub(17))
+                clip(&r.question, width.saturating_sub(16))
             );
             let mut line = Line::from(vec![status, Span::raw(text)]);
             if i == self.cursor {
@@ -893,11 +1038,54 @@ impl App {
                 ),
             ]));
             text.push(Line::from(p.question.clone()));
-            if let Some((gq, _)) = &d.gold {
+            if let Some((gq, gs)) = &d.gold {
                 text.push(Line::from(Span::styled(
                     format!("from gold: {gq}"),
                     self.theme.ui("muted"),
                 )));
+                text.push(Line::from(Span::styled(
+                    format!("  {}", clip(gs, 200)),
+                    self.theme.ui("muted"),
+                )));
+            }
+            let meta: serde_json::Value = p
+                .meta_json
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or_default();
+            let mut prov = vec![format!("origin {}", p.origin_key)];
+            if let Some(parent) = p.parent_pair_id {
+                prov.push(format!("from pair #{parent}"));
+            }
+            if let Some(c) = p
+                .concepts_json
+                .as_deref()
+                .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            {
+                if let Some(h) = c["hardness"].as_str() {
+                    prov.push(format!("hardness {h}"));
+                }
+                if let Some(obj) = c["concepts"].as_object() {
+                    let names: Vec<&str> = obj.keys().map(String::as_str).collect();
+                    prov.push(clip(&names.join(" "), 80));
+                }
+            }
+            text.push(Line::from(Span::styled(
+                prov.join(" · "),
+                self.theme.ui("muted"),
+            )));
+            // Generation notes: an LLM error, LLM validators' verdicts, an empty result.
+            if let Some(obj) = meta.as_object() {
+                for (k, v) in obj {
+                    let v = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    text.push(Line::from(Span::styled(
+                        format!("{k}: {}", clip(&v, 120)),
+                        self.theme.ui("warning"),
+                    )));
+                }
             }
             for a in &d.attempts {
                 let (label, style) = if a.ok {
@@ -987,10 +1175,13 @@ impl App {
                     .collect();
                 let header = Row::new(cols.iter().map(|&c| Cell::from(r.columns[c].clone())))
                     .style(self.theme.ui("title").add_modifier(Modifier::BOLD));
+                let page = area.height.saturating_sub(3) as usize;
+                let first = self.results_row.min(r.rows.len().saturating_sub(1));
                 let rows: Vec<Row> = r
                     .rows
                     .iter()
-                    .take(area.height as usize)
+                    .skip(first)
+                    .take(page)
                     .map(|row| {
                         Row::new(
                             cols.iter()
@@ -999,10 +1190,28 @@ impl App {
                     })
                     .collect();
                 let widths: Vec<Constraint> = cols.iter().map(|_| Constraint::Min(8)).collect();
+                let shown = if r.rows.is_empty() {
+                    "no rows".to_string()
+                } else {
+                    format!(
+                        "rows {}-{} of {}",
+                        first + 1,
+                        (first + page).min(r.rows.len()),
+                        r.rows.len()
+                    )
+                };
                 let title = format!(
-                    " Results: {} rows{} · {:.1} ms ",
-                    r.rows.len(),
-                    if r.truncated { " (capped)" } else { "" },
+                    " Results: {shown}{}{} · {:.1} ms ",
+                    if r.truncated {
+                        format!(" (capped at {})", r.rows.len())
+                    } else {
+                        String::new()
+                    },
+                    if cols.len() < r.columns.len() {
+                        format!(" · from column {}", cols.first().map_or(0, |c| c + 1))
+                    } else {
+                        String::new()
+                    },
                     r.elapsed.as_secs_f64() * 1000.0
                 );
                 f.render_widget(
@@ -1267,35 +1476,128 @@ impl App {
             Paragraph::new(lines).block(self.block(" Accuracy ".into(), true)),
             left,
         );
+        let failed: Vec<&crate::store::EvalCase> =
+            self.eval.cases.iter().filter(|c| !c.correct).collect();
+        let [list, sel] =
+            Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(right);
+        let block = self.block(format!(" Failed cases ({}) ", failed.len()), true);
+        let inner = block.inner(list);
+        f.render_widget(block, list);
+        let h = inner.height as usize;
+        let cursor = self.eval_cursor.min(failed.len().saturating_sub(1));
+        let start = cursor
+            .saturating_sub(h.saturating_sub(1) / 2)
+            .min(failed.len().saturating_sub(h));
         let mut fl = Vec::new();
-        for c in self
-            .eval
-            .cases
-            .iter()
-            .filter(|c| !c.correct)
-            .take(right.height as usize / 3)
-        {
-            fl.push(Line::from(vec![
-                Span::styled(format!("#{} ", c.position + 1), self.theme.ui("muted")),
-                Span::styled(c.reason.clone().unwrap_or_default(), self.theme.ui("error")),
-                Span::raw(format!(" {}", clip(&c.question, 60))),
-            ]));
-            fl.push(Line::from(Span::styled(
-                format!("   gold: {}", clip(&c.gold_sql, 90)),
-                self.theme.ui("muted"),
-            )));
-            fl.push(Line::from(Span::styled(
-                format!(
-                    "   pred: {}",
-                    clip(c.pred_sql.as_deref().unwrap_or("(none)"), 90)
+        for (i, c) in failed.iter().enumerate().skip(start).take(h) {
+            let mut line = Line::from(vec![
+                Span::styled(format!("#{:<4}", c.position + 1), self.theme.ui("muted")),
+                Span::styled(
+                    format!("{:<16}", c.reason.clone().unwrap_or_default()),
+                    self.theme.ui("error"),
                 ),
-                self.theme.ui("muted"),
+                Span::raw(clip(&c.question, inner.width.saturating_sub(22) as usize)),
+            ]);
+            if i == cursor {
+                line = line.style(self.theme.selection());
+            }
+            fl.push(line);
+        }
+        if failed.is_empty() {
+            fl.push(Line::from(Span::styled(
+                "No failed case.",
+                self.theme.ui("success"),
             )));
         }
-        let failed = self.eval.cases.iter().filter(|c| !c.correct).count();
+        f.render_widget(Paragraph::new(fl), inner);
+        if let Some(c) = failed.get(cursor) {
+            self.render_case(f, sel, c);
+        }
+    }
+
+    /// One failed case: why, then the gold and predicted SQL and rows side by side.
+    fn render_case(&self, f: &mut Frame, area: Rect, c: &crate::store::EvalCase) {
+        let detail: serde_json::Value = c
+            .detail_json
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default();
+        let block = self.block(
+            format!(
+                " #{} {} ",
+                c.position + 1,
+                detail["reason"]
+                    .as_str()
+                    .or(c.reason.as_deref())
+                    .unwrap_or("")
+            ),
+            false,
+        );
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let [gold, pred] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(inner);
+        let side = |label: &str, sql: &str, preview: &serde_json::Value, error: Option<&str>| {
+            let mut lines = vec![
+                Line::from(Span::styled(label.to_string(), self.theme.ui("title"))),
+                Line::from(Span::styled(clip(sql, 300), self.theme.ui("muted"))),
+            ];
+            if let Some(e) = error {
+                lines.push(Line::from(Span::styled(
+                    e.to_string(),
+                    self.theme.ui("error"),
+                )));
+            }
+            if let Some(cols) = preview["columns"].as_array() {
+                let names: Vec<String> = cols
+                    .iter()
+                    .map(|c| c.as_str().unwrap_or("").to_string())
+                    .collect();
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "{} rows: {}",
+                        preview["total_rows"].as_u64().unwrap_or(0),
+                        names.join(" | ")
+                    ),
+                    self.theme.ui("title"),
+                )));
+                for row in preview["rows"].as_array().into_iter().flatten() {
+                    let cells: Vec<String> = row
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|v| match v {
+                            serde_json::Value::String(s) => clip(s, 20),
+                            serde_json::Value::Null => "NULL".into(),
+                            other => clip(&other.to_string(), 20),
+                        })
+                        .collect();
+                    lines.push(Line::from(cells.join(" | ")));
+                }
+            }
+            lines
+        };
+        let pred_error = detail["prediction_error"].as_str().map(String::from);
         f.render_widget(
-            Paragraph::new(fl).block(self.block(format!(" Failed cases ({failed}) "), false)),
-            right,
+            Paragraph::new(side("gold", &c.gold_sql, &detail["gold_preview"], None))
+                .wrap(Wrap { trim: false }),
+            gold,
+        );
+        f.render_widget(
+            Paragraph::new(side(
+                "predicted",
+                c.pred_sql.as_deref().unwrap_or("(none)"),
+                &detail["pred_preview"],
+                pred_error.as_deref(),
+            ))
+            .wrap(Wrap { trim: false })
+            .block(
+                Block::default()
+                    .borders(Borders::LEFT)
+                    .border_style(self.theme.border(false)),
+            ),
+            pred,
         );
     }
 
@@ -1349,8 +1651,38 @@ impl App {
             .filter_map(|v| v["loss"].as_f64())
             .map(|l| (l * 1000.0) as u64)
             .collect();
-        let [chart, log] =
-            Layout::vertical([Constraint::Length(5), Constraint::Min(3)]).areas(detail);
+        let progress = events
+            .iter()
+            .rev()
+            .filter_map(|e| e.data_json.as_deref())
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .find_map(|v| Some((v["step"].as_u64()?, v["total_steps"].as_u64()?)));
+        let [gauge, chart, log] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(5),
+            Constraint::Min(3),
+        ])
+        .areas(detail);
+        let (ratio, label) = match (job.status.as_str(), progress) {
+            ("succeeded", _) => (1.0, "done".to_string()),
+            (_, Some((step, total))) if total > 0 => (
+                (step as f64 / total as f64).clamp(0.0, 1.0),
+                format!("step {step} of {total}"),
+            ),
+            (status, _) => (0.0, status.to_string()),
+        };
+        f.render_widget(
+            Gauge::default()
+                .ratio(ratio)
+                .label(format!(
+                    "job {} · {} · {}",
+                    job.id,
+                    job.model.clone().unwrap_or_else(|| job.provider.clone()),
+                    label
+                ))
+                .gauge_style(self.theme.ui("success")),
+            gauge,
+        );
         f.render_widget(
             Sparkline::default()
                 .data(&losses)
@@ -1433,6 +1765,14 @@ impl App {
                 Span::raw(s.clone()),
                 Span::raw("▏"),
             ]),
+            Mode::Question(s) => Line::from(vec![
+                Span::styled(
+                    "question (Enter to save, Esc to cancel): ",
+                    self.theme.ui("key_hint"),
+                ),
+                Span::raw(s.clone()),
+                Span::raw("▏"),
+            ]),
             Mode::Reason(s) => Line::from(vec![
                 Span::styled(
                     "reason (Enter to reject, Esc to cancel): ",
@@ -1457,37 +1797,61 @@ impl App {
     }
 
     fn render_help(&self, f: &mut Frame, area: Rect) {
-        let lines: Vec<Line> = self
-            .keymap
-            .help_lines()
-            .into_iter()
-            .map(|(keys, desc, ctx)| {
-                Line::from(vec![
-                    Span::styled(
-                        format!("{keys:<22}"),
-                        self.theme.ui("key_hint").add_modifier(Modifier::BOLD),
-                    ),
-                    Span::raw(format!(
-                        "{desc}{}",
-                        if ctx.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({ctx})")
-                        }
-                    )),
-                ])
-            })
-            .chain(std::iter::once(Line::from(Span::styled(
-                "1-5 switch views · any key closes this help",
-                self.theme.ui("muted"),
-            ))))
-            .collect();
-        let r = centered(area, 70, lines.len() as u16 + 2);
-        f.render_widget(Clear, r);
-        f.render_widget(
-            Paragraph::new(lines).block(self.block(" Keys ".into(), true)),
-            r,
+        let entries = self.keymap.help_lines();
+        let footer = [
+            "1-5 switch views · any key closes this help",
+            "search words, gen:NAME concept:NAME table:NAME status:NAME valid:yes|no",
+        ];
+        // As many columns as the height needs, each as wide as the width allows.
+        let rows_avail = area.height.saturating_sub(2 + footer.len() as u16).max(1) as usize;
+        let columns = entries.len().div_ceil(rows_avail).max(1);
+        let per = entries.len().div_ceil(columns);
+        let col_w = ((area.width.saturating_sub(2)) as usize / columns).min(56);
+        let key_w = (col_w / 3).min(18);
+        let desc_w = col_w.saturating_sub(key_w + 1);
+        let r = centered(
+            area,
+            (col_w * columns) as u16 + 2,
+            (per + footer.len()) as u16 + 2,
         );
+        f.render_widget(Clear, r);
+        let block = self.block(" Keys ".into(), true);
+        let inner = block.inner(r);
+        f.render_widget(block, r);
+        let [body, foot] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(footer.len() as u16)])
+                .areas(inner);
+        let areas = Layout::horizontal(vec![Constraint::Length(col_w as u16); columns]).split(body);
+        for (chunk, a) in entries.chunks(per).zip(areas.iter()) {
+            let lines: Vec<Line> = chunk
+                .iter()
+                .map(|(keys, desc, ctx)| {
+                    let desc = if ctx.is_empty() {
+                        desc.to_string()
+                    } else {
+                        format!("{desc} ({ctx})")
+                    };
+                    Line::from(vec![
+                        Span::styled(
+                            format!("{:<w$} ", clip(keys, key_w), w = key_w),
+                            self.theme.ui("key_hint").add_modifier(Modifier::BOLD),
+                        ),
+                        Span::raw(clip(&desc, desc_w)),
+                    ])
+                })
+                .collect();
+            f.render_widget(Paragraph::new(lines), *a);
+        }
+        let foot_lines: Vec<Line> = footer
+            .iter()
+            .map(|t| {
+                Line::from(Span::styled(
+                    clip(t, inner.width as usize),
+                    self.theme.ui("muted"),
+                ))
+            })
+            .collect();
+        f.render_widget(Paragraph::new(foot_lines), foot);
     }
 }
 

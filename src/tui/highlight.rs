@@ -121,3 +121,115 @@ pub fn spans(sql: &str, theme: &Theme) -> Vec<ratatui::text::Span<'static>> {
         })
         .collect()
 }
+
+/// Lays a one-line query out over lines for the editor: each clause of a query (at the top
+/// level or in a subquery, not inside a window or function call) starts a line, indented by
+/// its nesting. Only whitespace between tokens changes; SQL already on several lines, or
+/// that does not tokenize, is returned as it is.
+pub fn layout(sql: &str) -> String {
+    let sql = sql.trim();
+    if sql.contains('\n') {
+        return sql.to_string();
+    }
+    let Ok(tokens) = Tokenizer::new(&SQLiteDialect {}, sql).tokenize_with_location() else {
+        return sql.to_string();
+    };
+    let chars: Vec<char> = sql.chars().collect();
+    let text_of = |t: &sqlparser::tokenizer::TokenWithSpan| -> String {
+        let (s, e) = (t.span.start.column as usize, t.span.end.column as usize);
+        if s == 0 || e < s || e - 1 > chars.len() {
+            return t.token.to_string();
+        }
+        chars[s - 1..e - 1].iter().collect()
+    };
+    let kw = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.keyword),
+        _ => None,
+    };
+    // One entry per open parenthesis: does it hold a query?
+    let mut parens: Vec<bool> = Vec::new();
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut prev_kw: Option<Keyword> = None;
+    let mut after_open = false;
+    for (i, t) in tokens.iter().enumerate() {
+        if matches!(t.token, Token::Whitespace(_)) {
+            // Kept unless a line break replaces it.
+            let next_breaks = tokens
+                .get(i + 1)
+                .is_some_and(|n| breaks_before(kw(&n.token), prev_kw));
+            let in_query = parens.last().copied().unwrap_or(true);
+            if !(next_breaks && in_query) {
+                out.push_str(&text_of(t));
+            }
+            continue;
+        }
+        let k = kw(&t.token);
+        if after_open {
+            if let Some(last) = parens.last_mut() {
+                *last = matches!(k, Some(Keyword::SELECT | Keyword::WITH));
+            }
+            after_open = false;
+        }
+        let in_query = parens.last().copied().unwrap_or(true);
+        if in_query && breaks_before(k, prev_kw) && !out.is_empty() {
+            out.push('\n');
+            out.push_str(&"  ".repeat(parens.len()));
+        }
+        match t.token {
+            Token::LParen => {
+                parens.push(false);
+                after_open = true;
+            }
+            Token::RParen => {
+                parens.pop();
+            }
+            _ => {}
+        }
+        out.push_str(&text_of(t));
+        prev_kw = k;
+    }
+    out
+}
+
+/// Clause keywords that start a line (a JOIN's qualifiers stay with it).
+fn breaks_before(k: Option<Keyword>, prev: Option<Keyword>) -> bool {
+    use Keyword::*;
+    let Some(k) = k else { return false };
+    match k {
+        FROM | WHERE | GROUP | HAVING | ORDER | LIMIT | UNION | INTERSECT | EXCEPT | WINDOW => true,
+        SELECT => matches!(prev, Some(UNION | INTERSECT | EXCEPT | ALL)),
+        JOIN | LEFT | RIGHT | INNER | CROSS | FULL | NATURAL => !matches!(
+            prev,
+            Some(LEFT | RIGHT | INNER | CROSS | FULL | NATURAL | OUTER)
+        ),
+        OUTER => false,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_breaks_clauses_and_keeps_tokens() {
+        let sql = "SELECT s.name, COUNT(*) FROM stores AS s LEFT JOIN orders o ON o.store_id = s.id \
+                   WHERE s.city <> 'O''Hare  FROM' AND o.total > (SELECT AVG(total) FROM orders) \
+                   GROUP BY s.name ORDER BY 2 DESC LIMIT 3";
+        let out = layout(sql);
+        assert_eq!(
+            out,
+            "SELECT s.name, COUNT(*)\nFROM stores AS s\nLEFT JOIN orders o ON o.store_id = s.id\n\
+             WHERE s.city <> 'O''Hare  FROM' AND o.total > (SELECT AVG(total)\n  FROM orders)\n\
+             GROUP BY s.name\nORDER BY 2 DESC\nLIMIT 3"
+        );
+        // A window's ORDER BY and a UNION's second SELECT.
+        let w = "SELECT RANK() OVER (ORDER BY x DESC) FROM t UNION SELECT 1";
+        assert_eq!(
+            layout(w),
+            "SELECT RANK() OVER (ORDER BY x DESC)\nFROM t\nUNION\nSELECT 1"
+        );
+        // Several lines already: left alone.
+        assert_eq!(layout("SELECT 1\nFROM t"), "SELECT 1\nFROM t");
+    }
+}

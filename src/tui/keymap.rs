@@ -42,6 +42,10 @@ pub enum Action {
     Evaluate,
     CancelJob,
     Refresh,
+    Sort,
+    EditQuestion,
+    ResultsDown,
+    ResultsUp,
 }
 
 /// Where a binding applies.
@@ -267,6 +271,34 @@ impl Action {
             "reload from the store",
             Context::Normal,
             &["ctrl-l"],
+        ),
+        (
+            Action::Sort,
+            "sort",
+            "cycle the queue order",
+            Context::Normal,
+            &["o"],
+        ),
+        (
+            Action::EditQuestion,
+            "edit_question",
+            "edit the question",
+            Context::Normal,
+            &["E"],
+        ),
+        (
+            Action::ResultsDown,
+            "results_down",
+            "next page of results",
+            Context::Normal,
+            &["]"],
+        ),
+        (
+            Action::ResultsUp,
+            "results_up",
+            "previous page of results",
+            Context::Normal,
+            &["["],
         ),
     ];
 

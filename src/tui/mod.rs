@@ -101,6 +101,31 @@ pub fn perform(cmd: Command, app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
     }
 }
 
+/// Watches every tuning job that has not ended (as `lode jobs watch` does), so the jobs view
+/// follows them; each change is in the store before the view is told to reload.
+pub fn watch_jobs(app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
+    let poll = Duration::from_secs_f64(app.project.config.tune.poll_s.max(0.05));
+    for job in &app.jobs {
+        let ended = crate::tune::JobStatus::parse(&job.status).is_some_and(|s| s.is_terminal());
+        if ended || job.external_id.is_none() {
+            continue;
+        }
+        let Ok(provider) =
+            crate::tune::provider_for(&job.provider, &app.project, Arc::clone(&app.store))
+        else {
+            continue;
+        };
+        let (store, tx, id) = (Arc::clone(&app.store), tx.clone(), job.id);
+        tokio::spawn(async move {
+            let show = |_: &crate::tune::JobUpdate| {
+                let _ = tx.send(BgEvent::JobsChanged);
+            };
+            let _ = crate::tune::watch(&store, &provider, id, poll, None, &show).await;
+            let _ = tx.send(BgEvent::JobsChanged);
+        });
+    }
+}
+
 async fn generate_in_background(
     project: &Project,
     store: &Arc<Store>,
@@ -231,6 +256,7 @@ pub fn run(project: Project, store: Arc<Store>) -> Result<()> {
     let mut terminal = ratatui::init();
     let result = rt.block_on(async {
         let (tx, mut rx) = mpsc::unbounded_channel::<BgEvent>();
+        watch_jobs(&app, &tx);
         let mut events = EventStream::new();
         let frame = Duration::from_millis(33);
         let mut last_draw = Instant::now() - frame;
