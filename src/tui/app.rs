@@ -178,6 +178,8 @@ pub struct App {
     pub coverage: Option<Coverage>,
     /// A decision was made since the coverage was computed.
     pub coverage_stale: bool,
+    /// First concept row shown in the coverage view.
+    pub coverage_scroll: usize,
     pub eval: EvalView,
     pub eval_cursor: usize,
     pub jobs: Vec<crate::store::Job>,
@@ -231,6 +233,7 @@ impl App {
             schema_search: String::new(),
             coverage: None,
             coverage_stale: true,
+            coverage_scroll: 0,
             eval: EvalView::default(),
             eval_cursor: 0,
             jobs: Vec::new(),
@@ -369,7 +372,18 @@ impl App {
                 self.eval_cursor =
                     (self.eval_cursor as isize + delta).clamp(0, (n - 1).max(0)) as usize;
             }
-            Tab::Coverage => {}
+            Tab::Coverage => {
+                let n = self.coverage.as_ref().map_or(0, |c| {
+                    c.gold
+                        .concepts
+                        .keys()
+                        .chain(c.generated.concepts.keys())
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .len()
+                }) as isize;
+                self.coverage_scroll =
+                    (self.coverage_scroll as isize + delta).clamp(0, (n - 1).max(0)) as usize;
+            }
         }
     }
 
@@ -1330,7 +1344,8 @@ impl App {
             ),
             self.theme.ui("muted"),
         ))];
-        for k in keys {
+        let total_concepts = keys.len();
+        for k in keys.into_iter().skip(self.coverage_scroll) {
             let g = share(c.gold.concepts.get(k).copied().unwrap_or(0), c.gold.pairs);
             let n = share(
                 c.generated.concepts.get(k).copied().unwrap_or(0),
@@ -1359,8 +1374,16 @@ impl App {
         f.render_widget(
             Paragraph::new(lines).block(self.block(
                 format!(
-                    " Concepts: {} gold, {} generated, {} accepted ",
-                    c.gold.pairs, c.generated.pairs, c.accepted.pairs
+                    " Concepts: {} gold, {} generated, {} accepted pairs · {} concepts{} ",
+                    c.gold.pairs,
+                    c.generated.pairs,
+                    c.accepted.pairs,
+                    total_concepts,
+                    if self.coverage_scroll > 0 {
+                        format!(", from #{}", self.coverage_scroll + 1)
+                    } else {
+                        String::new()
+                    }
                 ),
                 true,
             )),
@@ -1734,8 +1757,16 @@ impl App {
                 Action::Help,
                 Action::Quit,
             ],
-            (_, Tab::Coverage) => &[Action::Analyze, Action::Help, Action::Quit],
+            (_, Tab::Coverage) => &[
+                Action::Down,
+                Action::Up,
+                Action::Analyze,
+                Action::Help,
+                Action::Quit,
+            ],
             (_, Tab::Eval) => &[
+                Action::Down,
+                Action::Up,
                 Action::Evaluate,
                 Action::Refresh,
                 Action::Help,

@@ -43,6 +43,158 @@ const FUNCTIONS: &[&str] = &[
     "group_concat",
 ];
 
+/// SQLite's keywords (sqlparser knows many more, from other dialects: `region`, `year`,
+/// `name` are column names here, not keywords). Sorted, for binary search.
+const SQLITE_KEYWORDS: &[&str] = &[
+    "ABORT",
+    "ACTION",
+    "ADD",
+    "AFTER",
+    "ALL",
+    "ALTER",
+    "ALWAYS",
+    "ANALYZE",
+    "AND",
+    "AS",
+    "ASC",
+    "ATTACH",
+    "AUTOINCREMENT",
+    "BEFORE",
+    "BEGIN",
+    "BETWEEN",
+    "BY",
+    "CASCADE",
+    "CASE",
+    "CAST",
+    "CHECK",
+    "COLLATE",
+    "COLUMN",
+    "COMMIT",
+    "CONFLICT",
+    "CONSTRAINT",
+    "CREATE",
+    "CROSS",
+    "CURRENT",
+    "CURRENT_DATE",
+    "CURRENT_TIME",
+    "CURRENT_TIMESTAMP",
+    "DATABASE",
+    "DEFAULT",
+    "DEFERRABLE",
+    "DEFERRED",
+    "DELETE",
+    "DESC",
+    "DETACH",
+    "DISTINCT",
+    "DO",
+    "DROP",
+    "EACH",
+    "ELSE",
+    "END",
+    "ESCAPE",
+    "EXCEPT",
+    "EXCLUDE",
+    "EXCLUSIVE",
+    "EXISTS",
+    "EXPLAIN",
+    "FAIL",
+    "FILTER",
+    "FIRST",
+    "FOLLOWING",
+    "FOR",
+    "FOREIGN",
+    "FROM",
+    "FULL",
+    "GENERATED",
+    "GLOB",
+    "GROUP",
+    "GROUPS",
+    "HAVING",
+    "IF",
+    "IGNORE",
+    "IMMEDIATE",
+    "IN",
+    "INDEX",
+    "INDEXED",
+    "INITIALLY",
+    "INNER",
+    "INSERT",
+    "INSTEAD",
+    "INTERSECT",
+    "INTO",
+    "IS",
+    "ISNULL",
+    "JOIN",
+    "KEY",
+    "LAST",
+    "LEFT",
+    "LIKE",
+    "LIMIT",
+    "MATCH",
+    "MATERIALIZED",
+    "NATURAL",
+    "NO",
+    "NOT",
+    "NOTHING",
+    "NOTNULL",
+    "NULL",
+    "NULLS",
+    "OF",
+    "OFFSET",
+    "ON",
+    "OR",
+    "ORDER",
+    "OTHERS",
+    "OUTER",
+    "OVER",
+    "PARTITION",
+    "PLAN",
+    "PRAGMA",
+    "PRECEDING",
+    "PRIMARY",
+    "QUERY",
+    "RAISE",
+    "RANGE",
+    "RECURSIVE",
+    "REFERENCES",
+    "REGEXP",
+    "REINDEX",
+    "RELEASE",
+    "RENAME",
+    "REPLACE",
+    "RESTRICT",
+    "RETURNING",
+    "RIGHT",
+    "ROLLBACK",
+    "ROW",
+    "ROWS",
+    "SAVEPOINT",
+    "SELECT",
+    "SET",
+    "TABLE",
+    "TEMP",
+    "TEMPORARY",
+    "THEN",
+    "TIES",
+    "TO",
+    "TRANSACTION",
+    "TRIGGER",
+    "UNBOUNDED",
+    "UNION",
+    "UNIQUE",
+    "UPDATE",
+    "USING",
+    "VACUUM",
+    "VALUES",
+    "VIEW",
+    "VIRTUAL",
+    "WHEN",
+    "WHERE",
+    "WINDOW",
+    "WITH",
+    "WITHOUT",
+];
+
 /// The theme role of a token, if it is coloured.
 pub fn role(token: &Token) -> Option<&'static str> {
     match token {
@@ -51,7 +203,12 @@ pub fn role(token: &Token) -> Option<&'static str> {
         {
             Some("function")
         }
-        Token::Word(w) if w.quote_style.is_none() && w.keyword != Keyword::NoKeyword => {
+        Token::Word(w)
+            if w.quote_style.is_none()
+                && SQLITE_KEYWORDS
+                    .binary_search(&w.value.to_uppercase().as_str())
+                    .is_ok() =>
+        {
             Some("keyword")
         }
         Token::Word(_) => None,
@@ -210,6 +367,23 @@ fn breaks_before(k: Option<Keyword>, prev: Option<Keyword>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keywords_are_sqlite_keywords() {
+        assert!(SQLITE_KEYWORDS.windows(2).all(|w| w[0] < w[1]), "sorted");
+        let roles: Vec<Option<&str>> =
+            Tokenizer::new(&SQLiteDialect {}, "SELECT region, year FROM t")
+                .tokenize()
+                .unwrap()
+                .iter()
+                .filter(|t| !matches!(t, Token::Whitespace(_)))
+                .map(role)
+                .collect();
+        assert_eq!(
+            roles,
+            [Some("keyword"), None, None, None, Some("keyword"), None]
+        );
+    }
 
     #[test]
     fn layout_breaks_clauses_and_keeps_tokens() {

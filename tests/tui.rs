@@ -1,0 +1,804 @@
+//! The TUI in process: snapshots of every pane on a generated fixture project (ratatui's
+//! TestBackend + insta), the colours that carry meaning, and scripted key flows asserting
+//! both the store and the screen.
+
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+
+use lode::pipeline::model_eval::{Prediction, evaluate_model};
+use lode::project::Project;
+use lode::project::demo::{DemoOptions, write_demo};
+use lode::store::{NewPair, NewRun, NewValidation, PairStatus, Store};
+use lode::tui::app::{App, BgEvent, Command, Mode, Results, Tab};
+use lode::tui::keymap::Keymap;
+use lode::tui::theme::Theme;
+
+/// (generator, question, sql, status, failed attempts before the last)
+const PAIRS: &[(&str, &str, &str, PairStatus, &[&str])] = &[
+    (
+        "pattern",
+        "How many stores are there?",
+        "SELECT COUNT(*) FROM stores",
+        PairStatus::Valid,
+        &[],
+    ),
+    (
+        "variation",
+        "List the stores in the North region.",
+        "SELECT name FROM stores WHERE region = 'North' ORDER BY name",
+        PairStatus::Valid,
+        &[],
+    ),
+    (
+        "pattern",
+        "How many orders did each store take?",
+        "SELECT s.name, COUNT(*) AS orders FROM stores s JOIN orders o ON o.store_id = s.id GROUP BY s.name ORDER BY orders DESC",
+        PairStatus::Valid,
+        &[],
+    ),
+    (
+        "decomposer",
+        "Which employees earn more than 15 an hour?",
+        "SELECT first_name, last_name, hourly_wage FROM employees WHERE hourly_wage > 15 ORDER BY hourly_wage DESC",
+        PairStatus::Fixed,
+        &["no such column: wage"],
+    ),
+    (
+        "variation",
+        "What is the average tip per order?",
+        "SELECT AVG(tip) FROM orders",
+        PairStatus::Invalid,
+        &["no such column: tip", "no such column: tip"],
+    ),
+    (
+        "paraphrase",
+        "Count the stores.",
+        "SELECT COUNT(*) FROM stores",
+        PairStatus::Duplicate,
+        &[],
+    ),
+    (
+        "sql_first",
+        "Which products cost more than 4?",
+        "SELECT name, category, unit_price FROM products WHERE unit_price > 4 ORDER BY unit_price DESC, name",
+        PairStatus::Valid,
+        &[],
+    ),
+];
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    project: Arc<Project>,
+    store: Arc<Store>,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    write_demo(dir.path(), &DemoOptions::default()).unwrap();
+    let project = Project::load(&dir.path().join("config.yml")).unwrap();
+    let (store, snapshot) = project.open_store().unwrap();
+    let run = store
+        .create_run(&NewRun {
+            kind: "generate".into(),
+            snapshot_id: Some(snapshot),
+            profile: "rules".into(),
+            config_json: "{}".into(),
+        })
+        .unwrap();
+    for (i, (generator, question, sql, status, failures)) in PAIRS.iter().enumerate() {
+        let a = lode::sql::analyze::analyze(sql, Some(&project.schema)).unwrap();
+        let concepts: serde_json::Map<String, serde_json::Value> = a
+            .concepts
+            .iter()
+            .map(|(k, n)| (k.name().to_string(), serde_json::json!(n)))
+            .collect();
+        let pair = NewPair {
+            origin_key: format!("{generator}:{i}"),
+            generator: generator.to_string(),
+            parent_gold_id: (i == 2).then_some(1),
+            parent_pair_id: None,
+            question: question.to_string(),
+            sql: sql.to_string(),
+            status: Some(*status),
+            meta_json: None,
+            template: None,
+            result_fingerprint: None,
+            concepts_json: Some(
+                serde_json::json!({"concepts": concepts, "tables": a.tables, "hardness": a.hardness.name()})
+                    .to_string(),
+            ),
+        };
+        let mut attempts: Vec<NewValidation> = failures
+            .iter()
+            .enumerate()
+            .map(|(k, e)| NewValidation {
+                pair_id: 0,
+                attempt: k as i64 + 1,
+                sql: sql.replace("hourly_wage > 15", "wage > 15"),
+                ok: false,
+                error_kind: Some("unknown_column".into()),
+                error: Some(e.to_string()),
+                row_count: None,
+                elapsed_ms: Some(0.1),
+                flags_json: None,
+                result_preview_json: None,
+            })
+            .collect();
+        if *status != PairStatus::Invalid {
+            let rows = project.db.query(sql).unwrap().rows.len() as i64;
+            attempts.push(NewValidation {
+                pair_id: 0,
+                attempt: attempts.len() as i64 + 1,
+                sql: sql.to_string(),
+                ok: true,
+                error_kind: None,
+                error: None,
+                row_count: Some(rows),
+                elapsed_ms: Some(0.1),
+                flags_json: None,
+                result_preview_json: None,
+            });
+        }
+        store
+            .insert_pair_with_validations(run, &pair, &attempts)
+            .unwrap();
+    }
+    // An evaluation: right on even positions, a wrong query on odd ones, no SQL on the last.
+    let preds: Vec<Prediction> = project
+        .eval
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Prediction {
+            sql: if i + 1 == project.eval.len() {
+                Err("no SQL in the reply".into())
+            } else if i % 2 == 0 {
+                Ok(p.sql.clone())
+            } else {
+                Ok("SELECT name FROM stores ORDER BY name".into())
+            },
+            raw: None,
+        })
+        .collect();
+    evaluate_model(
+        &project,
+        &store,
+        "fixture-model",
+        &preds,
+        &Default::default(),
+        &lode::pipeline::eval::EvalOptions {
+            threads: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // A tuning job part-way, with losses.
+    let job = store
+        .create_job("lamini", Some("llama-3"), None, "queued", "{}")
+        .unwrap();
+    store.set_job_external_id(job, "ext-42").unwrap();
+    for (step, loss) in [(10, 2.4), (20, 1.7), (30, 1.1), (40, 0.8)] {
+        let data = serde_json::json!({"step": step, "total_steps": 100, "loss": loss});
+        store
+            .update_job_status(
+                job,
+                "running",
+                &format!("step {step}"),
+                Some(&data.to_string()),
+                None,
+            )
+            .unwrap();
+    }
+    Fixture {
+        _dir: dir,
+        project: Arc::new(project),
+        store: Arc::new(store),
+    }
+}
+
+fn app(f: &Fixture) -> App {
+    let keymap = Keymap::new(&Default::default()).unwrap();
+    let theme = Theme::load("ansi16", false).unwrap();
+    App::new(Arc::clone(&f.project), Arc::clone(&f.store), keymap, theme)
+}
+
+fn draw(app: &mut App, w: u16, h: u16) -> Buffer {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|frame| app.render(frame)).unwrap();
+    t.backend().buffer().clone()
+}
+
+/// The screen as text, with times and timings (which change run to run) masked.
+fn text(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        for x in 0..buf.area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    mask(&out)
+}
+
+fn mask(s: &str) -> String {
+    // 2026-11-25T03:36:09.392Z → <time>; "0.2 ms" → "<t> ms"
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let is_time = i + 24 <= chars.len()
+            && chars[i..i + 4].iter().all(|c| c.is_ascii_digit())
+            && chars[i + 4] == '-'
+            && chars[i + 10] == 'T'
+            && chars[i + 23] == 'Z';
+        if is_time {
+            out.push_str("<time>                  ");
+            i += 24;
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    let mut masked = String::new();
+    for line in out.lines() {
+        let mut l = line.to_string();
+        if let Some(p) = l.find(" ms ") {
+            let start = l[..p]
+                .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .map_or(0, |i| i + 1);
+            let width = p - start;
+            l.replace_range(start..p, &format!("{:>width$}", "<t>"));
+        }
+        masked.push_str(&l);
+        masked.push('\n');
+    }
+    masked
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+/// Empties the editor with keys: to the end of the text, then backspace.
+fn clear_editor(a: &mut App) {
+    for _ in 0..200 {
+        a.handle_key(code(KeyCode::Down));
+    }
+    a.handle_key(code(KeyCode::End));
+    for _ in 0..20_000 {
+        if a.editor.lines().join("").is_empty() && a.editor.lines().len() == 1 {
+            return;
+        }
+        a.handle_key(code(KeyCode::Backspace));
+    }
+    panic!("the editor did not empty: {:?}", a.editor.lines());
+}
+
+fn press(app: &mut App, keys: &[KeyEvent]) -> Vec<Command> {
+    keys.iter().flat_map(|k| app.handle_key(*k)).collect()
+}
+
+/// Runs the commands the way the loop does, and feeds their results back.
+fn perform_all(app: &mut App, cmds: Vec<Command>) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _guard = rt.enter();
+    let mut waiting = cmds.len();
+    for cmd in cmds {
+        lode::tui::perform(cmd, app, &tx);
+    }
+    while waiting > 0 {
+        let ev = rt
+            .block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(120), rx.recv()).await
+            })
+            .expect("background work answered within 2 minutes")
+            .unwrap();
+        if matches!(
+            ev,
+            BgEvent::QueryDone { .. } | BgEvent::StageDone(_) | BgEvent::Coverage(_)
+        ) {
+            waiting -= 1;
+        }
+        app.handle_bg(ev);
+    }
+}
+
+fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
+    for y in 0..buf.area.height {
+        let line: Vec<String> = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
+        let joined: String = line.concat();
+        if let Some(byte) = joined.find(needle) {
+            // Cells hold one character each here (the fixture is ASCII where searched).
+            let col = joined[..byte].chars().count() as u16;
+            return Some((col, y));
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots
+
+#[test]
+fn every_pane_snapshot() {
+    let f = fixture();
+    let mut a = app(&f);
+    a.handle_key(key('1'));
+    insta::assert_snapshot!("review", text(&draw(&mut a, 110, 30)));
+    // Run the selected pair's SQL: the results table.
+    let cmds = press(&mut a, &[key('j'), key('j'), code(KeyCode::F(5))]);
+    perform_all(&mut a, cmds);
+    insta::assert_snapshot!("review_results", text(&draw(&mut a, 110, 30)));
+    // The failed pair with its debugger attempts.
+    a.search = "status:invalid".into();
+    a.reload_rows();
+    insta::assert_snapshot!("review_failed", text(&draw(&mut a, 110, 30)));
+
+    a.handle_key(key('2'));
+    insta::assert_snapshot!("schema", text(&draw(&mut a, 110, 30)));
+    let cmds = a.handle_key(key('3'));
+    assert!(matches!(cmds.as_slice(), [Command::Analyze]));
+    perform_all(&mut a, cmds);
+    insta::assert_snapshot!("coverage", text(&draw(&mut a, 110, 36)));
+    a.handle_key(key('4'));
+    insta::assert_snapshot!("evaluation", text(&draw(&mut a, 110, 36)));
+    a.handle_key(key('5'));
+    insta::assert_snapshot!("jobs", text(&draw(&mut a, 110, 30)));
+    a.handle_key(key('?'));
+    insta::assert_snapshot!("help", text(&draw(&mut a, 110, 30)));
+    a.handle_key(key('x'));
+    assert_eq!(a.mode, Mode::Normal);
+    insta::assert_snapshot!("too_small", text(&draw(&mut a, 50, 12)));
+}
+
+#[test]
+fn colours_carry_meaning() {
+    let f = fixture();
+    let mut a = app(&f);
+    a.filter = 0; // all statuses
+    a.reload_rows();
+    // Accept the first pair, reject the second: their status cells take the theme colours.
+    a.handle_key(key('a'));
+    press(&mut a, &[key('r'), code(KeyCode::Enter)]);
+    let buf = draw(&mut a, 110, 30);
+    // Status cells start right after the queue's left border.
+    let (x, y) = find(&buf, "│accepted").expect("accepted shown");
+    let x = x + 1;
+    assert_eq!(buf[(x, y)].fg, Color::Green, "accepted is green");
+    let (x, y) = find(&buf, "│rejected").expect("rejected shown");
+    let x = x + 1;
+    assert_eq!(buf[(x, y)].fg, Color::Red, "rejected is red");
+    let (x, y) = find(&buf, "│duplicate").expect("duplicate shown");
+    let x = x + 1;
+    assert_eq!(buf[(x, y)].fg, Color::DarkGray);
+    // The selected row (the third pair now) is reversed out in the selection colours.
+    // (the queue row: its id, then the question; the detail pane shows the question too)
+    let (x, y) = find(&buf, "3 How many orders did each store").expect("selected row");
+    let x = x + 2;
+    assert_eq!(buf[(x, y)].bg, Color::Cyan, "selection background");
+    assert_eq!(buf[(x, y)].fg, Color::Black, "selection foreground");
+    let (x, y) = find(&buf, "List the stores in the North").unwrap();
+    assert_ne!(
+        buf[(x, y)].bg,
+        Color::Cyan,
+        "unselected rows are not highlighted"
+    );
+    // SQL keywords in the editor: blue and bold; a string literal green; a number magenta.
+    a.cursor = 1;
+    a.search = "North".into();
+    a.reload_rows();
+    let buf = draw(&mut a, 110, 30);
+    let (x, y) = find(&buf, "WHERE region").expect("SQL shown");
+    assert_eq!(buf[(x, y)].fg, Color::Blue);
+    assert!(buf[(x, y)].modifier.contains(Modifier::BOLD));
+    let (x, y) = find(&buf, "'North'").unwrap();
+    assert_eq!(buf[(x, y)].fg, Color::Green);
+    let (x, y) = find(&buf, "region =").unwrap();
+    assert_eq!(buf[(x, y)].fg, Color::Reset, "identifiers are not coloured");
+
+    // NO_COLOR: no colour anywhere, the selection still shows (reversed).
+    let keymap = Keymap::new(&Default::default()).unwrap();
+    let theme = Theme::load("ansi16", true).unwrap();
+    let mut plain = App::new(Arc::clone(&f.project), Arc::clone(&f.store), keymap, theme);
+    let buf = draw(&mut plain, 110, 30);
+    for cell in buf.content() {
+        assert!(
+            matches!(cell.fg, Color::Reset) && matches!(cell.bg, Color::Reset),
+            "a colour under NO_COLOR: {cell:?}"
+        );
+    }
+    let first = &plain.rows[0];
+    let (x, y) = find(&buf, &format!("{} {}", first.id, &first.question[..20])).unwrap();
+    assert!(buf[(x + 2, y)].modifier.contains(Modifier::REVERSED));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key flows
+
+#[test]
+fn accept_reject_with_reason_and_undo() {
+    let f = fixture();
+    let mut a = app(&f);
+    let first = a.rows[0].id;
+    a.handle_key(key('a'));
+    assert_eq!(f.store.pair(first).unwrap().status, PairStatus::Accepted);
+    assert!(text(&draw(&mut a, 110, 30)).contains(&format!("pair {first} accepted (saved)")));
+
+    // Reject the next with a typed reason; the reason is in the review history.
+    let second = a.rows[a.cursor].id;
+    let mut keys = vec![key('r')];
+    keys.extend("wrong table".chars().map(key));
+    press(&mut a, &keys);
+    assert!(
+        text(&draw(&mut a, 110, 30))
+            .contains("reason (Enter to reject, Esc to cancel): wrong table")
+    );
+    a.handle_key(code(KeyCode::Enter));
+    let p = f.store.pair(second).unwrap();
+    assert_eq!(p.status, PairStatus::Rejected);
+    let history = f.store.review_history(second).unwrap();
+    assert_eq!(history.last().unwrap().note.as_deref(), Some("wrong table"));
+    assert!(text(&draw(&mut a, 110, 30)).contains(&format!("pair {second} rejected (saved)")));
+
+    // Esc cancels a reject: nothing written.
+    let third = a.rows[a.cursor].id;
+    press(&mut a, &[key('r'), key('x'), code(KeyCode::Esc)]);
+    assert_eq!(f.store.pair(third).unwrap().status, PairStatus::Valid);
+
+    // Undo on the rejected pair brings it back to valid.
+    press(&mut a, &[key('k')]);
+    assert_eq!(a.rows[a.cursor].id, second);
+    a.handle_key(key('u'));
+    assert_eq!(f.store.pair(second).unwrap().status, PairStatus::Valid);
+    assert!(text(&draw(&mut a, 110, 30)).contains(&format!("pair {second} back to valid")));
+    // Nothing more to undo.
+    a.handle_key(key('u'));
+    assert!(a.message.contains("no decision to undo"), "{}", a.message);
+}
+
+#[test]
+fn edit_then_accept_validates_before_saving() {
+    let f = fixture();
+    let mut a = app(&f);
+    let id = a.rows[0].id;
+    a.handle_key(key('e'));
+    assert_eq!(a.mode, Mode::Editing);
+    // Break the SQL: ctrl-s refuses to save it and says why.
+    press(&mut a, &[code(KeyCode::End)]);
+    press(
+        &mut a,
+        &" WHERE nope = 1".chars().map(key).collect::<Vec<_>>(),
+    );
+    a.handle_key(ctrl('s'));
+    assert!(a.message.starts_with("not saved"), "{}", a.message);
+    assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Valid);
+    assert_eq!(f.store.pair(id).unwrap().sql, "SELECT COUNT(*) FROM stores");
+    // Fix it: clear the editor, type a new query, save: edited and accepted in the store.
+    let new_sql = "SELECT COUNT(*) FROM stores WHERE region = 'North'";
+    clear_editor(&mut a);
+    press(&mut a, &new_sql.chars().map(key).collect::<Vec<_>>());
+    assert!(text(&draw(&mut a, 110, 30)).contains("SQL (edited)"));
+    a.handle_key(ctrl('s'));
+    assert_eq!(a.mode, Mode::Normal);
+    let p = f.store.pair(id).unwrap();
+    assert_eq!(p.status, PairStatus::Accepted);
+    assert_eq!(p.sql, new_sql);
+    let actions: Vec<String> = f
+        .store
+        .review_history(id)
+        .unwrap()
+        .iter()
+        .map(|r| r.action.as_str().to_string())
+        .collect();
+    assert_eq!(actions, ["edit", "accept"]);
+    assert!(
+        text(&draw(&mut a, 110, 30)).contains(&format!("pair {id} edited and accepted (saved)"))
+    );
+
+    // The question is editable too (on the next pair, still valid).
+    a.handle_key(key('j'));
+    let id2 = a.rows[a.cursor].id;
+    a.handle_key(key('E'));
+    for _ in 0..200 {
+        a.handle_key(code(KeyCode::Backspace));
+    }
+    press(
+        &mut a,
+        &"Which stores are in the North?"
+            .chars()
+            .map(key)
+            .collect::<Vec<_>>(),
+    );
+    a.handle_key(code(KeyCode::Enter));
+    let p2 = f.store.pair(id2).unwrap();
+    assert_eq!(p2.question, "Which stores are in the North?");
+    assert_eq!(
+        p2.status,
+        PairStatus::Valid,
+        "a question edit keeps the status"
+    );
+}
+
+#[test]
+fn run_a_query_and_see_rows_then_page_and_scroll() {
+    let f = fixture();
+    let mut a = app(&f);
+    a.handle_key(key('j')); // North stores
+    let cmds = a.handle_key(ctrl('r'));
+    assert!(matches!(a.results, Results::Running { .. }));
+    assert!(text(&draw(&mut a, 110, 30)).contains("running…"));
+    perform_all(&mut a, cmds);
+    let screen = text(&draw(&mut a, 110, 30));
+    let north: Vec<String> = f
+        .project
+        .db
+        .query("SELECT name FROM stores WHERE region = 'North' ORDER BY name")
+        .unwrap()
+        .rows
+        .iter()
+        .map(|r| r[0].display())
+        .collect();
+    assert!(!north.is_empty());
+    for n in &north {
+        assert!(screen.contains(n.as_str()), "{n} missing:\n{screen}");
+    }
+    assert!(screen.contains(&format!("rows 1-{} of {}", north.len(), north.len())));
+
+    // A long result pages with ] and [, a wide one scrolls sideways.
+    a.handle_key(key('e'));
+    clear_editor(&mut a);
+    press(
+        &mut a,
+        &"SELECT id, name, city, region, opened_on FROM customers ORDER BY id"
+            .replace("name", "first_name")
+            .replace("region", "loyalty_tier")
+            .replace("opened_on", "joined_on")
+            .chars()
+            .map(key)
+            .collect::<Vec<_>>(),
+    );
+    let cmds = a.handle_key(code(KeyCode::F(5)));
+    perform_all(&mut a, cmds);
+    a.handle_key(code(KeyCode::Esc));
+    assert!(text(&draw(&mut a, 110, 30)).contains("rows 1-"));
+    a.handle_key(key(']'));
+    let paged = text(&draw(&mut a, 110, 30));
+    assert!(paged.contains("rows 11-"), "{paged}");
+    a.handle_key(key('l'));
+    let scrolled = text(&draw(&mut a, 110, 30));
+    assert!(scrolled.contains("from column 2"), "{scrolled}");
+
+    // An error shows in place.
+    a.handle_key(key('e'));
+    press(&mut a, &" nonsense".chars().map(key).collect::<Vec<_>>());
+    let cmds = a.handle_key(code(KeyCode::F(5)));
+    perform_all(&mut a, cmds);
+    assert!(matches!(a.results, Results::Error(_)));
+    assert!(
+        text(&draw(&mut a, 110, 30))
+            .to_lowercase()
+            .contains("syntax")
+    );
+}
+
+#[test]
+fn an_endless_query_is_cancelled() {
+    let f = fixture();
+    let mut a = app(&f);
+    a.handle_key(key('e'));
+    clear_editor(&mut a);
+    let endless =
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT MAX(i) FROM n";
+    press(&mut a, &endless.chars().map(key).collect::<Vec<_>>());
+    let cmds = a.handle_key(code(KeyCode::F(5)));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _guard = rt.enter();
+    for c in cmds {
+        lode::tui::perform(c, &a, &tx);
+    }
+    // The UI keeps answering while the query runs.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(rx.try_recv().is_err(), "the endless query finished?");
+    assert!(text(&draw(&mut a, 110, 30)).contains("running…"));
+    a.handle_key(ctrl('c'));
+    let ev = rt
+        .block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv()).await
+        })
+        .expect("cancel answered")
+        .unwrap();
+    a.handle_bg(ev);
+    match &a.results {
+        Results::Error(e) => assert!(e.contains("cancel"), "{e}"),
+        other => panic!("expected a cancelled query, got {other:?}"),
+    }
+    assert!(text(&draw(&mut a, 110, 30)).contains("cancel"));
+}
+
+#[test]
+fn filters_search_sort_and_bulk_accept() {
+    let f = fixture();
+    let mut a = app(&f);
+    // "to review" by default: valid and fixed, not the failed or the duplicate.
+    assert_eq!(a.rows.len(), 5);
+    let title = text(&draw(&mut a, 110, 30));
+    assert!(title.contains("Queue: to review"), "{title}");
+    // f cycles: accepted (none yet), rejected, failed, duplicate, all.
+    a.handle_key(key('f'));
+    assert_eq!(a.rows.len(), 0);
+    assert!(text(&draw(&mut a, 110, 30)).contains("No pair matches this filter."));
+    press(&mut a, &[key('f'), key('f')]);
+    assert_eq!(a.rows.len(), 1);
+    assert_eq!(a.rows[0].status, PairStatus::Invalid);
+    a.handle_key(key('f'));
+    assert_eq!(a.rows[0].status, PairStatus::Duplicate);
+    a.handle_key(key('f'));
+    assert_eq!(a.rows.len(), PAIRS.len());
+
+    // Search words, then field filters.
+    let mut keys = vec![key('/')];
+    keys.extend("stores".chars().map(key));
+    press(&mut a, &keys);
+    assert!(text(&draw(&mut a, 110, 30)).contains("search: stores"));
+    a.handle_key(code(KeyCode::Enter));
+    assert_eq!(a.rows.len(), 4, "{:?}", a.rows);
+    let search = |a: &mut App, s: &str| {
+        a.search = s.into();
+        a.reload_rows();
+        a.rows
+            .iter()
+            .map(|r| r.question.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(search(&mut a, "gen:pattern").len(), 2);
+    assert_eq!(
+        search(&mut a, "concept:join_inner"),
+        ["How many orders did each store take?"]
+    );
+    assert_eq!(search(&mut a, "table:products").len(), 1);
+    assert_eq!(
+        search(&mut a, "valid:no"),
+        ["What is the average tip per order?"]
+    );
+    assert_eq!(search(&mut a, "gen:variation North").len(), 1);
+    assert_eq!(search(&mut a, "status:duplicate"), ["Count the stores."]);
+
+    // Sort by question.
+    search(&mut a, "");
+    press(&mut a, &[key('o'), key('o'), key('o')]);
+    let qs: Vec<String> = a.rows.iter().map(|r| r.question.to_lowercase()).collect();
+    let mut sorted = qs.clone();
+    sorted.sort();
+    assert_eq!(qs, sorted);
+    assert!(text(&draw(&mut a, 110, 30)).contains("by question"));
+
+    // Bulk accept the valid pairs of the current filter, with confirmation.
+    a.search = "gen:pattern".into();
+    a.reload_rows();
+    a.handle_key(key('A'));
+    assert!(matches!(a.mode, Mode::Confirm(_)));
+    assert!(text(&draw(&mut a, 110, 30)).contains("Accept the 2 valid pairs shown? y/n"));
+    a.handle_key(key('n'));
+    assert!(
+        !f.store
+            .count_pairs_by_status(None)
+            .unwrap()
+            .contains_key("accepted")
+    );
+    a.handle_key(key('A'));
+    a.handle_key(key('y'));
+    assert_eq!(f.store.count_pairs_by_status(None).unwrap()["accepted"], 2);
+    assert!(a.message.contains("accepted 2 pairs (saved)"));
+}
+
+#[test]
+fn schema_search_inserts_a_name_into_the_editor() {
+    let f = fixture();
+    let mut a = app(&f);
+    a.handle_key(key('2'));
+    assert_eq!(a.tab, Tab::Schema);
+    let mut keys = vec![key('/')];
+    keys.extend("wage".chars().map(key));
+    keys.push(code(KeyCode::Enter));
+    press(&mut a, &keys);
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(screen.contains("matching \"wage\""));
+    assert!(screen.contains("hourly_wage"));
+    assert!(!screen.contains("customers"), "{screen}");
+    a.handle_key(key('j'));
+    a.handle_key(key('i'));
+    assert_eq!(a.tab, Tab::Review);
+    assert_eq!(a.mode, Mode::Editing);
+    assert!(a.editor.lines().join("\n").contains("hourly_wage"));
+}
+
+#[test]
+fn keymap_overrides_and_conflicts() {
+    let mut m = std::collections::BTreeMap::new();
+    m.insert("accept".to_string(), "y".to_string());
+    let err = Keymap::new(&m).unwrap_err();
+    assert!(err.contains("copy") && err.contains("accept"), "{err}");
+    m.insert("copy".to_string(), "Y".to_string());
+    let k = Keymap::new(&m).unwrap();
+    let f = fixture();
+    let theme = Theme::load("ansi16", false).unwrap();
+    let mut a = App::new(Arc::clone(&f.project), Arc::clone(&f.store), k, theme);
+    let id = a.rows[0].id;
+    a.handle_key(key('a'));
+    assert_eq!(
+        f.store.pair(id).unwrap().status,
+        PairStatus::Valid,
+        "a is unbound now"
+    );
+    a.handle_key(key('y'));
+    assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Accepted);
+    // The help overlay follows the keymap.
+    a.handle_key(key('?'));
+    let help = text(&draw(&mut a, 110, 30));
+    assert!(
+        help.contains("y                  accept the pair"),
+        "{help}"
+    );
+}
+
+#[test]
+fn sql_layout_keeps_every_query_meaning() {
+    // Every gold and eval query of the demo, laid out for the editor, returns what it did.
+    let dir = tempfile::tempdir().unwrap();
+    write_demo(dir.path(), &DemoOptions::default()).unwrap();
+    let project = Project::load(&dir.path().join("config.yml")).unwrap();
+    let mut n = 0;
+    for p in project.gold.iter().chain(project.eval.iter()) {
+        let laid = lode::tui::highlight::layout(&p.sql);
+        let a = project.db.query(&p.sql).unwrap();
+        let b = project.db.query(&laid).unwrap();
+        assert_eq!(a.rows, b.rows, "{laid}");
+        n += 1;
+    }
+    assert!(n >= 35);
+}
+
+#[test]
+fn background_stages_report_progress_and_results() {
+    let f = fixture();
+    let mut a = app(&f);
+    // Evaluation from the UI (the rules backend, offline) lands as a new run in the view.
+    let before = f.store.eval_runs().unwrap().len();
+    let cmds = a.handle_key(ctrl('e'));
+    assert!(text(&draw(&mut a, 110, 30)).contains("evaluation starting"));
+    perform_all(&mut a, cmds);
+    assert_eq!(f.store.eval_runs().unwrap().len(), before + 1);
+    assert!(a.message.contains("evaluation run"), "{}", a.message);
+    assert!(a.background.is_none());
+    a.handle_key(key('4'));
+    let newest = f.store.eval_runs().unwrap()[0].id;
+    let screen = text(&draw(&mut a, 110, 36));
+    assert!(screen.contains(&format!("run {newest})")), "{screen}");
+    // The two runs are compared: the fixture's run had right answers the rules model lacks.
+    assert!(!a.eval.flips.is_empty());
+    // Job watch events reload the jobs list.
+    let job = f.store.jobs().unwrap()[0].id;
+    f.store
+        .update_job_status(job, "succeeded", "done", None, None)
+        .unwrap();
+    a.handle_bg(BgEvent::JobsChanged);
+    assert_eq!(a.jobs[0].status, "succeeded");
+}
