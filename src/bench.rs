@@ -24,9 +24,27 @@ pub struct Figure {
 }
 
 pub fn run(args: &BenchArgs) -> Result<i32> {
+    if let Some(dir) = &args.tui_child {
+        crate::tui::bench::child(dir)?;
+        return Ok(0);
+    }
+    const GROUPS: [&str; 5] = ["spider", "demo", "llm", "generate", "tui"];
+    if let Some(bad) = args.only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+        bail!(
+            "--only: no benchmark group `{bad}`; groups are {}",
+            GROUPS.join(", ")
+        );
+    }
+    let want = |g: &str| args.only.is_empty() || args.only.iter().any(|o| o == g);
     let repeat = args.repeat.max(1);
     let mut figures = Vec::new();
-    match spider_workload(&args.spider)? {
+    let workload = if want("spider") {
+        spider_workload(&args.spider)?
+    } else {
+        None
+    };
+    match workload {
+        _ if !want("spider") => {}
         Some(workload) => {
             let n = workload.len() as f64;
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -50,13 +68,22 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
             args.spider.display()
         ),
     }
-    figures.push(wall("lode demo (write the project)", repeat, demo_once)?);
-    figures.extend(llm_client_figures()?);
-    figures.extend(generation_figures()?);
-    println!("{:<52} {:>18} {:>18}", "benchmark", "best", "median");
+    if want("demo") {
+        figures.push(wall("lode demo (write the project)", repeat, demo_once)?);
+    }
+    if want("llm") {
+        figures.extend(llm_client_figures()?);
+    }
+    if want("generate") {
+        figures.extend(generation_figures()?);
+    }
+    if want("tui") {
+        figures.extend(tui_figures(args.tui_pairs, repeat)?);
+    }
+    println!("{:<72} {:>18} {:>18}", "benchmark", "best", "median");
     for f in &figures {
         println!(
-            "{:<52} {:>10.3} {:<7} {:>10.3} {:<7}",
+            "{:<72} {:>10.3} {:<7} {:>10.3} {:<7}",
             f.name, f.best, f.unit, f.median, f.unit
         );
     }
@@ -215,6 +242,44 @@ fn eval_files_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
         eprintln!("evaluation files kept in {}", dir.display());
+    }
+    Ok(figures)
+}
+
+/// The TUI with `pairs` pairs in the store: start → first frame and peak memory of fresh
+/// processes, and key press → finished frame (median and worst) per kind of key.
+fn tui_figures(pairs: usize, repeat: usize) -> Result<Vec<Figure>> {
+    let r = crate::tui::bench::run(pairs, repeat)?;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let k = pairs / 1000;
+    let mut figures = vec![
+        Figure {
+            name: format!("tui start → first frame, {k}k pairs (< 300)"),
+            unit: "ms".into(),
+            best: ms(r.first_frame[0]),
+            median: ms(r.first_frame[r.first_frame.len() / 2]),
+        },
+        Figure {
+            name: format!("tui peak resident memory, {k}k pairs (< 200)"),
+            unit: "MB".into(),
+            best: r.peak_rss_mb[0],
+            median: r.peak_rss_mb[r.peak_rss_mb.len() / 2],
+        },
+    ];
+    for key in &r.keys {
+        let t = &key.times;
+        figures.push(Figure {
+            name: format!("tui key → frame: {} (median)", key.name),
+            unit: "ms".into(),
+            best: ms(t[0]),
+            median: ms(t[t.len() / 2]),
+        });
+        figures.push(Figure {
+            name: format!("tui key → frame: {} (worst)", key.name),
+            unit: "ms".into(),
+            best: ms(t[t.len() - 1]),
+            median: ms(t[t.len() - 1]),
+        });
     }
     Ok(figures)
 }

@@ -394,6 +394,15 @@ pub struct BenchArgs {
     /// Keep the generated evaluation files (gold and prediction variants) in DIR.
     #[arg(long, value_name = "DIR")]
     pub keep_files: Option<PathBuf>,
+    /// Run only these groups (comma-separated): spider, demo, llm, generate, tui.
+    #[arg(long, value_delimiter = ',', value_name = "GROUPS")]
+    pub only: Vec<String>,
+    /// Pairs in the store for the TUI benchmark.
+    #[arg(long, default_value_t = 100_000)]
+    pub tui_pairs: usize,
+    /// (internal) the TUI benchmark's child process: open DIR, draw one frame, report.
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub tui_child: Option<PathBuf>,
 }
 
 /// Runs the parsed command line; returns the process exit code.

@@ -288,6 +288,14 @@ fn clear_editor(a: &mut App) {
     panic!("the editor did not empty: {:?}", a.editor.lines());
 }
 
+/// Presses keys and performs what they ask for (queue reads included) before going on.
+fn run_keys(app: &mut App, keys: &[KeyEvent]) {
+    for k in keys {
+        let cmds = app.handle_key(*k);
+        perform_all(app, cmds);
+    }
+}
+
 fn press(app: &mut App, keys: &[KeyEvent]) -> Vec<Command> {
     keys.iter().flat_map(|k| app.handle_key(*k)).collect()
 }
@@ -310,7 +318,10 @@ fn perform_all(app: &mut App, cmds: Vec<Command>) {
             .unwrap();
         if matches!(
             ev,
-            BgEvent::QueryDone { .. } | BgEvent::StageDone(_) | BgEvent::Coverage(_)
+            BgEvent::QueryDone { .. }
+                | BgEvent::StageDone(_)
+                | BgEvent::Coverage(_)
+                | BgEvent::Rows { .. }
         ) {
             waiting -= 1;
         }
@@ -642,23 +653,29 @@ fn filters_search_sort_and_bulk_accept() {
     let title = text(&draw(&mut a, 110, 30));
     assert!(title.contains("Queue: to review"), "{title}");
     // f cycles: accepted (none yet), rejected, failed, duplicate, all.
-    a.handle_key(key('f'));
+    run_keys(&mut a, &[key('f')]);
     assert_eq!(a.rows.len(), 0);
     assert!(text(&draw(&mut a, 110, 30)).contains("No pair matches this filter."));
-    press(&mut a, &[key('f'), key('f')]);
+    run_keys(&mut a, &[key('f'), key('f')]);
     assert_eq!(a.rows.len(), 1);
     assert_eq!(a.rows[0].status, PairStatus::Invalid);
-    a.handle_key(key('f'));
+    run_keys(&mut a, &[key('f')]);
     assert_eq!(a.rows[0].status, PairStatus::Duplicate);
-    a.handle_key(key('f'));
+    run_keys(&mut a, &[key('f')]);
     assert_eq!(a.rows.len(), PAIRS.len());
 
     // Search words, then field filters.
     let mut keys = vec![key('/')];
     keys.extend("stores".chars().map(key));
-    press(&mut a, &keys);
-    assert!(text(&draw(&mut a, 110, 30)).contains("search: stores"));
-    a.handle_key(code(KeyCode::Enter));
+    let cmds = press(&mut a, &keys);
+    // The frame comes at once; the queue is read in the background.
+    assert_eq!(cmds.len(), "stores".len());
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(screen.contains("search: stores"), "{screen}");
+    assert!(screen.contains("loading…"), "{screen}");
+    perform_all(&mut a, cmds);
+    run_keys(&mut a, &[code(KeyCode::Enter)]);
+    assert!(!a.rows_loading);
     assert_eq!(a.rows.len(), 4, "{:?}", a.rows);
     let search = |a: &mut App, s: &str| {
         a.search = s.into();
@@ -683,7 +700,7 @@ fn filters_search_sort_and_bulk_accept() {
 
     // Sort by question.
     search(&mut a, "");
-    press(&mut a, &[key('o'), key('o'), key('o')]);
+    run_keys(&mut a, &[key('o'), key('o'), key('o')]);
     let qs: Vec<String> = a.rows.iter().map(|r| r.question.to_lowercase()).collect();
     let mut sorted = qs.clone();
     sorted.sort();

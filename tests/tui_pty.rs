@@ -126,3 +126,44 @@ fn the_binary_reviews_a_pair_in_a_terminal() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].action.as_str(), "accept");
 }
+
+#[test]
+fn the_tui_benchmark_runs_and_reports_its_figures() {
+    // Figures only (no timing is asserted): the benchmark itself works end to end.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lode"))
+        .args([
+            "bench",
+            "--only",
+            "tui",
+            "--tui-pairs",
+            "3000",
+            "--repeat",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for figure in [
+        "tui start → first frame, 3k pairs",
+        "tui peak resident memory, 3k pairs",
+        "tui key → frame: j (next pair) (median)",
+        "tui key → frame: a (accept, written to the store) (worst)",
+        "queue read → frame with the rows",
+    ] {
+        assert!(stdout.contains(figure), "{figure} missing:\n{stdout}");
+    }
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_lode"))
+        .args(["bench", "--only", "tuii"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("groups are spider, demo, llm, generate, tui")
+    );
+}

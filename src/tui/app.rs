@@ -99,6 +99,11 @@ pub enum Command {
         sql: String,
         cancel: CancelFlag,
     },
+    /// Reads the queue for a filter, search or order off the UI thread.
+    LoadRows {
+        generation: u64,
+        query: QueueQuery,
+    },
     Copy(String),
     ExternalEdit(String),
     Generate,
@@ -114,6 +119,11 @@ pub enum BgEvent {
     QueryDone {
         ticket: u64,
         result: Result<QueryResult, ExecError>,
+    },
+    /// The queue read for [`Command::LoadRows`] (older generations are dropped).
+    Rows {
+        generation: u64,
+        rows: Result<Vec<PairSummary>, String>,
     },
     Progress(String),
     StageDone(String),
@@ -164,6 +174,9 @@ pub struct App {
     pub search: String,
     pub sort: QueueSort,
     pub rows: Vec<PairSummary>,
+    /// A queue read is under way (for the latest filter, search or order).
+    pub rows_loading: bool,
+    rows_generation: u64,
     pub cursor: usize,
     pub detail: Option<Detail>,
     pub editor: TextArea<'static>,
@@ -221,6 +234,8 @@ impl App {
             search: String::new(),
             sort: QueueSort::Id,
             rows: Vec::new(),
+            rows_loading: false,
+            rows_generation: 0,
             cursor: 0,
             detail: None,
             editor: TextArea::default(),
@@ -251,12 +266,30 @@ impl App {
 
     /// Reloads the queue for the filter and search, keeping the selected pair if present.
     pub fn reload_rows(&mut self) {
-        let keep = self.rows.get(self.cursor).map(|r| r.id);
+        self.rows_generation += 1;
+        self.rows_loading = false;
         let query = self.queue_query();
-        self.rows = self.store.pair_summaries(&query).unwrap_or_else(|e| {
+        let rows = self.store.pair_summaries(&query).unwrap_or_else(|e| {
             self.message = format!("cannot read the store: {e}");
             Vec::new()
         });
+        self.set_rows(rows);
+    }
+
+    /// Asks for the queue to be read in the background: the key's frame comes at once, the
+    /// rows when read (a newer request supersedes an older one).
+    pub fn request_rows(&mut self) -> Vec<Command> {
+        self.rows_generation += 1;
+        self.rows_loading = true;
+        vec![Command::LoadRows {
+            generation: self.rows_generation,
+            query: self.queue_query(),
+        }]
+    }
+
+    fn set_rows(&mut self, rows: Vec<PairSummary>) {
+        let keep = self.rows.get(self.cursor).map(|r| r.id);
+        self.rows = rows;
         self.cursor = keep
             .and_then(|id| self.rows.iter().position(|r| r.id == id))
             .unwrap_or(0)
@@ -549,29 +582,26 @@ impl App {
                 self.mode = Mode::Normal;
                 Vec::new()
             }
-            Mode::Search(mut s) => {
-                match key.code {
-                    KeyCode::Enter | KeyCode::Esc => {
-                        self.mode = Mode::Normal;
-                        if key.code == KeyCode::Esc {
-                            s.clear();
-                        }
-                        self.apply_search(s);
+            Mode::Search(mut s) => match key.code {
+                KeyCode::Enter | KeyCode::Esc => {
+                    self.mode = Mode::Normal;
+                    if key.code == KeyCode::Esc {
+                        s.clear();
                     }
-                    KeyCode::Backspace => {
-                        s.pop();
-                        self.mode = Mode::Search(s.clone());
-                        self.apply_search(s);
-                    }
-                    KeyCode::Char(c) => {
-                        s.push(c);
-                        self.mode = Mode::Search(s.clone());
-                        self.apply_search(s);
-                    }
-                    _ => {}
+                    self.apply_search(s)
                 }
-                Vec::new()
-            }
+                KeyCode::Backspace => {
+                    s.pop();
+                    self.mode = Mode::Search(s.clone());
+                    self.apply_search(s)
+                }
+                KeyCode::Char(c) => {
+                    s.push(c);
+                    self.mode = Mode::Search(s.clone());
+                    self.apply_search(s)
+                }
+                _ => Vec::new(),
+            },
             Mode::Reason(mut s) => {
                 match key.code {
                     KeyCode::Enter => {
@@ -648,16 +678,20 @@ impl App {
         }
     }
 
-    fn apply_search(&mut self, s: String) {
+    fn apply_search(&mut self, s: String) -> Vec<Command> {
         match self.tab {
             Tab::Schema => {
                 self.schema_search = s;
                 self.schema_cursor = 0;
+                Vec::new()
             }
             _ => {
+                if s == self.search {
+                    return Vec::new();
+                }
                 self.search = s;
                 self.cursor = 0;
-                self.reload_rows();
+                self.request_rows()
             }
         }
     }
@@ -745,8 +779,8 @@ impl App {
             Action::FilterStatus => {
                 self.filter = (self.filter + 1) % FILTERS.len();
                 self.cursor = 0;
-                self.reload_rows();
                 self.message = format!("showing {}", FILTERS[self.filter].0);
+                return self.request_rows();
             }
             Action::BulkAccept if self.tab == Tab::Review => {
                 let ids: Vec<i64> = self
@@ -817,8 +851,8 @@ impl App {
                     .position(|s| *s == self.sort)
                     .unwrap_or(0);
                 self.sort = QueueSort::ALL[(i + 1) % QueueSort::ALL.len()];
-                self.reload_rows();
                 self.message = format!("sorted by {}", self.sort.as_str());
+                return self.request_rows();
             }
             Action::EditQuestion if self.tab == Tab::Review => {
                 if let Some(d) = &self.detail {
@@ -881,6 +915,15 @@ impl App {
                 self.reload_rows();
                 self.reload_eval();
                 self.jobs = self.store.jobs().unwrap_or_default();
+            }
+            BgEvent::Rows { generation, rows } => {
+                if generation == self.rows_generation {
+                    self.rows_loading = false;
+                    match rows {
+                        Ok(rows) => self.set_rows(rows),
+                        Err(e) => self.message = format!("cannot read the store: {e}"),
+                    }
+                }
             }
             BgEvent::JobsChanged => {
                 self.jobs = self.store.jobs().unwrap_or_default();
@@ -977,10 +1020,14 @@ impl App {
         // Queue: only the visible window is built, whatever the number of pairs.
         let counts = self.status_counts();
         let title = format!(
-            " Queue: {} · by {} · {} shown{} · {} ",
+            " Queue: {} · by {} · {}{} · {} ",
             FILTERS[self.filter].0,
             self.sort.as_str(),
-            self.rows.len(),
+            if self.rows_loading {
+                "loading…".to_string()
+            } else {
+                format!("{} shown", self.rows.len())
+            },
             if self.search.is_empty() {
                 String::new()
             } else {

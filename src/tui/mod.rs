@@ -5,6 +5,7 @@
 //! imports ratatui or crossterm.
 
 pub mod app;
+pub mod bench;
 pub mod highlight;
 pub mod keymap;
 pub mod theme;
@@ -45,6 +46,14 @@ pub fn perform(cmd: Command, app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
             tokio::task::spawn_blocking(move || {
                 let result = db.query_with(&sql, db.limits(), Some(&cancel));
                 let _ = tx.send(BgEvent::QueryDone { ticket, result });
+            });
+        }
+        Command::LoadRows { generation, query } => {
+            let store = Arc::clone(&app.store);
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let rows = store.pair_summaries(&query).map_err(|e| e.to_string());
+                let _ = tx.send(BgEvent::Rows { generation, rows });
             });
         }
         Command::Copy(text) => {
