@@ -819,3 +819,28 @@ fn background_stages_report_progress_and_results() {
     a.handle_bg(BgEvent::JobsChanged);
     assert_eq!(a.jobs[0].status, "succeeded");
 }
+
+#[test]
+fn a_paste_is_one_edit_and_never_a_decision() {
+    let f = fixture();
+    let mut a = app(&f);
+    let id = a.rows[0].id;
+    // Pasted outside the editor: no key of it acts ("a" would accept).
+    a.handle_paste("aaaa rrrr");
+    assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Valid);
+    assert!(a.message.contains("paste into the editor"));
+    a.handle_key(key('e'));
+    clear_editor(&mut a);
+    a.handle_paste("SELECT name\r\nFROM stores");
+    assert_eq!(a.editor.lines(), ["SELECT name", "FROM stores"]);
+    assert!(a.editor_dirty);
+    a.handle_key(code(KeyCode::Esc));
+    a.handle_key(key('r'));
+    a.handle_paste("duplicate of\nanother pair");
+    a.handle_key(code(KeyCode::Enter));
+    let h = f.store.review_history(id).unwrap();
+    assert_eq!(
+        h.last().unwrap().note.as_deref(),
+        Some("duplicate of another pair")
+    );
+}

@@ -420,6 +420,14 @@ impl App {
         }
     }
 
+    /// The mouse wheel (with `ui.mouse: true`): moves the list of the view.
+    pub fn scroll(&mut self, delta: isize) {
+        self.dirty = true;
+        if self.mode == Mode::Normal {
+            self.move_cursor(delta);
+        }
+    }
+
     /// Records a decision on the selected pair, then moves on.
     fn decide(&mut self, action: ReviewAction, note: Option<&str>) {
         let Some(id) = self.selected_id() else {
@@ -675,6 +683,40 @@ impl App {
             }
             Mode::Editing => self.handle_editor_key(key),
             Mode::Normal => self.handle_normal_key(key),
+        }
+    }
+
+    /// A bracketed paste: one edit in the editor, or text for the prompt being typed; never
+    /// keys that could accept or reject.
+    pub fn handle_paste(&mut self, text: &str) -> Vec<Command> {
+        self.dirty = true;
+        let one_line = || text.split_whitespace().collect::<Vec<_>>().join(" ");
+        match self.mode.clone() {
+            Mode::Editing => {
+                self.editor.insert_str(text.replace("\r\n", "\n"));
+                self.editor_dirty = true;
+                super::highlight::apply(&mut self.editor, &self.theme);
+                Vec::new()
+            }
+            Mode::Search(mut s) => {
+                s.push_str(&one_line());
+                self.mode = Mode::Search(s.clone());
+                self.apply_search(s)
+            }
+            Mode::Reason(mut s) => {
+                s.push_str(&one_line());
+                self.mode = Mode::Reason(s);
+                Vec::new()
+            }
+            Mode::Question(mut s) => {
+                s.push_str(&one_line());
+                self.mode = Mode::Question(s);
+                Vec::new()
+            }
+            _ => {
+                self.message = "paste into the editor (e) or a prompt".into();
+                Vec::new()
+            }
         }
     }
 

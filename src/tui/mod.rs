@@ -263,6 +263,13 @@ pub fn run(project: Project, store: Arc<Store>) -> Result<()> {
     let mut app = build_app(Arc::new(project), store)?;
     let rt = crate::pipeline::runtime()?;
     let mut terminal = ratatui::init();
+    // A paste arrives as one event (one edit), not as keys that could trigger actions.
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
+    // Mouse capture only on request (ui.mouse): over SSH users select text with the mouse.
+    let mouse = app.project.config.ui.mouse;
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+    }
     let result = rt.block_on(async {
         let (tx, mut rx) = mpsc::unbounded_channel::<BgEvent>();
         watch_jobs(&app, &tx);
@@ -308,6 +315,16 @@ pub fn run(project: Project, store: Arc<Store>) -> Result<()> {
                             break;
                         }
                     }
+                    Some(Ok(Event::Paste(text))) => {
+                        for cmd in app.handle_paste(&text) {
+                            perform(cmd, &app, &tx);
+                        }
+                    }
+                    Some(Ok(Event::Mouse(m))) => match m.kind {
+                        crossterm::event::MouseEventKind::ScrollDown => app.scroll(3),
+                        crossterm::event::MouseEventKind::ScrollUp => app.scroll(-3),
+                        _ => {}
+                    },
                     Some(Ok(Event::Resize(..))) => app.dirty = true,
                     Some(Err(e)) => return Err(anyhow::anyhow!("terminal input: {e}")),
                     None => break,
@@ -319,6 +336,10 @@ pub fn run(project: Project, store: Arc<Store>) -> Result<()> {
         }
         anyhow::Ok(())
     });
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    }
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
     ratatui::restore();
     result
 }
