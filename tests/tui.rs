@@ -844,3 +844,45 @@ fn a_paste_is_one_edit_and_never_a_decision() {
         Some("duplicate of another pair")
     );
 }
+
+#[test]
+fn an_unsaved_edit_stays_with_its_pair_and_quitting_asks() {
+    let f = fixture();
+    let mut a = app(&f);
+    let (first, second) = (a.rows[0].id, a.rows[1].id);
+    a.handle_key(key('e'));
+    clear_editor(&mut a);
+    press(&mut a, &"SELECT 42".chars().map(key).collect::<Vec<_>>());
+    a.handle_key(code(KeyCode::Esc));
+    // Moving on: the next pair shows its own SQL, not the draft.
+    a.handle_key(key('j'));
+    assert_eq!(a.rows[a.cursor].id, second);
+    assert!(a.editor.lines().join(" ").contains("region = 'North'"));
+    assert!(!a.editor_dirty);
+    assert!(
+        a.message
+            .contains(&format!("pair {first} is kept as a draft"))
+    );
+    // Saving on the second pair saves its SQL, never the first pair's draft.
+    a.handle_key(key('e'));
+    a.handle_key(ctrl('s'));
+    assert!(f.store.pair(second).unwrap().sql.contains("North"));
+    // Back on the first pair: the draft returns, still unsaved in the store.
+    press(&mut a, &[key('k')]);
+    assert_eq!(a.editor.lines(), ["SELECT 42"]);
+    assert!(a.editor_dirty);
+    assert!(text(&draw(&mut a, 110, 30)).contains("SQL (edited)"));
+    assert_eq!(
+        f.store.pair(first).unwrap().sql,
+        "SELECT COUNT(*) FROM stores"
+    );
+    // q asks before dropping it; n stays.
+    let cmds = a.handle_key(key('q'));
+    assert!(cmds.is_empty() && !a.quit);
+    assert!(text(&draw(&mut a, 110, 30)).contains("1 unsaved SQL edit will be lost. Quit? y/n"));
+    a.handle_key(key('n'));
+    assert!(!a.quit);
+    a.handle_key(key('q'));
+    let cmds = a.handle_key(key('y'));
+    assert!(a.quit && matches!(cmds.as_slice(), [Command::Quit]));
+}

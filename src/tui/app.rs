@@ -87,6 +87,8 @@ pub enum Mode {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Confirm {
+    /// Quit although SQL edits are unsaved.
+    Quit(usize),
     BulkAccept(Vec<i64>),
     CancelJob(i64),
 }
@@ -182,6 +184,10 @@ pub struct App {
     pub editor: TextArea<'static>,
     /// The editor holds text the user changed (not the pair's SQL).
     pub editor_dirty: bool,
+    /// The pair whose SQL (or draft) the editor holds.
+    editor_pair: Option<i64>,
+    /// Unsaved edits of pairs the user moved away from, restored on return.
+    pub drafts: std::collections::HashMap<i64, String>,
     pub results: Results,
     pub results_col: usize,
     pub results_row: usize,
@@ -240,6 +246,8 @@ impl App {
             detail: None,
             editor: TextArea::default(),
             editor_dirty: false,
+            editor_pair: None,
+            drafts: std::collections::HashMap::new(),
             results: Results::Idle,
             results_col: 0,
             results_row: 0,
@@ -342,14 +350,38 @@ impl App {
                 gold,
             })
         });
-        if !self.editor_dirty {
-            let sql = self
-                .detail
-                .as_ref()
-                .map(|d| d.pair.sql.clone())
-                .unwrap_or_default();
-            self.set_editor(&sql);
+        let selected = self.detail.as_ref().map(|d| d.pair.id);
+        if self.editor_dirty && self.editor_pair == selected {
+            return; // still editing this pair
         }
+        // An unsaved edit stays with its pair, never with the next one.
+        if self.editor_dirty
+            && let Some(p) = self.editor_pair
+        {
+            self.drafts.insert(p, self.editor.lines().join("\n"));
+            self.message = format!("the unsaved edit of pair {p} is kept as a draft");
+        }
+        let draft = selected.and_then(|id| self.drafts.remove(&id));
+        match draft {
+            Some(d) => {
+                self.set_editor(&d);
+                self.editor_dirty = true;
+            }
+            None => {
+                let sql = self
+                    .detail
+                    .as_ref()
+                    .map(|d| d.pair.sql.clone())
+                    .unwrap_or_default();
+                self.set_editor(&sql);
+            }
+        }
+        self.editor_pair = selected;
+    }
+
+    /// Unsaved SQL edits: the editor's and the stashed drafts.
+    pub fn unsaved_edits(&self) -> usize {
+        self.drafts.len() + usize::from(self.editor_dirty)
     }
 
     fn set_editor(&mut self, sql: &str) {
@@ -444,7 +476,6 @@ impl App {
                 if self.cursor + 1 < self.rows.len() {
                     self.cursor += 1;
                 }
-                self.editor_dirty = false;
                 self.load_detail();
             }
             Err(e) => self.message = format!("not saved: {e}"),
@@ -532,7 +563,6 @@ impl App {
                 if let Some(row) = self.rows.get_mut(self.cursor) {
                     row.status = r.new_status;
                 }
-                self.editor_dirty = false;
                 self.load_detail();
             }
             Ok(None) => self.message = format!("pair {id} has no decision to undo"),
@@ -662,6 +692,10 @@ impl App {
                     return Vec::new();
                 }
                 match what {
+                    Confirm::Quit(_) => {
+                        self.quit = true;
+                        vec![Command::Quit]
+                    }
                     Confirm::BulkAccept(ids) => {
                         let mut n = 0;
                         for id in &ids {
@@ -784,6 +818,11 @@ impl App {
         };
         match action {
             Action::Quit => {
+                let n = self.unsaved_edits();
+                if n > 0 {
+                    self.mode = Mode::Confirm(Confirm::Quit(n));
+                    return Vec::new();
+                }
                 self.quit = true;
                 return vec![Command::Quit];
             }
@@ -1036,6 +1075,10 @@ impl App {
                         format!("Accept the {} valid pairs shown? y/n", ids.len())
                     }
                     Confirm::CancelJob(id) => format!("Cancel tuning job {id}? y/n"),
+                    Confirm::Quit(n) => format!(
+                        "{n} unsaved SQL edit{} will be lost. Quit? y/n",
+                        if *n == 1 { "" } else { "s" }
+                    ),
                 };
                 let r = centered(area, 50, 3);
                 f.render_widget(Clear, r);

@@ -336,6 +336,12 @@ pub fn run(project: Project, store: Arc<Store>) -> Result<()> {
         }
         anyhow::Ok(())
     });
+    // A query still running is stopped; background work does not hold the exit (every
+    // decision and every generated pair is already committed; a generation run resumes).
+    if let app::Results::Running { cancel, .. } = &app.results {
+        cancel.cancel();
+    }
+    rt.shutdown_timeout(Duration::from_secs(2));
     if mouse {
         let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     }
