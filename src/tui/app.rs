@@ -1105,7 +1105,7 @@ impl App {
         // Queue: only the visible window is built, whatever the number of pairs.
         let counts = self.status_counts();
         let title = format!(
-            " Queue: {} · by {} · {}{} · {} ",
+            " Queue: {} · by {} · {}{} ",
             FILTERS[self.filter].0,
             self.sort.as_str(),
             if self.rows_loading {
@@ -1118,9 +1118,11 @@ impl App {
             } else {
                 format!(" matching \"{}\"", self.search)
             },
-            counts
         );
-        let block = self.block(title, !matches!(self.mode, Mode::Editing));
+        // Counts by status along the bottom edge, where a long search cannot push them out.
+        let block = self
+            .block(title, !matches!(self.mode, Mode::Editing))
+            .title_bottom(Span::styled(format!(" {counts} "), self.theme.ui("muted")));
         let inner = block.inner(left);
         f.render_widget(block, left);
         let h = inner.height as usize;
