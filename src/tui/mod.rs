@@ -238,7 +238,7 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// Opens `text` in `$EDITOR` (the terminal is handed over meanwhile); the edited text.
-fn external_edit(text: &str) -> Result<String> {
+fn external_edit(text: &str, mouse: bool) -> Result<String> {
     let path = std::env::temp_dir().join(format!("lode-{}.sql", std::process::id()));
     std::fs::write(&path, text)?;
     let editor = std::env::var("VISUAL")
@@ -252,6 +252,11 @@ fn external_edit(text: &str) -> Result<String> {
         .arg(&path)
         .status();
     let _ = ratatui::init();
+    // The editor may have switched these off on its way out.
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
+    if mouse {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+    }
     status.context("cannot start the editor")?;
     let edited = std::fs::read_to_string(&path)?;
     let _ = std::fs::remove_file(&path);
@@ -302,7 +307,7 @@ pub fn run(project: Project, store: Arc<Store>) -> Result<()> {
                             match cmd {
                                 Command::Quit => {}
                                 Command::ExternalEdit(text) => {
-                                    match external_edit(&text) {
+                                    match external_edit(&text, mouse) {
                                         Ok(t) => app.handle_bg(BgEvent::EditedSql(t)),
                                         Err(e) => app.message = format!("editor: {e}"),
                                     }
