@@ -697,6 +697,10 @@ fn filters_search_sort_and_bulk_accept() {
     );
     assert_eq!(search(&mut a, "gen:variation North").len(), 1);
     assert_eq!(search(&mut a, "status:duplicate"), ["Count the stores."]);
+    assert!(
+        search(&mut a, "status:nonsense").is_empty(),
+        "an unknown status shows nothing"
+    );
 
     // Sort by question.
     search(&mut a, "");

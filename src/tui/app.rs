@@ -322,7 +322,15 @@ impl App {
                 Some(("concept", v)) if !v.is_empty() => q.concept = Some(v.to_string()),
                 Some(("table", v)) if !v.is_empty() => q.table = Some(v.into()),
                 Some(("status", v)) if !v.is_empty() => {
-                    q.statuses = v.split(',').filter_map(|s| s.parse().ok()).collect();
+                    let known: Vec<PairStatus> =
+                        v.split(',').filter_map(|s| s.parse().ok()).collect();
+                    if known.is_empty() {
+                        // Not a status: searched as words, so it matches nothing rather
+                        // than silently showing everything.
+                        q.text.push(word.to_string());
+                    } else {
+                        q.statuses = known;
+                    }
                 }
                 Some(("valid", v)) => {
                     q.statuses = if matches!(v, "no" | "false" | "0") {
