@@ -148,6 +148,9 @@ fn fixture() -> Fixture {
             .insert_pair_with_validations(run, &pair, &attempts)
             .unwrap();
     }
+    store
+        .finish_run(run, lode::store::RunStatus::Completed, None, None)
+        .unwrap();
     // An evaluation: right on even positions, a wrong query on odd ones, no SQL on the last.
     let preds: Vec<Prediction> = project
         .eval
@@ -889,4 +892,65 @@ fn an_unsaved_edit_stays_with_its_pair_and_quitting_asks() {
     a.handle_key(key('q'));
     let cmds = a.handle_key(key('y'));
     assert!(a.quit && matches!(cmds.as_slice(), [Command::Quit]));
+}
+
+#[test]
+fn generation_from_the_ui_shows_progress_and_a_new_queue() {
+    let f = fixture();
+    let mut a = app(&f);
+    let before = a.run_id;
+    let cmds = a.handle_key(ctrl('g'));
+    assert!(matches!(cmds.as_slice(), [Command::Generate]));
+    assert!(text(&draw(&mut a, 110, 30)).contains("generation starting"));
+    // Run it the way the loop does, drawing each progress report while it runs.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _guard = rt.enter();
+    for c in cmds {
+        lode::tui::perform(c, &a, &tx);
+    }
+    let mut progress_seen = false;
+    loop {
+        let ev = rt
+            .block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(300), rx.recv()).await
+            })
+            .expect("generation finished")
+            .unwrap();
+        let done = matches!(ev, BgEvent::StageDone(_));
+        if let BgEvent::Progress(p) = &ev {
+            progress_seen = true;
+            a.handle_bg(ev.clone());
+            assert!(text(&draw(&mut a, 110, 30)).contains(p.as_str()));
+            continue;
+        }
+        a.handle_bg(ev);
+        if done {
+            break;
+        }
+    }
+    assert!(progress_seen, "no progress reported");
+    assert!(
+        a.message.contains("done:") && a.message.contains("valid"),
+        "{}",
+        a.message
+    );
+    assert_ne!(a.run_id, before, "the queue shows the new run");
+    assert!(!a.rows.is_empty());
+    assert!(a.background.is_none());
+}
+
+#[test]
+fn cancelling_a_job_asks_first() {
+    let f = fixture();
+    let mut a = app(&f);
+    a.handle_key(key('5'));
+    let job = a.jobs[0].id;
+    assert!(a.handle_key(key('c')).is_empty());
+    assert!(text(&draw(&mut a, 110, 30)).contains(&format!("Cancel tuning job {job}? y/n")));
+    assert!(a.handle_key(key('n')).is_empty());
+    assert_eq!(a.mode, Mode::Normal);
+    a.handle_key(key('c'));
+    let cmds = a.handle_key(key('y'));
+    assert!(matches!(cmds.as_slice(), [Command::CancelJob(id)] if *id == job));
 }
