@@ -539,7 +539,7 @@ impl Store {
     }
 
     /// The queue of the TUI: id, status, generator and question of the pairs matching
-    /// `q`, in its order. One indexed query; nothing but these four columns is read.
+    /// `q`, in its order, in one query (the SQL and concepts are read only to filter).
     pub fn pair_summaries(&self, q: &QueueQuery) -> Result<Vec<PairSummary>> {
         let mut sql = String::from("SELECT id, status, generator, question FROM pairs WHERE 1 = 1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -597,16 +597,6 @@ impl Store {
                 question: r.get(3)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// The distinct generators of a run's pairs (for the queue's filter).
-    pub fn run_generators(&self, run_id: Option<i64>) -> Result<Vec<String>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT DISTINCT generator FROM pairs WHERE ?1 IS NULL OR run_id = ?1 ORDER BY 1",
-        )?;
-        let rows = stmt.query_map([run_id], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
