@@ -954,3 +954,36 @@ fn cancelling_a_job_asks_first() {
     let cmds = a.handle_key(key('y'));
     assert!(matches!(cmds.as_slice(), [Command::CancelJob(id)] if *id == job));
 }
+
+#[test]
+fn a_bad_keymap_or_theme_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write_demo(dir.path(), &DemoOptions::default()).unwrap();
+    let path = dir.path().join("config.yml");
+    let original = std::fs::read_to_string(&path).unwrap();
+    // The error and the line number of `needle` in the config written.
+    let with = |ui: &str, needle: &str| {
+        let text = format!("{original}\nui:\n{ui}");
+        std::fs::write(&path, &text).unwrap();
+        let line = text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        let project = Project::load(&path).unwrap();
+        let (store, _) = project.open_store().unwrap();
+        let err = lode::tui::build_app(Arc::new(project), Arc::new(store))
+            .err()
+            .expect("refused")
+            .to_string();
+        (err, line)
+    };
+    let (err, line) = with("  keymap:\n    run: f5\n    accept: \"y\"\n", "accept:");
+    assert!(
+        err.contains(&format!("config.yml:{line}:")),
+        "the accept line: {err}"
+    );
+    assert!(
+        err.contains("`accept` and `copy`") && err.contains("another key"),
+        "{err}"
+    );
+    let (err, line) = with("  theme: solarized\n", "theme: solarized");
+    assert!(err.contains(&format!("config.yml:{line}:")), "{err}");
+    assert!(err.contains("use ansi16 or truecolor"), "{err}");
+}

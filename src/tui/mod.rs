@@ -25,12 +25,42 @@ use app::{App, BgEvent, Command};
 
 /// Builds the app for a project (keymap and theme from config).
 pub fn build_app(project: Arc<Project>, store: Arc<Store>) -> Result<App> {
-    let keymap = keymap::Keymap::new(&project.config.ui.keymap)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", project.config.source.display()))?;
+    let ui = &project.config.ui;
+    let source = &project.config.source;
+    let text = std::fs::read_to_string(source).unwrap_or_default();
+    let keymap = keymap::Keymap::new(&ui.keymap).map_err(|e| {
+        let names: Vec<&str> = ui.keymap.keys().map(String::as_str).collect();
+        anyhow::anyhow!("{}: {e}", at_line(source, &text, "keymap:", &names, &e))
+    })?;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let theme = theme::Theme::load(&project.config.ui.theme, no_color)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", project.config.source.display()))?;
+    let theme = theme::Theme::load(&ui.theme, no_color)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", at_line(source, &text, "theme:", &[], &e)))?;
     Ok(App::new(project, store, keymap, theme))
+}
+
+/// `file:line` of a `ui` setting: the line of the first of `names` (keys under `section`)
+/// that the error mentions, else the section's own line, else the file alone.
+fn at_line(
+    source: &std::path::Path,
+    text: &str,
+    section: &str,
+    names: &[&str],
+    err: &str,
+) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(start) = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(section))
+    else {
+        return source.display().to_string();
+    };
+    let named = lines.iter().enumerate().skip(start + 1).find(|(_, l)| {
+        names.iter().any(|n| {
+            l.trim_start().starts_with(&format!("{n}:")) && err.contains(&format!("`{n}`"))
+        })
+    });
+    let line = named.map_or(start, |(i, _)| i) + 1;
+    format!("{}:{line}", source.display())
 }
 
 /// Performs a command in the background; its result comes back on `tx`.
