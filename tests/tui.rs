@@ -654,7 +654,7 @@ fn filters_search_sort_and_bulk_accept() {
     // "to review" by default: valid and fixed, not the failed or the duplicate.
     assert_eq!(a.rows.len(), 5);
     let title = text(&draw(&mut a, 110, 30));
-    assert!(title.contains("Queue: to review"), "{title}");
+    assert!(title.contains("Queue run 1: to review"), "{title}");
     // f cycles: accepted (none yet), rejected, failed, duplicate, all.
     run_keys(&mut a, &[key('f')]);
     assert_eq!(a.rows.len(), 0);
@@ -986,4 +986,50 @@ fn a_bad_keymap_or_theme_names_the_file_and_line() {
     let (err, line) = with("  theme: solarized\n", "theme: solarized");
     assert!(err.contains(&format!("config.yml:{line}:")), "{err}");
     assert!(err.contains("use ansi16 or truecolor"), "{err}");
+}
+
+#[test]
+fn the_queue_switches_between_runs() {
+    let f = fixture();
+    let run2 = f
+        .store
+        .create_run(&NewRun {
+            kind: "import".into(),
+            snapshot_id: None,
+            profile: "rules".into(),
+            config_json: "{}".into(),
+        })
+        .unwrap();
+    f.store
+        .insert_pairs(
+            run2,
+            &[NewPair {
+                origin_key: "import:0".into(),
+                generator: "import".into(),
+                parent_gold_id: None,
+                parent_pair_id: None,
+                question: "How many products are active?".into(),
+                sql: "SELECT COUNT(*) FROM products WHERE active = 1".into(),
+                status: Some(PairStatus::Valid),
+                meta_json: None,
+                template: None,
+                result_fingerprint: None,
+                concepts_json: None,
+            }],
+        )
+        .unwrap();
+    let mut a = app(&f);
+    // The newest run first.
+    assert_eq!(a.run_id, Some(run2));
+    assert_eq!(a.rows.len(), 1);
+    run_keys(&mut a, &[key('R')]);
+    assert_eq!(a.run_id, Some(run2 - 1));
+    assert_eq!(a.rows.len(), 5);
+    assert!(text(&draw(&mut a, 110, 30)).contains(&format!("Queue run {}:", run2 - 1)));
+    run_keys(&mut a, &[key('R')]);
+    assert_eq!(a.run_id, None);
+    assert_eq!(a.rows.len(), 6);
+    assert!(text(&draw(&mut a, 110, 30)).contains("Queue (all runs):"));
+    run_keys(&mut a, &[key('R')]);
+    assert_eq!(a.run_id, Some(run2));
 }

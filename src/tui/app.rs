@@ -943,6 +943,26 @@ impl App {
                 self.message = format!("sorted by {}", self.sort.as_str());
                 return self.request_rows();
             }
+            Action::NextRun if self.tab == Tab::Review => {
+                // Newest first, then "all runs" (None), then round again.
+                let mut runs: Vec<Option<i64>> = self
+                    .store
+                    .runs()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|r| r.kind == "generate" || r.kind == "import")
+                    .map(|r| Some(r.id))
+                    .collect();
+                runs.push(None);
+                let i = runs.iter().position(|r| *r == self.run_id).unwrap_or(0);
+                self.run_id = runs[(i + 1) % runs.len()];
+                self.cursor = 0;
+                self.message = match self.run_id {
+                    Some(r) => format!("showing run {r}"),
+                    None => "showing every run".into(),
+                };
+                return self.request_rows();
+            }
             Action::EditQuestion if self.tab == Tab::Review => {
                 if let Some(d) = &self.detail {
                     self.mode = Mode::Question(d.pair.question.clone());
@@ -1113,7 +1133,9 @@ impl App {
         // Queue: only the visible window is built, whatever the number of pairs.
         let counts = self.status_counts();
         let title = format!(
-            " Queue: {} · by {} · {}{} ",
+            " Queue{}: {} · by {} · {}{} ",
+            self.run_id
+                .map_or(" (all runs)".to_string(), |r| format!(" run {r}")),
             FILTERS[self.filter].0,
             self.sort.as_str(),
             if self.rows_loading {

@@ -46,6 +46,7 @@ pub enum Action {
     EditQuestion,
     ResultsDown,
     ResultsUp,
+    NextRun,
 }
 
 /// Where a binding applies.
@@ -299,6 +300,13 @@ impl Action {
             "previous page of results",
             Context::Normal,
             &["["],
+        ),
+        (
+            Action::NextRun,
+            "next_run",
+            "queue of the next run (or all runs)",
+            Context::Normal,
+            &["R"],
         ),
     ];
 
