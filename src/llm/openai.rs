@@ -103,12 +103,10 @@ impl OpenAiBackend {
         Json::Object(body)
     }
 
-    async fn post(&self, body: &Json) -> Result<(String, Option<Usage>), LlmError> {
-        let mut req = self
-            .http
-            .post(format!("{}/chat/completions", self.base_url))
-            .timeout(self.timeout)
-            .json(body);
+    /// Sends a request with the key and the timeout; the body of a 2xx reply, else the
+    /// typed error for the status (Retry-After honoured).
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<String, LlmError> {
+        let mut req = req.timeout(self.timeout);
         if let Some(key) = &self.key {
             req = req.bearer_auth(key.expose());
         }
@@ -117,14 +115,25 @@ impl OpenAiBackend {
             .await
             .map_err(|e| transport_error(e, self.timeout))?;
         let status = resp.status().as_u16();
-        let retry_after = retry_after(resp.headers());
+        let retry = retry_after(resp.headers());
         let text = resp
             .text()
             .await
             .map_err(|e| transport_error(e, self.timeout))?;
         if !(200..300).contains(&status) {
-            return Err(http_error(status, &text, retry_after));
+            return Err(http_error(status, &text, retry));
         }
+        Ok(text)
+    }
+
+    async fn post(&self, body: &Json) -> Result<(String, Option<Usage>), LlmError> {
+        let text = self
+            .send(
+                self.http
+                    .post(format!("{}/chat/completions", self.base_url))
+                    .json(body),
+            )
+            .await?;
         let v: Json = serde_json::from_str(&text).map_err(|e| LlmError::BadResponse {
             message: format!("the server's reply is not JSON ({e}): {}", clip(&text)),
         })?;
@@ -234,26 +243,9 @@ impl Backend for OpenAiBackend {
 
     fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, LlmError>> {
         Box::pin(async move {
-            let mut req = self
-                .http
-                .get(format!("{}/models", self.base_url))
-                .timeout(self.timeout);
-            if let Some(key) = &self.key {
-                req = req.bearer_auth(key.expose());
-            }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| transport_error(e, self.timeout))?;
-            let status = resp.status().as_u16();
-            let retry = retry_after(resp.headers());
-            let text = resp
-                .text()
-                .await
-                .map_err(|e| transport_error(e, self.timeout))?;
-            if !(200..300).contains(&status) {
-                return Err(http_error(status, &text, retry));
-            }
+            let text = self
+                .send(self.http.get(format!("{}/models", self.base_url)))
+                .await?;
             let v: Json = serde_json::from_str(&text).map_err(|e| LlmError::BadResponse {
                 message: format!("the model list is not JSON ({e})"),
             })?;

@@ -191,6 +191,8 @@ pub struct App {
     pub results: Results,
     pub results_col: usize,
     pub results_row: usize,
+    /// Result rows the results pane showed when last drawn (its page size).
+    results_page: usize,
     ticket: u64,
     pub schema_cursor: usize,
     pub schema_search: String,
@@ -251,6 +253,7 @@ impl App {
             results: Results::Idle,
             results_col: 0,
             results_row: 0,
+            results_page: 10,
             ticket: 0,
             schema_cursor: 0,
             schema_search: String::new(),
@@ -446,14 +449,10 @@ impl App {
                     (self.eval_cursor as isize + delta).clamp(0, (n - 1).max(0)) as usize;
             }
             Tab::Coverage => {
-                let n = self.coverage.as_ref().map_or(0, |c| {
-                    c.gold
-                        .concepts
-                        .keys()
-                        .chain(c.generated.concepts.keys())
-                        .collect::<std::collections::BTreeSet<_>>()
-                        .len()
-                }) as isize;
+                let n = self
+                    .coverage
+                    .as_ref()
+                    .map_or(0, |c| coverage_concepts(c).len()) as isize;
                 self.coverage_scroll =
                     (self.coverage_scroll as isize + delta).clamp(0, (n - 1).max(0)) as usize;
             }
@@ -993,8 +992,9 @@ impl App {
         Vec::new()
     }
 
+    /// Result rows one page shows (as last drawn).
     fn page_rows(&self) -> usize {
-        10
+        self.results_page.max(1)
     }
 
     /// Applies a background result.
@@ -1303,6 +1303,8 @@ impl App {
         ));
         self.editor.set_cursor_line_style(Style::default());
         f.render_widget(&self.editor, editor);
+        // The table's borders and header take three lines.
+        self.results_page = results.height.saturating_sub(3) as usize;
         self.render_results(f, results);
     }
 
@@ -1353,7 +1355,7 @@ impl App {
                     .collect();
                 let header = Row::new(cols.iter().map(|&c| Cell::from(r.columns[c].clone())))
                     .style(self.theme.ui("title").add_modifier(Modifier::BOLD));
-                let page = area.height.saturating_sub(3) as usize;
+                let page = self.page_rows();
                 let first = self.results_row.min(r.rows.len().saturating_sub(1));
                 let rows: Vec<Row> = r
                     .rows
@@ -1486,12 +1488,7 @@ impl App {
         let [bars, side] =
             Layout::horizontal([Constraint::Percentage(65), Constraint::Percentage(35)])
                 .areas(area);
-        let keys: std::collections::BTreeSet<&String> = c
-            .gold
-            .concepts
-            .keys()
-            .chain(c.generated.concepts.keys())
-            .collect();
+        let keys = coverage_concepts(c);
         let share = |n: usize, total: usize| {
             if total == 0 {
                 0.0
@@ -2048,6 +2045,15 @@ impl App {
             .collect();
         f.render_widget(Paragraph::new(foot_lines), foot);
     }
+}
+
+/// The concepts the coverage view lists: those of the gold or the generated pairs.
+fn coverage_concepts(c: &Coverage) -> std::collections::BTreeSet<&String> {
+    c.gold
+        .concepts
+        .keys()
+        .chain(c.generated.concepts.keys())
+        .collect()
 }
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {

@@ -265,20 +265,6 @@ pub fn apply(editor: &mut TextArea<'static>, theme: &Theme) {
     }
 }
 
-/// Spans of a SQL text for read-only views.
-pub fn spans(sql: &str, theme: &Theme) -> Vec<ratatui::text::Span<'static>> {
-    let Ok(tokens) = Tokenizer::new(&SQLiteDialect {}, sql).tokenize() else {
-        return vec![ratatui::text::Span::raw(sql.to_string())];
-    };
-    tokens
-        .into_iter()
-        .map(|t| {
-            let style = role(&t).map_or(Style::default(), |r| theme.sql(r));
-            ratatui::text::Span::styled(t.to_string(), style)
-        })
-        .collect()
-}
-
 /// Lays a one-line query out over lines for the editor: each clause of a query (at the top
 /// level or in a subquery, not inside a window or function call) starts a line, indented by
 /// its nesting. Only whitespace between tokens changes; SQL already on several lines, or

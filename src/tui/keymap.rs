@@ -497,8 +497,7 @@ impl Keymap {
     pub fn help_lines(&self) -> Vec<(String, &'static str, &'static str)> {
         Action::TABLE
             .iter()
-            .map(|(a, name, desc, ctx, _)| {
-                let _ = name;
+            .map(|(a, _, desc, ctx, _)| {
                 (
                     self.keys_of(*a),
                     *desc,
