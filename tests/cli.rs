@@ -21,7 +21,11 @@ fn help_lists_every_subcommand() {
     let dir = tempfile::tempdir().unwrap();
     let out = lode(dir.path(), &["--help"]);
     let help = text(&out.stdout);
-    for cmd in ["demo", "init", "schema", "sql", "bench"] {
+    let mut commands = vec!["demo", "init", "schema", "sql", "generate", "eval", "tune"];
+    if cfg!(feature = "bench") {
+        commands.push("bench");
+    }
+    for cmd in commands {
         assert!(
             help.contains(&format!("  {cmd} ")),
             "{cmd} missing from:\n{help}"
@@ -42,7 +46,7 @@ fn demo_writes_the_project_and_prints_the_summary() {
     let again = lode(dir.path(), &["demo", "proj"]);
     assert!(again.status.success());
     assert!(text(&again.stderr).contains("already in"));
-    let store = lode::store::Store::open(&dir.path().join("proj/.lode/lode.db")).unwrap();
+    let store = lode_core::store::Store::open(&dir.path().join("proj/.lode/lode.db")).unwrap();
     assert_eq!(store.gold_set("eval").unwrap().len(), 15);
     assert_eq!(
         store.latest_snapshot().unwrap().unwrap().id,
@@ -190,7 +194,7 @@ fn init_writes_a_config_that_loads() {
     // Without an eval set the user is warned what the score would mean.
     assert!(text(&out.stderr).contains("memorization"));
     // The inputs are recorded in the workspace store; the gold set doubles as the eval set.
-    let store = lode::store::Store::open(&dir.path().join("mine/.lode/lode.db")).unwrap();
+    let store = lode_core::store::Store::open(&dir.path().join("mine/.lode/lode.db")).unwrap();
     assert_eq!(store.gold_set("gold").unwrap().len(), 25);
     assert_eq!(store.gold_set("eval").unwrap().len(), 25);
     assert!(store.latest_snapshot().unwrap().is_some());

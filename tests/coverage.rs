@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use lode::pipeline::coverage::{self, describe_set, normalize_topic};
-use lode::pipeline::generate::{self, GenerateOptions};
-use lode::project::demo::{DemoOptions, write_demo};
-use lode::project::{GlossaryEntry, Project, introspect};
-use lode::sql::{Database, ExecLimits};
+use lode_core::pipeline::coverage::{self, describe_set, normalize_topic};
+use lode_core::pipeline::generate::{self, GenerateOptions};
+use lode_core::project::demo::{DemoOptions, write_demo};
+use lode_core::project::{GlossaryEntry, Project};
+use lode_core::sql::schema::introspect;
+use lode_core::sql::{Database, ExecLimits};
 
 #[test]
 fn pinned_counts_on_a_hand_checked_fixture() {
@@ -134,9 +135,15 @@ fn fill_adds_valid_pairs_for_at_least_half_of_the_gaps() {
     let project = Project::load(&path).unwrap();
     let (store, snapshot) = project.open_store().unwrap();
     let store = Arc::new(store);
-    let client =
-        lode::pipeline::llm_client(&project, Some(Arc::clone(&store)), None, true, None).unwrap();
-    let rt = lode::pipeline::runtime().unwrap();
+    let client = lode_core::tasks::model::profile_client(
+        &project,
+        Some(Arc::clone(&store)),
+        None,
+        true,
+        None,
+    )
+    .unwrap();
+    let rt = lode_core::tasks::runtime().unwrap();
     let summary = rt
         .block_on(generate::run(
             &project,
@@ -144,7 +151,7 @@ fn fill_adds_valid_pairs_for_at_least_half_of_the_gaps() {
             Arc::clone(&client),
             snapshot,
             &GenerateOptions::default(),
-            Arc::new(|_, _, _| {}),
+            Arc::new(|_| {}),
         ))
         .unwrap();
     let pairs = coverage::run_pairs(&store, Some(summary.run_id)).unwrap();
@@ -183,7 +190,7 @@ fn fill_adds_valid_pairs_for_at_least_half_of_the_gaps() {
     for p in fills.iter().filter(|p| {
         matches!(
             p.status,
-            lode::store::PairStatus::Valid | lode::store::PairStatus::Fixed
+            lode_core::store::PairStatus::Valid | lode_core::store::PairStatus::Fixed
         )
     }) {
         assert!(project.db.query(&p.sql).is_ok(), "{}", p.sql);

@@ -1,8 +1,8 @@
 //! The generated demo project: reproducible, complete, and every gold and eval query answers.
 
-use lode::project::demo::{DemoError, DemoOptions, write_demo};
-use lode::project::{Project, inputs::normalize_question, load_gold_set};
-use lode::sql::Value;
+use lode_core::project::demo::{DemoError, DemoOptions, write_demo};
+use lode_core::project::{Project, inputs::normalize_question, load_gold_set};
+use lode_core::sql::Value;
 
 #[test]
 fn two_generations_are_byte_identical() {
@@ -131,7 +131,7 @@ fn refuses_to_overwrite_a_project_without_force() {
 
 #[test]
 fn gold_set_spans_the_concept_taxonomy_and_names_only_real_columns() {
-    use lode::sql::analyze::{Concept, analyze};
+    use lode_core::sql::analyze::{Concept, analyze};
     let dir = tempfile::tempdir().unwrap();
     write_demo(dir.path(), &DemoOptions::default()).unwrap();
     let project = Project::load(&dir.path().join("config.yml")).unwrap();

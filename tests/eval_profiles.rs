@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use lode::sql::compare::{Case, Profile, evaluate};
-use lode::sql::{Database, ExecLimits};
+use lode_core::sql::compare::{Case, Profile, evaluate};
+use lode_core::sql::{Database, ExecLimits};
 
 fn data_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
@@ -30,7 +30,7 @@ fn database(dir: &Path, db_id: &str) -> Database {
 }
 
 /// A verdict in the file's notation: "1", "0", "err", or for defog "exact/correct".
-fn notation(profile: &Profile, v: &lode::sql::compare::Verdict) -> String {
+fn notation(profile: &Profile, v: &lode_core::sql::compare::Verdict) -> String {
     let failed = v.reason.as_ref().is_some_and(|r| r.kind() == "pred_error");
     match profile {
         Profile::Defog if failed => "err".into(),

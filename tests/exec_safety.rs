@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lode::sql::{Database, ExecError, ExecLimits};
+use lode_core::sql::{Database, ExecError, ExecLimits};
 use rusqlite::Connection;
 
 fn fixture() -> (tempfile::TempDir, PathBuf) {
@@ -193,7 +193,7 @@ fn runs_queries_in_parallel_from_many_threads() {
                     let r = db
                         .query(&format!("SELECT {i} + count(*) FROM orders"))
                         .unwrap();
-                    assert_eq!(r.rows[0][0], lode::sql::Value::Integer(i + 3));
+                    assert_eq!(r.rows[0][0], lode_core::sql::Value::Integer(i + 3));
                 }
             })
         })

@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lode::llm::fake_server::{FakeRequest, FakeResponse, FakeServer};
-use lode::pipeline::generate::{self, GenerateOptions, GenerateSummary};
-use lode::project::Project;
-use lode::project::demo::{DemoOptions, write_demo};
-use lode::sql::analyze::analyze;
-use lode::store::{PairFilter, PairStatus, Store};
+use lode_core::pipeline::generate::{self, GenerateOptions, GenerateSummary};
+use lode_core::project::Project;
+use lode_core::project::demo::{DemoOptions, write_demo};
+use lode_core::sql::analyze::analyze;
+use lode_core::store::{PairFilter, PairStatus, Store};
+use lode_testkit::{FakeRequest, FakeResponse, FakeServer};
 use serde_json::json;
 
 fn demo_with(generate_yaml: &str, llm_yaml: &str) -> (tempfile::TempDir, PathBuf) {
@@ -30,9 +30,15 @@ fn run(
 ) -> (GenerateSummary, Arc<Store>) {
     let (store, snapshot) = project.open_store().unwrap();
     let store = Arc::new(store);
-    let client =
-        lode::pipeline::llm_client(project, Some(Arc::clone(&store)), profile, true, None).unwrap();
-    let rt = lode::pipeline::runtime().unwrap();
+    let client = lode_core::tasks::model::profile_client(
+        project,
+        Some(Arc::clone(&store)),
+        profile,
+        true,
+        None,
+    )
+    .unwrap();
+    let rt = lode_core::tasks::runtime().unwrap();
     let summary = rt
         .block_on(generate::run(
             project,
@@ -40,7 +46,7 @@ fn run(
             client,
             snapshot,
             opts,
-            Arc::new(|_, _, _| {}),
+            Arc::new(|_| {}),
         ))
         .unwrap();
     (summary, store)
@@ -61,7 +67,7 @@ fn the_demo_yields_150_distinct_valid_pairs_covering_the_gold_concepts() {
         .unwrap();
     let questions: std::collections::BTreeSet<String> = pairs
         .iter()
-        .map(|p| lode::project::inputs::normalize_question(&p.question))
+        .map(|p| lode_core::project::inputs::normalize_question(&p.question))
         .collect();
     assert!(
         pairs.len() >= 150,

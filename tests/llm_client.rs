@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lode::config::Secret;
-use lode::llm::fake_server::{FakeResponse, FakeServer};
-use lode::llm::{
+use lode_core::config::Secret;
+use lode_core::llm::{
     Backend, ClientOptions, LaminiBackend, LlmClient, LlmError, LlmRequest, Message, OpenAiBackend,
     OutputSchema, Sampling,
 };
-use lode::store::Store;
+use lode_core::store::Store;
+use lode_testkit::{FakeResponse, FakeServer};
 use serde_json::json;
 
 fn request() -> LlmRequest {

@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use lode::llm::fake_server::{FakeResponse, FakeServer};
-use lode::project::Project;
-use lode::project::demo::{DemoOptions, write_demo};
-use lode::store::Store;
+use lode_core::project::Project;
+use lode_core::project::demo::{DemoOptions, write_demo};
+use lode_core::store::Store;
+use lode_testkit::{FakeResponse, FakeServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eval_through_an_openai_profile() {

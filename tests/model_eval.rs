@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use lode::project::Project;
-use lode::project::demo::{DemoOptions, write_demo};
-use lode::store::{NewPair, NewRun, PairStatus, Store};
+use lode_core::project::Project;
+use lode_core::project::demo::{DemoOptions, write_demo};
+use lode_core::store::{NewPair, NewRun, PairStatus, Store};
 
 fn lode(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lode"))
@@ -167,7 +167,7 @@ fn eval_questions_found_in_training_pairs_are_leakage() {
             ],
         )
         .unwrap();
-    let leaks = lode::pipeline::model_eval::leakage(&project.eval, &store).unwrap();
+    let leaks = lode_core::pipeline::model_eval::leakage(&project.eval, &store).unwrap();
     let kinds: Vec<(usize, &str)> = leaks
         .iter()
         .map(|l| (l.position, l.kind.as_str()))

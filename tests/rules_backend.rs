@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use lode::llm::rules::{RulesEngine, count_by_how};
-use lode::llm::{Backend, LlmRequest, Message, OutputSchema, Task};
-use lode::project::Project;
-use lode::project::demo::{DemoOptions, write_demo};
+use lode_core::llm::{Backend, LlmRequest, Message, OutputSchema, Task};
+use lode_core::project::Project;
+use lode_core::project::demo::{DemoOptions, write_demo};
+use lode_core::rules::{RulesEngine, count_by_how};
 
 fn demo() -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
@@ -105,7 +105,7 @@ fn mutated_wording_follows_the_sql() {
 #[test]
 fn the_backend_answers_structured_tasks_and_remembers_its_sql() {
     let (_dir, project) = demo();
-    let backend = lode::llm::rules::RulesBackend::new(&project, 1);
+    let backend = lode_core::rules::RulesBackend::new(&project, 1);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let gold = &project.gold[3];
     let req = LlmRequest::new("pattern", vec![Message::user("(prompt)")])

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use lode::project::{Schema, introspect};
-use lode::sql::analyze::{Concept, Hardness, analyze};
-use lode::sql::{Database, ExecLimits};
+use lode_core::sql::analyze::{Concept, Hardness, analyze};
+use lode_core::sql::schema::{Schema, introspect};
+use lode_core::sql::{Database, ExecLimits};
 
 fn spider_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/spider_dev11");

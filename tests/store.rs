@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use lode::store::{NewPair, NewRun, PairFilter, PairStatus, ReviewAction, Store, StoreError};
+use lode_core::store::{NewPair, NewRun, PairFilter, PairStatus, ReviewAction, Store, StoreError};
 
 fn new_pair(key: &str) -> NewPair {
     NewPair {
@@ -271,12 +271,12 @@ fn interrupted_runs_are_marked_on_the_next_start() {
     let a = run(&store);
     let b = run(&store);
     store
-        .finish_run(b, lode::store::RunStatus::Completed, Some("{}"), None)
+        .finish_run(b, lode_core::store::RunStatus::Completed, Some("{}"), None)
         .unwrap();
     assert_eq!(store.mark_interrupted_runs().unwrap(), vec![a]);
     assert_eq!(
         store.run(a).unwrap().status,
-        lode::store::RunStatus::Interrupted
+        lode_core::store::RunStatus::Interrupted
     );
     assert_eq!(store.latest_run("generate").unwrap().unwrap().id, b);
 }

@@ -10,13 +10,14 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 
-use lode::pipeline::model_eval::{Prediction, evaluate_model};
-use lode::project::Project;
-use lode::project::demo::{DemoOptions, write_demo};
-use lode::store::{NewPair, NewRun, NewValidation, PairStatus, Store};
 use lode::tui::app::{App, BgEvent, Command, Mode, Results, Tab};
 use lode::tui::keymap::Keymap;
 use lode::tui::theme::Theme;
+use lode_core::pipeline::model_eval::{Prediction, evaluate_model};
+use lode_core::project::Project;
+use lode_core::project::demo::{DemoOptions, write_demo};
+use lode_core::store::{NewPair, NewRun, NewValidation, PairStatus, Store};
+use lode_core::tasks::StageEvent;
 
 /// (generator, question, sql, status, failed attempts before the last)
 const PAIRS: &[(&str, &str, &str, PairStatus, &[&str])] = &[
@@ -91,7 +92,7 @@ fn fixture() -> Fixture {
         })
         .unwrap();
     for (i, (generator, question, sql, status, failures)) in PAIRS.iter().enumerate() {
-        let a = lode::sql::analyze::analyze(sql, Some(&project.schema)).unwrap();
+        let a = lode_core::sql::analyze::analyze(sql, Some(&project.schema)).unwrap();
         let concepts: serde_json::Map<String, serde_json::Value> = a
             .concepts
             .iter()
@@ -149,7 +150,7 @@ fn fixture() -> Fixture {
             .unwrap();
     }
     store
-        .finish_run(run, lode::store::RunStatus::Completed, None, None)
+        .finish_run(run, lode_core::store::RunStatus::Completed, None, None)
         .unwrap();
     // An evaluation: right on even positions, a wrong query on odd ones, no SQL on the last.
     let preds: Vec<Prediction> = project
@@ -173,7 +174,7 @@ fn fixture() -> Fixture {
         "fixture-model",
         &preds,
         &Default::default(),
-        &lode::pipeline::eval::EvalOptions {
+        &lode_core::pipeline::eval::EvalOptions {
             threads: 1,
             ..Default::default()
         },
@@ -322,7 +323,8 @@ fn perform_all(app: &mut App, cmds: Vec<Command>) {
         if matches!(
             ev,
             BgEvent::QueryDone { .. }
-                | BgEvent::StageDone(_)
+                | BgEvent::Stage(StageEvent::Finished { .. } | StageEvent::Failed { .. })
+                | BgEvent::Message(_)
                 | BgEvent::Coverage(_)
                 | BgEvent::Rows { .. }
         ) {
@@ -925,11 +927,15 @@ fn generation_from_the_ui_shows_progress_and_a_new_queue() {
             })
             .expect("generation finished")
             .unwrap();
-        let done = matches!(ev, BgEvent::StageDone(_));
-        if let BgEvent::Progress(p) = &ev {
+        let done = matches!(
+            ev,
+            BgEvent::Stage(StageEvent::Finished { .. } | StageEvent::Failed { .. })
+        );
+        if let BgEvent::Stage(StageEvent::Progress { done, total, .. }) = &ev {
             progress_seen = true;
+            let shown = format!("generating {done}/{total}");
             a.handle_bg(ev.clone());
-            assert!(text(&draw(&mut a, 110, 30)).contains(p.as_str()));
+            assert!(text(&draw(&mut a, 110, 30)).contains(&shown), "{shown}");
             continue;
         }
         a.handle_bg(ev);
@@ -939,7 +945,7 @@ fn generation_from_the_ui_shows_progress_and_a_new_queue() {
     }
     assert!(progress_seen, "no progress reported");
     assert!(
-        a.message.contains("done:") && a.message.contains("valid"),
+        a.message.contains("finished with profile") && a.message.contains("valid pairs"),
         "{}",
         a.message
     );
@@ -976,10 +982,14 @@ fn a_bad_keymap_or_theme_names_the_file_and_line() {
         let line = text.lines().position(|l| l.contains(needle)).unwrap() + 1;
         let project = Project::load(&path).unwrap();
         let (store, _) = project.open_store().unwrap();
-        let err = lode::tui::build_app(Arc::new(project), Arc::new(store))
-            .err()
-            .expect("refused")
-            .to_string();
+        let err = lode::tui::build_app(
+            Arc::new(project),
+            Arc::new(store),
+            lode_core::tasks::model::ModelRequest::default_model(),
+        )
+        .err()
+        .expect("refused")
+        .to_string();
         (err, line)
     };
     let (err, line) = with("  keymap:\n    run: f5\n    accept: \"y\"\n", "accept:");

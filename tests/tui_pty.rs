@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lode::store::{PairStatus, Store};
+use lode_core::store::{PairStatus, Store};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 fn wait_for(parser: &Arc<Mutex<vt100::Parser>>, what: &str, within: Duration) -> String {
@@ -44,7 +44,7 @@ fn the_binary_reviews_a_pair_in_a_terminal() {
         let store = Store::open(&store_path).unwrap();
         let run = store.latest_run("generate").unwrap().unwrap().id;
         let rows = store
-            .pair_summaries(&lode::store::QueueQuery {
+            .pair_summaries(&lode_core::store::QueueQuery {
                 run_id: Some(run),
                 statuses: vec![PairStatus::Valid, PairStatus::Fixed, PairStatus::Pending],
                 ..Default::default()
@@ -127,6 +127,7 @@ fn the_binary_reviews_a_pair_in_a_terminal() {
     assert_eq!(history[0].action.as_str(), "accept");
 }
 
+#[cfg(feature = "bench")]
 #[test]
 fn the_tui_benchmark_runs_and_reports_its_figures() {
     // Figures only (no timing is asserted): the benchmark itself works end to end.

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lode::llm::fake_server::{FakeRequest, FakeResponse, FakeServer};
-use lode::project::Project;
-use lode::store::{NewPair, NewRun, PairStatus, Store};
-use lode::tune::{self, JobStatus, dataset};
+use lode_core::project::Project;
+use lode_core::store::{NewPair, NewRun, PairStatus, Store};
+use lode_core::tune::{self, JobStatus, dataset};
+use lode_testkit::{FakeRequest, FakeResponse, FakeServer};
 use serde_json::json;
 
 /// A one-table project with `n` accepted pairs; `extra` is appended to config.yml.
@@ -140,8 +140,20 @@ fn memory_tuning_answers_its_training_questions() {
     assert_eq!(status, JobStatus::Succeeded);
     let model = tune::job_model(&store, job).unwrap().unwrap();
     assert!(model.starts_with("memory:"));
-    let client = lode::pipeline::tuned_model_client(&project, &store, Some(job), None).unwrap();
-    let req = lode::pipeline::inference::question_request(
+    let request = lode_core::tasks::model::ModelRequest {
+        job: Some(job),
+        ..lode_core::tasks::model::ModelRequest::default_model()
+    };
+    let client = lode_core::tasks::model::choose(
+        &project,
+        &store,
+        &request,
+        lode_core::tasks::model::Purpose::Evaluate,
+        None,
+    )
+    .unwrap()
+    .client;
+    let req = lode_core::sqlprompt::question_request(
         &project.schema,
         &project.glossary,
         "Which shops are in city number 7?",
@@ -477,7 +489,7 @@ fn local_trainer_is_watched_to_completion_and_cancelled_midway() {
 
 #[test]
 fn retrieval_gives_any_model_the_closest_pairs_as_examples() {
-    use lode::tune::memory::MemoryIndex;
+    use lode_core::sqlprompt::MemoryIndex;
     let index = MemoryIndex::new(vec![
         (
             "How many shops are in Lyon?".into(),
@@ -494,12 +506,12 @@ fn retrieval_gives_any_model_the_closest_pairs_as_examples() {
     assert_eq!(top.len(), 2);
     let dir = tempfile::tempdir().unwrap();
     let (project, _) = fixture(dir.path(), 0, "");
-    let req = lode::pipeline::inference::question_request(
+    let req = lode_core::sqlprompt::question_request(
         &project.schema,
         &project.glossary,
         "How many shops are in Nantes?",
     );
-    let req = lode::pipeline::inference::with_examples(req, &top);
+    let req = lode_core::sqlprompt::with_examples(req, &top);
     let user = &req.messages[1].content;
     assert!(user.starts_with("Examples of questions about this database and their SQL:\nQuestion: How many shops are in Lyon?"), "{user}");
     assert!(

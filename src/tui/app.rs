@@ -18,12 +18,14 @@ use tui_textarea::TextArea;
 
 use super::keymap::{Action, Context, Keymap};
 use super::theme::Theme;
-use crate::pipeline::coverage::Coverage;
-use crate::project::Project;
-use crate::sql::{CancelFlag, ExecError, QueryResult};
-use crate::store::{
+use lode_core::pipeline::coverage::Coverage;
+use lode_core::project::Project;
+use lode_core::sql::{CancelFlag, ExecError, QueryResult};
+use lode_core::store::{
     PairStatus, PairSummary, QueueQuery, QueueSort, ReviewAction, Store, Validation,
 };
+use lode_core::tasks::model::ModelRequest;
+use lode_core::tasks::{Stage, StageEvent};
 
 /// The views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,11 +129,14 @@ pub enum BgEvent {
         generation: u64,
         rows: Result<Vec<PairSummary>, String>,
     },
-    Progress(String),
-    StageDone(String),
+    /// An event of a task started here (generation, evaluation).
+    Stage(StageEvent),
+    /// A one-line outcome of a small action (a job cancelled).
+    Message(String),
     /// A tuning job's status or events changed in the store.
     JobsChanged,
-    Coverage(Box<Coverage>),
+    /// The coverage of the run shown, or why it could not be computed.
+    Coverage(Result<Box<Coverage>, String>),
     EditedSql(String),
 }
 
@@ -151,7 +156,7 @@ pub enum Results {
 /// The selected pair, with what the detail pane shows.
 #[derive(Debug, Clone)]
 pub struct Detail {
-    pub pair: crate::store::Pair,
+    pub pair: lode_core::store::Pair,
     pub attempts: Vec<Validation>,
     pub gold: Option<(String, String)>,
 }
@@ -159,9 +164,9 @@ pub struct Detail {
 /// Evaluation view data.
 #[derive(Debug, Clone, Default)]
 pub struct EvalView {
-    pub run: Option<crate::store::EvalRun>,
-    pub cases: Vec<crate::store::EvalCase>,
-    pub flips: Vec<crate::pipeline::model_eval::Flip>,
+    pub run: Option<lode_core::store::EvalRun>,
+    pub cases: Vec<lode_core::store::EvalCase>,
+    pub flips: Vec<lode_core::pipeline::model_eval::Flip>,
 }
 
 pub struct App {
@@ -203,10 +208,12 @@ pub struct App {
     pub coverage_scroll: usize,
     pub eval: EvalView,
     pub eval_cursor: usize,
-    pub jobs: Vec<crate::store::Job>,
+    pub jobs: Vec<lode_core::store::Job>,
     pub job_cursor: usize,
     pub message: String,
     pub background: Option<String>,
+    /// The model generation and evaluation started here use (the global flags).
+    pub model: ModelRequest,
     pub dirty: bool,
     pub quit: bool,
 }
@@ -266,6 +273,7 @@ impl App {
             job_cursor: 0,
             message: String::new(),
             background: None,
+            model: ModelRequest::default_model(),
             dirty: true,
             quit: false,
         };
@@ -413,7 +421,8 @@ impl App {
             .unwrap_or_default();
         self.eval.flips = match (runs.first(), runs.get(1)) {
             (Some(a), Some(b)) => {
-                crate::pipeline::model_eval::diff_runs(&self.store, b.id, a.id).unwrap_or_default()
+                lode_core::pipeline::model_eval::diff_runs(&self.store, b.id, a.id)
+                    .unwrap_or_default()
             }
             _ => Vec::new(),
         };
@@ -492,7 +501,7 @@ impl App {
     fn save_edit(&mut self) {
         let Some(id) = self.selected_id() else { return };
         let sql = self.editor.lines().join("\n");
-        let v = crate::pipeline::validate::validate(
+        let v = lode_core::pipeline::validate::validate(
             &self.project.db,
             &self.project.schema,
             &sql,
@@ -998,6 +1007,23 @@ impl App {
     }
 
     /// Applies a background result.
+    /// A stage started here ended: say how, and read what it changed.
+    fn stage_ended(&mut self, message: String) {
+        self.background = None;
+        self.coverage_stale = true;
+        self.message = message;
+        if self.run_id.is_none() || self.tab == Tab::Review {
+            self.run_id = self.store.runs().ok().and_then(|r| {
+                r.into_iter()
+                    .find(|r| r.kind == "generate" || r.kind == "import")
+                    .map(|r| r.id)
+            });
+        }
+        self.reload_rows();
+        self.reload_eval();
+        self.jobs = self.store.jobs().unwrap_or_default();
+    }
+
     pub fn handle_bg(&mut self, ev: BgEvent) {
         self.dirty = true;
         match ev {
@@ -1009,21 +1035,35 @@ impl App {
                     };
                 }
             }
-            BgEvent::Progress(p) => self.background = Some(p),
-            BgEvent::StageDone(msg) => {
-                self.background = None;
-                self.coverage_stale = true;
+            BgEvent::Message(msg) => {
                 self.message = msg;
-                if self.run_id.is_none() || self.tab == Tab::Review {
-                    self.run_id = self.store.runs().ok().and_then(|r| {
-                        r.into_iter()
-                            .find(|r| r.kind == "generate" || r.kind == "import")
-                            .map(|r| r.id)
-                    });
-                }
-                self.reload_rows();
-                self.reload_eval();
                 self.jobs = self.store.jobs().unwrap_or_default();
+            }
+            BgEvent::Stage(StageEvent::Started { detail, .. }) => {
+                self.background = Some(format!("{detail}…"))
+            }
+            BgEvent::Stage(StageEvent::Progress {
+                stage,
+                done,
+                total,
+                unit,
+            }) => {
+                let verb = match stage {
+                    Stage::Generate => "generating",
+                    Stage::Analyze => "analyzing",
+                    Stage::Tune => "training",
+                    Stage::Evaluate => "evaluating",
+                };
+                self.background = Some(format!("{verb} {done}/{total} {unit}"));
+            }
+            // Each stored pair shows when the stage ends and the queue is read again.
+            BgEvent::Stage(StageEvent::ItemStored { .. }) => {}
+            BgEvent::Stage(StageEvent::Warning { message, .. }) => {
+                self.message = format!("warning: {message}")
+            }
+            BgEvent::Stage(StageEvent::Finished { summary, .. }) => self.stage_ended(summary),
+            BgEvent::Stage(StageEvent::Failed { stage, error }) => {
+                self.stage_ended(format!("{} failed: {error}", stage.name()))
             }
             BgEvent::Rows { generation, rows } => {
                 if generation == self.rows_generation {
@@ -1038,10 +1078,14 @@ impl App {
                 self.jobs = self.store.jobs().unwrap_or_default();
                 self.job_cursor = self.job_cursor.min(self.jobs.len().saturating_sub(1));
             }
-            BgEvent::Coverage(c) => {
+            BgEvent::Coverage(Ok(c)) => {
                 self.background = None;
                 self.coverage = Some(*c);
                 self.message = "coverage computed".into();
+            }
+            BgEvent::Coverage(Err(e)) => {
+                self.background = None;
+                self.message = format!("cannot compute the coverage: {e}");
             }
             BgEvent::EditedSql(sql) => {
                 self.set_editor(&sql);
@@ -1660,7 +1704,7 @@ impl App {
             Paragraph::new(lines).block(self.block(" Accuracy ".into(), true)),
             left,
         );
-        let failed: Vec<&crate::store::EvalCase> =
+        let failed: Vec<&lode_core::store::EvalCase> =
             self.eval.cases.iter().filter(|c| !c.correct).collect();
         let [list, sel] =
             Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(right);
@@ -1700,7 +1744,7 @@ impl App {
     }
 
     /// One failed case: why, then the gold and predicted SQL and rows side by side.
-    fn render_case(&self, f: &mut Frame, area: Rect, c: &crate::store::EvalCase) {
+    fn render_case(&self, f: &mut Frame, area: Rect, c: &lode_core::store::EvalCase) {
         let detail: serde_json::Value = c
             .detail_json
             .as_deref()

@@ -12,9 +12,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use crate::project::Project;
-use crate::project::demo::{DemoOptions, write_demo};
-use crate::store::{NewPair, NewRun, PairStatus};
+use lode_core::project::Project;
+use lode_core::project::demo::{DemoOptions, write_demo};
+use lode_core::store::{NewPair, NewRun, PairStatus};
 
 /// One measured key: its name, and the key → frame times, sorted.
 pub struct KeyTimes {
@@ -113,7 +113,11 @@ pub fn prepare(dir: &Path, n: usize) -> Result<()> {
 pub fn first_frame(dir: &Path, started: Instant) -> Result<(Duration, super::app::App)> {
     let project = Project::load(&dir.join("config.yml"))?;
     let (store, _) = project.open_store()?;
-    let mut app = super::build_app(Arc::new(project), Arc::new(store))?;
+    let mut app = super::build_app(
+        Arc::new(project),
+        Arc::new(store),
+        lode_core::tasks::model::ModelRequest::default_model(),
+    )?;
     let mut terminal = Terminal::new(TestBackend::new(120, 40))?;
     terminal.draw(|f| app.render(f))?;
     Ok((started.elapsed(), app))

@@ -439,7 +439,7 @@ impl Keymap {
                 .map(|e| e.0)
                 .ok_or_else(|| {
                     let names: Vec<&str> = Action::TABLE.iter().map(|e| e.1).collect();
-                    match crate::diag::did_you_mean(name, &names) {
+                    match lode_core::diag::did_you_mean(name, &names) {
                         Some(s) => format!("ui.keymap: no action `{name}`; did you mean `{s}`?"),
                         None => format!(
                             "ui.keymap: no action `{name}`; actions are {}",

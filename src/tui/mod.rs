@@ -5,6 +5,7 @@
 //! imports ratatui or crossterm.
 
 pub mod app;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod highlight;
 pub mod keymap;
@@ -19,12 +20,14 @@ use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::project::Project;
-use crate::store::Store;
 use app::{App, BgEvent, Command};
+use lode_core::project::Project;
+use lode_core::store::Store;
+use lode_core::tasks::model::ModelRequest;
 
-/// Builds the app for a project (keymap and theme from config).
-pub fn build_app(project: Arc<Project>, store: Arc<Store>) -> Result<App> {
+/// Builds the app for a project (keymap and theme from config); `model` is what the global
+/// flags ask for (`--profile`, `--no-cache`), used by generation and evaluation started here.
+pub fn build_app(project: Arc<Project>, store: Arc<Store>, model: ModelRequest) -> Result<App> {
     let ui = &project.config.ui;
     let source = &project.config.source;
     let text = std::fs::read_to_string(source).unwrap_or_default();
@@ -35,7 +38,9 @@ pub fn build_app(project: Arc<Project>, store: Arc<Store>) -> Result<App> {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let theme = theme::Theme::load(&ui.theme, no_color)
         .map_err(|e| anyhow::anyhow!("{}: {e}", at_line(source, &text, "theme:", &[], &e)))?;
-    Ok(App::new(project, store, keymap, theme))
+    let mut app = App::new(project, store, keymap, theme);
+    app.model = model;
+    Ok(app)
 }
 
 /// `file:line` of a `ui` setting: the line of the first of `names` (keys under `section`)
@@ -97,12 +102,21 @@ pub fn perform(cmd: Command, app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
         Command::Generate => {
             let (project, store, tx) =
                 (Arc::clone(&app.project), Arc::clone(&app.store), tx.clone());
+            let input = lode_core::tasks::generate::GenerateInput {
+                model: app.model.clone(),
+                ..Default::default()
+            };
             tokio::spawn(async move {
-                let msg = match generate_in_background(&project, &store, &tx).await {
-                    Ok(m) => m,
-                    Err(e) => format!("generation failed: {e}"),
-                };
-                let _ = tx.send(BgEvent::StageDone(msg));
+                let reporter = stage_reporter(&tx);
+                // The outcome is reported as a Finished or Failed event through `reporter`.
+                let _ = lode_core::tasks::generate::run(
+                    &project,
+                    &store,
+                    &input,
+                    &reporter,
+                    lode_core::tasks::CancellationToken::new(),
+                )
+                .await;
             });
         }
         Command::Analyze => {
@@ -110,34 +124,48 @@ pub fn perform(cmd: Command, app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
                 (Arc::clone(&app.project), Arc::clone(&app.store), tx.clone());
             let run = app.run_id;
             tokio::task::spawn_blocking(move || {
-                let pairs = crate::pipeline::coverage::run_pairs(&store, run).unwrap_or_default();
-                let c = crate::pipeline::coverage::coverage(&project, &pairs, 1.5);
-                let _ = tx.send(BgEvent::Coverage(Box::new(c)));
+                let c = lode_core::tasks::analyze::coverage_of(&project, &store, run, 1.5)
+                    .map(Box::new)
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(BgEvent::Coverage(c));
             });
         }
         Command::Evaluate => {
             let (project, store, tx) =
                 (Arc::clone(&app.project), Arc::clone(&app.store), tx.clone());
+            let input = lode_core::tasks::evaluate::EvaluateInput {
+                model: app.model.clone(),
+                ..Default::default()
+            };
             tokio::spawn(async move {
-                let msg = match evaluate_in_background(&project, &store).await {
-                    Ok(m) => m,
-                    Err(e) => format!("evaluation failed: {e}"),
-                };
-                let _ = tx.send(BgEvent::StageDone(msg));
+                let reporter = stage_reporter(&tx);
+                // The outcome is reported as a Finished or Failed event through `reporter`.
+                let _ = lode_core::tasks::evaluate::run(&project, &store, &input, &reporter).await;
             });
         }
         Command::CancelJob(id) => {
             let (project, store, tx) =
                 (Arc::clone(&app.project), Arc::clone(&app.store), tx.clone());
             tokio::spawn(async move {
-                let msg = match cancel_job(&project, &store, id).await {
+                let msg = match lode_core::tasks::tune::cancel(&project, &store, id, "from the TUI")
+                    .await
+                {
                     Ok(()) => format!("job {id} cancelled"),
                     Err(e) => format!("cannot cancel job {id}: {e}"),
                 };
-                let _ = tx.send(BgEvent::StageDone(msg));
+                let _ = tx.send(BgEvent::Message(msg));
             });
         }
     }
+}
+
+/// A reporter that sends a task's events to the app.
+fn stage_reporter(tx: &mpsc::UnboundedSender<BgEvent>) -> lode_core::tasks::Reporter {
+    let tx = tx.clone();
+    // A send fails only when the app has quit; the task's work is in the store either way.
+    lode_core::tasks::Reporter::new(move |ev| {
+        let _ = tx.send(BgEvent::Stage(ev));
+    })
 }
 
 /// Watches every tuning job that has not ended (as `lode jobs watch` does), so the jobs view
@@ -145,105 +173,24 @@ pub fn perform(cmd: Command, app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
 pub fn watch_jobs(app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
     let poll = Duration::from_secs_f64(app.project.config.tune.poll_s.max(0.05));
     for job in &app.jobs {
-        let ended = crate::tune::JobStatus::parse(&job.status).is_some_and(|s| s.is_terminal());
+        let ended = lode_core::tune::JobStatus::parse(&job.status).is_some_and(|s| s.is_terminal());
         if ended || job.external_id.is_none() {
             continue;
         }
         let Ok(provider) =
-            crate::tune::provider_for(&job.provider, &app.project, Arc::clone(&app.store))
+            lode_core::tune::provider_for(&job.provider, &app.project, Arc::clone(&app.store))
         else {
             continue;
         };
         let (store, tx, id) = (Arc::clone(&app.store), tx.clone(), job.id);
         tokio::spawn(async move {
-            let show = |_: &crate::tune::JobUpdate| {
+            let show = |_: &lode_core::tune::JobUpdate| {
                 let _ = tx.send(BgEvent::JobsChanged);
             };
-            let _ = crate::tune::watch(&store, &provider, id, poll, None, &show).await;
+            let _ = lode_core::tune::watch(&store, &provider, id, poll, None, &show).await;
             let _ = tx.send(BgEvent::JobsChanged);
         });
     }
-}
-
-async fn generate_in_background(
-    project: &Project,
-    store: &Arc<Store>,
-    tx: &mpsc::UnboundedSender<BgEvent>,
-) -> Result<String> {
-    let snapshot = store.latest_snapshot()?.map_or(0, |s| s.id);
-    let client = crate::pipeline::llm_client(project, Some(Arc::clone(store)), None, true, None)?;
-    let ptx = tx.clone();
-    let progress: crate::pipeline::generate::Progress = Arc::new(move |stage, done, total| {
-        if stage == "questions" {
-            let _ = ptx.send(BgEvent::Progress(format!("generating {done}/{total}")));
-        }
-    });
-    let s = crate::pipeline::generate::run(
-        project,
-        Arc::clone(store),
-        client,
-        snapshot,
-        &Default::default(),
-        progress,
-    )
-    .await?;
-    let t = s.totals();
-    Ok(format!(
-        "run {} done: {} valid, {} fixed, {} failed, {} duplicates",
-        s.run_id, t.valid, t.fixed, t.failed, t.duplicate
-    ))
-}
-
-async fn evaluate_in_background(project: &Project, store: &Arc<Store>) -> Result<String> {
-    let job = store
-        .jobs()?
-        .into_iter()
-        .find(|j| j.status == "succeeded")
-        .map(|j| j.id);
-    let client = match job {
-        Some(j) => crate::pipeline::tuned_model_client(project, store, Some(j), None)?,
-        None => crate::pipeline::llm_client(project, Some(Arc::clone(store)), None, true, None)?,
-    };
-    let label = format!("{}:{}", client.backend().kind(), client.backend().model());
-    let questions: Vec<String> = project.eval.iter().map(|p| p.question.clone()).collect();
-    let preds = crate::pipeline::inference::predict(
-        client,
-        &project.schema,
-        &project.glossary,
-        &questions,
-        Arc::new(|_, _| {}),
-    )
-    .await;
-    let options = crate::pipeline::eval::EvalOptions {
-        threads: 2,
-        ..Default::default()
-    };
-    let r = crate::pipeline::model_eval::evaluate_model(
-        project,
-        store,
-        &label,
-        &preds,
-        &crate::sql::compare::Profile::default(),
-        &options,
-    )?;
-    Ok(format!(
-        "evaluation run {}: {:.1}% on {} questions",
-        r.eval_run_id,
-        r.summary.accuracy() * 100.0,
-        r.summary.total
-    ))
-}
-
-async fn cancel_job(project: &Project, store: &Arc<Store>, id: i64) -> Result<()> {
-    let job = store.job(id)?;
-    let external = job
-        .external_id
-        .clone()
-        .context("the job was never submitted")?;
-    let p = crate::tune::provider_for(&job.provider, project, Arc::clone(store))?;
-    p.cancel(&external).await?;
-    store.update_job_status(id, "cancelled", "cancelled from the TUI", None, None)?;
-    Ok(())
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -294,9 +241,9 @@ fn external_edit(text: &str, mouse: bool) -> Result<String> {
 }
 
 /// Runs the TUI until the user quits. Decisions are already in the store when shown.
-pub fn run(project: Project, store: Arc<Store>) -> Result<()> {
-    let mut app = build_app(Arc::new(project), store)?;
-    let rt = crate::pipeline::runtime()?;
+pub fn run(project: Project, store: Arc<Store>, model: ModelRequest) -> Result<()> {
+    let mut app = build_app(Arc::new(project), store, model)?;
+    let rt = lode_core::tasks::runtime()?;
     let mut terminal = ratatui::init();
     // A paste arrives as one event (one edit), not as keys that could trigger actions.
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);

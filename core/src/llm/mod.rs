@@ -1,0 +1,329 @@
+//! LLM backends behind one trait: an OpenAI-compatible client (OpenAI, Lamini's `/inf`, vLLM,
+//! SGLang, Ollama, llama-server, LM Studio, Together), Lamini's own completions API, and the
+//! offline `rules` backend. [`LlmClient`] adds what makes them dependable: retries with
+//! backoff, concurrency and rate limits, timeouts, cancellation, the response cache and the
+//! call log in the workspace store.
+
+mod client;
+mod lamini;
+mod openai;
+mod schema;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+pub use client::{ClientOptions, LlmClient};
+pub use lamini::{LaminiBackend, llama3_prompt as lamini_prompt};
+pub use openai::OpenAiBackend;
+pub use schema::{OutputSchema, extract_json};
+
+use crate::config::{Config, LlmProfile, ProfileKind, Secret};
+
+/// A boxed future, so backends can be used as trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn system(content: impl Into<String>) -> Message {
+        Message {
+            role: "system".into(),
+            content: content.into(),
+        }
+    }
+    pub fn user(content: impl Into<String>) -> Message {
+        Message {
+            role: "user".into(),
+            content: content.into(),
+        }
+    }
+    pub fn assistant(content: impl Into<String>) -> Message {
+        Message {
+            role: "assistant".into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// Sampling parameters; `None` leaves the server's default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub seed: Option<u64>,
+}
+
+/// What a request asks, in a form the offline rules backend can answer without reading the
+/// prompt. HTTP backends ignore it and send the messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum Task {
+    /// Write SQL answering a question (schema-to-SQL, and model inference in evaluation).
+    QuestionToSql { question: String },
+    /// New questions in the manner of a gold pair. `generator` is pattern, variation,
+    /// decomposer, comparative, edge_case, granular or paraphrase.
+    SimilarQuestions {
+        generator: String,
+        question: String,
+        sql: String,
+        count: usize,
+        /// Which call this is for the same gold pair (0, 1, ...): later calls ask for
+        /// further questions.
+        #[serde(default)]
+        offset: usize,
+    },
+    /// Fix a query that failed, given the error.
+    DebugSql {
+        question: String,
+        sql: String,
+        error: String,
+    },
+    /// SQL first: a query at a complexity level, with its question (OmniSQL style).
+    SqlFirst {
+        level: String,
+        /// Which pair of this level is asked for (0, 1, ...).
+        #[serde(default)]
+        offset: usize,
+    },
+    /// Business topics of a question (coverage analysis).
+    Topics { question: String },
+    /// A pair that fills a coverage gap: `kind` is `concept`, `table`, `join` (`a|b`) or
+    /// `topic`; `offset` asks for a further pair for the same gap.
+    FillGap {
+        kind: String,
+        target: String,
+        #[serde(default)]
+        offset: usize,
+    },
+}
+
+/// One request to a model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LlmRequest {
+    pub messages: Vec<Message>,
+    /// The structured answer wanted; `None` for free text.
+    pub schema: Option<OutputSchema>,
+    pub sampling: Sampling,
+    /// What the call is for (a generator's name, `eval`, `judge`); logged, not sent.
+    pub purpose: String,
+    /// The task, for the rules backend; not sent.
+    #[serde(skip)]
+    pub task: Option<Task>,
+}
+
+impl LlmRequest {
+    pub fn new(purpose: &str, messages: Vec<Message>) -> LlmRequest {
+        LlmRequest {
+            messages,
+            schema: None,
+            sampling: Sampling::default(),
+            purpose: purpose.to_string(),
+            task: None,
+        }
+    }
+
+    pub fn with_schema(mut self, schema: OutputSchema) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    pub fn with_task(mut self, task: Task) -> Self {
+        self.task = Some(task);
+        self
+    }
+}
+
+/// Token counts as the server reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// A model's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmResponse {
+    /// The structured answer, checked against the request's schema.
+    pub json: Option<Json>,
+    /// The text the model produced.
+    pub text: String,
+    pub usage: Option<Usage>,
+    #[serde(skip)]
+    pub latency: Duration,
+    /// Served from the cache.
+    #[serde(skip)]
+    pub cached: bool,
+}
+
+/// Why a call failed. Each carries the provider's message where there is one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LlmError {
+    #[error("authentication failed: {message}")]
+    Auth { message: String },
+    #[error("rate limited: {message}")]
+    RateLimited {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("timed out after {:.1} s", .0.as_secs_f64())]
+    Timeout(Duration),
+    #[error("server error {status}: {message}")]
+    Server { status: u16, message: String },
+    #[error("request refused ({status}): {message}")]
+    BadRequest { status: u16, message: String },
+    #[error("the model is not available: {message}")]
+    ModelUnavailable { message: String, retryable: bool },
+    #[error("cannot reach the server: {message}")]
+    Network { message: String },
+    #[error("unusable response: {message}")]
+    BadResponse { message: String },
+    #[error("the answer does not fit the requested shape: {message}")]
+    SchemaViolation { message: String, text: String },
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{message}")]
+    Unsupported { message: String },
+    #[error("configuration: {message}")]
+    Config { message: String },
+}
+
+impl LlmError {
+    /// A short stable name, stored with failed calls.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::Auth { .. } => "auth",
+            LlmError::RateLimited { .. } => "rate_limit",
+            LlmError::Timeout(_) => "timeout",
+            LlmError::Server { .. } => "server",
+            LlmError::BadRequest { .. } => "bad_request",
+            LlmError::ModelUnavailable { .. } => "model_unavailable",
+            LlmError::Network { .. } => "network",
+            LlmError::BadResponse { .. } => "bad_response",
+            LlmError::SchemaViolation { .. } => "schema_violation",
+            LlmError::Cancelled => "cancelled",
+            LlmError::Unsupported { .. } => "unsupported",
+            LlmError::Config { .. } => "config",
+        }
+    }
+
+    /// Worth another try after a pause.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LlmError::RateLimited { .. }
+            | LlmError::Timeout(_)
+            | LlmError::Server { .. }
+            | LlmError::Network { .. } => true,
+            LlmError::ModelUnavailable { retryable, .. } => *retryable,
+            _ => false,
+        }
+    }
+
+    /// How long the server asked us to wait.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            LlmError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// A model endpoint.
+pub trait Backend: Send + Sync {
+    /// `openai`, `lamini` or `rules`.
+    fn kind(&self) -> &'static str;
+    /// The model asked for.
+    fn model(&self) -> &str;
+    /// Sends one request (no retries: [`LlmClient`] adds them).
+    fn complete<'a>(
+        &'a self,
+        request: &'a LlmRequest,
+    ) -> BoxFuture<'a, Result<LlmResponse, LlmError>>;
+    /// The models the server offers, where it can say.
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, LlmError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Whether structured answers are enforced by the server (`json_schema`) or only asked
+    /// for in the prompt; `None` until known.
+    fn structured_mode(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// The API key of a profile: `api_key` (after `${VAR}`), else the variable named by
+/// `api_key_env`, else for `lamini` profiles `api.key` / `LAMINI_API_KEY`.
+pub fn resolve_key(profile: &LlmProfile, config: &Config) -> Option<Secret> {
+    if let Some(k) = profile.api_key.as_ref().filter(|k| !k.expose().is_empty()) {
+        return Some(k.clone());
+    }
+    if let Some(var) = &profile.api_key_env
+        && let Ok(v) = std::env::var(var)
+        && !v.is_empty()
+    {
+        return Some(Secret::new(v));
+    }
+    if profile.kind == ProfileKind::Lamini {
+        return config.api.key.clone();
+    }
+    None
+}
+
+/// The backend of a profile that names a server (openai or lamini). The offline `rules`
+/// profile is built by the task layer (`tasks::model`), which has the project it needs.
+pub fn remote_backend(
+    name: &str,
+    profile: &LlmProfile,
+    config: &Config,
+) -> Result<Arc<dyn Backend>, LlmError> {
+    let timeout = Duration::from_secs_f64(profile.timeout_s.max(0.1));
+    match profile.kind {
+        ProfileKind::Openai => {
+            let base = profile.base_url.clone().ok_or_else(|| LlmError::Config {
+                message: format!(
+                    "profile `{name}` needs a base_url (for example http://127.0.0.1:8000/v1)"
+                ),
+            })?;
+            let model = profile.model.clone().ok_or_else(|| LlmError::Config {
+                message: format!("profile `{name}` needs a model"),
+            })?;
+            Ok(Arc::new(OpenAiBackend::new(
+                &base,
+                &model,
+                resolve_key(profile, config),
+                profile.extra_body.clone(),
+                timeout,
+            )?))
+        }
+        ProfileKind::Lamini => {
+            let base = profile
+                .base_url
+                .clone()
+                .unwrap_or_else(|| config.api.url.clone());
+            let model = profile
+                .model
+                .clone()
+                .unwrap_or_else(|| config.model.default.clone());
+            let key = resolve_key(profile, config).ok_or_else(|| LlmError::Config {
+                message: format!(
+                    "profile `{name}` has no API key: set LAMINI_API_KEY, api.key, or the profile's api_key_env"
+                ),
+            })?;
+            Ok(Arc::new(LaminiBackend::new(&base, &model, key, timeout)?))
+        }
+        ProfileKind::Rules => Err(LlmError::Config {
+            message: format!(
+                "profile `{name}` is the offline rules backend, which is built with its project \
+                 by lode_core::tasks::model::profile_client"
+            ),
+        }),
+    }
+}

@@ -1,0 +1,1085 @@
+//! The generation pipeline: from the gold pairs, generators ask for new questions, a
+//! schema-to-SQL step writes their SQL, every query is validated by execution, failures go
+//! through the debugger loop (each attempt re-validated and recorded), and the run ends with
+//! dedup and leakage marking. Work runs concurrently across gold pairs up to the profile's
+//! limit. A run is resumable: each pair has a deterministic origin key, stored with its whole
+//! history in one transaction, and LLM answers come from the cache on a rerun.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+
+use crate::config::{CustomGenerator, CustomValidator};
+use crate::llm::{LlmClient, LlmRequest, Message, OutputSchema, Sampling, Task};
+use crate::pipeline::prompts::{self, PromptError, Template};
+use crate::pipeline::validate::{Validation, validate};
+use crate::project::inputs::normalize_question;
+use crate::project::{Project, format_glossary};
+use crate::sql::Database;
+use crate::sql::analyze::{analyze, template};
+use crate::sql::extract::extract_sql;
+use crate::sql::schema::Schema;
+use crate::store::{
+    NewPair, NewRun, NewValidation, PairFilter, PairStatus, RunStatus, Store, StoredGold,
+};
+
+/// Why a run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("{0}")]
+    Prompt(#[from] PromptError),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A generator of new questions.
+#[derive(Debug, Clone)]
+pub struct GeneratorSpec {
+    pub name: String,
+    pub template: Template,
+    pub output: OutputSchema,
+    /// Fields of the answer that hold new questions.
+    pub fan_out: Vec<String>,
+    /// Calls per gold pair.
+    pub calls: usize,
+    /// Paraphrases keep the gold SQL; the others get SQL written for them.
+    pub keeps_sql: bool,
+    pub builtin: bool,
+}
+
+/// The built-in generators and their output fields.
+const BUILTIN_OUTPUTS: &[(&str, usize)] = &[
+    ("pattern", 2),
+    ("variation", 2),
+    ("decomposer", 3),
+    ("comparative", 2),
+    ("edge_case", 2),
+    ("granular", 2),
+    ("paraphrase", 2),
+];
+
+/// The generators a project's config turns on, built-in and custom.
+pub fn generator_specs(project: &Project) -> Result<Vec<GeneratorSpec>, GenerateError> {
+    let g = &project.config.generate;
+    let mut out = Vec::new();
+    for (name, n) in BUILTIN_OUTPUTS {
+        let calls = g.per_gold.get(*name).copied().unwrap_or(0);
+        if calls == 0 {
+            continue;
+        }
+        let fields: Vec<String> = (1..=*n).map(|i| format!("q{i}")).collect();
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|f| (f.as_str(), "str")).collect();
+        out.push(GeneratorSpec {
+            name: name.to_string(),
+            template: prompts::load(name, &g.prompts)?,
+            output: OutputSchema::new(name, &pairs),
+            fan_out: fields.clone(),
+            calls,
+            keeps_sql: *name == "paraphrase",
+            builtin: true,
+        });
+    }
+    for name in g.per_gold.keys() {
+        if !BUILTIN_OUTPUTS.iter().any(|(b, _)| b == name)
+            && !g.generators.iter().any(|c| &c.name == name)
+        {
+            return Err(GenerateError::Config(format!(
+                "generate.per_gold names `{name}`, which is no generator; built-in ones are {}",
+                BUILTIN_OUTPUTS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    for c in &g.generators {
+        out.push(custom_spec(c)?);
+    }
+    Ok(out)
+}
+
+fn custom_spec(c: &CustomGenerator) -> Result<GeneratorSpec, GenerateError> {
+    for f in &c.fan_out {
+        if !c.output.contains_key(f) {
+            return Err(GenerateError::Config(format!(
+                "custom generator `{}`: fan_out field `{f}` is not among its output fields ({})",
+                c.name,
+                c.output.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let fields: Vec<(&str, &str)> = c
+        .output
+        .iter()
+        .map(|(k, t)| (k.as_str(), t.as_str()))
+        .collect();
+    Ok(GeneratorSpec {
+        name: c.name.clone(),
+        template: Template {
+            name: c.name.clone(),
+            role: if c.role.is_empty() {
+                "You are an expert at writing business questions about a database.".into()
+            } else {
+                c.role.clone()
+            },
+            text: c.instruction.clone(),
+        },
+        output: OutputSchema::new(&c.name, &fields),
+        fan_out: c.fan_out.clone(),
+        calls: c.count,
+        keeps_sql: false,
+        builtin: false,
+    })
+}
+
+/// Counts per generator, for the summary table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GeneratorStats {
+    /// Questions asked for.
+    pub asked: usize,
+    /// Questions received.
+    pub generated: usize,
+    pub valid: usize,
+    /// Valid only after the debugger.
+    pub fixed: usize,
+    /// Invalid after every attempt (empty results included).
+    pub failed: usize,
+    /// Failed with an empty, all-NULL or zero-count result.
+    pub empty: usize,
+    pub duplicate: usize,
+    pub leakage: usize,
+    /// LLM calls that failed (the run went on).
+    pub call_failures: usize,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GenerateSummary {
+    pub run_id: i64,
+    pub resumed: bool,
+    pub by_generator: BTreeMap<String, GeneratorStats>,
+    /// Pairs that were already stored when the run resumed.
+    pub skipped_existing: usize,
+}
+
+impl GenerateSummary {
+    pub fn totals(&self) -> GeneratorStats {
+        let mut t = GeneratorStats::default();
+        for s in self.by_generator.values() {
+            t.asked += s.asked;
+            t.generated += s.generated;
+            t.valid += s.valid;
+            t.fixed += s.fixed;
+            t.failed += s.failed;
+            t.empty += s.empty;
+            t.duplicate += s.duplicate;
+            t.leakage += s.leakage;
+            t.call_failures += s.call_failures;
+        }
+        t
+    }
+
+    /// The summary table per generator.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "{:<14} {:>6} {:>9} {:>6} {:>6} {:>7} {:>6} {:>9} {:>8}\n",
+            "generator",
+            "asked",
+            "generated",
+            "valid",
+            "fixed",
+            "failed",
+            "empty",
+            "duplicate",
+            "leakage"
+        );
+        let mut row = |name: &str, g: &GeneratorStats| {
+            s.push_str(&format!(
+                "{:<14} {:>6} {:>9} {:>6} {:>6} {:>7} {:>6} {:>9} {:>8}\n",
+                name,
+                g.asked,
+                g.generated,
+                g.valid,
+                g.fixed,
+                g.failed,
+                g.empty,
+                g.duplicate,
+                g.leakage
+            ));
+        };
+        for (name, g) in &self.by_generator {
+            row(name, g);
+        }
+        row("all", &self.totals());
+        s
+    }
+}
+
+/// What a run reports while it works.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GenerateEvent {
+    /// Generator calls answered so far, of those started.
+    Questions { done: usize, total: usize },
+    /// A pair (with every validation attempt) was committed to the store.
+    PairStored { generator: String },
+    /// Duplicate and leakage marking started.
+    Dedup,
+    /// Something went wrong that did not stop the run (a pair that could not be stored).
+    Warning(String),
+}
+
+/// Where a run sends its [`GenerateEvent`]s.
+pub type Progress = Arc<dyn Fn(GenerateEvent) + Send + Sync>;
+
+/// What every task of a run shares.
+struct Ctx {
+    db: Arc<Database>,
+    schema: Arc<Schema>,
+    schema_text: String,
+    glossary_text: String,
+    store: Arc<Store>,
+    client: Arc<LlmClient>,
+    run_id: i64,
+    debugger_attempts: usize,
+    rules: Arc<Vec<CustomValidator>>,
+    llm_validators: Vec<(CustomValidator, Template)>,
+    sql_template: Template,
+    debug_template: Template,
+    existing: BTreeSet<String>,
+    stats: Mutex<BTreeMap<String, GeneratorStats>>,
+    done: AtomicUsize,
+    total: AtomicUsize,
+    progress: Progress,
+}
+
+impl Ctx {
+    fn stat(&self, generator: &str, f: impl FnOnce(&mut GeneratorStats)) {
+        let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        f(s.entry(generator.to_string()).or_default());
+    }
+
+    fn vars(&self, question: &str, sql: &str) -> BTreeMap<&'static str, String> {
+        let mut v = BTreeMap::new();
+        v.insert("question", question.to_string());
+        v.insert("sql", sql.to_string());
+        v.insert("schema", self.schema_text.clone());
+        v.insert("glossary", self.glossary_text.clone());
+        v
+    }
+}
+
+/// Options of one `lode generate`.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateOptions {
+    /// Continue this run instead of the latest unfinished one.
+    pub resume: Option<i64>,
+    /// Start a new run even if one is unfinished.
+    pub new_run: bool,
+    /// Only these gold positions (0-based); all when empty.
+    pub only_gold: Vec<usize>,
+}
+
+/// The run to work on: the one asked for, else the latest unfinished generate run, else a
+/// new one. Returns (id, resumed).
+fn pick_run(
+    project: &Project,
+    store: &Store,
+    client: &LlmClient,
+    opts: &GenerateOptions,
+    snapshot: i64,
+) -> Result<(i64, bool), GenerateError> {
+    if let Some(id) = opts.resume {
+        store.run(id)?;
+        store.resume_run(id)?;
+        return Ok((id, true));
+    }
+    if !opts.new_run
+        && let Some(last) = store.latest_run("generate")?
+        && matches!(last.status, RunStatus::Running | RunStatus::Interrupted)
+    {
+        store.resume_run(last.id)?;
+        return Ok((last.id, true));
+    }
+    let config = json!({
+        "per_gold": project.config.generate.per_gold,
+        "sql_first": project.config.generate.sql_first,
+        "debugger_attempts": project.config.generate.debugger_attempts,
+        "model": client.backend().model(),
+    });
+    let id = store.create_run(&NewRun {
+        kind: "generate".into(),
+        snapshot_id: Some(snapshot),
+        profile: client.options().profile.clone(),
+        config_json: config.to_string(),
+    })?;
+    Ok((id, false))
+}
+
+/// The shared state of a run's tasks.
+fn make_ctx(
+    project: &Project,
+    store: &Arc<Store>,
+    client: Arc<LlmClient>,
+    run_id: i64,
+    progress: Progress,
+) -> Result<Arc<Ctx>, GenerateError> {
+    let g = &project.config.generate;
+    let existing = store.origins(run_id)?;
+    let llm_validators = g
+        .validators
+        .iter()
+        .filter(|v| v.kind == "llm")
+        .map(|v| Ok((v.clone(), prompts::load("llm_validator", &g.prompts)?)))
+        .collect::<Result<Vec<_>, PromptError>>()?;
+    for v in &g.validators {
+        if v.kind != "rule" && v.kind != "llm" {
+            return Err(GenerateError::Config(format!(
+                "validator `{}` has kind `{}`; use `rule` or `llm`",
+                v.name, v.kind
+            )));
+        }
+        if v.kind == "llm" && v.instruction.is_none() {
+            return Err(GenerateError::Config(format!(
+                "llm validator `{}` needs an instruction",
+                v.name
+            )));
+        }
+    }
+    Ok(Arc::new(Ctx {
+        db: Arc::clone(&project.db),
+        schema: Arc::new(project.schema.clone()),
+        schema_text: project.schema.to_create_sql(),
+        glossary_text: format_glossary(&project.glossary),
+        store: Arc::clone(store),
+        client,
+        run_id,
+        debugger_attempts: g.debugger_attempts,
+        rules: Arc::new(
+            g.validators
+                .iter()
+                .filter(|v| v.kind == "rule")
+                .cloned()
+                .collect(),
+        ),
+        llm_validators,
+        sql_template: prompts::load("schema_to_sql", &g.prompts)?,
+        debug_template: prompts::load("debugger", &g.prompts)?,
+        existing,
+        stats: Mutex::new(BTreeMap::new()),
+        done: AtomicUsize::new(0),
+        total: AtomicUsize::new(0),
+        progress,
+    }))
+}
+
+/// A question to add to a run (gap filling): its SQL is written by schema-to-SQL when not
+/// given; either way it is validated, debugged and stored like any generated pair.
+#[derive(Debug, Clone)]
+pub struct NewQuestion {
+    pub generator: String,
+    pub question: String,
+    pub sql: Option<String>,
+    /// Deterministic identity within the run (a rerun skips what is stored).
+    pub origin: String,
+}
+
+/// Adds questions to a run through validation, the debugger loop and the dedup pass;
+/// returns how many were stored.
+pub async fn add_questions(
+    project: &Project,
+    store: Arc<Store>,
+    client: Arc<LlmClient>,
+    run_id: i64,
+    items: Vec<NewQuestion>,
+) -> Result<usize, GenerateError> {
+    let ctx = make_ctx(project, &store, client, run_id, Arc::new(|_| {}))?;
+    let mut tasks = Vec::new();
+    for item in items {
+        if ctx.existing.contains(&item.origin) {
+            continue;
+        }
+        let ctx = Arc::clone(&ctx);
+        tasks.push(tokio::spawn(async move {
+            let sql = match item.sql {
+                Some(s) => Ok(s),
+                None => write_sql(&ctx, &item.question, &item.question, "").await,
+            };
+            finish_pair(
+                &ctx,
+                &item.generator,
+                None,
+                &item.question,
+                sql,
+                &item.origin,
+            )
+            .await;
+        }));
+    }
+    let n = tasks.len();
+    for t in tasks {
+        t.await
+            .map_err(|e| GenerateError::Config(format!("a gap-filling task failed: {e}")))?;
+    }
+    mark_duplicates_and_leakage(project, &store, run_id)?;
+    Ok(n)
+}
+
+/// Runs (or resumes) a generation run over the project's gold set.
+pub async fn run(
+    project: &Project,
+    store: Arc<Store>,
+    client: Arc<LlmClient>,
+    snapshot: i64,
+    opts: &GenerateOptions,
+    progress: Progress,
+) -> Result<GenerateSummary, GenerateError> {
+    let specs = generator_specs(project)?;
+    let g = &project.config.generate;
+    let (run_id, resumed) = pick_run(project, &store, &client, opts, snapshot)?;
+    let gold: Vec<StoredGold> = store
+        .gold_set("gold")?
+        .into_iter()
+        .filter(|p| opts.only_gold.is_empty() || opts.only_gold.contains(&(p.position as usize)))
+        .collect();
+    let ctx = make_ctx(project, &store, client, run_id, Arc::clone(&progress))?;
+    let skipped_existing = ctx.existing.len();
+
+    let mut tasks = Vec::new();
+    for spec in &specs {
+        for gp in &gold {
+            for call in 0..spec.calls {
+                ctx.total.fetch_add(1, Ordering::Relaxed);
+                let ctx = Arc::clone(&ctx);
+                let spec = spec.clone();
+                let gp = gp.clone();
+                tasks.push(tokio::spawn(async move {
+                    generator_call(&ctx, &spec, &gp, call).await;
+                    let done = ctx.done.fetch_add(1, Ordering::Relaxed) + 1;
+                    (ctx.progress)(GenerateEvent::Questions {
+                        done,
+                        total: ctx.total.load(Ordering::Relaxed),
+                    });
+                }));
+            }
+        }
+    }
+    if opts.only_gold.is_empty() {
+        for level in ["simple", "moderate", "complex", "highly_complex"] {
+            for k in 0..g.sql_first {
+                ctx.total.fetch_add(1, Ordering::Relaxed);
+                let ctx = Arc::clone(&ctx);
+                tasks.push(tokio::spawn(async move {
+                    sql_first_call(&ctx, level, k).await;
+                    let done = ctx.done.fetch_add(1, Ordering::Relaxed) + 1;
+                    (ctx.progress)(GenerateEvent::Questions {
+                        done,
+                        total: ctx.total.load(Ordering::Relaxed),
+                    });
+                }));
+            }
+        }
+    }
+    for t in tasks {
+        if let Err(e) = t.await {
+            store.finish_run(
+                run_id,
+                RunStatus::Failed,
+                None,
+                Some(&format!("a task failed: {e}")),
+            )?;
+            return Err(GenerateError::Config(format!(
+                "a generation task failed: {e}"
+            )));
+        }
+    }
+    if ctx.client.cancel_token().is_cancelled() {
+        store.finish_run(
+            run_id,
+            RunStatus::Cancelled,
+            None,
+            Some("cancelled by the user"),
+        )?;
+    }
+
+    (progress)(GenerateEvent::Dedup);
+    mark_duplicates_and_leakage(project, &store, run_id)?;
+    let mut by_generator = ctx.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // Recount from the store, so a resumed run reports the whole run.
+    recount(&store, run_id, &mut by_generator)?;
+    let summary = GenerateSummary {
+        run_id,
+        resumed,
+        by_generator,
+        skipped_existing,
+    };
+    if !ctx.client.cancel_token().is_cancelled() {
+        store.finish_run(
+            run_id,
+            RunStatus::Completed,
+            Some(&serde_json::to_string(&summary).unwrap_or_default()),
+            None,
+        )?;
+    }
+    Ok(summary)
+}
+
+/// Status counts from the store into the per-generator stats (asked/generated/call
+/// failures stay as counted by this process).
+fn recount(
+    store: &Store,
+    run_id: i64,
+    stats: &mut BTreeMap<String, GeneratorStats>,
+) -> Result<(), GenerateError> {
+    for s in stats.values_mut() {
+        s.valid = 0;
+        s.fixed = 0;
+        s.failed = 0;
+        s.empty = 0;
+        s.duplicate = 0;
+        s.leakage = 0;
+    }
+    let pairs = store.pairs(&PairFilter {
+        run_id: Some(run_id),
+        ..Default::default()
+    })?;
+    for p in pairs {
+        let s = stats.entry(p.generator.clone()).or_default();
+        let empty = p
+            .meta_json
+            .as_deref()
+            .is_some_and(|m| m.contains("\"empty\":true"));
+        match p.status {
+            PairStatus::Valid | PairStatus::Accepted => s.valid += 1,
+            PairStatus::Fixed => s.fixed += 1,
+            PairStatus::Invalid | PairStatus::Rejected | PairStatus::Pending => {
+                s.failed += 1;
+                s.empty += empty as usize;
+            }
+            PairStatus::Duplicate => s.duplicate += 1,
+            PairStatus::Leakage => s.leakage += 1,
+        }
+    }
+    Ok(())
+}
+
+/// Questions out of an answer: the fan-out fields, strings or lists; a plain-text answer is
+/// split into lines.
+fn questions_from(resp_json: Option<&Json>, text: &str, fan_out: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(j) = resp_json {
+        for f in fan_out {
+            match &j[f.as_str()] {
+                Json::String(s) => out.push(s.clone()),
+                Json::Array(items) => {
+                    out.extend(items.iter().filter_map(|i| i.as_str().map(String::from)))
+                }
+                _ => {}
+            }
+        }
+    } else {
+        out.extend(text.lines().map(|l| {
+            l.trim_start_matches(['-', '*', ' ', '1', '2', '3', '.', ')'])
+                .to_string()
+        }));
+    }
+    let mut seen = BTreeSet::new();
+    out.into_iter()
+        .map(|q| q.trim().to_string())
+        .filter(|q| q.len() > 3 && seen.insert(normalize_question(q)))
+        .collect()
+}
+
+async fn generator_call(ctx: &Ctx, spec: &GeneratorSpec, gold: &StoredGold, call: usize) {
+    let n_fields = spec.fan_out.len().max(1);
+    ctx.stat(&spec.name, |s| s.asked += n_fields);
+    // On resume, a call whose every question is stored is skipped (its answer is cached
+    // anyway, but this spares the SQL steps).
+    let prefix = format!("{}:{}:{}:", spec.name, gold.id, call);
+    let vars = ctx.vars(&gold.question, &gold.sql);
+    let prompt = match spec.template.render(&vars) {
+        Ok(p) => p,
+        Err(e) => {
+            ctx.stat(&spec.name, |s| s.call_failures += 1);
+            let _ = record_failure(ctx, spec, gold, &format!("{prefix}prompt"), &e.to_string());
+            return;
+        }
+    };
+    let mut req = LlmRequest::new(
+        &spec.name,
+        vec![Message::system(&spec.template.role), Message::user(prompt)],
+    )
+    .with_schema(spec.output.clone());
+    req.sampling = Sampling {
+        temperature: Some(0.7),
+        max_tokens: Some(512),
+        seed: Some(call as u64),
+    };
+    if spec.builtin {
+        req = req.with_task(Task::SimilarQuestions {
+            generator: spec.name.clone(),
+            question: gold.question.clone(),
+            sql: gold.sql.clone(),
+            count: n_fields,
+            offset: call,
+        });
+    }
+    let resp = match ctx.client.call(&req).await {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.stat(&spec.name, |s| s.call_failures += 1);
+            let _ = record_failure(
+                ctx,
+                spec,
+                gold,
+                &format!("{prefix}call"),
+                &format!("{} call failed ({}): {e}", spec.name, e.kind()),
+            );
+            return;
+        }
+    };
+    let questions = questions_from(resp.json.as_ref(), &resp.text, &spec.fan_out);
+    ctx.stat(&spec.name, |s| s.generated += questions.len());
+    for (j, q) in questions.iter().enumerate() {
+        let origin = format!("{prefix}{j}");
+        if ctx.existing.contains(&origin) {
+            continue;
+        }
+        let sql = if spec.keeps_sql {
+            Ok(gold.sql.clone())
+        } else {
+            write_sql(ctx, q, &gold.question, &gold.sql).await
+        };
+        finish_pair(ctx, &spec.name, Some(gold.id), q, sql, &origin).await;
+    }
+}
+
+async fn sql_first_call(ctx: &Ctx, level: &str, k: usize) {
+    let name = "sql_first";
+    ctx.stat(name, |s| s.asked += 1);
+    let origin = format!("sql_first:{level}:{k}");
+    if ctx.existing.contains(&origin) {
+        return;
+    }
+    let g = match prompts::load("sql_first", &BTreeMap::new()) {
+        Ok(t) => t,
+        Err(_) => return,
+    };
+    let mut vars = ctx.vars("", "");
+    vars.insert("level", level.replace('_', " "));
+    let Ok(prompt) = g.render(&vars) else { return };
+    let mut req = LlmRequest::new(name, vec![Message::system(&g.role), Message::user(prompt)])
+        .with_schema(OutputSchema::new(
+            "sql_first",
+            &[("sql", "str"), ("question", "str")],
+        ))
+        .with_task(Task::SqlFirst {
+            level: level.to_string(),
+            offset: k,
+        });
+    req.sampling = Sampling {
+        temperature: Some(0.8),
+        max_tokens: Some(512),
+        seed: Some(k as u64),
+    };
+    match ctx.client.call(&req).await {
+        Ok(resp) => {
+            let j = resp.json.unwrap_or(Json::Null);
+            let question = j["question"].as_str().unwrap_or("").trim().to_string();
+            let sql = j["sql"].as_str().unwrap_or("").to_string();
+            if question.is_empty() || sql.is_empty() {
+                return;
+            }
+            ctx.stat(name, |s| s.generated += 1);
+            finish_pair(ctx, name, None, &question, Ok(sql), &origin).await;
+        }
+        Err(e) => {
+            ctx.stat(name, |s| s.call_failures += 1);
+            let _ = ctx.store.insert_pair_with_validations(
+                ctx.run_id,
+                &NewPair {
+                    origin_key: origin,
+                    generator: name.into(),
+                    question: format!("(sql-first {level} call failed)"),
+                    sql: String::new(),
+                    status: Some(PairStatus::Invalid),
+                    meta_json: Some(
+                        json!({"llm_error": e.to_string(), "error_kind": e.kind()}).to_string(),
+                    ),
+                    ..Default::default()
+                },
+                &[],
+            );
+        }
+    }
+}
+
+/// A failed generator call, kept visible in the run (not silently dropped).
+fn record_failure(
+    ctx: &Ctx,
+    spec: &GeneratorSpec,
+    gold: &StoredGold,
+    origin: &str,
+    message: &str,
+) -> Result<(), GenerateError> {
+    ctx.store.insert_pair_with_validations(
+        ctx.run_id,
+        &NewPair {
+            origin_key: origin.to_string(),
+            generator: spec.name.clone(),
+            parent_gold_id: Some(gold.id),
+            question: format!("({} produced no questions)", spec.name),
+            sql: String::new(),
+            status: Some(PairStatus::Invalid),
+            meta_json: Some(json!({"llm_error": message}).to_string()),
+            ..Default::default()
+        },
+        &[],
+    )?;
+    Ok(())
+}
+
+/// The schema-to-SQL step.
+async fn write_sql(
+    ctx: &Ctx,
+    question: &str,
+    original_question: &str,
+    original_sql: &str,
+) -> Result<String, String> {
+    let mut vars = ctx.vars(question, "");
+    vars.insert("original_question", original_question.to_string());
+    vars.insert("original_sql", original_sql.to_string());
+    let prompt = ctx.sql_template.render(&vars).map_err(|e| e.to_string())?;
+    let req = LlmRequest::new(
+        "schema_to_sql",
+        vec![
+            Message::system(&ctx.sql_template.role),
+            Message::user(prompt),
+        ],
+    )
+    .with_schema(OutputSchema::new("sql_query", &[("sql_query", "str")]))
+    .with_task(Task::QuestionToSql {
+        question: question.to_string(),
+    });
+    let resp = ctx
+        .client
+        .call(&req)
+        .await
+        .map_err(|e| format!("schema-to-SQL call failed ({}): {e}", e.kind()))?;
+    let raw = resp
+        .json
+        .as_ref()
+        .and_then(|j| j["sql_query"].as_str())
+        .map(String::from)
+        .unwrap_or(resp.text);
+    extract_sql(&raw).ok_or_else(|| "the schema-to-SQL answer holds no SQL".to_string())
+}
+
+async fn run_validation(ctx: &Ctx, sql: &str) -> Validation {
+    let (db, schema, rules, sql) = (
+        Arc::clone(&ctx.db),
+        Arc::clone(&ctx.schema),
+        Arc::clone(&ctx.rules),
+        sql.to_string(),
+    );
+    tokio::task::spawn_blocking(move || validate(&db, &schema, &sql, &rules))
+        .await
+        .unwrap_or_else(|e| Validation {
+            ok: false,
+            error_kind: Some("error".into()),
+            error: Some(format!("validation failed: {e}")),
+            row_count: None,
+            elapsed_ms: None,
+            flags: Vec::new(),
+            fingerprint: None,
+            preview: None,
+        })
+}
+
+fn to_new_validation(attempt: i64, sql: &str, v: &Validation) -> NewValidation {
+    NewValidation {
+        pair_id: 0,
+        attempt,
+        sql: sql.to_string(),
+        ok: v.ok,
+        error_kind: v.error_kind.clone(),
+        error: v.error.clone(),
+        row_count: v.row_count.map(|r| r as i64),
+        elapsed_ms: v.elapsed_ms,
+        flags_json: (!v.flags.is_empty()).then(|| json!(v.flags).to_string()),
+        result_preview_json: v.preview.as_ref().map(|p| json!(p).to_string()),
+    }
+}
+
+/// Validates, runs the debugger loop, asks the LLM validators, and stores the pair with its
+/// whole history in one transaction.
+async fn finish_pair(
+    ctx: &Ctx,
+    generator: &str,
+    gold_id: Option<i64>,
+    question: &str,
+    sql: Result<String, String>,
+    origin: &str,
+) {
+    let mut attempts: Vec<NewValidation> = Vec::new();
+    let mut meta = serde_json::Map::new();
+    let (final_sql, status, last) = match sql {
+        Err(message) => {
+            meta.insert("llm_error".into(), json!(message));
+            attempts.push(NewValidation {
+                attempt: 1,
+                ok: false,
+                error_kind: Some("no_sql".into()),
+                error: Some(message),
+                ..Default::default()
+            });
+            (String::new(), PairStatus::Invalid, None)
+        }
+        Ok(mut sql) => {
+            let mut v = run_validation(ctx, &sql).await;
+            attempts.push(to_new_validation(1, &sql, &v));
+            let mut attempt = 1;
+            while !v.ok && attempt <= ctx.debugger_attempts {
+                attempt += 1;
+                let Some(fixed) = debug_sql(ctx, question, &sql, &v).await else {
+                    attempts.push(NewValidation {
+                        attempt: attempt as i64,
+                        sql: sql.clone(),
+                        ok: false,
+                        error_kind: Some("debugger".into()),
+                        error: Some("the debugger gave no corrected SQL".into()),
+                        ..Default::default()
+                    });
+                    continue;
+                };
+                sql = fixed;
+                v = run_validation(ctx, &sql).await;
+                attempts.push(to_new_validation(attempt as i64, &sql, &v));
+            }
+            let status = match (v.ok, attempt) {
+                (true, 1) => PairStatus::Valid,
+                (true, _) => PairStatus::Fixed,
+                (false, _) => PairStatus::Invalid,
+            };
+            if !v.ok
+                && matches!(
+                    v.error_kind.as_deref(),
+                    Some("empty_result" | "all_null" | "zero_count")
+                )
+            {
+                meta.insert("empty".into(), json!(true));
+            }
+            (sql, status, Some(v))
+        }
+    };
+    let mut status = status;
+    // LLM validators: question-to-SQL consistency.
+    if matches!(status, PairStatus::Valid | PairStatus::Fixed) {
+        for (v, t) in &ctx.llm_validators {
+            let mut vars = ctx.vars(question, &final_sql);
+            vars.insert("instruction", v.instruction.clone().unwrap_or_default());
+            let Ok(prompt) = t.render(&vars) else {
+                continue;
+            };
+            let req = LlmRequest::new(
+                &format!("validator:{}", v.name),
+                vec![Message::system(&t.role), Message::user(prompt)],
+            )
+            .with_schema(OutputSchema::new(
+                "validation",
+                &[("is_valid", "bool"), ("explanation", "str")],
+            ));
+            match ctx.client.call(&req).await {
+                Ok(resp) => {
+                    let ok = resp
+                        .json
+                        .as_ref()
+                        .and_then(|j| j["is_valid"].as_bool())
+                        .unwrap_or(false);
+                    meta.insert(
+                        format!("validator:{}", v.name),
+                        resp.json.unwrap_or(Json::Null),
+                    );
+                    if !ok {
+                        status = PairStatus::Invalid;
+                    }
+                }
+                Err(e) => {
+                    meta.insert(
+                        format!("validator:{}", v.name),
+                        json!({"error": e.to_string()}),
+                    );
+                }
+            }
+        }
+    }
+    let analysis = analyze(&final_sql, Some(&ctx.schema)).ok();
+    let pair = NewPair {
+        origin_key: origin.to_string(),
+        generator: generator.to_string(),
+        parent_gold_id: gold_id,
+        parent_pair_id: None,
+        question: question.to_string(),
+        sql: final_sql.clone(),
+        status: Some(status),
+        meta_json: (!meta.is_empty()).then(|| Json::Object(meta).to_string()),
+        template: (!final_sql.is_empty()).then(|| template(&final_sql)),
+        result_fingerprint: last.and_then(|v| v.fingerprint),
+        concepts_json: analysis.map(|a| {
+            json!({"concepts": a.concepts, "tables": a.tables, "hardness": a.hardness, "level": a.level}).to_string()
+        }),
+    };
+    match ctx
+        .store
+        .insert_pair_with_validations(ctx.run_id, &pair, &attempts)
+    {
+        Ok(_) => (ctx.progress)(GenerateEvent::PairStored {
+            generator: generator.to_string(),
+        }),
+        // The run goes on; the pair is asked for again when the run is resumed (its origin
+        // key is not in the store).
+        Err(e) => (ctx.progress)(GenerateEvent::Warning(format!(
+            "could not store a {generator} pair (it is retried on resume): {e}"
+        ))),
+    }
+}
+
+/// One debugger call, given the error and the previous attempt.
+async fn debug_sql(ctx: &Ctx, question: &str, sql: &str, v: &Validation) -> Option<String> {
+    let mut vars = ctx.vars(question, sql);
+    let error = v.error.clone().unwrap_or_default();
+    vars.insert("error_message", error.clone());
+    vars.insert(
+        "error_explanation",
+        format!(
+            "Query is invalid ({}): {error}",
+            v.error_kind.clone().unwrap_or_default()
+        ),
+    );
+    let prompt = ctx.debug_template.render(&vars).ok()?;
+    let req = LlmRequest::new(
+        "debugger",
+        vec![
+            Message::system(&ctx.debug_template.role),
+            Message::user(prompt),
+        ],
+    )
+    .with_schema(OutputSchema::new("corrected", &[("corrected_sql", "str")]))
+    .with_task(Task::DebugSql {
+        question: question.to_string(),
+        sql: sql.to_string(),
+        error,
+    });
+    let resp = ctx.client.call(&req).await.ok()?;
+    let raw = resp
+        .json
+        .as_ref()
+        .and_then(|j| j["corrected_sql"].as_str())
+        .map(String::from)
+        .unwrap_or(resp.text);
+    extract_sql(&raw).filter(|s| s.trim() != sql.trim())
+}
+
+/// Words of a question, for near-duplicate detection.
+fn word_set(q: &str) -> BTreeSet<String> {
+    normalize_question(q)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn near_identical(a: &BTreeSet<String>, b: &BTreeSet<String>) -> bool {
+    if a.len() < 4 || b.len() < 4 {
+        return a == b;
+    }
+    let inter = a.intersection(b).count() as f64;
+    let union = a.union(b).count() as f64;
+    inter / union >= 0.9
+}
+
+/// Counts of pairs marked in the dedup pass.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Marks {
+    pub duplicate: usize,
+    pub leakage: usize,
+}
+
+/// Marks, among the run's valid and fixed pairs (oldest first): leakage (the question or the
+/// SQL template of an eval item), duplicates of a gold pair or of an earlier pair (same SQL
+/// template and result, except for paraphrases, whose point is the same SQL; or a
+/// near-identical question).
+pub fn mark_duplicates_and_leakage(
+    project: &Project,
+    store: &Store,
+    run_id: i64,
+) -> Result<Marks, GenerateError> {
+    let mut marks = Marks::default();
+    let eval_questions: BTreeSet<String> = if project.eval_is_gold {
+        BTreeSet::new()
+    } else {
+        project
+            .eval
+            .iter()
+            .map(|p| normalize_question(&p.question))
+            .collect()
+    };
+    let eval_templates: BTreeSet<String> = if project.eval_is_gold {
+        BTreeSet::new()
+    } else {
+        project.eval.iter().map(|p| template(&p.sql)).collect()
+    };
+    let mut seen_sql: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut seen_q: BTreeSet<String> = BTreeSet::new();
+    let mut by_template: HashMap<String, Vec<BTreeSet<String>>> = HashMap::new();
+    for g in &project.gold {
+        let t = template(&g.sql);
+        if let Ok(r) = project.db.query(&g.sql) {
+            seen_sql.insert((t.clone(), crate::pipeline::validate::fingerprint(&r)));
+        }
+        seen_q.insert(normalize_question(&g.question));
+        by_template
+            .entry(t)
+            .or_default()
+            .push(word_set(&g.question));
+    }
+    // Pairs of earlier runs count as seen too: a new run must not repeat them.
+    let candidates = store.pairs(&PairFilter {
+        statuses: vec![PairStatus::Valid, PairStatus::Fixed, PairStatus::Accepted],
+        ..Default::default()
+    })?;
+    for p in candidates {
+        let t = p.template.clone().unwrap_or_else(|| template(&p.sql));
+        let nq = normalize_question(&p.question);
+        let words = word_set(&p.question);
+        let key = (t.clone(), p.result_fingerprint.clone().unwrap_or_default());
+        let mine = p.run_id == run_id && p.status != PairStatus::Accepted;
+        let leaked = eval_questions.contains(&nq) || eval_templates.contains(&t);
+        let same_sql = p.generator != "paraphrase"
+            && p.result_fingerprint.is_some()
+            && seen_sql.contains(&key);
+        let same_question = seen_q.contains(&nq)
+            || by_template
+                .get(&t)
+                .is_some_and(|qs| qs.iter().any(|w| near_identical(w, &words)));
+        if mine && leaked {
+            store.set_pair_status(p.id, PairStatus::Leakage)?;
+            marks.leakage += 1;
+            continue;
+        }
+        if mine && (same_sql || same_question) {
+            store.set_pair_status(p.id, PairStatus::Duplicate)?;
+            marks.duplicate += 1;
+            continue;
+        }
+        seen_sql.insert(key);
+        seen_q.insert(nq);
+        by_template.entry(t).or_default().push(words);
+    }
+    Ok(marks)
+}

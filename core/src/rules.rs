@@ -1,0 +1,1649 @@
+//! The offline `rules` backend: answers the generators' tasks with no model, deterministically
+//! from a seed. It lifts templates from the gold SQL (literals aligned with the words of the
+//! question become slots), re-instantiates them with real values sampled from the database,
+//! mutates directions, extremes and comparisons together with their wording ("highest" and
+//! "lowest"), swaps in glossary terms, writes schema-driven queries for concepts the gold set
+//! lacks, and words those clause by clause. Every query it returns has executed and returned
+//! rows. Its wording is plain, and says what the SQL does.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{Map, Value as Json, json};
+use sqlparser::dialect::SQLiteDialect;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+use crate::diag::did_you_mean;
+use crate::llm::{Backend, BoxFuture, LlmError, LlmRequest, LlmResponse, OutputSchema, Task};
+use crate::project::inputs::normalize_question;
+use crate::project::{GlossaryEntry, GoldPair, Project};
+use crate::sql::schema::{Schema, Table};
+use crate::sql::{Database, Value};
+
+/// A question/SQL pair the rules made, with how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RulePair {
+    pub question: String,
+    pub sql: String,
+    /// `value`, `number`, `direction`, `extreme`, `comparison`, `glossary`, `schema:<name>`,
+    /// `part`, `paraphrase`.
+    pub how: String,
+}
+
+/// The deterministic generator behind the backend.
+pub struct RulesEngine {
+    db: Arc<Database>,
+    schema: Schema,
+    gold: Vec<GoldPair>,
+    glossary: Vec<GlossaryEntry>,
+    seed: u64,
+    /// Questions the engine wrote, with their SQL, so a later "write SQL for this question"
+    /// is answered exactly.
+    memory: Mutex<HashMap<String, String>>,
+    /// Distinct values per (table, column), sampled once.
+    values: Mutex<HashMap<(String, String), Vec<Value>>>,
+    /// The schema-driven pairs, built once.
+    schema_cache: std::sync::OnceLock<Vec<RulePair>>,
+    /// Answer only from the given pairs (the memory index), never from schema templates.
+    retrieval_only: bool,
+}
+
+/// A small deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
+    }
+}
+
+fn hash_str(s: &str) -> u64 {
+    // FNV-1a: stable across runs and platforms, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+const NUMBER_WORDS: [&str; 21] = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+];
+
+/// Word pairs that flip with a direction or an extreme, as (word, opposite).
+const DIRECTION_WORDS: &[(&str, &str)] = &[
+    ("best-selling", "worst-selling"),
+    ("most expensive", "cheapest"),
+    ("highest", "lowest"),
+    ("biggest", "smallest"),
+    ("largest", "smallest"),
+    ("most", "least"),
+    ("top", "bottom"),
+    ("best", "worst"),
+    ("latest", "earliest"),
+    ("newest", "oldest"),
+    ("maximum", "minimum"),
+];
+
+const COMPARISON_WORDS: &[(&str, &str, &str, &str)] = &[
+    // (sql op, words, opposite op, opposite words)
+    (">", "more than", "<", "less than"),
+    (">", "above", "<", "below"),
+    (">", "over", "<", "under"),
+    (">", "after", "<", "before"),
+    (">", "greater than", "<", "less than"),
+    (">=", "at least", "<=", "at most"),
+];
+
+fn days_in_month(year: i32, month: usize) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// "a" or "an" before a word.
+fn article(word: &str) -> &'static str {
+    let first = word.chars().next().unwrap_or('x').to_ascii_lowercase();
+    if "aeiou".contains(first) && !word.starts_with("uni") && !word.starts_with("eu") {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// `order_items` → `order items`.
+fn human(name: &str) -> String {
+    name.replace('_', " ").to_lowercase()
+}
+
+/// A rough singular: `categories` → `category`, `stores` → `store`.
+fn singular(word: &str) -> String {
+    if let Some(stem) = word.strip_suffix("ies") {
+        format!("{stem}y")
+    } else if word.ends_with("ss") {
+        word.to_string()
+    } else if let Some(stem) = word.strip_suffix('s') {
+        stem.to_string()
+    } else {
+        word.to_string()
+    }
+}
+
+fn tokenize(sql: &str) -> Option<Vec<Token>> {
+    Tokenizer::new(&SQLiteDialect {}, sql).tokenize().ok()
+}
+
+fn detokenize(tokens: &[Token]) -> String {
+    tokens.iter().map(|t| t.to_string()).collect()
+}
+
+/// Finds `needle` in `hay` as whole words, case-insensitively; returns the byte range.
+fn find_words(hay: &str, needle: &str) -> Option<(usize, usize)> {
+    let lower = hay.to_lowercase();
+    let n = needle.to_lowercase();
+    if n.is_empty() || lower.len() != hay.len() {
+        return None;
+    }
+    let mut from = 0;
+    while let Some(i) = lower[from..].find(&n) {
+        let s = from + i;
+        let e = s + n.len();
+        let before = lower[..s]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        let after = lower[e..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric());
+        if before && after {
+            return Some((s, e));
+        }
+        from = s + 1;
+    }
+    None
+}
+
+/// Replaces the words at `range` keeping the case of their first letter.
+fn replace_keep_case(text: &str, range: (usize, usize), with: &str) -> String {
+    let old = &text[range.0..range.1];
+    let capital = old.chars().next().is_some_and(char::is_uppercase);
+    let mut new = with.to_string();
+    if capital {
+        let mut c = new.chars();
+        if let Some(f) = c.next() {
+            new = f.to_uppercase().collect::<String>() + c.as_str();
+        }
+    }
+    format!("{}{}{}", &text[..range.0], new, &text[range.1..])
+}
+
+fn sql_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Text(s) => Some(s.clone()),
+        Value::Integer(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+impl RulesEngine {
+    pub fn new(project: &Project, seed: u64) -> RulesEngine {
+        RulesEngine {
+            db: Arc::clone(&project.db),
+            schema: project.schema.clone(),
+            gold: project.gold.clone(),
+            glossary: project.glossary.clone(),
+            seed,
+            memory: Mutex::new(HashMap::new()),
+            values: Mutex::new(HashMap::new()),
+            schema_cache: std::sync::OnceLock::new(),
+            retrieval_only: false,
+        }
+    }
+
+    /// An engine that answers questions from `pairs` only: the offline memory model.
+    pub fn from_pairs(project: &Project, pairs: Vec<GoldPair>, seed: u64) -> RulesEngine {
+        let mut e = RulesEngine::new(project, seed);
+        e.gold = pairs;
+        e.retrieval_only = true;
+        e
+    }
+
+    /// Runs the query; keeps it only if it returns rows that are not all NULL.
+    fn executes(&self, sql: &str) -> bool {
+        match self.db.query(sql) {
+            Ok(r) => {
+                !r.rows.is_empty() && r.rows.iter().any(|row| row.iter().any(|v| !v.is_null()))
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn remember(&self, pair: &RulePair) {
+        self.memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(normalize_question(&pair.question), pair.sql.clone());
+    }
+
+    /// Distinct values of a column, most frequent first (cached).
+    fn distinct_values(&self, table: &str, column: &str) -> Vec<Value> {
+        let key = (table.to_lowercase(), column.to_lowercase());
+        if let Some(v) = self
+            .values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return v.clone();
+        }
+        let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let sql = format!(
+            "SELECT {c} FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} ORDER BY COUNT(*) DESC, {c} LIMIT 40",
+            c = q(column),
+            t = q(table)
+        );
+        let vals: Vec<Value> = self
+            .db
+            .query(&sql)
+            .map(|r| r.rows.into_iter().filter_map(|mut row| row.pop()).collect())
+            .unwrap_or_default();
+        self.values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, vals.clone());
+        vals
+    }
+
+    /// The table (of those the query uses) that has `column`.
+    fn table_with_column(&self, sql: &str, column: &str) -> Option<&Table> {
+        let tables = crate::sql::analyze::analyze(sql, Some(&self.schema))
+            .map(|a| a.tables)
+            .unwrap_or_default();
+        tables
+            .iter()
+            .filter_map(|t| self.schema.table(t))
+            .find(|t| {
+                t.columns
+                    .iter()
+                    .any(|c| c.name.eq_ignore_ascii_case(column))
+            })
+    }
+
+    /// The column a literal token is compared with: `col = 'x'`, `t.col IN ('x', ...)`.
+    fn column_before(tokens: &[Token], i: usize) -> Option<String> {
+        let mut j = i;
+        while j > 0 {
+            j -= 1;
+            match &tokens[j] {
+                Token::Whitespace(_) | Token::Comma | Token::LParen => continue,
+                Token::SingleQuotedString(_) | Token::Number(..) => continue,
+                Token::Eq | Token::Neq | Token::Lt | Token::Gt | Token::LtEq | Token::GtEq => {
+                    continue;
+                }
+                Token::Word(w)
+                    if ["in", "like", "not"].contains(&w.value.to_lowercase().as_str()) =>
+                {
+                    continue;
+                }
+                Token::Word(w) => return Some(w.value.clone()),
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Value slots: a string literal that also appears in the question is replaced, in both,
+    /// by other real values of its column (or other years, for a year).
+    fn value_variants(&self, gold: &GoldPair, rng: &mut Rng) -> Vec<RulePair> {
+        let Some(tokens) = tokenize(&gold.sql) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, t) in tokens.iter().enumerate() {
+            let Token::SingleQuotedString(lit) = t else {
+                continue;
+            };
+            let Some(range) = find_words(&gold.question, lit) else {
+                continue;
+            };
+            let candidates: Vec<String> =
+                if lit.len() == 4 && lit.chars().all(|c| c.is_ascii_digit()) {
+                    let y: i32 = lit.parse().unwrap_or(2000);
+                    [y - 1, y + 1, y - 2]
+                        .iter()
+                        .map(|y| y.to_string())
+                        .collect()
+                } else {
+                    let Some(col) = Self::column_before(&tokens, i) else {
+                        continue;
+                    };
+                    let Some(table) = self.table_with_column(&gold.sql, &col) else {
+                        continue;
+                    };
+                    let mut vals: Vec<String> = self
+                        .distinct_values(&table.name, &col)
+                        .iter()
+                        .filter_map(sql_text)
+                        .filter(|v| v != lit && v.len() < 40)
+                        .collect();
+                    rng.shuffle(&mut vals);
+                    vals
+                };
+            let old_in_question = &gold.question[range.0..range.1];
+            for v in candidates.into_iter().take(6) {
+                let mut toks = tokens.clone();
+                toks[i] = Token::SingleQuotedString(v.clone());
+                let sql = detokenize(&toks);
+                let shown = if old_in_question.chars().all(|c| !c.is_uppercase()) {
+                    v.to_lowercase()
+                } else {
+                    v.clone()
+                };
+                let question = format!(
+                    "{}{}{}",
+                    &gold.question[..range.0],
+                    shown,
+                    &gold.question[range.1..]
+                );
+                out.push(RulePair {
+                    question,
+                    sql,
+                    how: "value".into(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Month slots: "December 2024" in the question and a `'2024-12-01' … '2024-12-31'`
+    /// range in the SQL move together to other months.
+    fn month_variants(&self, gold: &GoldPair) -> Vec<RulePair> {
+        const MONTHS: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let mut out = Vec::new();
+        for (mi, month) in MONTHS.iter().enumerate() {
+            for year in 2000..2100 {
+                let phrase = format!("{month} {year}");
+                let Some(range) = find_words(&gold.question, &phrase) else {
+                    continue;
+                };
+                let start = format!("'{year}-{:02}-01'", mi + 1);
+                if !gold.sql.contains(&start) {
+                    continue;
+                }
+                let end_day = days_in_month(year, mi + 1);
+                let end = format!("'{year}-{:02}-{end_day:02}'", mi + 1);
+                for (nm, ny) in
+                    (1..12).map(|d| ((mi + 12 - d) % 12, if mi >= d { year } else { year - 1 }))
+                {
+                    let nstart = format!("'{ny}-{:02}-01'", nm + 1);
+                    let nend = format!("'{ny}-{:02}-{:02}'", nm + 1, days_in_month(ny, nm + 1));
+                    out.push(RulePair {
+                        question: replace_keep_case(
+                            &gold.question,
+                            range,
+                            &format!("{} {ny}", MONTHS[nm]),
+                        ),
+                        sql: gold.sql.replace(&start, &nstart).replace(&end, &nend),
+                        how: "value".into(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Number slots: a number (or number word) of the question that is also a literal of the
+    /// SQL (a LIMIT, a threshold) takes other values in both.
+    fn number_variants(&self, gold: &GoldPair) -> Vec<RulePair> {
+        let Some(tokens) = tokenize(&gold.sql) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, t) in tokens.iter().enumerate() {
+            let Token::Number(n, _) = t else { continue };
+            let Ok(value) = n.parse::<i64>() else {
+                continue;
+            };
+            if !(1..=1000).contains(&value) {
+                continue;
+            }
+            let as_word = NUMBER_WORDS.get(value as usize).copied();
+            let (range, word_form) = match find_words(&gold.question, n) {
+                Some(r) => (r, false),
+                None => match as_word.and_then(|w| find_words(&gold.question, w)) {
+                    Some(r) => (r, true),
+                    None => continue,
+                },
+            };
+            let choices: Vec<i64> = [3, 5, 10, value * 2, (value / 2).max(2), value + 1]
+                .into_iter()
+                .filter(|&c| c != value && c > 0)
+                .collect();
+            let mut seen = Vec::new();
+            for c in choices {
+                if seen.contains(&c) {
+                    continue;
+                }
+                seen.push(c);
+                let mut toks = tokens.clone();
+                toks[i] = Token::Number(c.to_string(), false);
+                let shown = match (word_form, NUMBER_WORDS.get(c as usize)) {
+                    (true, Some(w)) => w.to_string(),
+                    _ => c.to_string(),
+                };
+                out.push(RulePair {
+                    question: replace_keep_case(&gold.question, range, &shown),
+                    sql: detokenize(&toks),
+                    how: "number".into(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Flips ORDER BY direction, MAX/MIN or a comparison, with the matching words.
+    fn mutations(&self, gold: &GoldPair) -> Vec<RulePair> {
+        let Some(tokens) = tokenize(&gold.sql) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let word_swap = |question: &str| -> Option<String> {
+            for (a, b) in DIRECTION_WORDS {
+                let ra = find_words(question, a);
+                let rb = find_words(question, b);
+                match (ra, rb) {
+                    (None, None) => continue,
+                    // Both words: swap them at once ("from the most to the least").
+                    (Some(ra), Some(rb)) => {
+                        let (first, second, w1, w2) = if ra.0 < rb.0 {
+                            (ra, rb, b, a)
+                        } else {
+                            (rb, ra, a, b)
+                        };
+                        let tail = replace_keep_case(question, second, w2);
+                        return Some(replace_keep_case(&tail, first, w1));
+                    }
+                    (Some(r), None) => return Some(replace_keep_case(question, r, b)),
+                    (None, Some(r)) => return Some(replace_keep_case(question, r, a)),
+                }
+            }
+            None
+        };
+        // Direction: exactly one ASC/DESC keyword.
+        let dirs: Vec<usize> = tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| matches!(t, Token::Word(w) if w.value.eq_ignore_ascii_case("desc") || w.value.eq_ignore_ascii_case("asc")))
+            .map(|(i, _)| i)
+            .collect();
+        if dirs.len() == 1
+            && let Some(question) = word_swap(&gold.question)
+        {
+            let mut toks = tokens.clone();
+            let i = dirs[0];
+            let flipped = if matches!(&toks[i], Token::Word(w) if w.value.eq_ignore_ascii_case("desc"))
+            {
+                "ASC"
+            } else {
+                "DESC"
+            };
+            toks[i] = Token::make_keyword(flipped);
+            out.push(RulePair {
+                question,
+                sql: detokenize(&toks),
+                how: "direction".into(),
+            });
+        }
+        // Extreme: one MAX or MIN call.
+        let extremes: Vec<usize> = tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| matches!(t, Token::Word(w) if w.value.eq_ignore_ascii_case("max") || w.value.eq_ignore_ascii_case("min")))
+            .map(|(i, _)| i)
+            .collect();
+        if extremes.len() == 1
+            && let Some(question) = word_swap(&gold.question)
+        {
+            let mut toks = tokens.clone();
+            let i = extremes[0];
+            let flipped = if matches!(&toks[i], Token::Word(w) if w.value.eq_ignore_ascii_case("max"))
+            {
+                "MIN"
+            } else {
+                "MAX"
+            };
+            toks[i] = Token::make_word(flipped, None);
+            out.push(RulePair {
+                question,
+                sql: detokenize(&toks),
+                how: "extreme".into(),
+            });
+        }
+        // Comparison: one > / < / >= / <= with its words in the question.
+        let comps: Vec<usize> = tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| matches!(t, Token::Gt | Token::Lt | Token::GtEq | Token::LtEq))
+            .map(|(i, _)| i)
+            .collect();
+        if comps.len() == 1 {
+            let i = comps[0];
+            let op = tokens[i].to_string();
+            for (a_op, a_words, b_op, b_words) in COMPARISON_WORDS {
+                let (from_words, to_words, to_op) = if op == *a_op {
+                    (a_words, b_words, b_op)
+                } else if op == *b_op {
+                    (b_words, a_words, a_op)
+                } else {
+                    continue;
+                };
+                if let Some(r) = find_words(&gold.question, from_words) {
+                    let mut toks = tokens.clone();
+                    toks[i] = match *to_op {
+                        ">" => Token::Gt,
+                        "<" => Token::Lt,
+                        ">=" => Token::GtEq,
+                        _ => Token::LtEq,
+                    };
+                    out.push(RulePair {
+                        question: replace_keep_case(&gold.question, r, to_words),
+                        sql: detokenize(&toks),
+                        how: "comparison".into(),
+                    });
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// Glossary terms: a question that spells out a term's definition words gets the term,
+    /// and the other way round for short definitions.
+    fn glossary_variants(&self, gold: &GoldPair) -> Vec<RulePair> {
+        let mut out = Vec::new();
+        for g in &self.glossary {
+            let short_def: String = g
+                .definition
+                .split([':', '.', ',', ';', '(', '='])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_lowercase();
+            let words = short_def.split_whitespace().count();
+            let plain = !short_def.contains(['_', '\'', '"', '*', '/'])
+                && !short_def.chars().any(|c| c.is_ascii_digit());
+            let abbreviation = g.term.len() <= 5 && g.term.chars().all(|c| c.is_ascii_uppercase());
+            if !plain || !(2..=5).contains(&words) {
+                continue;
+            }
+            // An abbreviation is spelt out, and a spelt-out term abbreviated.
+            if abbreviation && let Some(r) = find_words(&gold.question, &g.term) {
+                out.push(RulePair {
+                    question: replace_keep_case(&gold.question, r, &short_def),
+                    sql: gold.sql.clone(),
+                    how: "glossary".into(),
+                });
+            } else if abbreviation && let Some(r) = find_words(&gold.question, &short_def) {
+                out.push(RulePair {
+                    question: replace_keep_case(&gold.question, r, &g.term),
+                    sql: gold.sql.clone(),
+                    how: "glossary".into(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Restyled wording of the same question ("Show me…", "Can you tell me…").
+    fn paraphrases(&self, gold: &GoldPair) -> Vec<RulePair> {
+        let q = gold.question.trim().trim_end_matches(['?', '.']);
+        let lower_first = {
+            let mut c = q.chars();
+            match c.next() {
+                Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+                None => String::new(),
+            }
+        };
+        let first_word = lower_first.split_whitespace().next().unwrap_or("");
+        let mut out = Vec::new();
+        if let Some(embedded) = indirect(&lower_first) {
+            out.push(format!("Can you tell me {embedded}?"));
+            out.push(format!("I'd like to know {embedded}."));
+            out.push(format!("Please find out {embedded}."));
+            if let Some(rest) = lower_first.strip_prefix("which ") {
+                out.push(format!("List the {rest}."));
+            }
+        } else if ["list", "show", "give", "find", "rank", "name"].contains(&first_word) {
+            out.push(format!("Please {lower_first}."));
+            out.push(format!("Could you {lower_first}?"));
+            out.push(format!("I need you to {lower_first}."));
+        }
+        if out.is_empty() {
+            out.push(format!("Tell me: {lower_first}?"));
+            out.push(format!("From our data: {lower_first}?"));
+        }
+        out.into_iter()
+            .map(|question| RulePair {
+                question,
+                sql: gold.sql.clone(),
+                how: "paraphrase".into(),
+            })
+            .collect()
+    }
+
+    /// Simpler parts of a query: each CTE body and each subquery that the describer can word.
+    fn parts(&self, gold: &GoldPair) -> Vec<RulePair> {
+        let Ok(query) = crate::sql::analyze::parse_query(&gold.sql) else {
+            return Vec::new();
+        };
+        let mut bodies: Vec<String> = Vec::new();
+        if let Some(with) = &query.with {
+            for cte in &with.cte_tables {
+                bodies.push(cte.query.to_string());
+            }
+        }
+        // Subqueries in parentheses: found by text, parsed back to check.
+        let text = gold.sql.as_str();
+        let mut depth = 0i32;
+        let mut starts = Vec::new();
+        for (i, c) in text.char_indices() {
+            match c {
+                '(' => {
+                    depth += 1;
+                    starts.push((i, depth));
+                }
+                ')' => {
+                    if let Some(pos) = starts.iter().rposition(|&(_, d)| d == depth) {
+                        let (s, _) = starts.remove(pos);
+                        let inner = text[s + 1..i].trim();
+                        if inner.to_lowercase().starts_with("select") {
+                            bodies.push(inner.to_string());
+                        }
+                    }
+                    depth -= 1;
+                }
+                _ => {}
+            }
+        }
+        bodies
+            .into_iter()
+            .filter_map(|sql| {
+                let question = self.describe(&sql)?;
+                Some(RulePair {
+                    question,
+                    sql,
+                    how: "part".into(),
+                })
+            })
+            .collect()
+    }
+
+    /// Words a simple single-table query clause by clause; `None` when it is not simple.
+    pub fn describe(&self, sql: &str) -> Option<String> {
+        use sqlparser::ast::{Expr, GroupByExpr, SelectItem, SetExpr, TableFactor};
+        let q = crate::sql::analyze::parse_query(sql).ok()?;
+        if q.with.is_some() {
+            return None;
+        }
+        let SetExpr::Select(s) = q.body.as_ref() else {
+            return None;
+        };
+        if s.from.len() != 1 || !s.from[0].joins.is_empty() {
+            return None;
+        }
+        let TableFactor::Table { name, .. } = &s.from[0].relation else {
+            return None;
+        };
+        let table = human(&name.to_string());
+        let col = |e: &Expr| -> Option<String> {
+            match e {
+                Expr::Identifier(i) => Some(human(&i.value)),
+                Expr::CompoundIdentifier(p) => p.last().map(|i| human(&i.value)),
+                _ => None,
+            }
+        };
+        let mut parts = Vec::new();
+        for item in &s.projection {
+            let e = match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+                SelectItem::Wildcard(_) => {
+                    parts.push("everything".to_string());
+                    continue;
+                }
+                _ => return None,
+            };
+            match e {
+                Expr::Function(f) => {
+                    let fname = f.name.to_string().to_lowercase();
+                    let arg = match &f.args {
+                        sqlparser::ast::FunctionArguments::List(l) => {
+                            l.args.first().map(|a| a.to_string())
+                        }
+                        _ => None,
+                    }
+                    .unwrap_or_default();
+                    let arg_h = human(arg.rsplit('.').next().unwrap_or(&arg));
+                    let phrase = match fname.as_str() {
+                        "count" if arg == "*" => format!("the number of {table}"),
+                        "count" => format!("the number of {table} with a {arg_h}"),
+                        "avg" => format!("the average {arg_h}"),
+                        "sum" | "total" => format!("the total {arg_h}"),
+                        "max" => format!("the highest {arg_h}"),
+                        "min" => format!("the lowest {arg_h}"),
+                        _ => return None,
+                    };
+                    parts.push(phrase);
+                }
+                other => parts.push(format!("the {}", col(other)?)),
+            }
+        }
+        let mut text = format!("What is {} of {table}", parts.join(" and "));
+        if parts.len() == 1 && parts[0].starts_with("the number") {
+            text = format!("What is {}", parts[0]);
+        }
+        if let Some(w) = &s.selection {
+            text.push_str(&format!(" where {}", self.describe_condition(w)?));
+        }
+        if let GroupByExpr::Expressions(g, _) = &s.group_by
+            && !g.is_empty()
+        {
+            let names: Option<Vec<String>> = g.iter().map(col).collect();
+            text.push_str(&format!(" for each {}", names?.join(" and ")));
+        }
+        text.push('?');
+        Some(text)
+    }
+
+    fn describe_condition(&self, e: &sqlparser::ast::Expr) -> Option<String> {
+        use sqlparser::ast::{BinaryOperator as Op, Expr};
+        match e {
+            Expr::BinaryOp { left, op, right } => {
+                let l = match left.as_ref() {
+                    Expr::Identifier(i) => human(&i.value),
+                    Expr::CompoundIdentifier(p) => human(&p.last()?.value),
+                    _ => return None,
+                };
+                let r = match right.as_ref() {
+                    Expr::Value(v) => v.to_string().trim_matches('\'').to_string(),
+                    _ => return None,
+                };
+                let op = match op {
+                    Op::Eq => "is",
+                    Op::NotEq => "is not",
+                    Op::Gt => "is above",
+                    Op::Lt => "is below",
+                    Op::GtEq => "is at least",
+                    Op::LtEq => "is at most",
+                    Op::And => return None,
+                    _ => return None,
+                };
+                Some(format!("the {l} {op} {r}"))
+            }
+            _ => None,
+        }
+    }
+
+    /// A name-like column to show for a table's rows.
+    fn label_column(table: &Table) -> Option<String> {
+        let names = ["name", "title", "last_name", "first_name", "city", "label"];
+        for n in names {
+            if let Some(c) = table
+                .columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(n))
+            {
+                return Some(c.name.clone());
+            }
+        }
+        table
+            .columns
+            .iter()
+            .find(|c| c.decl_type.to_uppercase().contains("TEXT") && !c.categorical)
+            .map(|c| c.name.clone())
+    }
+
+    fn is_numeric(c: &crate::sql::schema::Column) -> bool {
+        let t = c.decl_type.to_uppercase();
+        (t.contains("REAL")
+            || t.contains("NUM")
+            || t.contains("DEC")
+            || t.contains("FLOAT")
+            || t.contains("DOUBLE")
+            || (t.contains("INT") && !c.primary_key))
+            && !c.name.to_lowercase().ends_with("_id")
+            && !c.categorical
+    }
+
+    fn is_date(c: &crate::sql::schema::Column) -> bool {
+        Self::is_date_inner(c)
+    }
+
+    fn is_date_inner(c: &crate::sql::schema::Column) -> bool {
+        let t = c.decl_type.to_uppercase();
+        let n = c.name.to_lowercase();
+        t.contains("DATE") || t.contains("TIME") || n.ends_with("_date") || n.ends_with("_at")
+    }
+
+    /// Schema-driven pairs covering counting, grouping, filtering, top-k, joins along each
+    /// foreign key, HAVING, NOT EXISTS, date grouping, subqueries, a CTE, a window function,
+    /// CASE and DISTINCT. Each has executed and returned rows.
+    pub fn schema_pairs(&self) -> Vec<RulePair> {
+        self.schema_cache
+            .get_or_init(|| self.build_schema_pairs())
+            .clone()
+    }
+
+    fn build_schema_pairs(&self) -> Vec<RulePair> {
+        let q = |s: &str| {
+            if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                s.to_string()
+            } else {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            }
+        };
+        let mut out = Vec::new();
+        let mut push = |name: &str, question: String, sql: String| {
+            out.push(RulePair {
+                question,
+                sql,
+                how: format!("schema:{name}"),
+            });
+        };
+        for t in &self.schema.tables {
+            if t.name.starts_with("sqlite_") || t.row_count == 0 {
+                continue;
+            }
+            let tn = q(&t.name);
+            let th = human(&t.name);
+            let one = singular(&th);
+            push(
+                "count",
+                format!("How many {th} are there?"),
+                format!("SELECT COUNT(*) FROM {tn}"),
+            );
+            let label = Self::label_column(t);
+            let cats: Vec<&crate::sql::schema::Column> = t
+                .columns
+                .iter()
+                .filter(|c| {
+                    let n = c.name.to_lowercase();
+                    c.categorical
+                        && !c.primary_key
+                        && n != "id"
+                        && !n.ends_with("_id")
+                        && c.samples.iter().all(|v| matches!(v, Value::Text(_)))
+                })
+                .collect();
+            let nums: Vec<&crate::sql::schema::Column> =
+                t.columns.iter().filter(|c| Self::is_numeric(c)).collect();
+            let dates: Vec<&crate::sql::schema::Column> =
+                t.columns.iter().filter(|c| Self::is_date(c)).collect();
+            for c in cats.iter().take(2) {
+                let cn = q(&c.name);
+                let ch = human(&c.name);
+                push(
+                    "group_count",
+                    format!("How many {th} are there for each {ch}?"),
+                    format!("SELECT {cn}, COUNT(*) AS n FROM {tn} GROUP BY {cn} ORDER BY n DESC"),
+                );
+                if let Some(value) = self.distinct_values(&t.name, &c.name).first().cloned()
+                    && let Some(v) = sql_text(&value)
+                {
+                    let lit = value.sql_literal();
+                    push(
+                        "filter",
+                        format!("How many {th} have {ch} {v}?"),
+                        format!("SELECT COUNT(*) FROM {tn} WHERE {cn} = {lit}"),
+                    );
+                    if let Some(l) = &label {
+                        push(
+                            "in_list",
+                            format!(
+                                "Which {th} have {} {ch} other than {v}? Show their {}.",
+                                article(&ch),
+                                human(l)
+                            ),
+                            format!(
+                                "SELECT {} FROM {tn} WHERE {cn} NOT IN ({lit}) ORDER BY {}",
+                                q(l),
+                                q(l)
+                            ),
+                        );
+                    }
+                }
+                push(
+                    "distinct",
+                    format!("Which different {} values do {th} have?", ch),
+                    format!("SELECT DISTINCT {cn} FROM {tn} ORDER BY {cn}"),
+                );
+                for n in nums.iter().take(1) {
+                    let nn = q(&n.name);
+                    let nh = human(&n.name);
+                    push(
+                        "group_avg",
+                        format!("What is the average {nh} of {th} for each {ch}?"),
+                        format!(
+                            "SELECT {cn}, ROUND(AVG({nn}), 2) AS avg_{} FROM {tn} GROUP BY {cn} ORDER BY {cn}",
+                            n.name.to_lowercase()
+                        ),
+                    );
+                    push(
+                        "window",
+                        format!("Rank the {th} by {nh} within each {ch}, highest first."),
+                        format!(
+                            "SELECT {cn}, {}, {nn}, RANK() OVER (PARTITION BY {cn} ORDER BY {nn} DESC) AS rank_in_{} FROM {tn}",
+                            label.as_deref().map(q).unwrap_or_else(|| nn.clone()),
+                            c.name.to_lowercase()
+                        ),
+                    );
+                    push(
+                        "cte_share",
+                        format!("What share of all {th} does each {ch} account for, in percent?"),
+                        format!(
+                            "WITH totals AS (SELECT COUNT(*) AS n FROM {tn}) SELECT {cn}, ROUND(100.0 * COUNT(*) / (SELECT n FROM totals), 1) AS pct FROM {tn} GROUP BY {cn} ORDER BY pct DESC"
+                        ),
+                    );
+                }
+            }
+            for n in nums.iter().take(2) {
+                let nn = q(&n.name);
+                let nh = human(&n.name);
+                push(
+                    "max",
+                    format!("What is the highest {nh} of any {one}?"),
+                    format!("SELECT MAX({nn}) FROM {tn}"),
+                );
+                push(
+                    "avg",
+                    format!("What is the average {nh} of {th}?"),
+                    format!("SELECT ROUND(AVG({nn}), 2) FROM {tn}"),
+                );
+                if let Some(l) = &label {
+                    let lh = human(l);
+                    push(
+                        "top_k",
+                        format!("Which 3 {th} have the highest {nh}? Show their {lh} and {nh}."),
+                        format!("SELECT {}, {nn} FROM {tn} ORDER BY {nn} DESC LIMIT 3", q(l)),
+                    );
+                    push(
+                        "above_average",
+                        format!(
+                            "Which {th} have {} {nh} above the average? Show their {lh}.",
+                            article(&nh)
+                        ),
+                        format!(
+                            "SELECT {} FROM {tn} WHERE {nn} > (SELECT AVG({nn}) FROM {tn}) ORDER BY {nn} DESC",
+                            q(l)
+                        ),
+                    );
+                    push(
+                        "case",
+                        format!(
+                            "How many {th} have {} {nh} above the average, and how many do not?",
+                            article(&nh)
+                        ),
+                        format!(
+                            "SELECT CASE WHEN {nn} > (SELECT AVG({nn}) FROM {tn}) THEN 'above average' ELSE 'not above average' END AS band, COUNT(*) AS n FROM {tn} GROUP BY band"
+                        ),
+                    );
+                }
+            }
+            for d in dates.iter().take(1) {
+                let dn = q(&d.name);
+                let dh = human(&d.name);
+                push(
+                    "by_year",
+                    format!("How many {th} are there per year of {dh}?"),
+                    format!(
+                        "SELECT strftime('%Y', {dn}) AS year, COUNT(*) AS n FROM {tn} GROUP BY year ORDER BY year"
+                    ),
+                );
+                push(
+                    "latest",
+                    format!("What is the most recent {dh} among {th}?"),
+                    format!("SELECT MAX({dn}) FROM {tn}"),
+                );
+            }
+            // Joins along each foreign key: child rows per parent row.
+            for fk in &t.foreign_keys {
+                let Some(parent) = self.schema.table(&fk.ref_table) else {
+                    continue;
+                };
+                if parent.name == t.name || fk.columns.len() != 1 {
+                    continue;
+                }
+                let Some(pl) = Self::label_column(parent) else {
+                    continue;
+                };
+                let pk = fk
+                    .ref_columns
+                    .first()
+                    .cloned()
+                    .or_else(|| parent.primary_key.first().cloned())
+                    .unwrap_or_else(|| "id".into());
+                let ph = human(&parent.name);
+                let pone = singular(&ph);
+                let (pn, fkc, pkc, pln) = (q(&parent.name), q(&fk.columns[0]), q(&pk), q(&pl));
+                push(
+                    "join_count",
+                    format!(
+                        "How many {th} does each {pone} have? Show the {pone}'s {}.",
+                        human(&pl)
+                    ),
+                    format!(
+                        "SELECT p.{pln}, COUNT(*) AS n FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc} GROUP BY p.{pkc}, p.{pln} ORDER BY n DESC"
+                    ),
+                );
+                let median = self
+                    .db
+                    .query(&format!("SELECT COUNT(*) AS n FROM {tn} GROUP BY {fkc} ORDER BY n LIMIT 1 OFFSET (SELECT COUNT(DISTINCT {fkc}) FROM {tn}) / 2"))
+                    .ok()
+                    .and_then(|r| r.rows.first().and_then(|row| row.first().cloned()))
+                    .and_then(|v| match v {
+                        Value::Integer(i) => Some(i),
+                        _ => None,
+                    })
+                    .unwrap_or(1);
+                push(
+                    "having",
+                    format!("Which {ph} have more than {median} {th}?"),
+                    format!(
+                        "SELECT p.{pln}, COUNT(*) AS n FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc} GROUP BY p.{pkc}, p.{pln} HAVING COUNT(*) > {median} ORDER BY n DESC"
+                    ),
+                );
+                push(
+                    "not_exists",
+                    format!("Which {ph} have no {th}?"),
+                    format!(
+                        "SELECT p.{pln} FROM {pn} p WHERE NOT EXISTS (SELECT 1 FROM {tn} c WHERE c.{fkc} = p.{pkc}) ORDER BY p.{pln}"
+                    ),
+                );
+                for n in child_nums(t).iter().take(1) {
+                    let nn = q(&n.name);
+                    let nh = human(&n.name);
+                    push(
+                        "join_sum",
+                        format!(
+                            "What is the total {nh} of {th} for each {pone}? Show the {pone}'s {}.",
+                            human(&pl)
+                        ),
+                        format!(
+                            "SELECT p.{pln}, SUM(c.{nn}) AS total_{} FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc} GROUP BY p.{pkc}, p.{pln} ORDER BY total_{} DESC",
+                            n.name.to_lowercase(),
+                            n.name.to_lowercase()
+                        ),
+                    );
+                    push(
+                        "join_avg",
+                        format!("What is the average {nh} of {th} for each {pone}?"),
+                        format!(
+                            "SELECT p.{pln}, ROUND(AVG(c.{nn}), 2) AS avg_{} FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc} GROUP BY p.{pkc}, p.{pln} ORDER BY p.{pln}",
+                            n.name.to_lowercase()
+                        ),
+                    );
+                    push(
+                        "two_ctes",
+                        format!(
+                            "Rank each {pone} by its total {nh} of {th}, and show how far it is from the average {pone}."
+                        ),
+                        format!(
+                            "WITH totals AS (SELECT c.{fkc} AS pid, SUM(c.{nn}) AS total FROM {tn} c GROUP BY c.{fkc}), overall AS (SELECT AVG(total) AS avg_total FROM totals) SELECT p.{pln}, ROUND(t.total, 2) AS total, ROUND(t.total - o.avg_total, 2) AS vs_average, RANK() OVER (ORDER BY t.total DESC) AS rnk FROM totals t JOIN {pn} p ON p.{pkc} = t.pid CROSS JOIN overall o ORDER BY rnk"
+                        ),
+                    );
+                    push(
+                        "top_per_parent",
+                        format!("For each {pone}, which of its {th} has the highest {nh}?"),
+                        format!(
+                            "SELECT {pone_col}, {nh_col} FROM (SELECT p.{pln} AS {pone_col}, c.{nn} AS {nh_col}, ROW_NUMBER() OVER (PARTITION BY p.{pkc} ORDER BY c.{nn} DESC) AS rn FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc}) WHERE rn = 1 ORDER BY {pone_col}",
+                            pone_col = q(&format!(
+                                "{}_{}",
+                                singular(&parent.name.to_lowercase()),
+                                pl.to_lowercase()
+                            )),
+                            nh_col = q(&n.name.to_lowercase())
+                        ),
+                    );
+                }
+                push(
+                    "left_join",
+                    format!(
+                        "List every {pone} with its number of {th}, including those with none."
+                    ),
+                    format!(
+                        "SELECT p.{pln}, COUNT(c.{fkc}) AS n FROM {pn} p LEFT JOIN {tn} c ON c.{fkc} = p.{pkc} GROUP BY p.{pkc}, p.{pln} ORDER BY n"
+                    ),
+                );
+            }
+        }
+        // Two tables sharing a text column (a city, a name): UNION of their values.
+        let text_cols: Vec<(&Table, &crate::sql::schema::Column)> = self
+            .schema
+            .tables
+            .iter()
+            .flat_map(|t| {
+                t.columns
+                    .iter()
+                    .filter(|c| c.categorical)
+                    .map(move |c| (t, c))
+            })
+            .collect();
+        for (i, (t1, c1)) in text_cols.iter().enumerate() {
+            if let Some((t2, _)) = text_cols[i + 1..]
+                .iter()
+                .find(|(t2, c2)| t2.name != t1.name && c2.name.eq_ignore_ascii_case(&c1.name))
+            {
+                push(
+                    "union",
+                    format!(
+                        "List every {} that appears among {} or {}.",
+                        human(&c1.name),
+                        human(&t1.name),
+                        human(&t2.name)
+                    ),
+                    format!(
+                        "SELECT {c} FROM {a} UNION SELECT {c} FROM {b} ORDER BY 1",
+                        c = q(&c1.name),
+                        a = q(&t1.name),
+                        b = q(&t2.name)
+                    ),
+                );
+                break;
+            }
+        }
+        out.retain(|p| self.executes(&p.sql));
+        for p in &out {
+            self.remember(p);
+        }
+        out
+    }
+
+    /// Up to `count` new pairs in the manner of the gold pair `gold`, for a generator.
+    pub fn similar(&self, generator: &str, gold: &GoldPair, count: usize) -> Vec<RulePair> {
+        self.similar_from(generator, gold, 0, count)
+    }
+
+    /// Like [`similar`](Self::similar), skipping the first `skip` pairs it would give.
+    pub fn similar_from(
+        &self,
+        generator: &str,
+        gold: &GoldPair,
+        skip: usize,
+        count: usize,
+    ) -> Vec<RulePair> {
+        let mut rng = Rng::new(self.seed ^ hash_str(&gold.question) ^ hash_str(generator));
+        // Each generator leans on its own kind of change, so they overlap little.
+        let mut candidates: Vec<RulePair> = match generator {
+            "pattern" => [
+                self.value_variants(gold, &mut rng),
+                self.month_variants(gold),
+            ]
+            .concat(),
+            "variation" => [self.number_variants(gold), self.mutations(gold)].concat(),
+            "comparative" => [
+                self.mutations(gold),
+                self.value_variants(gold, &mut rng)
+                    .into_iter()
+                    .rev()
+                    .collect(),
+            ]
+            .concat(),
+            "edge_case" => [
+                self.mutations(gold),
+                self.number_variants(gold).into_iter().rev().collect(),
+            ]
+            .concat(),
+            "granular" => [
+                self.parts(gold),
+                self.month_variants(gold).into_iter().rev().collect(),
+                self.value_variants(gold, &mut rng)
+                    .into_iter()
+                    .rev()
+                    .collect(),
+            ]
+            .concat(),
+            "decomposer" => self.parts(gold),
+            "paraphrase" => [self.glossary_variants(gold), self.paraphrases(gold)].concat(),
+            _ => [
+                self.value_variants(gold, &mut rng),
+                self.mutations(gold),
+                self.number_variants(gold),
+            ]
+            .concat(),
+        };
+        let gold_q = normalize_question(&gold.question);
+        let mut seen = std::collections::HashSet::new();
+        candidates.retain(|p| {
+            let k = normalize_question(&p.question);
+            k != gold_q && seen.insert(k)
+        });
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for p in candidates {
+            if out.len() >= count {
+                break;
+            }
+            if self.executes(&p.sql) {
+                if skipped < skip {
+                    skipped += 1;
+                    continue;
+                }
+                self.remember(&p);
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// SQL for a question: exactly, when the engine wrote the question; else the gold pair
+    /// whose wording is closest, with any categorical value the question names substituted.
+    pub fn answer(&self, question: &str) -> Option<String> {
+        let key = normalize_question(question);
+        if let Some(sql) = self
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Some(sql.clone());
+        }
+        // An indexed question asked again gets its own SQL.
+        if self.retrieval_only
+            && let Some(g) = self
+                .gold
+                .iter()
+                .find(|g| normalize_question(&g.question) == key)
+        {
+            return Some(g.sql.clone());
+        }
+        let words = |s: &str| -> std::collections::BTreeSet<String> {
+            const STOP: &[&str] = &[
+                "the", "and", "our", "do", "we", "have", "are", "is", "was", "were", "did", "does",
+                "there", "any", "all", "show", "their", "with", "for", "from", "that", "this",
+            ];
+            normalize_question(s)
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| w.len() > 1 && !STOP.contains(w))
+                .map(singular)
+                .collect()
+        };
+        let qw = words(question);
+        let mut candidates: Vec<GoldPair> = self.gold.clone();
+        if !self.retrieval_only {
+            candidates.extend(self.schema_pairs().into_iter().map(|p| GoldPair {
+                question: p.question,
+                sql: p.sql,
+                db_id: None,
+            }));
+        }
+        let best = candidates
+            .iter()
+            .map(|g| {
+                let gw = words(&g.question);
+                let inter = qw.intersection(&gw).count() as f64;
+                let union = qw.union(&gw).count().max(1) as f64;
+                (inter / union, g)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0))?;
+        let gold = best.1;
+        // Substitute a value the question names for the pair's aligned literal.
+        let mut rng = Rng::new(self.seed);
+        for v in self.value_variants(gold, &mut rng) {
+            let new_words: Vec<String> = words(&v.question)
+                .difference(&words(&gold.question))
+                .cloned()
+                .collect();
+            if !new_words.is_empty() && new_words.iter().all(|w| qw.contains(w)) {
+                return Some(v.sql);
+            }
+        }
+        Some(gold.sql.clone())
+    }
+
+    /// A repair for a failing query: names close to a real table or column replace unknown
+    /// ones; only the first statement is kept. `None` when nothing can be changed.
+    pub fn debug(&self, sql: &str, error: &str) -> Option<String> {
+        let mut fixed = sql.trim().trim_end_matches(';').to_string();
+        if let Some(i) = fixed.find(';') {
+            fixed.truncate(i);
+        }
+        let lower = error.to_lowercase();
+        let unknown = ["no such column: ", "no such table: "]
+            .iter()
+            .find_map(|p| {
+                lower
+                    .find(p)
+                    .map(|i| error[i + p.len()..].trim().to_string())
+            });
+        if let Some(name) = unknown {
+            let bare = name.rsplit('.').next().unwrap_or(&name).to_string();
+            let mut candidates: Vec<&str> =
+                self.schema.tables.iter().map(|t| t.name.as_str()).collect();
+            for t in &self.schema.tables {
+                candidates.extend(t.columns.iter().map(|c| c.name.as_str()));
+            }
+            if let Some(better) = did_you_mean(&bare, &candidates)
+                && let Some(tokens) = tokenize(&fixed)
+            {
+                let toks: Vec<Token> = tokens
+                    .into_iter()
+                    .map(|t| match t {
+                        Token::Word(w) if w.value.eq_ignore_ascii_case(&bare) => {
+                            Token::make_word(better, w.quote_style)
+                        }
+                        other => other,
+                    })
+                    .collect();
+                fixed = detokenize(&toks);
+            }
+        }
+        (fixed != sql.trim() && self.executes(&fixed)).then_some(fixed)
+    }
+
+    /// Topics of a question: glossary terms and tables it mentions.
+    pub fn topics(&self, question: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for g in &self.glossary {
+            if find_words(question, &g.term).is_some() {
+                out.push(g.term.clone());
+            }
+        }
+        for t in &self.schema.tables {
+            let h = human(&t.name);
+            if find_words(question, &h).is_some() || find_words(question, &singular(&h)).is_some() {
+                out.push(h);
+            }
+        }
+        if out.is_empty() {
+            out.push("general".into());
+        }
+        out
+    }
+
+    /// Pairs that fill a coverage gap: schema-driven pairs (and value variants of gold pairs)
+    /// that use the concept, the table, both tables of a join, or mention the topic.
+    pub fn fill_gap(&self, kind: &str, target: &str) -> Vec<RulePair> {
+        let mut pool = self.schema_pairs();
+        let mut rng = Rng::new(self.seed ^ hash_str(target));
+        for g in &self.gold {
+            pool.extend(self.value_variants(g, &mut rng));
+            pool.extend(self.mutations(g));
+        }
+        pool.into_iter()
+            .filter(|p| {
+                let a = crate::sql::analyze::analyze(&p.sql, Some(&self.schema)).ok();
+                match kind {
+                    "concept" => a.is_some_and(|a| a.concepts.keys().any(|c| c.name() == target)),
+                    "table" => {
+                        a.is_some_and(|a| a.tables.iter().any(|t| t.eq_ignore_ascii_case(target)))
+                    }
+                    "join" => {
+                        let (x, y) = target.split_once('|').unwrap_or((target, target));
+                        a.is_some_and(|a| {
+                            a.tables.iter().any(|t| t.eq_ignore_ascii_case(x))
+                                && a.tables.iter().any(|t| t.eq_ignore_ascii_case(y))
+                        })
+                    }
+                    _ => {
+                        find_words(&p.question, target).is_some()
+                            || find_words(&p.question, &singular(target)).is_some()
+                    }
+                }
+            })
+            .filter(|p| self.executes(&p.sql))
+            .collect()
+    }
+
+    /// Pairs at a complexity level, from the schema-driven templates.
+    pub fn sql_first(&self, level: &str, count: usize) -> Vec<RulePair> {
+        let mut pairs: Vec<RulePair> = self
+            .schema_pairs()
+            .into_iter()
+            .filter(|p| {
+                crate::sql::analyze::analyze(&p.sql, Some(&self.schema))
+                    .is_ok_and(|a| a.level.name() == level || level.is_empty())
+            })
+            .collect();
+        let mut rng = Rng::new(self.seed ^ hash_str(level));
+        rng.shuffle(&mut pairs);
+        pairs.truncate(count);
+        pairs
+    }
+}
+
+/// A question embedded in "Can you tell me …": "what is the revenue" → "what the revenue
+/// is"; "which …" and "how many …" read as they are; `None` for other shapes ("who does …").
+fn indirect(q: &str) -> Option<String> {
+    for wh in ["what", "who", "when", "where"] {
+        for verb in ["is", "are", "was", "were"] {
+            if let Some(rest) = q.strip_prefix(&format!("{wh} {verb} ")) {
+                return Some(format!("{wh} {rest} {verb}"));
+            }
+        }
+    }
+    (q.starts_with("which ") || q.starts_with("how many ") || q.starts_with("how much "))
+        .then(|| q.to_string())
+}
+
+/// What the rules produced for a task: questions, SQL, topics.
+type TaskAnswer = (Vec<String>, Option<String>, Vec<String>);
+
+/// Numeric measure columns of a table (not keys, not categories).
+fn child_nums(t: &Table) -> Vec<&crate::sql::schema::Column> {
+    t.columns
+        .iter()
+        .filter(|c| RulesEngine::is_numeric(c))
+        .collect()
+}
+
+/// The backend face of the engine.
+pub struct RulesBackend {
+    engine: RulesEngine,
+}
+
+impl RulesBackend {
+    pub fn new(project: &Project, seed: u64) -> RulesBackend {
+        RulesBackend {
+            engine: RulesEngine::new(project, seed),
+        }
+    }
+
+    pub fn engine(&self) -> &RulesEngine {
+        &self.engine
+    }
+
+    fn answer_task(&self, task: &Task) -> Result<TaskAnswer, LlmError> {
+        Ok(match task {
+            Task::QuestionToSql { question } => {
+                (Vec::new(), self.engine.answer(question), Vec::new())
+            }
+            Task::SimilarQuestions {
+                generator,
+                question,
+                sql,
+                count,
+                offset,
+            } => {
+                let gold = GoldPair {
+                    question: question.clone(),
+                    sql: sql.clone(),
+                    db_id: None,
+                };
+                let pairs = self
+                    .engine
+                    .similar_from(generator, &gold, offset * count, *count);
+                (
+                    pairs.into_iter().map(|p| p.question).collect(),
+                    None,
+                    Vec::new(),
+                )
+            }
+            Task::DebugSql {
+                sql,
+                error,
+                question,
+            } => {
+                let fixed = self
+                    .engine
+                    .debug(sql, error)
+                    .or_else(|| self.engine.answer(question).filter(|s| s != sql));
+                (Vec::new(), fixed, Vec::new())
+            }
+            Task::SqlFirst { level, offset } => {
+                let pairs = self.engine.sql_first(level, offset + 1);
+                match pairs.into_iter().nth(*offset) {
+                    Some(p) => (vec![p.question], Some(p.sql), Vec::new()),
+                    None => (Vec::new(), None, Vec::new()),
+                }
+            }
+            Task::Topics { question } => (Vec::new(), None, self.engine.topics(question)),
+            Task::FillGap {
+                kind,
+                target,
+                offset,
+            } => match self.engine.fill_gap(kind, target).into_iter().nth(*offset) {
+                Some(p) => {
+                    self.engine.remember(&p);
+                    (vec![p.question], Some(p.sql), Vec::new())
+                }
+                None => (Vec::new(), None, Vec::new()),
+            },
+        })
+    }
+}
+
+/// Fills a requested answer shape from what the rules produced: fields named like `sql` or
+/// `query` get the SQL, `question`/`q1`.. the questions in order, lists the questions or
+/// topics, booleans `true`.
+fn fill(schema: &OutputSchema, questions: &[String], sql: Option<&str>, topics: &[String]) -> Json {
+    let mut obj = Map::new();
+    let mut next_q = questions.iter();
+    for (k, t) in &schema.fields {
+        let key = k.to_lowercase();
+        let v = match t.as_str() {
+            "array" | "list" => {
+                if !topics.is_empty() {
+                    json!(topics)
+                } else {
+                    json!(questions)
+                }
+            }
+            "bool" | "boolean" => json!(true),
+            "int" | "integer" => json!(questions.len()),
+            "float" | "number" => json!(1.0),
+            _ if key.contains("sql") || key.contains("query") => json!(sql.unwrap_or("")),
+            _ if key.contains("topic") => json!(topics.join(", ")),
+            _ if key.contains("explanation") || key.contains("reason") => {
+                json!("answered by the offline rules backend")
+            }
+            _ => json!(next_q.next().cloned().unwrap_or_default()),
+        };
+        obj.insert(k.clone(), v);
+    }
+    Json::Object(obj)
+}
+
+impl Backend for RulesBackend {
+    fn kind(&self) -> &'static str {
+        "rules"
+    }
+
+    fn model(&self) -> &str {
+        "rules"
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a LlmRequest,
+    ) -> BoxFuture<'a, Result<LlmResponse, LlmError>> {
+        Box::pin(async move {
+            let start = Instant::now();
+            let Some(task) = &request.task else {
+                return Err(LlmError::Unsupported {
+                    message: format!(
+                        "the offline rules backend answers lode's own tasks only, not free-form prompts ({}); configure an LLM profile for this",
+                        request.purpose
+                    ),
+                });
+            };
+            let (questions, sql, topics) = self.answer_task(task)?;
+            let text = sql.clone().unwrap_or_else(|| questions.join("\n"));
+            let json = request
+                .schema
+                .as_ref()
+                .map(|s| fill(s, &questions, sql.as_deref(), &topics));
+            Ok(LlmResponse {
+                json,
+                text,
+                usage: None,
+                latency: start.elapsed(),
+                cached: false,
+            })
+        })
+    }
+
+    fn structured_mode(&self) -> Option<&'static str> {
+        Some("rules")
+    }
+}
+
+/// Counts of pairs per `how`, for summaries.
+pub fn count_by_how(pairs: &[RulePair]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for p in pairs {
+        *m.entry(p.how.split(':').next().unwrap_or("").to_string())
+            .or_insert(0) += 1;
+    }
+    m
+}

@@ -1,0 +1,627 @@
+//! The safe executor: the only way SQL reaches a user's database.
+//!
+//! Every connection is opened read-only (`mode=ro`), with `PRAGMA query_only`, SQLite's
+//! defensive mode, and an authorizer that allows reading and nothing else. A statement runs
+//! only if it is exactly one read-only statement; it is interrupted at its wall-clock deadline
+//! (or when a caller cancels it), and its result is capped in rows and cell size, with the
+//! truncation reported. Connections are pooled so independent queries run in parallel.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+
+use super::Value;
+pub use crate::config::ExecLimits;
+
+/// What a statement returned, with what was cut off and how long it took.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryResult {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+    /// More rows existed than `max_rows`.
+    pub truncated: bool,
+    /// Number of cells cut to `max_cell_bytes`.
+    pub truncated_cells: usize,
+    #[serde(serialize_with = "serialize_ms")]
+    pub elapsed: Duration,
+}
+
+fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+/// Why a statement did not produce a result. `Rejected` means it was never allowed to run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExecError {
+    #[error("cannot open database {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("refused: {reason}")]
+    Rejected { reason: String },
+    #[error("timed out after {:.1} s (limit {:.1} s)", elapsed.as_secs_f64(), limit.as_secs_f64())]
+    Timeout { elapsed: Duration, limit: Duration },
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{message}")]
+    Sqlite { message: String },
+}
+
+impl ExecError {
+    /// A short stable name for the kind of failure, used in reports and the store.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExecError::Open { .. } => "open",
+            ExecError::Rejected { .. } => "rejected",
+            ExecError::Timeout { .. } => "timeout",
+            ExecError::Cancelled => "cancelled",
+            ExecError::Sqlite { .. } => "sqlite",
+        }
+    }
+}
+
+/// Lets another thread stop a running statement (the TUI's cancel key).
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A read-only handle on a user's SQLite database, with a pool of connections.
+///
+/// `Database` is `Sync`: share it (or an `Arc` of it) between threads and call [`query`]
+/// from each; every call borrows its own connection.
+///
+/// [`query`]: Database::query
+pub struct Database {
+    path: PathBuf,
+    limits: ExecLimits,
+    idle: Mutex<Vec<GuardedConnection>>,
+}
+
+/// What a statement reports back to the connection's hooks while it runs.
+#[derive(Default)]
+struct RunState {
+    deadline: Option<Instant>,
+    cancel: Option<CancelFlag>,
+    timed_out: bool,
+    cancelled: bool,
+    denied: Option<String>,
+}
+
+struct GuardedConnection {
+    conn: Connection,
+    state: Arc<Mutex<RunState>>,
+}
+
+/// How often (in SQLite virtual-machine steps) the deadline is checked.
+const PROGRESS_STEPS: i32 = 1000;
+
+impl Database {
+    /// Opens `path` read-only and checks it is a SQLite database. Never creates a file.
+    pub fn open(path: &Path, limits: ExecLimits) -> Result<Database, ExecError> {
+        if !path.is_file() {
+            return Err(ExecError::Open {
+                path: path.to_path_buf(),
+                message: "no such file (check database.path in config.yml or --db)".into(),
+            });
+        }
+        let db = Database {
+            path: path.to_path_buf(),
+            limits,
+            idle: Mutex::new(Vec::new()),
+        };
+        // Open one connection now so a bad file is reported at open, not at the first query.
+        let first = db.connect()?;
+        first
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(|e| ExecError::Open {
+                path: path.to_path_buf(),
+                message: format!("{e} (is it a SQLite database?)"),
+            })?;
+        db.release(first);
+        Ok(db)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn limits(&self) -> ExecLimits {
+        self.limits
+    }
+
+    /// The same database with other limits (for a `--timeout` flag, say). Starts a fresh pool.
+    pub fn with_limits(&self, limits: ExecLimits) -> Database {
+        Database {
+            path: self.path.clone(),
+            limits,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs one read-only statement under the database's limits.
+    pub fn query(&self, sql: &str) -> Result<QueryResult, ExecError> {
+        self.query_with(sql, self.limits, None)
+    }
+
+    /// Runs one read-only statement under the given limits; `cancel` stops it early.
+    pub fn query_with(
+        &self,
+        sql: &str,
+        limits: ExecLimits,
+        cancel: Option<&CancelFlag>,
+    ) -> Result<QueryResult, ExecError> {
+        let guarded = self.acquire()?;
+        let result = run(&guarded, sql, limits, cancel);
+        self.release(guarded);
+        result
+    }
+
+    fn acquire(&self) -> Result<GuardedConnection, ExecError> {
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some(c) => Ok(c),
+            None => self.connect(),
+        }
+    }
+
+    fn release(&self, conn: GuardedConnection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < 64 {
+            idle.push(conn);
+        }
+    }
+
+    fn connect(&self) -> Result<GuardedConnection, ExecError> {
+        let open_err = |e: rusqlite::Error| ExecError::Open {
+            path: self.path.clone(),
+            message: e.to_string(),
+        };
+        let uri = format!("file:{}?mode=ro", uri_escape(&self.path));
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(uri, flags).map_err(open_err)?;
+        conn.execute_batch("PRAGMA query_only = ON;")
+            .map_err(open_err)?;
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
+            .map_err(open_err)?;
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA,
+            false,
+        )
+        .map_err(open_err)?;
+        // Statements cache plans per connection; the pool keeps them warm.
+        conn.set_prepared_statement_cache_capacity(64);
+
+        let state = Arc::new(Mutex::new(RunState::default()));
+        let auth_state = Arc::clone(&state);
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+            match authorize(&ctx) {
+                Ok(()) => Authorization::Allow,
+                Err(reason) => {
+                    let mut s = auth_state.lock().unwrap_or_else(|p| p.into_inner());
+                    // Keep the first specific reason: it names what the statement tried to
+                    // do. A write to SQLite's own schema table comes before the DROP or
+                    // CREATE that caused it, so it gives way to a later, specific reason.
+                    let generic = s
+                        .denied
+                        .as_deref()
+                        .is_none_or(|r| r.starts_with(SCHEMA_WRITE));
+                    if generic {
+                        s.denied = Some(reason);
+                    }
+                    Authorization::Deny
+                }
+            }
+        }))
+        .map_err(open_err)?;
+        let progress_state = Arc::clone(&state);
+        conn.progress_handler(
+            PROGRESS_STEPS,
+            Some(move || {
+                let mut s = progress_state.lock().unwrap_or_else(|p| p.into_inner());
+                if s.cancel.as_ref().is_some_and(CancelFlag::is_cancelled) {
+                    s.cancelled = true;
+                    return true;
+                }
+                if s.deadline.is_some_and(|d| Instant::now() >= d) {
+                    s.timed_out = true;
+                    return true;
+                }
+                false
+            }),
+        )
+        .map_err(open_err)?;
+        Ok(GuardedConnection { conn, state })
+    }
+}
+
+/// Percent-escapes the characters that would end or confuse a `file:` URI path.
+fn uri_escape(path: &Path) -> String {
+    let mut out = String::new();
+    for ch in path.to_string_lossy().chars() {
+        match ch {
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            '%' => out.push_str("%25"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// The authorizer's policy: reading is allowed, everything else is refused with a reason.
+fn authorize(ctx: &AuthContext<'_>) -> Result<(), String> {
+    match &ctx.action {
+        AuthAction::Select | AuthAction::Read { .. } | AuthAction::Recursive => Ok(()),
+        AuthAction::Function { function_name } => {
+            let name = function_name.to_ascii_lowercase();
+            match name.as_str() {
+                "load_extension" | "fts3_tokenizer" | "readfile" | "writefile" | "edit" => {
+                    Err(format!("function {name}() is not allowed"))
+                }
+                _ => Ok(()),
+            }
+        }
+        AuthAction::Pragma {
+            pragma_name,
+            pragma_value,
+        } => {
+            let name = pragma_name.to_ascii_lowercase();
+            if pragma_value.is_none() && READ_PRAGMAS.contains(&name.as_str()) {
+                Ok(())
+            } else if pragma_value.is_some() && ARGUMENT_PRAGMAS.contains(&name.as_str()) {
+                // table_info('t') and friends take an argument but only read.
+                Ok(())
+            } else {
+                Err(format!(
+                    "PRAGMA {name} is not allowed (only read-only pragmas)"
+                ))
+            }
+        }
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => {
+            Err("transactions are not allowed (one read-only statement only)".into())
+        }
+        AuthAction::Attach { .. } => Err("ATTACH is not allowed".into()),
+        AuthAction::Detach { .. } => Err("DETACH is not allowed".into()),
+        AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
+            if table_name.starts_with("sqlite_") =>
+        {
+            Err(format!("{SCHEMA_WRITE} ({table_name}) is not allowed"))
+        }
+        AuthAction::Insert { table_name } => {
+            Err(format!("INSERT into {table_name} is not allowed"))
+        }
+        AuthAction::Update { table_name, .. } => {
+            Err(format!("UPDATE of {table_name} is not allowed"))
+        }
+        AuthAction::Delete { table_name } => {
+            Err(format!("DELETE from {table_name} is not allowed"))
+        }
+        AuthAction::CreateTempTable { .. }
+        | AuthAction::CreateTempIndex { .. }
+        | AuthAction::CreateTempTrigger { .. }
+        | AuthAction::CreateTempView { .. } => Err("temporary objects are not allowed".into()),
+        AuthAction::Analyze { .. } => Err("ANALYZE is not allowed (it writes statistics)".into()),
+        AuthAction::Reindex { .. } => Err("REINDEX is not allowed".into()),
+        other => Err(format!("{} is not allowed (read-only)", action_name(other))),
+    }
+}
+
+/// The start of the reason given for writes to SQLite's own schema tables.
+const SCHEMA_WRITE: &str = "changing the schema";
+
+/// Pragmas that only report state when called without a value.
+const READ_PRAGMAS: &[&str] = &[
+    "table_list",
+    "database_list",
+    "collation_list",
+    "function_list",
+    "compile_options",
+    "encoding",
+    "page_size",
+    "page_count",
+    "user_version",
+    "schema_version",
+    "application_id",
+    "foreign_keys",
+    "query_only",
+];
+
+/// Pragmas whose argument names an object to describe rather than a value to set.
+const ARGUMENT_PRAGMAS: &[&str] = &[
+    "table_info",
+    "table_xinfo",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "table_list",
+];
+
+fn action_name(action: &AuthAction<'_>) -> String {
+    let debug = format!("{action:?}");
+    let name = debug.split([' ', '{', '(']).next().unwrap_or("statement");
+    // CreateTable -> CREATE TABLE
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(ch.to_ascii_uppercase());
+    }
+    out
+}
+
+fn run(
+    guarded: &GuardedConnection,
+    sql: &str,
+    limits: ExecLimits,
+    cancel: Option<&CancelFlag>,
+) -> Result<QueryResult, ExecError> {
+    let start = Instant::now();
+    {
+        let mut s = guarded.state.lock().unwrap_or_else(|p| p.into_inner());
+        *s = RunState {
+            deadline: Some(start + limits.timeout),
+            cancel: cancel.cloned(),
+            ..RunState::default()
+        };
+    }
+    let outcome = step_all(&guarded.conn, sql, limits);
+    let mut s = guarded.state.lock().unwrap_or_else(|p| p.into_inner());
+    let state = std::mem::take(&mut *s);
+    drop(s);
+    match outcome {
+        Ok((columns, rows, truncated, truncated_cells)) => Ok(QueryResult {
+            columns,
+            rows,
+            truncated,
+            truncated_cells,
+            elapsed: start.elapsed(),
+        }),
+        Err(e) => Err(classify(sql, e, state, start.elapsed(), limits.timeout)),
+    }
+}
+
+type Stepped = (Vec<String>, Vec<Vec<Value>>, bool, usize);
+
+fn step_all(conn: &Connection, sql: &str, limits: ExecLimits) -> Result<Stepped, StepError> {
+    if sql.trim().trim_end_matches(';').trim().is_empty() {
+        return Err(StepError::Refused("the statement is empty".into()));
+    }
+    let mut stmt = conn.prepare_cached(sql).map_err(StepError::Sqlite)?;
+    if !stmt.readonly() {
+        return Err(StepError::Refused(
+            "only read-only statements (SELECT or WITH … SELECT) may run".into(),
+        ));
+    }
+    let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
+    if columns.is_empty() {
+        return Err(StepError::Refused(
+            "the statement returns no columns; only queries may run".into(),
+        ));
+    }
+    let width = columns.len();
+    let mut rows = Vec::new();
+    let mut truncated = false;
+    let mut truncated_cells = 0usize;
+    let mut cursor = stmt.raw_query();
+    while let Some(row) = cursor.next().map_err(StepError::Sqlite)? {
+        if rows.len() >= limits.max_rows {
+            truncated = true;
+            break;
+        }
+        let mut values = Vec::with_capacity(width);
+        for i in 0..width {
+            let cell = row.get_ref(i).map_err(StepError::Sqlite)?;
+            let (value, cut) = to_value(cell, limits.max_cell_bytes);
+            truncated_cells += usize::from(cut);
+            values.push(value);
+        }
+        rows.push(values);
+    }
+    Ok((columns, rows, truncated, truncated_cells))
+}
+
+enum StepError {
+    Refused(String),
+    Sqlite(rusqlite::Error),
+}
+
+fn classify(
+    sql: &str,
+    e: StepError,
+    state: RunState,
+    elapsed: Duration,
+    limit: Duration,
+) -> ExecError {
+    match e {
+        StepError::Refused(reason) => ExecError::Rejected { reason },
+        StepError::Sqlite(err) => {
+            if state.cancelled {
+                ExecError::Cancelled
+            } else if state.timed_out {
+                ExecError::Timeout { elapsed, limit }
+            } else if let Some(reason) = state.denied {
+                let reason = if reason.starts_with(SCHEMA_WRITE) {
+                    // SQLite stops at the schema-table write; name the statement instead.
+                    format!("{}: {reason}", leading_words(sql, 3))
+                } else {
+                    reason
+                };
+                ExecError::Rejected { reason }
+            } else if matches!(err, rusqlite::Error::MultipleStatement) {
+                ExecError::Rejected {
+                    reason: "more than one statement (send exactly one)".into(),
+                }
+            } else if is_readonly_error(&err) {
+                ExecError::Rejected {
+                    reason: format!("the database is opened read-only: {err}"),
+                }
+            } else {
+                ExecError::Sqlite {
+                    message: sqlite_message(&err),
+                }
+            }
+        }
+    }
+}
+
+/// The first `n` words of a statement, upper-cased, for messages ("DROP TABLE singer").
+fn leading_words(sql: &str, n: usize) -> String {
+    let words: Vec<&str> = sql.split_whitespace().take(n).collect();
+    let mut text = words.join(" ");
+    if let Some(i) = text.find(['(', ';']) {
+        text.truncate(i);
+    }
+    let mut parts = text.splitn(3, ' ');
+    let a = parts.next().unwrap_or_default().to_ascii_uppercase();
+    let b = parts.next().unwrap_or_default().to_ascii_uppercase();
+    let c = parts.next().unwrap_or_default();
+    format!("{a} {b} {c}").trim().to_string()
+}
+
+fn is_readonly_error(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ReadOnly
+    )
+}
+
+/// SQLite's own message (`no such column: x`), without rusqlite's wrapping.
+fn sqlite_message(err: &rusqlite::Error) -> String {
+    match err {
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn to_value(cell: ValueRef<'_>, max_bytes: usize) -> (Value, bool) {
+    match cell {
+        ValueRef::Null => (Value::Null, false),
+        ValueRef::Integer(i) => (Value::Integer(i), false),
+        ValueRef::Real(f) => (Value::Real(f), false),
+        ValueRef::Text(bytes) => {
+            let cut = bytes.len() > max_bytes;
+            let kept = if cut { &bytes[..max_bytes] } else { bytes };
+            let mut text = String::from_utf8_lossy(kept).into_owned();
+            if cut {
+                // A cut may split a UTF-8 sequence; drop the replacement char it leaves.
+                while text.ends_with('\u{FFFD}') {
+                    text.pop();
+                }
+                text.push('…');
+            }
+            (Value::Text(text), cut)
+        }
+        ValueRef::Blob(bytes) => {
+            let cut = bytes.len() > max_bytes;
+            let kept = if cut { &bytes[..max_bytes] } else { bytes };
+            (Value::Blob(kept.to_vec()), cut)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_db() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, score REAL, data BLOB);
+             INSERT INTO t VALUES (1, 'a', 1.5, x'00ff'), (2, 'bb', NULL, NULL), (3, 'ccc', 3.0, NULL);",
+        )
+        .unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn returns_typed_values_and_columns() {
+        let (_d, path) = sample_db();
+        let db = Database::open(&path, ExecLimits::default()).unwrap();
+        let r = db
+            .query("SELECT id, name, score, data FROM t ORDER BY id")
+            .unwrap();
+        assert_eq!(r.columns, vec!["id", "name", "score", "data"]);
+        assert_eq!(r.rows.len(), 3);
+        assert_eq!(r.rows[0][0], Value::Integer(1));
+        assert_eq!(r.rows[0][1], Value::Text("a".into()));
+        assert_eq!(r.rows[0][2], Value::Real(1.5));
+        assert_eq!(r.rows[0][3], Value::Blob(vec![0, 255]));
+        assert_eq!(r.rows[1][2], Value::Null);
+        assert!(!r.truncated);
+    }
+
+    #[test]
+    fn caps_rows_and_cells_and_reports_it() {
+        let (_d, path) = sample_db();
+        let limits = ExecLimits {
+            max_rows: 2,
+            max_cell_bytes: 2,
+            ..ExecLimits::default()
+        };
+        let db = Database::open(&path, limits).unwrap();
+        let r = db.query("SELECT name FROM t ORDER BY id").unwrap();
+        assert_eq!(r.rows.len(), 2);
+        assert!(r.truncated);
+        assert_eq!(r.truncated_cells, 0);
+        let r = db.query("SELECT name FROM t WHERE id = 3").unwrap();
+        assert_eq!(r.rows[0][0], Value::Text("cc…".into()));
+        assert_eq!(r.truncated_cells, 1);
+    }
+
+    #[test]
+    fn cancel_flag_stops_a_running_query() {
+        let (_d, path) = sample_db();
+        let db = Database::open(&path, ExecLimits::default()).unwrap();
+        let flag = CancelFlag::new();
+        flag.cancel();
+        let err = db
+            .query_with(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+                ExecLimits::default(),
+                Some(&flag),
+            )
+            .unwrap_err();
+        assert_eq!(err, ExecError::Cancelled);
+        // The connection is reusable afterwards.
+        assert_eq!(db.query("SELECT 1").unwrap().rows[0][0], Value::Integer(1));
+    }
+
+    #[test]
+    fn reports_sqlite_errors_plainly() {
+        let (_d, path) = sample_db();
+        let db = Database::open(&path, ExecLimits::default()).unwrap();
+        let err = db.query("SELECT nope FROM t").unwrap_err();
+        assert_eq!(
+            err,
+            ExecError::Sqlite {
+                message: "no such column: nope".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! The evaluation workflow: the chosen model (or a predictions file) answers the eval
+//! questions, every answer is executed and compared, the run is stored and reported.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::model::{self, ModelRequest, Purpose};
+use super::{CallsSpent, Reporter, Stage, StageEvent, TaskError, call_stats};
+use crate::pipeline::eval::EvalOptions;
+use crate::pipeline::inference;
+use crate::pipeline::model_eval::{self, ModelEval};
+use crate::project::Project;
+use crate::sql::compare::Profile;
+use crate::store::Store;
+
+/// What to evaluate and how.
+#[derive(Debug, Clone)]
+pub struct EvaluateInput {
+    /// The model that answers (ignored for answering when `predictions` is given).
+    pub model: ModelRequest,
+    /// Predictions from a file instead of a model, one per eval question.
+    pub predictions: Option<PathBuf>,
+    /// The name runs and reports give the model; by default the chosen model's id, or the
+    /// predictions file's stem.
+    pub name: Option<String>,
+    /// How results are compared.
+    pub compare: Profile,
+    /// Worker threads for execution.
+    pub threads: usize,
+    /// Give the model the K closest pairs as worked examples.
+    pub few_shot: usize,
+    /// Ask the LLM judge (the LLM profile, never the model under test) about each mismatch.
+    pub judge: bool,
+    /// The report folder; `reports/eval-<run>` when `None`.
+    pub out: Option<PathBuf>,
+}
+
+impl Default for EvaluateInput {
+    fn default() -> Self {
+        EvaluateInput {
+            model: ModelRequest::default_model(),
+            predictions: None,
+            name: None,
+            compare: Profile::default(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            few_shot: 0,
+            judge: false,
+            out: None,
+        }
+    }
+}
+
+/// A stored evaluation run and where its reports are.
+pub struct EvaluateOutcome {
+    pub result: ModelEval,
+    /// The model evaluated, as summaries name it.
+    pub model: String,
+    pub reports: Vec<PathBuf>,
+    pub report_dir: PathBuf,
+    pub calls: CallsSpent,
+}
+
+impl EvaluateOutcome {
+    pub fn headline(&self) -> String {
+        format!(
+            "evaluation run {} of {}: {:.1}% execution accuracy on {} eval questions ({} profile)",
+            self.result.eval_run_id,
+            self.model,
+            self.result.summary.accuracy() * 100.0,
+            self.result.summary.total,
+            self.result.profile
+        )
+    }
+}
+
+/// Evaluates a model (or predictions file) on the project's eval set.
+pub async fn run(
+    project: &Project,
+    store: &Arc<Store>,
+    input: &EvaluateInput,
+    reporter: &Reporter,
+) -> Result<EvaluateOutcome, TaskError> {
+    let r = run_inner(project, store, input, reporter).await;
+    reporter.failed(Stage::Evaluate, r)
+}
+
+async fn run_inner(
+    project: &Project,
+    store: &Arc<Store>,
+    input: &EvaluateInput,
+    reporter: &Reporter,
+) -> Result<EvaluateOutcome, TaskError> {
+    if project.eval.is_empty() {
+        return Err(TaskError::Invalid(
+            "the eval set is empty: set paths.eval_set (or paths.gold_set) to a file with pairs"
+                .into(),
+        ));
+    }
+    if project.eval_is_gold {
+        reporter.warn(
+            Stage::Evaluate,
+            "no paths.eval_set in the config, so the gold set is the eval set: the score \
+             measures memorization, not generalization",
+        );
+    }
+    let before = call_stats(store)?;
+    let (predictions, model_id, label) = match &input.predictions {
+        Some(path) => {
+            let predictions = model_eval::load_predictions(path, project.eval.len())?;
+            let name = input.name.clone().unwrap_or_else(|| {
+                path.file_stem()
+                    .map_or("predictions".into(), |s| s.to_string_lossy().into_owned())
+            });
+            reporter.emit(StageEvent::Started {
+                stage: Stage::Evaluate,
+                detail: format!("judging the predictions in {}", path.display()),
+            });
+            (predictions, name.clone(), format!("predictions {name}"))
+        }
+        None => {
+            let choice = model::choose(project, store, &input.model, Purpose::Evaluate, None)?;
+            if let Some(note) = &choice.note {
+                reporter.warn(Stage::Evaluate, note.clone());
+            }
+            let index = (input.few_shot > 0)
+                .then(|| -> Result<crate::sqlprompt::MemoryIndex, TaskError> {
+                    let t = &project.config.tune;
+                    let data =
+                        crate::tune::dataset::build(store, None, t.include_valid, 0.0, t.seed)?;
+                    Ok(crate::sqlprompt::MemoryIndex::new(
+                        data.all()
+                            .map(|e| (e.question.clone(), e.sql.clone()))
+                            .collect(),
+                    ))
+                })
+                .transpose()?;
+            let examples = index.as_ref().map_or(String::new(), |i| {
+                format!(
+                    ", with the {} closest of {} pairs as examples",
+                    input.few_shot,
+                    i.len()
+                )
+            });
+            reporter.emit(StageEvent::Started {
+                stage: Stage::Evaluate,
+                detail: format!(
+                    "asking {} for {} questions{examples}",
+                    choice.label,
+                    project.eval.len()
+                ),
+            });
+            let questions: Vec<String> = project.eval.iter().map(|p| p.question.clone()).collect();
+            let events = reporter.clone();
+            let predictions = inference::predict_with(
+                Arc::clone(&choice.client),
+                &project.schema,
+                &project.glossary,
+                &questions,
+                index.as_ref(),
+                input.few_shot,
+                Arc::new(move |done, total| {
+                    events.emit(StageEvent::Progress {
+                        stage: Stage::Evaluate,
+                        done: done as u64,
+                        total: total as u64,
+                        unit: "questions",
+                    })
+                }),
+            )
+            .await;
+            let name = input.name.clone().unwrap_or(choice.model_id);
+            (predictions, name, choice.label)
+        }
+    };
+    let options = EvalOptions {
+        threads: input.threads.max(1),
+        ..Default::default()
+    };
+    let mut result = blocking(|| {
+        model_eval::evaluate_model(
+            project,
+            store,
+            &model_id,
+            &predictions,
+            &input.compare,
+            &options,
+        )
+    })?;
+    if input.judge {
+        judge(project, store, &mut result, reporter).await?;
+    }
+    let dir = input.out.clone().unwrap_or_else(|| {
+        project
+            .dir()
+            .join("reports")
+            .join(format!("eval-{}", result.eval_run_id))
+    });
+    let reports = model_eval::write_reports(&dir, &result).map_err(TaskError::io(format!(
+        "cannot write reports to {}",
+        dir.display()
+    )))?;
+    for leak in &result.leakage {
+        reporter.warn(
+            Stage::Evaluate,
+            format!(
+                "eval question #{} \"{}\" has the same {} as training pair {}",
+                leak.position + 1,
+                leak.question,
+                leak.kind.replace('_', " "),
+                leak.pair_id
+            ),
+        );
+    }
+    let outcome = EvaluateOutcome {
+        result,
+        model: label,
+        reports,
+        report_dir: dir,
+        calls: CallsSpent::between(&before, &call_stats(store)?),
+    };
+    reporter.emit(StageEvent::Finished {
+        stage: Stage::Evaluate,
+        summary: outcome.headline(),
+    });
+    Ok(outcome)
+}
+
+/// Asks the LLM profile's judge about each mismatch; its opinion is stored beside the
+/// verdict, never replacing it.
+async fn judge(
+    project: &Project,
+    store: &Arc<Store>,
+    result: &mut ModelEval,
+    reporter: &Reporter,
+) -> Result<(), TaskError> {
+    let judge = model::choose(
+        project,
+        store,
+        &ModelRequest::default_model(),
+        Purpose::Generate,
+        None,
+    )?;
+    let cases = model_eval::mismatches(result);
+    reporter.emit(StageEvent::Started {
+        stage: Stage::Evaluate,
+        detail: format!(
+            "asking the judge ({}) about {} mismatches",
+            judge.label,
+            cases.len()
+        ),
+    });
+    let mut opinions = Vec::new();
+    for i in cases {
+        let c = &result.cases[i];
+        let (Some(g), Some(p)) = (&c.result.gold_preview, &c.result.pred_preview) else {
+            continue;
+        };
+        let req = inference::judge_request(
+            &c.question,
+            &c.gold_sql,
+            c.pred_sql.as_deref().unwrap_or(""),
+            &model_eval::preview_text(g),
+            &model_eval::preview_text(p),
+        );
+        opinions.push((i, inference::judge(&judge.client, &req).await));
+    }
+    model_eval::apply_judge(store, result, opinions)?;
+    Ok(())
+}
+
+/// Runs blocking work (execution on worker threads) without stalling the async runtime's
+/// other tasks: on a multi-threaded runtime the worker is handed over while `f` runs.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

@@ -1,0 +1,314 @@
+//! Tuning: datasets and their exports, fine-tuning providers behind one trait (Lamini, OpenAI,
+//! a local trainer command, and the offline `memory` provider), and the job watcher that
+//! keeps status history, events and the loss series in the store.
+
+pub mod dataset;
+pub mod local;
+pub mod memory;
+pub mod providers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::llm::BoxFuture;
+use crate::project::Project;
+use crate::store::Store;
+
+/// One status for every provider; the raw status is kept beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobStatus> {
+        [
+            JobStatus::Queued,
+            JobStatus::Running,
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|j| j.as_str() == s)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+}
+
+/// What a provider says about a job at one moment.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct JobUpdate {
+    pub status: Option<JobStatus>,
+    pub raw_status: String,
+    pub message: String,
+    pub step: Option<u64>,
+    pub total_steps: Option<u64>,
+    pub loss: Option<f64>,
+    pub learning_rate: Option<f64>,
+    /// The tuned model's id, once it exists.
+    pub model_id: Option<String>,
+    /// Why it failed, in words a user can act on.
+    pub error: Option<String>,
+}
+
+/// Why a tuning operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TuneError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("{provider}: {message}")]
+    Provider { provider: String, message: String },
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A place to fine-tune a model.
+pub trait Provider: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Submits the dataset; returns the provider's job id.
+    fn submit<'a>(
+        &'a self,
+        job_id: i64,
+        data: &'a dataset::TrainingSet,
+        project: &'a Project,
+    ) -> BoxFuture<'a, Result<String, TuneError>>;
+    /// The job's state now.
+    fn status<'a>(&'a self, external_id: &'a str) -> BoxFuture<'a, Result<JobUpdate, TuneError>>;
+    /// New progress events since the last call (providers with an event feed).
+    fn events<'a>(
+        &'a self,
+        _external_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<JobUpdate>, TuneError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn cancel<'a>(&'a self, external_id: &'a str) -> BoxFuture<'a, Result<(), TuneError>>;
+}
+
+/// The provider named `name` for a project.
+pub fn provider_for(
+    name: &str,
+    project: &Project,
+    store: Arc<Store>,
+) -> Result<Arc<dyn Provider>, TuneError> {
+    match name {
+        "memory" => Ok(Arc::new(memory::MemoryProvider::new(store))),
+        "lamini" => Ok(Arc::new(providers::LaminiTuner::from_config(
+            &project.config,
+        )?)),
+        "openai" => Ok(Arc::new(providers::OpenAiTuner::from_config(
+            &project.config,
+        )?)),
+        "local" => Ok(Arc::new(local::LocalTrainer::from_config(&project.config)?)),
+        other => Err(TuneError::Refused(format!(
+            "unknown tuning provider `{other}`; use memory, lamini, openai or local"
+        ))),
+    }
+}
+
+/// Builds the dataset, checks it, records it and the job, and submits. Returns the job id.
+pub async fn submit(
+    project: &Project,
+    store: &Arc<Store>,
+    provider: &Arc<dyn Provider>,
+    run_id: Option<i64>,
+) -> Result<i64, TuneError> {
+    let t = &project.config.tune;
+    let data = dataset::build(store, run_id, t.include_valid, t.validation_split, t.seed)?;
+    let n = data.train.len();
+    if n < t.min_examples {
+        return Err(TuneError::Refused(format!(
+            "only {n} training examples (at least {} needed): accept more pairs with `lode review accept`, \
+             or set tune.include_valid: true to train on valid pairs nobody reviewed",
+            t.min_examples
+        )));
+    }
+    let ids: Vec<i64> = data.all().map(|e| e.pair_id).collect();
+    let text = dataset::render("messages", project, &data.train);
+    let sha = crate::project::sha256_hex(text.as_bytes());
+    let ds = store.create_dataset(
+        &format!("{}-{}", provider.name(), &sha[..8]),
+        "messages",
+        run_id,
+        None,
+        &ids,
+        Some(&sha),
+    )?;
+    let config = json!({
+        "train": n,
+        "validation": data.validation.len(),
+        "template": "sqlprompt::question_prompt",
+        "seed": t.seed,
+    });
+    let model = match provider.name() {
+        "lamini" => Some(project.config.model.memory_tuning.clone()),
+        "openai" => Some(t.openai.model.clone()),
+        _ => None,
+    };
+    let job = store.create_job(
+        provider.name(),
+        model.as_deref(),
+        Some(ds),
+        "queued",
+        &config.to_string(),
+    )?;
+    match provider.submit(job, &data, project).await {
+        Ok(external) => {
+            store.set_job_external_id(job, &external)?;
+            store.update_job_status(
+                job,
+                "queued",
+                &format!("submitted {n} examples as {external}"),
+                None,
+                None,
+            )?;
+            Ok(job)
+        }
+        Err(e) => {
+            store.update_job_status(job, "failed", &e.to_string(), None, None)?;
+            Err(e)
+        }
+    }
+}
+
+/// Polls a job until it ends (or `max_polls` is reached), storing every change, event and
+/// loss value; calls `show` with each update. A restarted lode resumes from the store.
+pub async fn watch(
+    store: &Arc<Store>,
+    provider: &Arc<dyn Provider>,
+    job_id: i64,
+    poll: Duration,
+    max_polls: Option<usize>,
+    show: &(dyn Fn(&JobUpdate) + Sync),
+) -> Result<JobStatus, TuneError> {
+    let job = store.job(job_id)?;
+    let external = job.external_id.clone().ok_or_else(|| {
+        TuneError::Refused(format!(
+            "job {job_id} was never submitted (no provider id); submit again with `lode tune`"
+        ))
+    })?;
+    if let Some(s) = JobStatus::parse(&job.status)
+        && s.is_terminal()
+    {
+        return Ok(s);
+    }
+    let mut last_status = job.status.clone();
+    let mut polls = 0;
+    let mut delay = poll;
+    loop {
+        polls += 1;
+        for ev in provider.events(&external).await.unwrap_or_default() {
+            let data = json!({"step": ev.step, "total_steps": ev.total_steps, "loss": ev.loss, "learning_rate": ev.learning_rate});
+            store.update_job_status(
+                job_id,
+                &last_status,
+                &ev.message,
+                Some(&data.to_string()),
+                None,
+            )?;
+            show(&ev);
+        }
+        let update = match provider.status(&external).await {
+            Ok(u) => {
+                delay = poll;
+                u
+            }
+            Err(e) => {
+                // A network hiccup: back off and try again; the job goes on without us.
+                show(&JobUpdate {
+                    message: format!("cannot reach {}: {e}; retrying", provider.name()),
+                    ..Default::default()
+                });
+                delay = (delay * 2).min(Duration::from_secs(300));
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+        };
+        let status = update.status.unwrap_or(JobStatus::Running);
+        let changed =
+            status.as_str() != last_status || update.loss.is_some() || update.step.is_some();
+        if changed {
+            let data = json!({"step": update.step, "total_steps": update.total_steps, "loss": update.loss, "raw_status": update.raw_status});
+            let result = update
+                .model_id
+                .as_ref()
+                .map(|m| json!({"model_id": m}).to_string());
+            let message = update.error.clone().unwrap_or_else(|| {
+                if update.message.is_empty() {
+                    update.raw_status.clone()
+                } else {
+                    update.message.clone()
+                }
+            });
+            store.update_job_status(
+                job_id,
+                status.as_str(),
+                &message,
+                Some(&data.to_string()),
+                result.as_deref(),
+            )?;
+            last_status = status.as_str().to_string();
+        }
+        show(&update);
+        if status.is_terminal() {
+            return Ok(status);
+        }
+        if max_polls.is_some_and(|m| polls >= m) {
+            return Ok(status);
+        }
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// The model a tuning job made, and the provider that serves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TunedModel {
+    pub job: i64,
+    pub provider: String,
+    pub model_id: String,
+}
+
+/// The tuned model of a job, once the job has one.
+pub fn tuned_model(store: &Store, job_id: i64) -> Result<Option<TunedModel>, TuneError> {
+    let job = store.job(job_id)?;
+    Ok(job
+        .result_json
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|v| v["model_id"].as_str().map(String::from))
+        .map(|model_id| TunedModel {
+            job: job_id,
+            provider: job.provider.clone(),
+            model_id,
+        }))
+}
+
+/// The model id of a job, once it has one.
+pub fn job_model(store: &Store, job_id: i64) -> Result<Option<String>, TuneError> {
+    Ok(tuned_model(store, job_id)?.map(|t| t.model_id))
+}

@@ -1,0 +1,572 @@
+//! `lode bench`: throughput of the safe executor and of SQL analysis on Spider's dev
+//! queries, and the wall time of generating the demo project. Figures, not assertions: the
+//! machines this runs on are shared and noisy, so each measurement is repeated and the best
+//! and median are shown.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use clap::Args;
+use lode_core::project::load_gold_set;
+use lode_core::sql::{Database, ExecLimits};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Spider data directory (with dev.json and database/).
+    #[arg(long, default_value = "../shared/data/spider_dev11")]
+    pub spider: PathBuf,
+    /// Repetitions of each measurement (the best and the median are reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+    /// Keep the generated evaluation files (gold and prediction variants) in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub keep_files: Option<PathBuf>,
+    /// Run only these groups (comma-separated): spider, demo, llm, generate, tui.
+    #[arg(long, value_delimiter = ',', value_name = "GROUPS")]
+    pub only: Vec<String>,
+    /// Pairs in the store for the TUI benchmark.
+    #[arg(long, default_value_t = 100_000)]
+    pub tui_pairs: usize,
+    /// The TUI benchmark's child process: open DIR, draw one frame, report (the benchmark
+    /// starts it; only in builds with the bench feature).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub tui_child: Option<PathBuf>,
+}
+
+/// One measured figure.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Figure {
+    pub name: String,
+    pub unit: String,
+    pub best: f64,
+    pub median: f64,
+}
+
+pub fn run(args: &BenchArgs) -> Result<i32> {
+    if let Some(dir) = &args.tui_child {
+        crate::tui::bench::child(dir)?;
+        return Ok(0);
+    }
+    const GROUPS: [&str; 5] = ["spider", "demo", "llm", "generate", "tui"];
+    if let Some(bad) = args.only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+        bail!(
+            "--only: no benchmark group `{bad}`; groups are {}",
+            GROUPS.join(", ")
+        );
+    }
+    let want = |g: &str| args.only.is_empty() || args.only.iter().any(|o| o == g);
+    let repeat = args.repeat.max(1);
+    let mut figures = Vec::new();
+    let workload = if want("spider") {
+        spider_workload(&args.spider)?
+    } else {
+        None
+    };
+    match workload {
+        _ if !want("spider") => {}
+        Some(workload) => {
+            let n = workload.len() as f64;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            figures.push(rate("executor, 1 thread", n, repeat, || {
+                execute_all(&workload, 1)
+            })?);
+            figures.push(rate(
+                &format!("executor, {threads} threads"),
+                n,
+                repeat,
+                || execute_all(&workload, threads),
+            )?);
+            let sqls: Vec<&str> = workload.iter().map(|(_, sql)| sql.as_str()).collect();
+            figures.push(rate("analysis, 1 thread", n, repeat, || {
+                analyze_all(&sqls)
+            })?);
+            figures.extend(eval_files_figures(args, repeat)?);
+        }
+        None => eprintln!(
+            "skipping the Spider benchmarks: {} not found (it lives in ../shared/data)",
+            args.spider.display()
+        ),
+    }
+    if want("demo") {
+        figures.push(wall("lode demo (write the project)", repeat, demo_once)?);
+    }
+    if want("llm") {
+        figures.extend(llm_client_figures()?);
+    }
+    if want("generate") {
+        figures.extend(generation_figures()?);
+    }
+    if want("tui") {
+        figures.extend(tui_figures(args.tui_pairs, repeat)?);
+    }
+    println!("{:<72} {:>18} {:>18}", "benchmark", "best", "median");
+    for f in &figures {
+        println!(
+            "{:<72} {:>10.3} {:<7} {:>10.3} {:<7}",
+            f.name, f.best, f.unit, f.median, f.unit
+        );
+    }
+    println!(
+        "reference (research/evaluation.md §1.9, this machine): test-suite ≈ 3.5 ms/pair, \
+         BIRD ≈ 0.45 ms/pair (2 processes)"
+    );
+    Ok(0)
+}
+
+type Workload = Vec<(Arc<Database>, String)>;
+
+/// Predictions of our own making for a gold query, right and wrong: the gold itself, DISTINCT
+/// toggled, ORDER BY direction flipped (or added), LIMIT changed (or added), a syntax error,
+/// and the gold followed by a hostile second statement.
+pub fn prediction_variants(gold: &str) -> Vec<String> {
+    let upper = gold.to_uppercase();
+    let distinct = match upper.find("SELECT DISTINCT ") {
+        Some(i) => format!(
+            "{}SELECT {}",
+            &gold[..i],
+            &gold[i + "SELECT DISTINCT ".len()..]
+        ),
+        None => gold.replacen("SELECT ", "SELECT DISTINCT ", 1).replacen(
+            "select ",
+            "select DISTINCT ",
+            1,
+        ),
+    };
+    let direction = if let Some(i) = upper.rfind(" DESC") {
+        format!("{} ASC{}", &gold[..i], &gold[i + 5..])
+    } else if let Some(i) = upper.rfind(" ASC") {
+        format!("{} DESC{}", &gold[..i], &gold[i + 4..])
+    } else if !upper.contains("ORDER BY") && !upper.contains("LIMIT") {
+        format!("{gold} ORDER BY 1 DESC")
+    } else {
+        gold.to_string()
+    };
+    let limit = match upper.rfind("LIMIT ") {
+        Some(i) => {
+            let rest = &gold[i + 6..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            match digits.parse::<u64>() {
+                Ok(n) => format!("{}LIMIT {}{}", &gold[..i], n + 1, &rest[digits.len()..]),
+                Err(_) => gold.to_string(),
+            }
+        }
+        None => format!("{gold} LIMIT 1"),
+    };
+    vec![
+        gold.to_string(),
+        distinct,
+        direction,
+        limit,
+        format!("SELEC{}", gold.get(6..).unwrap_or("")),
+        format!("{gold}; DROP TABLE IF EXISTS sqlite_master"),
+    ]
+}
+
+/// A gold file and a prediction file to evaluate, and how many pairs they hold.
+struct EvalSet {
+    name: &'static str,
+    gold: PathBuf,
+    pred: PathBuf,
+    pairs: usize,
+}
+
+/// Writes gold-vs-gold files and own-prediction files (6 variants per question) into `dir`.
+fn write_eval_files(spider: &Path, dir: &Path) -> Result<Vec<EvalSet>> {
+    let gold_path = spider.join("gold.sql");
+    let gold = std::fs::read_to_string(&gold_path)
+        .with_context(|| format!("cannot read {}", gold_path.display()))?;
+    let lines: Vec<&str> = gold.lines().filter(|l| !l.trim().is_empty()).collect();
+    std::fs::create_dir_all(dir)?;
+    let mut gold_all = String::new();
+    let mut pred_all = String::new();
+    let mut pred_gold = String::new();
+    for line in &lines {
+        let sql = line.split('\t').next().unwrap_or("");
+        pred_gold.push_str(sql);
+        pred_gold.push('\n');
+        for v in prediction_variants(sql) {
+            gold_all.push_str(line);
+            gold_all.push('\n');
+            pred_all.push_str(&v.replace('\n', " "));
+            pred_all.push('\n');
+        }
+    }
+    let set = |name, gold: PathBuf, pred: PathBuf, text: &str, pairs| -> Result<EvalSet> {
+        std::fs::write(&pred, text)?;
+        Ok(EvalSet {
+            name,
+            gold,
+            pred,
+            pairs,
+        })
+    };
+    std::fs::write(dir.join("gold_all.sql"), gold_all)?;
+    Ok(vec![
+        set(
+            "gold-vs-gold",
+            gold_path.clone(),
+            dir.join("pred_gold.sql"),
+            &pred_gold,
+            lines.len(),
+        )?,
+        set(
+            "own predictions (6 per question)",
+            dir.join("gold_all.sql"),
+            dir.join("pred_all.sql"),
+            &pred_all,
+            lines.len() * 6,
+        )?,
+    ])
+}
+
+/// Wall time per pair of whole `lode eval-files` processes, per profile, on gold-vs-gold and
+/// on our own predictions.
+fn eval_files_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
+    let exe = std::env::current_exe().context("cannot find the lode executable")?;
+    let dir = match &args.keep_files {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("lode-bench-eval-{}", std::process::id())),
+    };
+    let sets = write_eval_files(&args.spider, &dir)?;
+    let mut figures = Vec::new();
+    for profile in lode_core::sql::compare::PROFILE_NAMES {
+        for set in &sets {
+            let run = || -> Result<()> {
+                let status = std::process::Command::new(&exe)
+                    .arg("eval-files")
+                    .arg("--gold")
+                    .arg(&set.gold)
+                    .arg("--pred")
+                    .arg(&set.pred)
+                    .arg("--db-dir")
+                    .arg(args.spider.join("database"))
+                    .args(["--profile", profile])
+                    .stdout(std::process::Stdio::null())
+                    .status()?;
+                if !status.success() {
+                    bail!("lode eval-files failed ({status})");
+                }
+                Ok(())
+            };
+            let t = timings(repeat, run)?;
+            figures.push(Figure {
+                name: format!("eval-files {profile}, {}", set.name),
+                unit: "ms/pair".into(),
+                best: t[0].as_secs_f64() * 1000.0 / set.pairs as f64,
+                median: t[t.len() / 2].as_secs_f64() * 1000.0 / set.pairs as f64,
+            });
+        }
+    }
+    if args.keep_files.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("evaluation files kept in {}", dir.display());
+    }
+    Ok(figures)
+}
+
+/// The TUI with `pairs` pairs in the store: start → first frame and peak memory of fresh
+/// processes, and key press → finished frame (median and worst) per kind of key.
+fn tui_figures(pairs: usize, repeat: usize) -> Result<Vec<Figure>> {
+    let r = crate::tui::bench::run(pairs, repeat)?;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let k = pairs / 1000;
+    let mut figures = vec![
+        Figure {
+            name: format!("tui start → first frame, {k}k pairs (< 300)"),
+            unit: "ms".into(),
+            best: ms(r.first_frame[0]),
+            median: ms(r.first_frame[r.first_frame.len() / 2]),
+        },
+        Figure {
+            name: format!("tui peak resident memory, {k}k pairs (< 200)"),
+            unit: "MB".into(),
+            best: r.peak_rss_mb[0],
+            median: r.peak_rss_mb[r.peak_rss_mb.len() / 2],
+        },
+    ];
+    for key in &r.keys {
+        let t = &key.times;
+        figures.push(Figure {
+            name: format!("tui key → frame: {} (median)", key.name),
+            unit: "ms".into(),
+            best: ms(t[0]),
+            median: ms(t[t.len() / 2]),
+        });
+        figures.push(Figure {
+            name: format!("tui key → frame: {} (worst)", key.name),
+            unit: "ms".into(),
+            best: ms(t[t.len() - 1]),
+            median: ms(t[t.len() - 1]),
+        });
+    }
+    Ok(figures)
+}
+
+/// CPU time (user + system) of this process so far, from /proc (Linux).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10)) // USER_HZ is 100 on Linux
+}
+
+/// 400 calls through the LLM client at concurrency 8 against a fake provider answering in
+/// 200 ms: wall time against the ideal 400 × 0.2 s / 8 = 10 s, and CPU time per call (the
+/// fake server's share included, so the client's own is lower).
+fn llm_client_figures() -> Result<Vec<Figure>> {
+    use lode_core::llm::{
+        ClientOptions, LlmClient, LlmRequest, Message, OpenAiBackend, OutputSchema,
+    };
+    use lode_testkit::{FakeResponse, FakeServer};
+    let rt = lode_core::tasks::runtime()?;
+    let (wall, cpu) = rt.block_on(async {
+        let server = FakeServer::start(|_| {
+            FakeResponse::chat("{\"sql\": \"SELECT 1\"}").with_delay(Duration::from_millis(200))
+        })
+        .await?;
+        let backend = Arc::new(
+            OpenAiBackend::new(
+                &server.url(),
+                "bench",
+                None,
+                serde_json::json!({}),
+                Duration::from_secs(30),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        let client = Arc::new(LlmClient::new(
+            backend,
+            ClientOptions {
+                max_concurrency: 8,
+                use_cache: false,
+                ..ClientOptions::default()
+            },
+            None,
+        ));
+        let cpu0 = cpu_time();
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..400 {
+            let c = Arc::clone(&client);
+            tasks.push(tokio::spawn(async move {
+                let req = LlmRequest::new("bench", vec![Message::user(format!("question {i}"))])
+                    .with_schema(OutputSchema::new("a", &[("sql", "str")]));
+                c.call(&req).await
+            }));
+        }
+        for t in tasks {
+            t.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let wall = start.elapsed();
+        let cpu = match (cpu0, cpu_time()) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        };
+        anyhow::Ok((wall, cpu))
+    })?;
+    let mut figures = vec![Figure {
+        name: "llm client, 400 calls, 200 ms, conc. 8 (ideal 10 s)".into(),
+        unit: "s".into(),
+        best: wall.as_secs_f64(),
+        median: wall.as_secs_f64(),
+    }];
+    if let Some(cpu) = cpu {
+        figures.push(Figure {
+            name: "llm client CPU per call (incl. fake server)".into(),
+            unit: "ms".into(),
+            best: cpu.as_secs_f64() * 1000.0 / 400.0,
+            median: cpu.as_secs_f64() * 1000.0 / 400.0,
+        });
+    }
+    Ok(figures)
+}
+
+/// A generation run over the demo's 25 gold pairs (pattern, variation and decomposer: about
+/// 10 calls per gold pair) against a fake provider answering in 200 ms, at concurrency 8,
+/// against the ideal calls × 0.2 s / 8.
+fn generation_figures() -> Result<Vec<Figure>> {
+    use lode_testkit::{FakeResponse, FakeServer};
+    let dir = std::env::temp_dir().join(format!("lode-bench-gen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    lode_core::project::demo::write_demo(&dir, &lode_core::project::demo::DemoOptions::default())?;
+    let rt = lode_core::tasks::runtime()?;
+    let result = rt.block_on(async {
+        let server = FakeServer::start(|r| {
+            let body = r.json();
+            let system = body["messages"][0]["content"].as_str().unwrap_or("").to_string();
+            let user = body["messages"][1]["content"].as_str().unwrap_or("").to_string();
+            let tag = user.len() * 131 + user.bytes().map(|b| b as usize).sum::<usize>();
+            let delay = Duration::from_millis(200);
+            if system.contains("precise SQL queries") {
+                return FakeResponse::chat(
+                    &serde_json::json!({"sql_query": format!("SELECT name, {tag} AS tag FROM stores")}).to_string(),
+                )
+                .with_delay(delay);
+            }
+            FakeResponse::chat(
+                &serde_json::json!({"q1": format!("a {tag}"), "q2": format!("b {tag}"), "q3": format!("c {tag}")})
+                    .to_string(),
+            )
+            .with_delay(delay)
+        })
+        .await?;
+        let path = dir.join("config.yml");
+        let text = std::fs::read_to_string(&path)?;
+        let base = text.split("\nllm:").next().unwrap_or("").to_string();
+        std::fs::write(
+            &path,
+            format!(
+                "{base}\nllm:\n  default: fake\n  profiles:\n    fake:\n      kind: openai\n      base_url: {}/v1\n      model: fake\n      max_concurrency: 8\n      timeout_s: 30\ngenerate:\n  per_gold:\n    pattern: 1\n    variation: 1\n    decomposer: 1\n",
+                server.url()
+            ),
+        )?;
+        let project = lode_core::project::Project::load(&path)?;
+        let (store, snapshot) = project.open_store()?;
+        let store = Arc::new(store);
+        let client = lode_core::tasks::model::profile_client(&project, Some(Arc::clone(&store)), None, true, None)?;
+        let start = Instant::now();
+        let summary = lode_core::pipeline::generate::run(
+            &project,
+            Arc::clone(&store),
+            client,
+            snapshot,
+            &lode_core::pipeline::generate::GenerateOptions::default(),
+            Arc::new(|_| {}),
+        )
+        .await?;
+        let wall = start.elapsed();
+        let calls = server.count();
+        anyhow::Ok((wall, calls, summary.totals().valid))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let (wall, calls, valid) = result?;
+    let ideal = calls as f64 * 0.2 / 8.0;
+    Ok(vec![
+        Figure {
+            name: format!("generate, 25 gold, {calls} calls, 200 ms, conc. 8"),
+            unit: "s".into(),
+            best: wall.as_secs_f64(),
+            median: wall.as_secs_f64(),
+        },
+        Figure {
+            name: format!("  ratio to the ideal {ideal:.2} s ({valid} valid pairs)"),
+            unit: "x".into(),
+            best: wall.as_secs_f64() / ideal,
+            median: wall.as_secs_f64() / ideal,
+        },
+    ])
+}
+
+/// The 318 spider_dev11 gold queries, each with its database opened read-only.
+fn spider_workload(dir: &Path) -> Result<Option<Workload>> {
+    let dev = dir.join("dev.json");
+    if !dev.exists() {
+        return Ok(None);
+    }
+    let pairs = load_gold_set(&dev)?.items;
+    let mut dbs: BTreeMap<String, Arc<Database>> = BTreeMap::new();
+    let mut out = Vec::with_capacity(pairs.len());
+    for p in pairs {
+        let Some(db_id) = p.db_id.clone() else {
+            bail!("{}: an entry has no db_id", dev.display());
+        };
+        let db = match dbs.get(&db_id) {
+            Some(db) => db.clone(),
+            None => {
+                let path: PathBuf = dir
+                    .join("database")
+                    .join(&db_id)
+                    .join(format!("{db_id}.sqlite"));
+                let db = Arc::new(
+                    Database::open(&path, ExecLimits::default())
+                        .with_context(|| format!("opening {}", path.display()))?,
+                );
+                dbs.insert(db_id, db.clone());
+                db
+            }
+        };
+        out.push((db, p.sql));
+    }
+    Ok(Some(out))
+}
+
+/// Runs every query once, split over `threads` threads. A failing gold query would make the
+/// figure meaningless, so it stops the benchmark with its error.
+fn execute_all(workload: &Workload, threads: usize) -> Result<()> {
+    let chunk = workload.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = workload
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || -> Result<()> {
+                    for (db, sql) in part {
+                        db.query(sql)
+                            .with_context(|| format!("gold query failed: {sql}"))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))??;
+        }
+        Ok(())
+    })
+}
+
+fn analyze_all(sqls: &[&str]) -> Result<()> {
+    for sql in sqls {
+        std::hint::black_box(lode_core::sql::analyze::analyze(sql, None))?;
+    }
+    Ok(())
+}
+
+fn demo_once() -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("lode-bench-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = lode_core::project::demo::write_demo(
+        &dir,
+        &lode_core::project::demo::DemoOptions::default(),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map(|_| ()).map_err(Into::into)
+}
+
+fn timings(repeat: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<Duration>> {
+    f()?; // warm-up: page cache, pooled connections
+    let mut out = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let t = Instant::now();
+        f()?;
+        out.push(t.elapsed());
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn rate(name: &str, items: f64, repeat: usize, f: impl FnMut() -> Result<()>) -> Result<Figure> {
+    let t = timings(repeat, f)?;
+    Ok(Figure {
+        name: name.to_string(),
+        unit: "q/s".into(),
+        best: items / t[0].as_secs_f64(),
+        median: items / t[t.len() / 2].as_secs_f64(),
+    })
+}
+
+fn wall(name: &str, repeat: usize, f: impl FnMut() -> Result<()>) -> Result<Figure> {
+    let t = timings(repeat, f)?;
+    Ok(Figure {
+        name: name.to_string(),
+        unit: "ms".into(),
+        best: t[0].as_secs_f64() * 1000.0,
+        median: t[t.len() / 2].as_secs_f64() * 1000.0,
+    })
+}

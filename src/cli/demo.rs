@@ -1,0 +1,206 @@
+//! `lode demo`: write the demo project and run every stage on it offline (through the same
+//! tasks as the other commands), then open the TUI on a terminal or print the summary.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::globals::terminal_attached;
+use super::output::{EventView, indent, ms, plural, print_warnings};
+use lode_core::project::{Project, demo};
+use lode_core::tasks::demo::{DemoGeneration, DemoTuning};
+use lode_core::tasks::model::ModelRequest;
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Where to write the demo project.
+    #[arg(default_value = "lode-demo")]
+    pub dir: PathBuf,
+    /// Regenerate the project files even if the directory already holds a project.
+    #[arg(long)]
+    pub force: bool,
+    /// Only write the project; run no stage.
+    #[arg(long)]
+    pub no_run: bool,
+    /// Print the summary and exit instead of opening the TUI (it opens only on a terminal).
+    #[arg(long)]
+    pub no_tui: bool,
+}
+
+pub fn run(args: &DemoArgs, model: &ModelRequest) -> Result<i32> {
+    let config_path = args.dir.join("config.yml");
+    let started = std::time::Instant::now();
+    if config_path.exists() && !args.force {
+        eprintln!(
+            "using the demo project already in {} (pass --force to regenerate it)",
+            args.dir.display()
+        );
+    } else {
+        let opts = demo::DemoOptions {
+            force: args.force,
+            ..demo::DemoOptions::default()
+        };
+        let summary = demo::write_demo(&args.dir, &opts)?;
+        let rows: Vec<String> = summary
+            .tables
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        eprintln!(
+            "wrote the demo project to {} in {:.0} ms ({})",
+            args.dir.display(),
+            started.elapsed().as_secs_f64() * 1000.0,
+            rows.join(", ")
+        );
+    }
+    if args.no_run {
+        return Ok(0);
+    }
+    let project = Project::load(&config_path)?;
+    print_warnings(&project.warnings);
+    let (store, snapshot) = project.open_store()?;
+    let store = Arc::new(store);
+    let mut out = std::io::stdout().lock();
+    write_project_summary(&mut out, &project)?;
+    writeln!(
+        out,
+        "Workspace store: {} (input snapshot {snapshot})",
+        project.store_path().display()
+    )?;
+    let view = EventView::new();
+    let rt = lode_core::tasks::runtime()?;
+    let outcome = rt.block_on(lode_core::tasks::demo::run(
+        &project,
+        &store,
+        snapshot,
+        &view.reporter(),
+    ));
+    view.finish();
+    let outcome = outcome?;
+    writeln!(out)?;
+    match &outcome.generation {
+        DemoGeneration::AlreadyDone(run, counts) => {
+            let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            writeln!(
+                out,
+                "Generation: run {run} already done ({})",
+                parts.join(", ")
+            )?;
+        }
+        DemoGeneration::Ran(g) => {
+            writeln!(out, "Generation: {}", g.headline())?;
+            write!(out, "{}", indent(&g.summary.table(), "  "))?;
+            writeln!(
+                out,
+                "  review them with `lode review list` (or in the TUI), export with `lode export`"
+            )?;
+        }
+    }
+    if let Some(a) = &outcome.analysis {
+        writeln!(out)?;
+        writeln!(out, "Coverage: {}", a.headline())?;
+        if let Some(f) = &a.fill {
+            writeln!(
+                out,
+                "  gap filling: {} gaps asked, {} now covered by new valid pairs",
+                f.asked.len(),
+                f.filled.len()
+            )?;
+        }
+        writeln!(
+            out,
+            "  report {}",
+            a.report_dir.join("coverage.md").display()
+        )?;
+    }
+    writeln!(out)?;
+    match &outcome.tuning {
+        DemoTuning::Ran(j) => writeln!(out, "Tuning (memory provider, offline): {}", j.headline())?,
+        DemoTuning::AlreadyDone(j) => writeln!(out, "Tuning: already done, {}", j.headline())?,
+        DemoTuning::Skipped(why) => writeln!(out, "Tuning skipped: {why}")?,
+    }
+    let e = &outcome.evaluation;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Evaluation: {}; report {}",
+        e.headline(),
+        e.report_dir.join("report.md").display()
+    )?;
+    if !args.no_tui && terminal_attached() {
+        drop(out);
+        crate::tui::run(project, store, model.clone())?;
+    } else {
+        writeln!(
+            out,
+            "\nReview the pairs in the TUI: lode -C {0} (from the source tree: cargo run \
+             --release -- -C {0})",
+            args.dir.display()
+        )?;
+    }
+    Ok(0)
+}
+
+/// The summary printed after the main job: inputs, schema and the gold set's shape.
+fn write_project_summary(out: &mut impl Write, project: &Project) -> Result<()> {
+    let dir = project.dir().display();
+    writeln!(out, "lode project {dir}")?;
+    writeln!(out)?;
+    writeln!(out, "Schema ({} tables)", project.schema.tables.len())?;
+    write!(out, "{}", indent(&project.schema.to_text(), "  "))?;
+    writeln!(
+        out,
+        "Inputs: {} glossary entries, {} gold pairs, {} eval pairs{}",
+        project.glossary.len(),
+        project.gold.len(),
+        project.eval.len(),
+        if project.eval_is_gold {
+            " (the gold set)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Gold set")?;
+    let mut failures = 0;
+    let mut concepts = std::collections::BTreeSet::new();
+    let mut hardness = std::collections::BTreeMap::new();
+    for (i, pair) in project.gold.iter().enumerate() {
+        let outcome = match project.db.query(&pair.sql) {
+            Ok(r) => format!("{}, {:.1} ms", plural(r.rows.len(), "row"), ms(r.elapsed)),
+            Err(e) => {
+                failures += 1;
+                format!("FAILS: {e}")
+            }
+        };
+        let level = match lode_core::sql::analyze::analyze(&pair.sql, Some(&project.schema)) {
+            Ok(a) => {
+                concepts.extend(a.concepts.keys().copied());
+                *hardness.entry(a.hardness).or_insert(0) += 1;
+                a.hardness.name().to_string()
+            }
+            Err(e) => format!("unparsed: {e}"),
+        };
+        writeln!(
+            out,
+            "  {:>2}. {}  [{outcome}; {level}]",
+            i + 1,
+            pair.question
+        )?;
+    }
+    if failures > 0 {
+        writeln!(out, "{failures} gold queries fail against the database")?;
+    }
+    let by_level: Vec<String> = hardness.iter().map(|(h, n)| format!("{h} {n}")).collect();
+    writeln!(
+        out,
+        "Spider hardness: {}; {} of {} SQL concepts used",
+        by_level.join(", "),
+        concepts.len(),
+        lode_core::sql::analyze::Concept::ALL.len()
+    )?;
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! `lode eval`: a model (or a predictions file) on the project's eval set, stored and
+//! reported; `lode eval list|diff`; and `lode eval-files`, the evaluation engine over the
+//! reference evaluators' own files.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::globals::Globals;
+use super::output::EventView;
+use lode_core::pipeline::eval::{EvalOptions, Summary, evaluate_items};
+use lode_core::pipeline::{eval_files, model_eval};
+use lode_core::sql::compare::{PARITY_DEVIATIONS, Profile};
+use lode_core::tasks::evaluate::{self, EvaluateInput};
+use lode_core::tasks::model::ModelRequest;
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EvalArgs {
+    #[command(subcommand)]
+    pub action: Option<EvalAction>,
+    /// Predictions, one per eval question: text (one SQL per line), JSON or JSONL, or the
+    /// original's inference_results.json. Without it the LLM profile answers the questions.
+    #[arg(long)]
+    pub pred: Option<PathBuf>,
+    /// Ask the LLM judge about each mismatch (stored beside the verdict, never replacing it).
+    #[arg(long)]
+    pub judge: bool,
+    /// Evaluate the model of this tuning job.
+    #[arg(long)]
+    pub job: Option<i64>,
+    /// Give the model the K closest accepted pairs as examples (retrieval-augmented).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub few_shot: usize,
+    /// A name for the model evaluated (shown in reports and `lode eval list`).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Comparison profile: lode, spider_ts, bird_ex or defog.
+    #[arg(long, default_value = "lode")]
+    pub compare: String,
+    /// spider_ts: keep DISTINCT.
+    #[arg(long)]
+    pub keep_distinct: bool,
+    /// Where to write the reports (default: reports/eval-<run> in the project).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EvalAction {
+    /// List the evaluation runs in the store
+    List,
+    /// List the cases whose verdict changed between two runs
+    Diff { a: i64, b: i64 },
+}
+
+#[derive(Args, Debug)]
+pub struct EvalFilesArgs {
+    /// Gold file: one `SQL<TAB>db_id` per line.
+    #[arg(long, required_unless_present = "explain_profiles")]
+    pub gold: Option<PathBuf>,
+    /// Prediction file: one SQL per line, in the gold file's order.
+    #[arg(long, required_unless_present = "explain_profiles")]
+    pub pred: Option<PathBuf>,
+    /// Directory holding `<db_id>/<db_id>.sqlite`.
+    #[arg(long, required_unless_present = "explain_profiles")]
+    pub db_dir: Option<PathBuf>,
+    /// Comparison profile: lode, spider_ts, bird_ex or defog.
+    #[arg(long, alias = "compare", default_value = "lode")]
+    pub profile: String,
+    /// spider_ts: keep DISTINCT (test-suite's --keep_distinct).
+    #[arg(long)]
+    pub keep_distinct: bool,
+    /// Write one JSON line per pair: index, db_id, verdict, reason, hardness, timing.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Wall-clock limit per query, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print where each profile departs from correct semantics, and exit.
+    #[arg(long)]
+    pub explain_profiles: bool,
+}
+
+/// `lode eval`: with no flags, the newest tuned model (else the `--profile`/`llm.default`
+/// profile) answers; `--job`, `--model memory:<dataset>` and `--pred FILE` choose otherwise.
+pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
+    let project = globals.load_project()?;
+    let (store, _) = project.open_store()?;
+    match &args.action {
+        Some(EvalAction::List) => {
+            let runs = store.eval_runs()?;
+            if runs.is_empty() {
+                println!("no evaluation runs yet: `lode eval --pred FILE` makes one");
+            }
+            for r in runs {
+                let acc = r
+                    .summary_json
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+                    .and_then(|v| v["accuracy"].as_f64());
+                println!(
+                    "{:>4}  {}  {:<24} {:<10} {:<10} {}",
+                    r.id,
+                    r.created_at,
+                    r.model,
+                    r.profile,
+                    r.status,
+                    acc.map_or("-".into(), |a| format!("{:.1}%", a * 100.0))
+                );
+            }
+            return Ok(0);
+        }
+        Some(EvalAction::Diff { a, b }) => {
+            store.eval_run(*a)?;
+            store.eval_run(*b)?;
+            let flips = model_eval::diff_runs(&store, *a, *b)?;
+            print!("{}", model_eval::describe_flips(&flips));
+            return Ok(0);
+        }
+        None => {}
+    }
+    let compare = Profile::from_name(&args.compare, args.keep_distinct).map_err(|e| anyhow!(e))?;
+    let store = Arc::new(store);
+    let memory = args.model.clone().filter(|m| m.starts_with("memory:"));
+    let input = EvaluateInput {
+        model: ModelRequest {
+            job: args.job,
+            model: memory.clone(),
+            ..globals.model_request()
+        },
+        predictions: args.pred.clone(),
+        name: args.model.clone().filter(|_| memory.is_none()),
+        compare: compare.clone(),
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        few_shot: args.few_shot,
+        judge: args.judge,
+        out: args.out.clone(),
+    };
+    let view = EventView::new();
+    let rt = lode_core::tasks::runtime()?;
+    let outcome = rt.block_on(evaluate::run(&project, &store, &input, &view.reporter()));
+    view.finish();
+    let outcome = outcome?;
+    println!("model: {}", outcome.model);
+    print!("{}", outcome.result.summary.table(&compare));
+    if let Some(calls) = outcome.calls.describe() {
+        println!("{calls}");
+    }
+    println!(
+        "evaluation run {} stored; reports:",
+        outcome.result.eval_run_id
+    );
+    for p in &outcome.reports {
+        println!("  {}", p.display());
+    }
+    Ok(0)
+}
+
+pub fn run_files(args: &EvalFilesArgs) -> Result<i32> {
+    if args.explain_profiles {
+        print!("{PARITY_DEVIATIONS}");
+        return Ok(0);
+    }
+    let profile = Profile::from_name(&args.profile, args.keep_distinct).map_err(|e| anyhow!(e))?;
+    let (Some(gold), Some(pred), Some(db_dir)) = (&args.gold, &args.pred, &args.db_dir) else {
+        return Err(anyhow!("--gold, --pred and --db-dir are required"));
+    };
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        return Err(anyhow!("--timeout must be a positive number of seconds"));
+    }
+    let started = Instant::now();
+    let files = eval_files::load(gold, pred, db_dir, Duration::from_secs_f64(args.timeout))?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let total = files.items.len();
+    let show_progress = std::io::stderr().is_terminal();
+    let results = evaluate_items(
+        &files.items,
+        &files.databases,
+        &profile,
+        &EvalOptions {
+            threads,
+            ..Default::default()
+        },
+        &|done| {
+            if show_progress && (done % 25 == 0 || done == total) {
+                eprint!("\revaluated {done}/{total}");
+                if done == total {
+                    eprintln!();
+                }
+            }
+        },
+    );
+    let summary = Summary::of(&results);
+    if let Some(out) = &args.out {
+        let file = std::fs::File::create(out)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        let mut w = std::io::BufWriter::new(file);
+        for r in &results {
+            let line = json!({
+                "index": r.index,
+                "db_id": r.db_id,
+                "verdict": r.verdict.correct,
+                "reason": r.verdict.reason.as_ref().map(|x| x.kind()),
+                "detail": r.verdict.reason.as_ref().map(|x| x.describe()),
+                "score": r.verdict.score,
+                "subset_correct": r.verdict.subset_correct,
+                "hardness": r.hardness.map(|h| h.name()),
+                "gold_ms": r.gold_ms,
+                "pred_ms": r.pred_ms,
+            });
+            writeln!(w, "{line}")?;
+        }
+        w.flush()?;
+    }
+    print!("{}", summary.table(&profile));
+    println!(
+        "{total} pairs in {:.0} ms on {threads} threads",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(0)
+}

@@ -1,0 +1,83 @@
+//! What every command shares: the global flags (config file, project directory, LLM profile,
+//! cache) and loading the project they point at.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use lode_core::config::Config;
+use lode_core::project::Project;
+use lode_core::sql::{Database, ExecLimits};
+use lode_core::tasks::model::ModelRequest;
+
+/// The global options, as every handler needs them (not the whole command line).
+#[derive(Debug, Clone)]
+pub struct Globals {
+    /// The project's config file.
+    pub config: PathBuf,
+    /// `--profile`: the LLM profile instead of `llm.default`.
+    pub profile: Option<String>,
+    /// `--no-cache`: no answers from the store's cache.
+    pub no_cache: bool,
+}
+
+impl Globals {
+    /// The model the global flags ask for (`--profile`, `--no-cache`).
+    pub fn model_request(&self) -> ModelRequest {
+        ModelRequest {
+            profile: self.profile.clone(),
+            use_cache: !self.no_cache,
+            ..ModelRequest::default()
+        }
+    }
+
+    /// The project the config names, with its warnings printed once.
+    pub fn load_project(&self) -> Result<Project> {
+        let config = self.load_config()?;
+        let project = Project::from_config(config)?;
+        super::output::print_warnings(&project.warnings);
+        Ok(project)
+    }
+
+    /// The config alone (warnings are printed with the project's, or here when no project
+    /// is loaded).
+    pub fn load_config(&self) -> Result<Config> {
+        if !self.config.exists() {
+            bail!(
+                "no {} here: run lode inside a project directory, pass -C DIR or --config FILE, \
+                 or create one with `lode init` (or try `lode demo`)",
+                self.config.display()
+            );
+        }
+        Ok(Config::load(&self.config)?)
+    }
+
+    /// `db` if given, else the project's database; with the config's limits unless `limits`.
+    pub fn open_db(
+        &self,
+        db: Option<&Path>,
+        limits: Option<ExecLimits>,
+    ) -> Result<(Database, Option<Config>)> {
+        let (path, config) = match db {
+            Some(p) => (p.to_path_buf(), None),
+            None => {
+                let config = self.load_config()?;
+                super::output::print_warnings(&config.warnings);
+                let path = config.database_path()?.to_path_buf();
+                (path, Some(config))
+            }
+        };
+        let limits = limits.unwrap_or_else(|| {
+            config
+                .as_ref()
+                .map_or_else(ExecLimits::default, |c| c.execution.limits())
+        });
+        Ok((Database::open(&path, limits)?, config))
+    }
+}
+
+/// Both ends of the terminal are a terminal: the TUI can run.
+pub fn terminal_attached() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}

@@ -1,0 +1,124 @@
+//! `lode init`: write config.yml for the user's database, glossary and gold set, and check
+//! what can be checked at once.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::output::print_warnings;
+use lode_core::project::Project;
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The project directory (created if missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Your SQLite database.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Your gold question/SQL set (JSONL, JSON array or Spider dev.json).
+    #[arg(long)]
+    pub gold: Option<PathBuf>,
+    /// A held-out evaluation set (same formats as the gold set).
+    #[arg(long)]
+    pub eval: Option<PathBuf>,
+    /// Your glossary (JSONL, JSON object or CSV).
+    #[arg(long)]
+    pub glossary: Option<PathBuf>,
+    /// Overwrite an existing config.yml.
+    #[arg(long)]
+    pub force: bool,
+}
+
+const CONFIG_TEMPLATE: &str = include_str!("../../config.example.yml");
+
+pub fn run(args: &InitArgs) -> Result<i32> {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let config_path = args.dir.join("config.yml");
+    if config_path.exists() && !args.force {
+        bail!(
+            "{} already exists; edit it, or pass --force to overwrite it",
+            config_path.display()
+        );
+    }
+    let rel = |p: &Option<PathBuf>, default: &str| -> Result<String> {
+        match p {
+            None => Ok(default.to_string()),
+            Some(p) => {
+                let abs =
+                    std::path::absolute(p).with_context(|| format!("bad path {}", p.display()))?;
+                if !abs.exists() {
+                    bail!("{} does not exist", p.display());
+                }
+                Ok(abs.to_string_lossy().into_owned())
+            }
+        }
+    };
+    let mut text = CONFIG_TEMPLATE.to_string();
+    for (key, value) in [
+        (
+            "path: data.sqlite",
+            format!("path: {}", yaml_str(&rel(&args.db, "data.sqlite")?)),
+        ),
+        (
+            "gold_test_set: gold.jsonl",
+            format!(
+                "gold_test_set: {}",
+                yaml_str(&rel(&args.gold, "gold.jsonl")?)
+            ),
+        ),
+        (
+            "glossary: glossary.jsonl",
+            format!(
+                "glossary: {}",
+                yaml_str(&rel(&args.glossary, "glossary.jsonl")?)
+            ),
+        ),
+    ] {
+        text = text.replacen(key, &value, 1);
+    }
+    if let Some(eval) = &args.eval {
+        text = text.replacen(
+            "# eval_set: eval.jsonl",
+            &format!("eval_set: {}", yaml_str(&rel(&Some(eval.clone()), "")?)),
+            1,
+        );
+    }
+    std::fs::write(&config_path, text)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    println!("wrote {}", config_path.display());
+    // Check what we can now, so mistakes surface at init rather than mid-run.
+    match Project::load(&config_path) {
+        Ok(p) => {
+            print_warnings(&p.warnings);
+            println!(
+                "project ok: {} tables, {} glossary entries, {} gold pairs, {} eval pairs",
+                p.schema.tables.len(),
+                p.glossary.len(),
+                p.gold.len(),
+                p.eval.len()
+            );
+            p.open_store()?;
+            println!("workspace store: {}", p.store_path().display());
+        }
+        Err(e) => {
+            println!("the project is not complete yet:\n{e}");
+            println!(
+                "edit {} and run `lode schema` to check it",
+                config_path.display()
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// A YAML scalar for a path: quoted when it holds anything YAML would read specially.
+fn yaml_str(s: &str) -> String {
+    if s.chars().all(|c| c.is_alphanumeric() || "/._-".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}

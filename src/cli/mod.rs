@@ -1,0 +1,154 @@
+//! The command line: one subcommand per stage, each in its own file with its clap arguments
+//! beside its handler. Handlers get the global options ([`Globals`]), call `lode_core::tasks`
+//! and render what comes back; none of them knows how a stage works inside.
+
+pub mod analyze;
+#[cfg(feature = "bench")]
+pub mod bench;
+pub mod demo;
+pub mod eval;
+pub mod export;
+pub mod generate;
+pub mod globals;
+pub mod init;
+pub mod jobs;
+pub mod llm;
+pub mod output;
+pub mod review;
+pub mod schema;
+pub mod sql;
+pub mod tune;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+pub use globals::Globals;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lode",
+    version,
+    about = "Build domain-specific text-to-SQL models: generate, validate, review, analyze, tune and evaluate",
+    long_about = None,
+)]
+pub struct Cli {
+    /// The project's config file.
+    #[arg(long, global = true, default_value = "config.yml")]
+    pub config: PathBuf,
+    /// Run as if started in DIR (the project directory).
+    #[arg(short = 'C', long = "project", global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// The LLM profile to use instead of llm.default (`rules` is the offline backend).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Do not answer LLM calls from the cache (answers are still stored).
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Without a command, `lode` opens the terminal UI on the project here.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The global options every handler gets.
+    pub fn globals(&self) -> Globals {
+        Globals {
+            config: self.config.clone(),
+            profile: self.profile.clone(),
+            no_cache: self.no_cache,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write the demo project (a bakery chain) and run every stage on it offline
+    Demo(demo::DemoArgs),
+    /// Start a project: write config.yml for your database, glossary and gold set
+    Init(init::InitArgs),
+    /// Print the database schema: tables, columns, keys, row counts, sample values
+    Schema(schema::SchemaArgs),
+    /// Run one read-only query safely, or analyze queries (concepts, hardness, template)
+    Sql(sql::SqlArgs),
+    /// Generate training pairs from the gold set, validate them by execution, dedup them
+    Generate(generate::GenerateArgs),
+    /// Coverage of SQL concepts, tables and topics, failed-pair analysis, and gap filling
+    Analyze(analyze::AnalyzeArgs),
+    /// Review generated pairs from the command line: list, accept, reject, edit, undo
+    Review(review::ReviewArgs),
+    /// Write a run in the original's file shapes (lamini-nested, lamini)
+    Export(export::ExportArgs),
+    /// Bring the original's nested or flattened files into the store as a run
+    Import(export::ImportArgs),
+    /// Tune a model on the accepted pairs (memory offline, Lamini, OpenAI or a local trainer)
+    Tune(tune::TuneArgs),
+    /// List tuning jobs, watch one, or cancel one
+    Jobs(jobs::JobsArgs),
+    /// Evaluate a model on the eval set by execution accuracy, store the run, write reports
+    Eval(eval::EvalArgs),
+    /// Check an LLM profile: models offered, one structured request, latency
+    Llm(llm::LlmArgs),
+    /// Judge prediction files against gold files like the reference evaluators (Spider, BIRD, defog)
+    EvalFiles(eval::EvalFilesArgs),
+    /// Measure executor, analysis, evaluation, generation and TUI speed (built with
+    /// `--features bench`)
+    #[cfg(feature = "bench")]
+    Bench(bench::BenchArgs),
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    if let Some(dir) = &cli.project {
+        std::env::set_current_dir(dir)
+            .with_context(|| format!("cannot enter project directory {}", dir.display()))?;
+    }
+    let globals = cli.globals();
+    let Some(command) = &cli.command else {
+        return open_tui(&globals);
+    };
+    match command {
+        Command::Demo(args) => demo::run(args, &globals.model_request()),
+        Command::Init(args) => init::run(args),
+        Command::Schema(args) => schema::run(&globals, args),
+        Command::Sql(args) => sql::run(&globals, args),
+        Command::Generate(args) => generate::run(&globals, args),
+        Command::Analyze(args) => analyze::run(&globals, args),
+        Command::Tune(args) => tune::run(&globals, args),
+        Command::Jobs(args) => jobs::run(&globals, args),
+        Command::Review(args) => review::run(&globals, args),
+        Command::Export(args) => export::run(&globals, args),
+        Command::Import(args) => export::run_import(&globals, args),
+        Command::Eval(args) => eval::run(&globals, args),
+        Command::Llm(args) => llm::run(&globals, args),
+        Command::EvalFiles(args) => eval::run_files(args),
+        #[cfg(feature = "bench")]
+        Command::Bench(args) => bench::run(args),
+    }
+}
+
+/// `lode` alone: the TUI on the project here, or what to do instead.
+fn open_tui(globals: &Globals) -> Result<i32> {
+    if !globals.config.exists() {
+        use clap::CommandFactory;
+        let mut help = Cli::command();
+        eprintln!(
+            "no {} here, so there is no project to open: pass -C DIR, create one with \
+             `lode init`, or try `lode demo`.\n",
+            globals.config.display()
+        );
+        help.print_help()?;
+        return Ok(2);
+    }
+    if !globals::terminal_attached() {
+        bail!(
+            "the TUI needs a terminal (stdin and stdout are not one); use the commands instead, \
+             e.g. `lode review list` (see `lode --help`)"
+        );
+    }
+    let project = globals.load_project()?;
+    let (store, _) = project.open_store()?;
+    crate::tui::run(project, std::sync::Arc::new(store), globals.model_request())?;
+    Ok(0)
+}

@@ -1,0 +1,148 @@
+//! `lode sql`: run one read-only statement safely (table, JSON or CSV), or, with `--analyze`,
+//! print the concepts, tables, columns, hardness, level and template of queries as JSON.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use super::globals::Globals;
+use super::output::{write_csv, write_table};
+use lode_core::sql::analyze::analyze as analyze_sql;
+use lode_core::sql::schema::{Schema, introspect};
+use lode_core::sql::{Database, ExecError, ExecLimits};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RowFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Args, Debug)]
+pub struct SqlArgs {
+    /// The statement (one read-only SELECT or WITH).
+    pub sql: Option<String>,
+    /// A database to use instead of the project's.
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Wall-clock limit in seconds (default: execution.timeout_s, else 10).
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Rows to keep (default: execution.max_rows).
+    #[arg(long)]
+    pub max_rows: Option<usize>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: RowFormat,
+    /// Print the analysis (concepts, tables, columns, hardness, template) as JSON instead of
+    /// running the query.
+    #[arg(long)]
+    pub analyze: bool,
+    /// With --analyze: a file of queries, one per line (or `SQL<TAB>db_id` lines); prints one
+    /// JSON line each.
+    #[arg(long, requires = "analyze")]
+    pub file: Option<PathBuf>,
+}
+
+pub fn run(globals: &Globals, args: &SqlArgs) -> Result<i32> {
+    if args.analyze {
+        return analyze(globals, args);
+    }
+    let Some(sql) = &args.sql else {
+        bail!("give the statement to run: lode sql \"SELECT …\"");
+    };
+    let (base, _) = globals.open_db(args.db.as_deref(), None)?;
+    let mut limits = base.limits();
+    if let Some(t) = args.timeout {
+        if !(t.is_finite() && t > 0.0) {
+            bail!("--timeout must be a positive number of seconds");
+        }
+        limits.timeout = Duration::from_secs_f64(t);
+    }
+    if let Some(n) = args.max_rows {
+        limits.max_rows = n.max(1);
+    }
+    match base.query_with(sql, limits, None) {
+        Ok(result) => {
+            let mut out = std::io::stdout().lock();
+            match args.format {
+                RowFormat::Table => {
+                    write_table(&mut out, &result, std::io::stdout().is_terminal())?
+                }
+                RowFormat::Json => {
+                    serde_json::to_writer(&mut out, &result)?;
+                    writeln!(out)?;
+                }
+                RowFormat::Csv => write_csv(&mut out, &result)?,
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(match e {
+                ExecError::Rejected { .. } => 3,
+                ExecError::Timeout { .. } => 4,
+                _ => 1,
+            })
+        }
+    }
+}
+
+/// The schema to resolve names against: `--db`, else the project's database, else none.
+fn schema(globals: &Globals, args: &SqlArgs) -> Result<Option<Schema>> {
+    let path = match &args.db {
+        Some(p) => p.clone(),
+        None if globals.config.exists() => {
+            let config = globals.load_config()?;
+            config.database_path()?.to_path_buf()
+        }
+        None => return Ok(None),
+    };
+    let db = Database::open(&path, ExecLimits::default())?;
+    Ok(Some(introspect(&db)?))
+}
+
+fn analyze(globals: &Globals, args: &SqlArgs) -> Result<i32> {
+    let schema = schema(globals, args)?;
+    let mut out = std::io::stdout().lock();
+    if let Some(file) = &args.file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let mut failures = 0;
+        for (i, line) in text.lines().enumerate() {
+            let sql = line.split('\t').next().unwrap_or("").trim();
+            if sql.is_empty() {
+                continue;
+            }
+            let record = match analyze_sql(sql, schema.as_ref()) {
+                Ok(a) => json!({"line": i + 1, "sql": sql, "analysis": a}),
+                Err(e) => {
+                    failures += 1;
+                    json!({"line": i + 1, "sql": sql, "error": e.to_string()})
+                }
+            };
+            writeln!(out, "{record}")?;
+        }
+        if failures > 0 {
+            eprintln!("{failures} queries could not be analyzed (see their \"error\")");
+        }
+        return Ok(0);
+    }
+    let Some(sql) = &args.sql else {
+        bail!("give the query to analyze, or --file FILE");
+    };
+    match analyze_sql(sql, schema.as_ref()) {
+        Ok(a) => {
+            serde_json::to_writer_pretty(&mut out, &a)?;
+            writeln!(out)?;
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(1)
+        }
+    }
+}
