@@ -7,7 +7,7 @@
 mod client;
 mod lamini;
 mod openai;
-mod schema;
+mod output_schema;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,7 +20,7 @@ use serde_json::Value as Json;
 pub use client::{ClientOptions, LlmClient};
 pub use lamini::{LaminiBackend, llama3_prompt as lamini_prompt};
 pub use openai::OpenAiBackend;
-pub use schema::{OutputSchema, extract_json};
+pub use output_schema::{OutputSchema, extract_json};
 
 use crate::config::{Config, LlmProfile, ProfileKind, Secret};
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json, json};
 
-use super::schema::extract_json;
+use super::output_schema::extract_json;
 use super::{Backend, BoxFuture, LlmError, LlmRequest, LlmResponse, Message, Usage};
 use crate::config::Secret;
 
