@@ -837,10 +837,7 @@ fn yaml_error(path: &Path, text: &str, e: &serde_norway::Error) -> InputError {
     let err = InputError::new(path, message, fix);
     match e.location() {
         Some(loc) => err.at(loc.line(), Some(loc.column())),
-        None => {
-            let _ = text;
-            err
-        }
+        None => err,
     }
 }
 

@@ -285,6 +285,8 @@ impl RulesEngine {
             .db
             .query(&sql)
             .map(|r| r.rows.into_iter().filter_map(|mut row| row.pop()).collect())
+            // A column the database cannot group (or a query over its time limit) offers no
+            // values; the engine then uses templates that need none.
             .unwrap_or_default();
         self.values
             .lock()
@@ -295,6 +297,7 @@ impl RulesEngine {
 
     /// The table (of those the query uses) that has `column`.
     fn table_with_column(&self, sql: &str, column: &str) -> Option<&Table> {
+        // A query the analyzer cannot parse has no known tables: no column is looked up.
         let tables = crate::sql::analyze::analyze(sql, Some(&self.schema))
             .map(|a| a.tables)
             .unwrap_or_default();

@@ -54,6 +54,9 @@ pub struct LlmClient {
     next_slot: Mutex<Instant>,
     store: Option<Arc<Store>>,
     cancel: CancellationToken,
+    /// Cache writes and call-log writes that failed. A call's answer does not depend on them,
+    /// so the call goes on; the task that owns the client reports them as warnings.
+    store_errors: std::sync::Mutex<Vec<String>>,
 }
 
 impl LlmClient {
@@ -69,6 +72,7 @@ impl LlmClient {
             next_slot: Mutex::new(Instant::now()),
             store,
             cancel: CancellationToken::new(),
+            store_errors: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -88,6 +92,7 @@ impl LlmClient {
     /// The cache key of a request: backend, model, messages, schema and sampling. API keys are
     /// never part of a request, so never part of the cache.
     pub fn cache_key(&self, request: &LlmRequest) -> String {
+        // Plain data (strings, numbers, maps with string keys): serializing cannot fail.
         let messages = serde_json::to_string(&request.messages).unwrap_or_default();
         let schema = serde_json::to_string(&request.schema).unwrap_or_default();
         let sampling = serde_json::to_string(&request.sampling).unwrap_or_default();
@@ -127,13 +132,15 @@ impl LlmClient {
             })
             .to_string();
             if let Ok(response_json) = serde_json::to_string(response) {
-                let _ = store.cache_put(
+                if let Err(e) = store.cache_put(
                     key,
                     &self.options.profile,
                     self.backend.model(),
                     &request_json,
                     &response_json,
-                );
+                ) {
+                    self.store_error(format!("an answer was not cached: {e}"));
+                }
             }
         }
         self.log(request, &result, started.elapsed());
@@ -217,7 +224,7 @@ impl LlmClient {
                 Some(e.to_string()),
             ),
         };
-        let _ = store.record_llm_call(&NewLlmCall {
+        let logged = store.record_llm_call(&NewLlmCall {
             run_id: self.options.run_id,
             profile: self.options.profile.clone(),
             model: self.backend.model().to_string(),
@@ -230,5 +237,21 @@ impl LlmClient {
             error_kind,
             error,
         });
+        if let Err(e) = logged {
+            self.store_error(format!("an LLM call was not logged: {e}"));
+        }
+    }
+
+    fn store_error(&self, message: String) {
+        self.store_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(message);
+    }
+
+    /// The store writes that failed since the last call of this (cache and call log), so the
+    /// task that owns the client can report them.
+    pub fn take_store_errors(&self) -> Vec<String> {
+        std::mem::take(&mut *self.store_errors.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }

@@ -158,11 +158,10 @@ impl OpenAiBackend {
             request.schema.is_some() && self.mode.load(Ordering::Relaxed) != MODE_PROMPT;
         let first = self.post(&self.request_body(request, structured)).await;
         let (text, usage) = match first {
-            Err(LlmError::BadRequest { status, message }) if structured => {
+            Err(LlmError::BadRequest { .. }) if structured => {
                 // The server refused json_schema: ask in the prompt from now on.
                 self.mode.store(MODE_PROMPT, Ordering::Relaxed);
                 structured = false;
-                let _ = (status, message);
                 self.post(&self.request_body(request, false)).await?
             }
             other => other?,

@@ -467,7 +467,7 @@ pub fn write_reports(dir: &Path, eval: &ModelEval) -> std::io::Result<Vec<PathBu
         .collect();
     write(
         "inference_results.json",
-        serde_json::to_string_pretty(&inference).unwrap_or_default(),
+        serde_json::to_string_pretty(&inference).map_err(std::io::Error::other)?,
     )?;
     let mut execution_errors = 0;
     let results: Vec<Json> = eval
@@ -580,7 +580,7 @@ pub fn write_reports(dir: &Path, eval: &ModelEval) -> std::io::Result<Vec<PathBu
     // lode's own.
     write(
         "report.json",
-        serde_json::to_string_pretty(eval).unwrap_or_default(),
+        serde_json::to_string_pretty(eval).map_err(std::io::Error::other)?,
     )?;
     write("report.md", lode_markdown(eval))?;
     Ok(written)

@@ -735,6 +735,7 @@ pub fn write_demo(dir: &Path, opts: &DemoOptions) -> Result<DemoSummary, DemoErr
     let db_path = dir.join("bakery.sqlite");
     // Build beside the target and rename, so a crash never leaves a half-written database.
     let tmp_path = dir.join(".bakery.sqlite.tmp");
+    // A leftover of a crashed earlier build may be there or not; either way it is rebuilt.
     let _ = std::fs::remove_file(&tmp_path);
     let sqlite = |source| DemoError::Sqlite {
         path: db_path.clone(),

@@ -216,6 +216,7 @@ async fn run_inner(
         write("sql_error_analysis.json", pretty(&errors.original))?;
     }
     store.save_analysis(Some(run_id), "coverage", &report.to_string())?;
+    super::report_store_errors(reporter, Stage::Analyze, client);
     let outcome = AnalysisOutcome {
         run_id,
         model: choice.label,

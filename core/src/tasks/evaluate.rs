@@ -168,6 +168,7 @@ async fn run_inner(
                 }),
             )
             .await;
+            super::report_store_errors(reporter, Stage::Evaluate, &choice.client);
             let name = input.name.clone().unwrap_or(choice.model_id);
             (predictions, name, choice.label)
         }
@@ -264,6 +265,7 @@ async fn judge(
         );
         opinions.push((i, inference::judge(&judge.client, &req).await));
     }
+    super::report_store_errors(reporter, Stage::Evaluate, &judge.client);
     model_eval::apply_judge(store, result, opinions)?;
     Ok(())
 }

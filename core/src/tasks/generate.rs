@@ -136,6 +136,7 @@ async fn run_inner(
             ));
         }
     };
+    super::report_store_errors(reporter, Stage::Generate, &choice.client);
     let outcome = GenerateOutcome {
         summary,
         model: choice.label,

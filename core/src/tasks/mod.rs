@@ -173,6 +173,13 @@ impl CallsSpent {
     }
 }
 
+/// Reports the store writes (cache, call log) a client could not make.
+fn report_store_errors(reporter: &Reporter, stage: Stage, client: &crate::llm::LlmClient) {
+    for e in client.take_store_errors() {
+        reporter.warn(stage, e);
+    }
+}
+
 fn call_stats(store: &Store) -> Result<LlmCallStats, TaskError> {
     Ok(store.llm_call_stats(None)?)
 }

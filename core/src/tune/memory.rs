@@ -30,7 +30,7 @@ impl Provider for MemoryProvider {
     fn submit<'a>(
         &'a self,
         job_id: i64,
-        data: &'a TrainingSet,
+        _data: &'a TrainingSet,
         _project: &'a Project,
     ) -> BoxFuture<'a, Result<String, TuneError>> {
         Box::pin(async move {
@@ -38,7 +38,6 @@ impl Provider for MemoryProvider {
             let ds = job
                 .dataset_id
                 .ok_or_else(|| TuneError::Refused("the job has no dataset".into()))?;
-            let _ = data;
             Ok(format!("memory-{ds}"))
         })
     }
@@ -128,6 +127,7 @@ impl Backend for MemoryBackend {
                     message: "the memory model answers questions with SQL only".into(),
                 });
             };
+            // No stored pair near the question: an empty answer, judged wrong like any other.
             let sql = self.engine.answer(question).unwrap_or_default();
             Ok(LlmResponse {
                 json: request

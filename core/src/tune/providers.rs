@@ -46,6 +46,7 @@ async fn send_json(provider: &str, req: reqwest::RequestBuilder) -> Result<Json,
         message: format!("cannot reach the server: {e}"),
     })?;
     let status = resp.status().as_u16();
+    // A body that cannot be read leaves the status alone to explain the failure.
     let text = resp.text().await.unwrap_or_default();
     if !(200..300).contains(&status) {
         return Err(provider_error(provider, status, &text));
