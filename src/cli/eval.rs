@@ -49,7 +49,7 @@ pub struct EvalArgs {
     /// Where to write the reports (default: reports/eval-<run> in the project).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: execution.threads, where 0 means every core).
     #[arg(long)]
     pub threads: Option<usize>,
 }
@@ -143,9 +143,7 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
         predictions: args.pred.clone(),
         name: args.model.clone().filter(|_| memory.is_none()),
         compare: compare.clone(),
-        threads: args
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        threads: args.threads,
         few_shot: args.few_shot,
         judge: args.judge,
         out: args.out.clone(),

@@ -131,16 +131,17 @@ impl LlmClient {
                 "sampling": request.sampling,
             })
             .to_string();
-            if let Ok(response_json) = serde_json::to_string(response) {
-                if let Err(e) = store.cache_put(
+            // A response is plain data: serializing it cannot fail.
+            if let Ok(response_json) = serde_json::to_string(response)
+                && let Err(e) = store.cache_put(
                     key,
                     &self.options.profile,
                     self.backend.model(),
                     &request_json,
                     &response_json,
-                ) {
-                    self.store_error(format!("an answer was not cached: {e}"));
-                }
+                )
+            {
+                self.store_error(format!("an answer was not cached: {e}"));
             }
         }
         self.log(request, &result, started.elapsed());

@@ -44,19 +44,6 @@ impl Validation {
             preview: None,
         }
     }
-
-    /// The original's `{is_valid, error, explanation}` shape.
-    pub fn original_shape(&self) -> serde_json::Value {
-        serde_json::json!({
-            "is_valid": self.ok,
-            "error": self.error,
-            "explanation": if self.ok {
-                "Query is valid and can be executed".to_string()
-            } else {
-                format!("Query is invalid: {}", self.error.clone().unwrap_or_default())
-            },
-        })
-    }
 }
 
 /// A SQLite error message's category, for error analysis and the debugger.

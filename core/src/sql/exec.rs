@@ -146,15 +146,6 @@ impl Database {
         self.limits
     }
 
-    /// The same database with other limits (for a `--timeout` flag, say). Starts a fresh pool.
-    pub fn with_limits(&self, limits: ExecLimits) -> Database {
-        Database {
-            path: self.path.clone(),
-            limits,
-            idle: Mutex::new(Vec::new()),
-        }
-    }
-
     /// Runs one read-only statement under the database's limits.
     pub fn query(&self, sql: &str) -> Result<QueryResult, ExecError> {
         self.query_with(sql, self.limits, None)

@@ -25,8 +25,8 @@ pub struct EvaluateInput {
     pub name: Option<String>,
     /// How results are compared.
     pub compare: Profile,
-    /// Worker threads for execution.
-    pub threads: usize,
+    /// Worker threads for execution; `execution.threads` (0: every core) when `None`.
+    pub threads: Option<usize>,
     /// Give the model the K closest pairs as worked examples.
     pub few_shot: usize,
     /// Ask the LLM judge (the LLM profile, never the model under test) about each mismatch.
@@ -42,7 +42,7 @@ impl Default for EvaluateInput {
             predictions: None,
             name: None,
             compare: Profile::default(),
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: None,
             few_shot: 0,
             judge: false,
             out: None,
@@ -174,7 +174,10 @@ async fn run_inner(
         }
     };
     let options = EvalOptions {
-        threads: input.threads.max(1),
+        threads: input
+            .threads
+            .unwrap_or_else(|| project.config.execution.thread_count())
+            .max(1),
         ..Default::default()
     };
     let mut result = blocking(|| {

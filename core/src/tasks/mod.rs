@@ -74,11 +74,6 @@ impl Reporter {
         }
     }
 
-    /// A reporter that drops every event (tests, nested use).
-    pub fn silent() -> Reporter {
-        Reporter::new(|_| {})
-    }
-
     pub fn emit(&self, event: StageEvent) {
         (self.sink)(event)
     }
