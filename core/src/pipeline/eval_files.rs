@@ -20,7 +20,7 @@ pub struct EvalFiles {
 /// Why the files cannot be evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalFilesError {
-    #[error("{0}")]
+    #[error(transparent)]
     Input(#[from] InputError),
     #[error("{0}")]
     Database(ExecError),

@@ -310,8 +310,8 @@ pub fn import(project: &Project, store: &Store, path: &Path) -> Result<ImportSum
 /// Why an import failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{0}")]
+    #[error(transparent)]
     Input(#[from] InputError),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
 }

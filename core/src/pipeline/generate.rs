@@ -29,9 +29,9 @@ use crate::store::{
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error("{0}")]
+    #[error(transparent)]
     Prompt(#[from] PromptError),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Config(String),

@@ -19,11 +19,11 @@ pub use inputs::{GlossaryEntry, GoldPair, format_glossary, load_glossary, load_g
 /// Why a project could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
-    #[error("{0}")]
+    #[error(transparent)]
     Input(#[from] InputError),
-    #[error("{0}")]
+    #[error(transparent)]
     Database(#[from] ExecError),
-    #[error("{0}")]
+    #[error(transparent)]
     Schema(#[from] crate::sql::schema::IntrospectError),
 }
 

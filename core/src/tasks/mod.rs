@@ -100,19 +100,19 @@ impl Reporter {
 /// Why a task stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Llm(#[from] crate::llm::LlmError),
-    #[error("{0}")]
+    #[error(transparent)]
     Generate(#[from] crate::pipeline::generate::GenerateError),
-    #[error("{0}")]
+    #[error(transparent)]
     Tune(#[from] crate::tune::TuneError),
-    #[error("{0}")]
+    #[error(transparent)]
     Input(#[from] crate::diag::InputError),
-    #[error("{0}")]
+    #[error(transparent)]
     Project(#[from] crate::project::ProjectError),
-    #[error("{0}")]
+    #[error(transparent)]
     Demo(#[from] crate::project::demo::DemoError),
     #[error("{context}: {source}")]
     Io {

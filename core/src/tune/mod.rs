@@ -82,9 +82,9 @@ pub enum TuneError {
     Refused(String),
     #[error("{provider}: {message}")]
     Provider { provider: String, message: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
