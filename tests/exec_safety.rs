@@ -202,3 +202,72 @@ fn runs_queries_in_parallel_from_many_threads() {
         h.join().unwrap();
     }
 }
+
+/// Rows that each build a 40 MB string and an 80 MB one: few virtual-machine steps each, so
+/// the deadline and the cancel flag must be looked at between rows. Unstopped it runs for
+/// many minutes.
+const LONG_STEPS: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100000) \
+     SELECT sum(length(replace(printf('%.*c', 40000000, 'x'), 'x', 'yy'))) FROM c";
+
+#[test]
+fn stops_heavy_rows_at_the_deadline() {
+    let (_dir, path) = fixture();
+    let limits = ExecLimits {
+        timeout: Duration::from_millis(300),
+        max_value_bytes: 512 << 20,
+        ..ExecLimits::default()
+    };
+    let db = Database::open(&path, limits).unwrap();
+    let start = Instant::now();
+    let err = db.query(LONG_STEPS).unwrap_err();
+    let took = start.elapsed();
+    assert!(matches!(err, ExecError::Timeout { .. }), "got {err:?}");
+    // Generous slack for noisy machines; unstopped this takes many minutes.
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
+
+#[test]
+fn a_cancel_stops_heavy_rows() {
+    let (_dir, path) = fixture();
+    let limits = ExecLimits {
+        timeout: Duration::from_secs(3600),
+        max_value_bytes: 512 << 20,
+        ..ExecLimits::default()
+    };
+    let db = Database::open(&path, limits).unwrap();
+    let cancel = lode_core::sql::CancelFlag::new();
+    let c = cancel.clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        c.cancel();
+    });
+    let start = Instant::now();
+    let err = db
+        .query_with(LONG_STEPS, limits, Some(&cancel))
+        .unwrap_err();
+    canceller.join().unwrap();
+    assert!(matches!(err, ExecError::Cancelled), "got {err:?}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+    // The connection goes back to the pool and answers the next statement.
+    assert_eq!(db.query("SELECT 1").unwrap().rows.len(), 1);
+}
+
+#[test]
+fn refuses_values_over_the_size_limit_naming_the_setting() {
+    let (_dir, path) = fixture();
+    let db = Database::open(&path, ExecLimits::default()).unwrap();
+    for sql in [
+        "SELECT length(randomblob(900000000))",
+        "SELECT length(zeroblob(900000000))",
+        "SELECT length(printf('%.*c', 900000000, 'x'))",
+    ] {
+        let err = db.query(sql).unwrap_err();
+        assert!(
+            matches!(&err, ExecError::Rejected { reason } if reason.contains("execution.max_value_mb")),
+            "{sql}: {err:?}"
+        );
+    }
+    // Under the limit it runs.
+    let r = db.query("SELECT length(zeroblob(1000000))").unwrap();
+    assert_eq!(r.rows[0][0], lode_core::sql::Value::Integer(1_000_000));
+}

@@ -121,6 +121,9 @@ pub struct ExecutionConfig {
     pub timeout_s: f64,
     pub max_rows: usize,
     pub max_cell_bytes: usize,
+    /// The largest text or blob value one statement may build, in MiB (SQLite's
+    /// SQLITE_LIMIT_LENGTH): a statement that builds a bigger one is refused.
+    pub max_value_mb: usize,
     /// Worker threads for parallel execution; 0 means all cores.
     pub threads: usize,
 }
@@ -132,6 +135,7 @@ impl Default for ExecutionConfig {
             timeout_s: d.timeout.as_secs_f64(),
             max_rows: d.max_rows,
             max_cell_bytes: d.max_cell_bytes,
+            max_value_mb: d.max_value_bytes >> 20,
             threads: 0,
         }
     }
@@ -143,6 +147,7 @@ impl ExecutionConfig {
             timeout: Duration::from_secs_f64(self.timeout_s),
             max_rows: self.max_rows,
             max_cell_bytes: self.max_cell_bytes,
+            max_value_bytes: self.max_value_mb << 20,
         }
     }
 
@@ -493,7 +498,13 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ),
     (
         "execution",
-        &["timeout_s", "max_rows", "max_cell_bytes", "threads"],
+        &[
+            "timeout_s",
+            "max_rows",
+            "max_cell_bytes",
+            "max_value_mb",
+            "threads",
+        ],
     ),
     ("llm", &["default", "profiles"]),
     ("llm.profiles", &["*"]),
@@ -663,6 +674,20 @@ impl Config {
                     "use for example `max_cell_bytes: 4096`",
                 ),
                 line_of("max_cell_bytes"),
+            ));
+        }
+        if !(1..=MAX_VALUE_MB).contains(&e.max_value_mb) {
+            return Err(at_key(
+                InputError::new(
+                    &path,
+                    format!(
+                        "execution.max_value_mb must be between 1 and {MAX_VALUE_MB} (SQLite's \
+                         largest value), not {}",
+                        e.max_value_mb
+                    ),
+                    "use for example `max_value_mb: 256`",
+                ),
+                line_of("max_value_mb"),
             ));
         }
         for (name, profile) in &self.llm.profiles {
@@ -962,7 +987,13 @@ pub struct ExecLimits {
     pub max_rows: usize,
     /// Bytes kept of a text or blob cell; longer cells are cut and counted.
     pub max_cell_bytes: usize,
+    /// The largest text or blob value a statement may build (SQLite's SQLITE_LIMIT_LENGTH):
+    /// bounds the memory one step can take (`zeroblob`, `printf` and `replace` bombs).
+    pub max_value_bytes: usize,
 }
+
+/// SQLite's own ceiling for a value's length, in MiB (1,000,000,000 bytes).
+pub const MAX_VALUE_MB: usize = 953;
 
 impl Default for ExecLimits {
     fn default() -> Self {
@@ -970,6 +1001,7 @@ impl Default for ExecLimits {
             timeout: Duration::from_secs(10),
             max_rows: 10_000,
             max_cell_bytes: 4096,
+            max_value_bytes: 256 << 20,
         }
     }
 }
@@ -1000,6 +1032,21 @@ paths:
   gold_test_set: "../data_bakery/gold_test_set.jsonl"
   glossary: "../data_bakery/glossary.jsonl"
 "#;
+
+    #[test]
+    fn a_value_size_limit_out_of_range_is_named_at_its_line() {
+        for bad in ["0", "5000"] {
+            let text = format!(
+                "database:\n  path: a.sqlite\nexecution:\n  timeout_s: 5\n  max_value_mb: {bad}\n"
+            );
+            let e = Config::parse(Path::new("/p/config.yml"), &text, &no_env).unwrap_err();
+            assert_eq!(e.line, Some(5), "{e}");
+            assert!(e.message.contains("execution.max_value_mb"), "{e}");
+        }
+        let text = "database:\n  path: a.sqlite\nexecution:\n  max_value_mb: 64\n";
+        let c = Config::parse(Path::new("/p/config.yml"), text, &no_env).unwrap();
+        assert_eq!(c.execution.limits().max_value_bytes, 64 << 20);
+    }
 
     #[test]
     fn a_section_written_twice_is_named_at_its_second_line() {

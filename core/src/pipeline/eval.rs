@@ -21,6 +21,7 @@ pub fn eval_limits(timeout: std::time::Duration) -> ExecLimits {
         timeout,
         max_rows: 2_000_000,
         max_cell_bytes: 1 << 20,
+        ..ExecLimits::default()
     }
 }
 

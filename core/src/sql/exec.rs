@@ -370,18 +370,34 @@ fn run(
     cancel: Option<&CancelFlag>,
 ) -> Result<QueryResult, ExecError> {
     let start = Instant::now();
+    let deadline = start + limits.timeout;
     {
         let mut s = guarded.state.lock().unwrap_or_else(|p| p.into_inner());
         *s = RunState {
-            deadline: Some(start + limits.timeout),
+            deadline: Some(deadline),
             cancel: cancel.cloned(),
             ..RunState::default()
         };
     }
+    let value_limit = i32::try_from(limits.max_value_bytes).unwrap_or(i32::MAX);
+    guarded
+        .conn
+        .set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, value_limit)
+        .map_err(|e| ExecError::Sqlite {
+            message: format!("cannot set the value size limit: {e}"),
+        })?;
     let outcome = step_all(&guarded.conn, sql, limits);
     let mut s = guarded.state.lock().unwrap_or_else(|p| p.into_inner());
     let state = std::mem::take(&mut *s);
     drop(s);
+    let elapsed = start.elapsed();
+    if outcome.is_ok() && elapsed > limits.timeout {
+        // Finished, but after its deadline: over the limit is over the limit.
+        return Err(ExecError::Timeout {
+            elapsed,
+            limit: limits.timeout,
+        });
+    }
     match outcome {
         Ok((columns, rows, truncated, truncated_cells)) => Ok(QueryResult {
             columns,
@@ -390,7 +406,7 @@ fn run(
             truncated_cells,
             elapsed: start.elapsed(),
         }),
-        Err(e) => Err(classify(sql, e, state, start.elapsed(), limits.timeout)),
+        Err(e) => Err(classify(sql, e, state, elapsed, limits)),
     }
 }
 
@@ -444,7 +460,7 @@ fn classify(
     e: StepError,
     state: RunState,
     elapsed: Duration,
-    limit: Duration,
+    limits: ExecLimits,
 ) -> ExecError {
     match e {
         StepError::Refused(reason) => ExecError::Rejected { reason },
@@ -452,7 +468,10 @@ fn classify(
             if state.cancelled {
                 ExecError::Cancelled
             } else if state.timed_out {
-                ExecError::Timeout { elapsed, limit }
+                ExecError::Timeout {
+                    elapsed,
+                    limit: limits.timeout,
+                }
             } else if let Some(reason) = state.denied {
                 let reason = if reason.starts_with(SCHEMA_WRITE) {
                     // SQLite stops at the schema-table write; name the statement instead.
@@ -461,6 +480,17 @@ fn classify(
                     reason
                 };
                 ExecError::Rejected { reason }
+            } else if matches!(
+                &err,
+                rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::TooBig
+            ) {
+                ExecError::Rejected {
+                    reason: format!(
+                        "the statement builds a value larger than {} MiB (raise \
+                         execution.max_value_mb to allow it)",
+                        limits.max_value_bytes >> 20
+                    ),
+                }
             } else if matches!(err, rusqlite::Error::MultipleStatement) {
                 ExecError::Rejected {
                     reason: "more than one statement (send exactly one)".into(),
