@@ -1118,3 +1118,111 @@ fn the_queue_switches_between_runs() {
     run_keys(&mut a, &[key('R')]);
     assert_eq!(a.review.run_id, Some(run2));
 }
+
+#[test]
+fn a_decision_says_saving_until_the_store_has_it() {
+    let f = fixture();
+    let mut a = app(&f);
+    let id = a.review.rows[0].id;
+    let effects = a.handle_key(key('a'));
+    // Asked for, not yet written: the footer must not claim it is saved.
+    assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Valid);
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(screen.contains(&format!("pair {id} saving…")), "{screen}");
+    assert!(!screen.contains("(saved)"), "{screen}");
+    assert!(a.saving());
+    perform_all(&mut a, effects);
+    assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Accepted);
+    assert!(text(&draw(&mut a, 110, 30)).contains(&format!("pair {id} accepted (saved)")));
+    assert!(!a.saving());
+}
+
+#[test]
+fn writes_go_to_the_store_one_at_a_time_in_key_order() {
+    let f = fixture();
+    let mut a = app(&f);
+    let id = a.review.rows[0].id;
+    // Accept, back up, undo, all before the store has answered.
+    let effects = press(&mut a, &[key('a'), key('k'), key('u')]);
+    let writes = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Write(_)))
+        .count();
+    assert_eq!(writes, 1, "the undo waits for the accept: {effects:?}");
+    perform_all(&mut a, effects);
+    let actions: Vec<String> = f
+        .store
+        .review_history(id)
+        .unwrap()
+        .iter()
+        .map(|r| r.action.as_str().to_string())
+        .collect();
+    assert_eq!(actions, ["accept", "undo"]);
+    assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Valid);
+    assert!(
+        a.message.contains(&format!("pair {id} back to valid")),
+        "{}",
+        a.message
+    );
+}
+
+#[test]
+fn quitting_waits_for_a_write_under_way() {
+    let f = fixture();
+    let mut a = app(&f);
+    let id = a.review.rows[0].id;
+    let mut effects = a.handle_key(key('a'));
+    effects.extend(a.handle_key(key('q')));
+    assert!(
+        a.quit && a.saving(),
+        "the loop keeps going until the write is back"
+    );
+    assert!(a.message.contains("saving"), "{}", a.message);
+    perform_all(&mut a, effects);
+    assert!(!a.saving());
+    assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Accepted);
+}
+
+#[test]
+fn a_failed_store_read_is_shown_not_an_empty_view() {
+    let f = fixture();
+    let mut a = app(&f);
+    let id = a.review.rows[0].id;
+    a.handle_bg(BgEvent::Detail {
+        id,
+        detail: Err(format!("cannot read pair {id}: database is locked")),
+    });
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(
+        screen.contains(&format!("cannot read pair {id}: database is locked")),
+        "{screen}"
+    );
+    a.handle_bg(BgEvent::Jobs(Err("disk I/O error".into())));
+    assert!(text(&draw(&mut a, 110, 30)).contains("cannot read the tuning jobs: disk I/O error"));
+}
+
+#[test]
+fn the_footer_offers_the_focused_panes_keys_as_bound() {
+    let mut m = std::collections::BTreeMap::new();
+    m.insert("accept".to_string(), "y".to_string());
+    m.insert("copy".to_string(), "Y".to_string());
+    let f = fixture();
+    let theme = Theme::load("ansi16", false).unwrap();
+    let mut a = started(App::new(
+        Arc::clone(&f.project),
+        Arc::clone(&f.store),
+        Keymap::new(&m).unwrap(),
+        theme,
+    ));
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(screen.contains("y accept  r reject"), "{screen}");
+    // In the editor the footer offers the editor's keys.
+    run_keys(&mut a, &[key('e')]);
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(screen.contains("ctrl-s save"), "{screen}");
+    assert!(!screen.contains("r reject"), "{screen}");
+    // The jobs view offers its own.
+    run_keys(&mut a, &[code(KeyCode::Esc), key('5')]);
+    let hints: Vec<String> = a.hints().iter().map(|h| h.label.clone()).collect();
+    assert_eq!(hints, ["cancel job", "refresh", "help", "quit"]);
+}

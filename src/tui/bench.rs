@@ -145,7 +145,8 @@ fn settle(app: &mut App, effects: Vec<Effect>, mut deferred: Option<&mut Vec<Eff
     }
 }
 
-/// Peak resident memory of this process (VmHWM), in MB.
+/// Peak resident memory of this process (VmHWM), in MB; `None` where `/proc` does not tell
+/// (the figure then reads NaN rather than a made-up number).
 pub fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -175,6 +176,7 @@ fn key(c: KeyCode) -> KeyEvent {
 /// Runs the benchmark: `n` pairs, `repeat` fresh processes, key timings in process.
 pub fn run(n: usize, repeat: usize) -> Result<TuiFigures> {
     let dir = std::env::temp_dir().join(format!("lode-bench-tui-{}", std::process::id()));
+    // A leftover from an earlier run may or may not be there; `prepare` rewrites it anyway.
     let _ = std::fs::remove_dir_all(&dir);
     prepare(&dir, n)?;
     let exe = std::env::current_exe().context("cannot find the lode executable")?;
@@ -193,6 +195,7 @@ pub fn run(n: usize, repeat: usize) -> Result<TuiFigures> {
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let mut it = text.split_whitespace();
+        // A figure the child could not print shows as NaN in the report, not as zero.
         let ms: f64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
         let mb: f64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
         if i > 0 {
@@ -282,6 +285,7 @@ pub fn run(n: usize, repeat: usize) -> Result<TuiFigures> {
     press(&mut app, key(KeyCode::Enter));
     series("typing a search", t);
     series("(background) queue read → frame with the rows", loads);
+    // The figures are taken; a temp directory left behind is harmless.
     let _ = std::fs::remove_dir_all(&dir);
     Ok(TuiFigures {
         pairs: n,

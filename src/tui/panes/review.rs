@@ -130,11 +130,12 @@ impl ReviewPane {
                 Some(("concept", v)) if !v.is_empty() => q.concept = Some(v.to_string()),
                 Some(("table", v)) if !v.is_empty() => q.table = Some(v.into()),
                 Some(("status", v)) if !v.is_empty() => {
+                    // Names that are not statuses are left out of the list...
                     let known: Vec<PairStatus> =
                         v.split(',').filter_map(|s| s.parse().ok()).collect();
                     if known.is_empty() {
-                        // Not a status: searched as words, so it matches nothing rather
-                        // than silently showing everything.
+                        // ...and when none is one, the word is searched as text, so it
+                        // matches nothing rather than silently showing everything.
                         q.text.push(word.to_string());
                     } else {
                         q.statuses = known;
