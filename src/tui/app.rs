@@ -62,6 +62,26 @@ impl Tab {
     }
 }
 
+/// Keys the app answers itself, in every view (see `normal_key`); the queue's search, filter
+/// and order answer in every view too.
+const APP_KEYS: &[Action] = &[
+    Action::Quit,
+    Action::Help,
+    Action::NextTab,
+    Action::PrevTab,
+    Action::RunQuery,
+    Action::CancelQuery,
+    Action::CopySql,
+    Action::OpenExternalEditor,
+    Action::Generate,
+    Action::Analyze,
+    Action::Evaluate,
+    Action::Refresh,
+    Action::Search,
+    Action::FilterStatus,
+    Action::Sort,
+];
+
 /// What the keyboard is doing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
@@ -839,7 +859,8 @@ impl App {
         h
     }
 
-    /// Every key the view answers now: the footer's, and those of the view's other panes.
+    /// Every key the view answers now: the footer's, those of the view's other panes, and
+    /// the app's own (which answer in every view).
     fn view_hints(&self) -> Vec<Hint> {
         let cx = shared!(self);
         let mut h = self.hints();
@@ -848,6 +869,7 @@ impl App {
             h.extend(self.editor.hints(&cx));
         }
         h.extend(self.results.hints(&cx));
+        h.extend(hints(&self.keymap, APP_KEYS));
         h
     }
 
