@@ -10,8 +10,9 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 
-use lode::tui::app::{App, BgEvent, Command, Mode, Results, Tab};
+use lode::tui::app::{App, BgEvent, Effect, Mode, Tab};
 use lode::tui::keymap::Keymap;
+use lode::tui::panes::results::Results;
 use lode::tui::theme::Theme;
 use lode_core::pipeline::model_eval::{Prediction, evaluate_model};
 use lode_core::project::Project;
@@ -207,7 +208,25 @@ fn fixture() -> Fixture {
 fn app(f: &Fixture) -> App {
     let keymap = Keymap::new(&Default::default()).unwrap();
     let theme = Theme::load("ansi16", false).unwrap();
-    App::new(Arc::clone(&f.project), Arc::clone(&f.store), keymap, theme)
+    started(App::new(
+        Arc::clone(&f.project),
+        Arc::clone(&f.store),
+        keymap,
+        theme,
+    ))
+}
+
+/// The app after its first reads (the queue, the evaluations, the jobs), as the loop starts it.
+fn started(mut app: App) -> App {
+    let effects = app.start();
+    perform_all(&mut app, effects);
+    app
+}
+
+/// Reads the queue again for the filter and search set on the review pane.
+fn reload(app: &mut App) {
+    let effects = app.request_rows();
+    perform_all(app, effects);
 }
 
 fn draw(app: &mut App, w: u16, h: u16) -> Buffer {
@@ -300,37 +319,61 @@ fn run_keys(app: &mut App, keys: &[KeyEvent]) {
     }
 }
 
-fn press(app: &mut App, keys: &[KeyEvent]) -> Vec<Command> {
+fn press(app: &mut App, keys: &[KeyEvent]) -> Vec<Effect> {
     keys.iter().flat_map(|k| app.handle_key(*k)).collect()
 }
 
-/// Runs the commands the way the loop does, and feeds their results back.
-fn perform_all(app: &mut App, cmds: Vec<Command>) {
+/// Whether an effect answers with a result event (copying and quitting do not).
+fn answers(e: &Effect) -> bool {
+    !matches!(e, Effect::Copy(_) | Effect::ExternalEdit(_) | Effect::Quit)
+}
+
+/// Whether an event is the result that ends an effect (not a progress report).
+fn ends_an_effect(ev: &BgEvent) -> bool {
+    matches!(
+        ev,
+        BgEvent::QueryDone { .. }
+            | BgEvent::Stage(StageEvent::Finished { .. } | StageEvent::Failed { .. })
+            | BgEvent::Message(_)
+            | BgEvent::Coverage(_)
+            | BgEvent::Rows { .. }
+            | BgEvent::Detail { .. }
+            | BgEvent::Eval(_)
+            | BgEvent::Jobs(_)
+            | BgEvent::JobEvents { .. }
+            | BgEvent::Written(_)
+    )
+}
+
+/// Runs the effects the way the loop does, feeds their results back, and runs what those ask
+/// for in turn, until nothing is left under way.
+fn perform_all(app: &mut App, effects: Vec<Effect>) {
+    if !effects.iter().any(answers) {
+        return;
+    }
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let _guard = rt.enter();
-    let mut waiting = cmds.len();
-    for cmd in cmds {
-        lode::tui::perform(cmd, app, &tx);
-    }
-    while waiting > 0 {
+    let mut waiting = 0;
+    let mut todo = effects;
+    loop {
+        for effect in todo.drain(..) {
+            waiting += usize::from(answers(&effect));
+            lode::tui::perform(effect, app, &tx);
+        }
+        if waiting == 0 {
+            break;
+        }
         let ev = rt
             .block_on(async {
                 tokio::time::timeout(std::time::Duration::from_secs(120), rx.recv()).await
             })
             .expect("background work answered within 2 minutes")
             .unwrap();
-        if matches!(
-            ev,
-            BgEvent::QueryDone { .. }
-                | BgEvent::Stage(StageEvent::Finished { .. } | StageEvent::Failed { .. })
-                | BgEvent::Message(_)
-                | BgEvent::Coverage(_)
-                | BgEvent::Rows { .. }
-        ) {
+        if ends_an_effect(&ev) {
             waiting -= 1;
         }
-        app.handle_bg(ev);
+        todo = app.handle_bg(ev);
     }
 }
 
@@ -356,30 +399,31 @@ fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {
 fn every_pane_snapshot() {
     let f = fixture();
     let mut a = app(&f);
-    a.handle_key(key('1'));
+    run_keys(&mut a, &[key('1')]);
     insta::assert_snapshot!("review", text(&draw(&mut a, 110, 30)));
     // Run the selected pair's SQL: the results table.
-    let cmds = press(&mut a, &[key('j'), key('j'), code(KeyCode::F(5))]);
+    run_keys(&mut a, &[key('j'), key('j')]);
+    let cmds = press(&mut a, &[code(KeyCode::F(5))]);
     perform_all(&mut a, cmds);
     insta::assert_snapshot!("review_results", text(&draw(&mut a, 110, 30)));
     // The failed pair with its debugger attempts.
-    a.search = "status:invalid".into();
-    a.reload_rows();
+    a.review.search = "status:invalid".into();
+    reload(&mut a);
     insta::assert_snapshot!("review_failed", text(&draw(&mut a, 110, 30)));
 
-    a.handle_key(key('2'));
+    run_keys(&mut a, &[key('2')]);
     insta::assert_snapshot!("schema", text(&draw(&mut a, 110, 30)));
     let cmds = a.handle_key(key('3'));
-    assert!(matches!(cmds.as_slice(), [Command::Analyze]));
+    assert!(matches!(cmds.as_slice(), [Effect::Analyze]));
     perform_all(&mut a, cmds);
     insta::assert_snapshot!("coverage", text(&draw(&mut a, 110, 36)));
-    a.handle_key(key('4'));
+    run_keys(&mut a, &[key('4')]);
     insta::assert_snapshot!("evaluation", text(&draw(&mut a, 110, 36)));
-    a.handle_key(key('5'));
+    run_keys(&mut a, &[key('5')]);
     insta::assert_snapshot!("jobs", text(&draw(&mut a, 110, 30)));
-    a.handle_key(key('?'));
+    run_keys(&mut a, &[key('?')]);
     insta::assert_snapshot!("help", text(&draw(&mut a, 110, 30)));
-    a.handle_key(key('x'));
+    run_keys(&mut a, &[key('x')]);
     assert_eq!(a.mode, Mode::Normal);
     insta::assert_snapshot!("too_small", text(&draw(&mut a, 50, 12)));
 }
@@ -388,11 +432,11 @@ fn every_pane_snapshot() {
 fn colours_carry_meaning() {
     let f = fixture();
     let mut a = app(&f);
-    a.filter = 0; // all statuses
-    a.reload_rows();
+    a.review.filter = 0; // all statuses
+    reload(&mut a);
     // Accept the first pair, reject the second: their status cells take the theme colours.
-    a.handle_key(key('a'));
-    press(&mut a, &[key('r'), code(KeyCode::Enter)]);
+    run_keys(&mut a, &[key('a')]);
+    run_keys(&mut a, &[key('r'), code(KeyCode::Enter)]);
     let buf = draw(&mut a, 110, 30);
     // Status cells start right after the queue's left border.
     let (x, y) = find(&buf, "│accepted").expect("accepted shown");
@@ -417,9 +461,9 @@ fn colours_carry_meaning() {
         "unselected rows are not highlighted"
     );
     // SQL keywords in the editor: blue and bold; a string literal green; a number magenta.
-    a.cursor = 1;
-    a.search = "North".into();
-    a.reload_rows();
+    a.review.cursor = 1;
+    a.review.search = "North".into();
+    reload(&mut a);
     let buf = draw(&mut a, 110, 30);
     let (x, y) = find(&buf, "WHERE region").expect("SQL shown");
     assert_eq!(buf[(x, y)].fg, Color::Blue);
@@ -432,7 +476,12 @@ fn colours_carry_meaning() {
     // NO_COLOR: no colour anywhere, the selection still shows (reversed).
     let keymap = Keymap::new(&Default::default()).unwrap();
     let theme = Theme::load("ansi16", true).unwrap();
-    let mut plain = App::new(Arc::clone(&f.project), Arc::clone(&f.store), keymap, theme);
+    let mut plain = started(App::new(
+        Arc::clone(&f.project),
+        Arc::clone(&f.store),
+        keymap,
+        theme,
+    ));
     let buf = draw(&mut plain, 110, 30);
     for cell in buf.content() {
         assert!(
@@ -440,7 +489,7 @@ fn colours_carry_meaning() {
             "a colour under NO_COLOR: {cell:?}"
         );
     }
-    let first = &plain.rows[0];
+    let first = &plain.review.rows[0];
     let (x, y) = find(&buf, &format!("{} {}", first.id, &first.question[..20])).unwrap();
     assert!(buf[(x + 2, y)].modifier.contains(Modifier::REVERSED));
 }
@@ -452,21 +501,21 @@ fn colours_carry_meaning() {
 fn accept_reject_with_reason_and_undo() {
     let f = fixture();
     let mut a = app(&f);
-    let first = a.rows[0].id;
-    a.handle_key(key('a'));
+    let first = a.review.rows[0].id;
+    run_keys(&mut a, &[key('a')]);
     assert_eq!(f.store.pair(first).unwrap().status, PairStatus::Accepted);
     assert!(text(&draw(&mut a, 110, 30)).contains(&format!("pair {first} accepted (saved)")));
 
     // Reject the next with a typed reason; the reason is in the review history.
-    let second = a.rows[a.cursor].id;
+    let second = a.review.rows[a.review.cursor].id;
     let mut keys = vec![key('r')];
     keys.extend("wrong table".chars().map(key));
-    press(&mut a, &keys);
+    run_keys(&mut a, &keys);
     assert!(
         text(&draw(&mut a, 110, 30))
             .contains("reason (Enter to reject, Esc to cancel): wrong table")
     );
-    a.handle_key(code(KeyCode::Enter));
+    run_keys(&mut a, &[code(KeyCode::Enter)]);
     let p = f.store.pair(second).unwrap();
     assert_eq!(p.status, PairStatus::Rejected);
     let history = f.store.review_history(second).unwrap();
@@ -474,18 +523,18 @@ fn accept_reject_with_reason_and_undo() {
     assert!(text(&draw(&mut a, 110, 30)).contains(&format!("pair {second} rejected (saved)")));
 
     // Esc cancels a reject: nothing written.
-    let third = a.rows[a.cursor].id;
-    press(&mut a, &[key('r'), key('x'), code(KeyCode::Esc)]);
+    let third = a.review.rows[a.review.cursor].id;
+    run_keys(&mut a, &[key('r'), key('x'), code(KeyCode::Esc)]);
     assert_eq!(f.store.pair(third).unwrap().status, PairStatus::Valid);
 
     // Undo on the rejected pair brings it back to valid.
-    press(&mut a, &[key('k')]);
-    assert_eq!(a.rows[a.cursor].id, second);
-    a.handle_key(key('u'));
+    run_keys(&mut a, &[key('k')]);
+    assert_eq!(a.review.rows[a.review.cursor].id, second);
+    run_keys(&mut a, &[key('u')]);
     assert_eq!(f.store.pair(second).unwrap().status, PairStatus::Valid);
     assert!(text(&draw(&mut a, 110, 30)).contains(&format!("pair {second} back to valid")));
     // Nothing more to undo.
-    a.handle_key(key('u'));
+    run_keys(&mut a, &[key('u')]);
     assert!(a.message.contains("no decision to undo"), "{}", a.message);
 }
 
@@ -493,25 +542,25 @@ fn accept_reject_with_reason_and_undo() {
 fn edit_then_accept_validates_before_saving() {
     let f = fixture();
     let mut a = app(&f);
-    let id = a.rows[0].id;
-    a.handle_key(key('e'));
+    let id = a.review.rows[0].id;
+    run_keys(&mut a, &[key('e')]);
     assert_eq!(a.mode, Mode::Editing);
     // Break the SQL: ctrl-s refuses to save it and says why.
-    press(&mut a, &[code(KeyCode::End)]);
-    press(
+    run_keys(&mut a, &[code(KeyCode::End)]);
+    run_keys(
         &mut a,
         &" WHERE nope = 1".chars().map(key).collect::<Vec<_>>(),
     );
-    a.handle_key(ctrl('s'));
+    run_keys(&mut a, &[ctrl('s')]);
     assert!(a.message.starts_with("not saved"), "{}", a.message);
     assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Valid);
     assert_eq!(f.store.pair(id).unwrap().sql, "SELECT COUNT(*) FROM stores");
     // Fix it: clear the editor, type a new query, save: edited and accepted in the store.
     let new_sql = "SELECT COUNT(*) FROM stores WHERE region = 'North'";
     clear_editor(&mut a);
-    press(&mut a, &new_sql.chars().map(key).collect::<Vec<_>>());
+    run_keys(&mut a, &new_sql.chars().map(key).collect::<Vec<_>>());
     assert!(text(&draw(&mut a, 110, 30)).contains("SQL (edited)"));
-    a.handle_key(ctrl('s'));
+    run_keys(&mut a, &[ctrl('s')]);
     assert_eq!(a.mode, Mode::Normal);
     let p = f.store.pair(id).unwrap();
     assert_eq!(p.status, PairStatus::Accepted);
@@ -529,20 +578,20 @@ fn edit_then_accept_validates_before_saving() {
     );
 
     // The question is editable too (on the next pair, still valid).
-    a.handle_key(key('j'));
-    let id2 = a.rows[a.cursor].id;
-    a.handle_key(key('E'));
+    run_keys(&mut a, &[key('j')]);
+    let id2 = a.review.rows[a.review.cursor].id;
+    run_keys(&mut a, &[key('E')]);
     for _ in 0..200 {
-        a.handle_key(code(KeyCode::Backspace));
+        run_keys(&mut a, &[code(KeyCode::Backspace)]);
     }
-    press(
+    run_keys(
         &mut a,
         &"Which stores are in the North?"
             .chars()
             .map(key)
             .collect::<Vec<_>>(),
     );
-    a.handle_key(code(KeyCode::Enter));
+    run_keys(&mut a, &[code(KeyCode::Enter)]);
     let p2 = f.store.pair(id2).unwrap();
     assert_eq!(p2.question, "Which stores are in the North?");
     assert_eq!(
@@ -556,9 +605,9 @@ fn edit_then_accept_validates_before_saving() {
 fn run_a_query_and_see_rows_then_page_and_scroll() {
     let f = fixture();
     let mut a = app(&f);
-    a.handle_key(key('j')); // North stores
+    run_keys(&mut a, &[key('j')]); // North stores
     let cmds = a.handle_key(ctrl('r'));
-    assert!(matches!(a.results, Results::Running { .. }));
+    assert!(matches!(a.results.state, Results::Running { .. }));
     assert!(text(&draw(&mut a, 110, 30)).contains("running…"));
     perform_all(&mut a, cmds);
     let screen = text(&draw(&mut a, 110, 30));
@@ -578,9 +627,9 @@ fn run_a_query_and_see_rows_then_page_and_scroll() {
     assert!(screen.contains(&format!("rows 1-{} of {}", north.len(), north.len())));
 
     // A long result pages with ] and [, a wide one scrolls sideways.
-    a.handle_key(key('e'));
+    run_keys(&mut a, &[key('e')]);
     clear_editor(&mut a);
-    press(
+    run_keys(
         &mut a,
         &"SELECT id, name, city, region, opened_on FROM customers ORDER BY id"
             .replace("name", "first_name")
@@ -592,7 +641,7 @@ fn run_a_query_and_see_rows_then_page_and_scroll() {
     );
     let cmds = a.handle_key(code(KeyCode::F(5)));
     perform_all(&mut a, cmds);
-    a.handle_key(code(KeyCode::Esc));
+    run_keys(&mut a, &[code(KeyCode::Esc)]);
     // A page is what the pane shows: `]` starts the next one right after it.
     let first = text(&draw(&mut a, 110, 30));
     let shown: usize = first
@@ -602,19 +651,19 @@ fn run_a_query_and_see_rows_then_page_and_scroll() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no first page:\n{first}"));
     assert!(shown > 1);
-    a.handle_key(key(']'));
+    run_keys(&mut a, &[key(']')]);
     let paged = text(&draw(&mut a, 110, 30));
     assert!(paged.contains(&format!("rows {}-", shown + 1)), "{paged}");
-    a.handle_key(key('l'));
+    run_keys(&mut a, &[key('l')]);
     let scrolled = text(&draw(&mut a, 110, 30));
     assert!(scrolled.contains("from column 2"), "{scrolled}");
 
     // An error shows in place.
-    a.handle_key(key('e'));
-    press(&mut a, &" nonsense".chars().map(key).collect::<Vec<_>>());
+    run_keys(&mut a, &[key('e')]);
+    run_keys(&mut a, &" nonsense".chars().map(key).collect::<Vec<_>>());
     let cmds = a.handle_key(code(KeyCode::F(5)));
     perform_all(&mut a, cmds);
-    assert!(matches!(a.results, Results::Error(_)));
+    assert!(matches!(a.results.state, Results::Error(_)));
     assert!(
         text(&draw(&mut a, 110, 30))
             .to_lowercase()
@@ -626,11 +675,11 @@ fn run_a_query_and_see_rows_then_page_and_scroll() {
 fn an_endless_query_is_cancelled() {
     let f = fixture();
     let mut a = app(&f);
-    a.handle_key(key('e'));
+    run_keys(&mut a, &[key('e')]);
     clear_editor(&mut a);
     let endless =
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT MAX(i) FROM n";
-    press(&mut a, &endless.chars().map(key).collect::<Vec<_>>());
+    run_keys(&mut a, &endless.chars().map(key).collect::<Vec<_>>());
     let cmds = a.handle_key(code(KeyCode::F(5)));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -650,7 +699,7 @@ fn an_endless_query_is_cancelled() {
         .expect("cancel answered")
         .unwrap();
     a.handle_bg(ev);
-    match &a.results {
+    match &a.results.state {
         Results::Error(e) => assert!(e.contains("cancel"), "{e}"),
         other => panic!("expected a cancelled query, got {other:?}"),
     }
@@ -662,38 +711,39 @@ fn filters_search_sort_and_bulk_accept() {
     let f = fixture();
     let mut a = app(&f);
     // "to review" by default: valid and fixed, not the failed or the duplicate.
-    assert_eq!(a.rows.len(), 5);
+    assert_eq!(a.review.rows.len(), 5);
     let title = text(&draw(&mut a, 110, 30));
     assert!(title.contains("Queue run 1: to review"), "{title}");
     // f cycles: accepted (none yet), rejected, failed, duplicate, all.
     run_keys(&mut a, &[key('f')]);
-    assert_eq!(a.rows.len(), 0);
+    assert_eq!(a.review.rows.len(), 0);
     assert!(text(&draw(&mut a, 110, 30)).contains("No pair matches this filter."));
     run_keys(&mut a, &[key('f'), key('f')]);
-    assert_eq!(a.rows.len(), 1);
-    assert_eq!(a.rows[0].status, PairStatus::Invalid);
+    assert_eq!(a.review.rows.len(), 1);
+    assert_eq!(a.review.rows[0].status, PairStatus::Invalid);
     run_keys(&mut a, &[key('f')]);
-    assert_eq!(a.rows[0].status, PairStatus::Duplicate);
+    assert_eq!(a.review.rows[0].status, PairStatus::Duplicate);
     run_keys(&mut a, &[key('f')]);
-    assert_eq!(a.rows.len(), PAIRS.len());
+    assert_eq!(a.review.rows.len(), PAIRS.len());
 
     // Search words, then field filters.
     let mut keys = vec![key('/')];
     keys.extend("stores".chars().map(key));
     let cmds = press(&mut a, &keys);
     // The frame comes at once; the queue is read in the background.
-    assert_eq!(cmds.len(), "stores".len());
+    assert_eq!(cmds.len(), "stores".len(), "{cmds:?}");
     let screen = text(&draw(&mut a, 110, 30));
     assert!(screen.contains("search: stores"), "{screen}");
     assert!(screen.contains("loading…"), "{screen}");
     perform_all(&mut a, cmds);
     run_keys(&mut a, &[code(KeyCode::Enter)]);
-    assert!(!a.rows_loading);
-    assert_eq!(a.rows.len(), 4, "{:?}", a.rows);
+    assert!(!a.review.loading);
+    assert_eq!(a.review.rows.len(), 4, "{:?}", a.review.rows);
     let search = |a: &mut App, s: &str| {
-        a.search = s.into();
-        a.reload_rows();
-        a.rows
+        a.review.search = s.into();
+        reload(a);
+        a.review
+            .rows
             .iter()
             .map(|r| r.question.clone())
             .collect::<Vec<_>>()
@@ -718,27 +768,32 @@ fn filters_search_sort_and_bulk_accept() {
     // Sort by question.
     search(&mut a, "");
     run_keys(&mut a, &[key('o'), key('o'), key('o')]);
-    let qs: Vec<String> = a.rows.iter().map(|r| r.question.to_lowercase()).collect();
+    let qs: Vec<String> = a
+        .review
+        .rows
+        .iter()
+        .map(|r| r.question.to_lowercase())
+        .collect();
     let mut sorted = qs.clone();
     sorted.sort();
     assert_eq!(qs, sorted);
     assert!(text(&draw(&mut a, 110, 30)).contains("by question"));
 
     // Bulk accept the valid pairs of the current filter, with confirmation.
-    a.search = "gen:pattern".into();
-    a.reload_rows();
-    a.handle_key(key('A'));
+    a.review.search = "gen:pattern".into();
+    reload(&mut a);
+    run_keys(&mut a, &[key('A')]);
     assert!(matches!(a.mode, Mode::Confirm(_)));
     assert!(text(&draw(&mut a, 110, 30)).contains("Accept the 2 valid pairs shown? y/n"));
-    a.handle_key(key('n'));
+    run_keys(&mut a, &[key('n')]);
     assert!(
         !f.store
             .count_pairs_by_status(None)
             .unwrap()
             .contains_key("accepted")
     );
-    a.handle_key(key('A'));
-    a.handle_key(key('y'));
+    run_keys(&mut a, &[key('A')]);
+    run_keys(&mut a, &[key('y')]);
     assert_eq!(f.store.count_pairs_by_status(None).unwrap()["accepted"], 2);
     assert!(a.message.contains("accepted 2 pairs (saved)"));
 }
@@ -747,18 +802,18 @@ fn filters_search_sort_and_bulk_accept() {
 fn schema_search_inserts_a_name_into_the_editor() {
     let f = fixture();
     let mut a = app(&f);
-    a.handle_key(key('2'));
+    run_keys(&mut a, &[key('2')]);
     assert_eq!(a.tab, Tab::Schema);
     let mut keys = vec![key('/')];
     keys.extend("wage".chars().map(key));
     keys.push(code(KeyCode::Enter));
-    press(&mut a, &keys);
+    run_keys(&mut a, &keys);
     let screen = text(&draw(&mut a, 110, 30));
     assert!(screen.contains("matching \"wage\""));
     assert!(screen.contains("hourly_wage"));
     assert!(!screen.contains("customers"), "{screen}");
-    a.handle_key(key('j'));
-    a.handle_key(key('i'));
+    run_keys(&mut a, &[key('j')]);
+    run_keys(&mut a, &[key('i')]);
     assert_eq!(a.tab, Tab::Review);
     assert_eq!(a.mode, Mode::Editing);
     assert!(a.editor.lines().join("\n").contains("hourly_wage"));
@@ -774,18 +829,23 @@ fn keymap_overrides_and_conflicts() {
     let k = Keymap::new(&m).unwrap();
     let f = fixture();
     let theme = Theme::load("ansi16", false).unwrap();
-    let mut a = App::new(Arc::clone(&f.project), Arc::clone(&f.store), k, theme);
-    let id = a.rows[0].id;
-    a.handle_key(key('a'));
+    let mut a = started(App::new(
+        Arc::clone(&f.project),
+        Arc::clone(&f.store),
+        k,
+        theme,
+    ));
+    let id = a.review.rows[0].id;
+    run_keys(&mut a, &[key('a')]);
     assert_eq!(
         f.store.pair(id).unwrap().status,
         PairStatus::Valid,
         "a is unbound now"
     );
-    a.handle_key(key('y'));
+    run_keys(&mut a, &[key('y')]);
     assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Accepted);
     // The help overlay follows the keymap.
-    a.handle_key(key('?'));
+    run_keys(&mut a, &[key('?')]);
     let help = text(&draw(&mut a, 110, 30));
     assert!(
         help.contains("y                  accept the pair"),
@@ -822,39 +882,43 @@ fn background_stages_report_progress_and_results() {
     assert_eq!(f.store.eval_runs().unwrap().len(), before + 1);
     assert!(a.message.contains("evaluation run"), "{}", a.message);
     assert!(a.background.is_none());
-    a.handle_key(key('4'));
+    run_keys(&mut a, &[key('4')]);
     let newest = f.store.eval_runs().unwrap()[0].id;
     let screen = text(&draw(&mut a, 110, 36));
     assert!(screen.contains(&format!("run {newest})")), "{screen}");
     // The two runs are compared: the fixture's run had right answers the rules model lacks.
-    assert!(!a.eval.flips.is_empty());
+    assert!(!a.eval.view.flips.is_empty());
     // Job watch events reload the jobs list.
     let job = f.store.jobs().unwrap()[0].id;
     f.store
         .update_job_status(job, "succeeded", "done", None, None)
         .unwrap();
-    a.handle_bg(BgEvent::JobsChanged);
-    assert_eq!(a.jobs[0].status, "succeeded");
+    let reads = a.handle_bg(BgEvent::JobsChanged);
+    perform_all(&mut a, reads);
+    assert_eq!(a.jobs.list[0].status, "succeeded");
 }
 
 #[test]
 fn a_paste_is_one_edit_and_never_a_decision() {
     let f = fixture();
     let mut a = app(&f);
-    let id = a.rows[0].id;
+    let id = a.review.rows[0].id;
     // Pasted outside the editor: no key of it acts ("a" would accept).
-    a.handle_paste("aaaa rrrr");
+    let effects = a.handle_paste("aaaa rrrr");
+    perform_all(&mut a, effects);
     assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Valid);
     assert!(a.message.contains("paste into the editor"));
-    a.handle_key(key('e'));
+    run_keys(&mut a, &[key('e')]);
     clear_editor(&mut a);
-    a.handle_paste("SELECT name\r\nFROM stores");
+    let effects = a.handle_paste("SELECT name\r\nFROM stores");
+    perform_all(&mut a, effects);
     assert_eq!(a.editor.lines(), ["SELECT name", "FROM stores"]);
-    assert!(a.editor_dirty);
-    a.handle_key(code(KeyCode::Esc));
-    a.handle_key(key('r'));
-    a.handle_paste("duplicate of\nanother pair");
-    a.handle_key(code(KeyCode::Enter));
+    assert!(a.editor.dirty);
+    run_keys(&mut a, &[code(KeyCode::Esc)]);
+    run_keys(&mut a, &[key('r')]);
+    let effects = a.handle_paste("duplicate of\nanother pair");
+    perform_all(&mut a, effects);
+    run_keys(&mut a, &[code(KeyCode::Enter)]);
     let h = f.store.review_history(id).unwrap();
     assert_eq!(
         h.last().unwrap().note.as_deref(),
@@ -866,28 +930,28 @@ fn a_paste_is_one_edit_and_never_a_decision() {
 fn an_unsaved_edit_stays_with_its_pair_and_quitting_asks() {
     let f = fixture();
     let mut a = app(&f);
-    let (first, second) = (a.rows[0].id, a.rows[1].id);
-    a.handle_key(key('e'));
+    let (first, second) = (a.review.rows[0].id, a.review.rows[1].id);
+    run_keys(&mut a, &[key('e')]);
     clear_editor(&mut a);
-    press(&mut a, &"SELECT 42".chars().map(key).collect::<Vec<_>>());
-    a.handle_key(code(KeyCode::Esc));
+    run_keys(&mut a, &"SELECT 42".chars().map(key).collect::<Vec<_>>());
+    run_keys(&mut a, &[code(KeyCode::Esc)]);
     // Moving on: the next pair shows its own SQL, not the draft.
-    a.handle_key(key('j'));
-    assert_eq!(a.rows[a.cursor].id, second);
+    run_keys(&mut a, &[key('j')]);
+    assert_eq!(a.review.rows[a.review.cursor].id, second);
     assert!(a.editor.lines().join(" ").contains("region = 'North'"));
-    assert!(!a.editor_dirty);
+    assert!(!a.editor.dirty);
     assert!(
         a.message
             .contains(&format!("pair {first} is kept as a draft"))
     );
     // Saving on the second pair saves its SQL, never the first pair's draft.
-    a.handle_key(key('e'));
-    a.handle_key(ctrl('s'));
+    run_keys(&mut a, &[key('e')]);
+    run_keys(&mut a, &[ctrl('s')]);
     assert!(f.store.pair(second).unwrap().sql.contains("North"));
     // Back on the first pair: the draft returns, still unsaved in the store.
-    press(&mut a, &[key('k')]);
+    run_keys(&mut a, &[key('k')]);
     assert_eq!(a.editor.lines(), ["SELECT 42"]);
-    assert!(a.editor_dirty);
+    assert!(a.editor.dirty);
     assert!(text(&draw(&mut a, 110, 30)).contains("SQL (edited)"));
     assert_eq!(
         f.store.pair(first).unwrap().sql,
@@ -897,20 +961,20 @@ fn an_unsaved_edit_stays_with_its_pair_and_quitting_asks() {
     let cmds = a.handle_key(key('q'));
     assert!(cmds.is_empty() && !a.quit);
     assert!(text(&draw(&mut a, 110, 30)).contains("1 unsaved SQL edit will be lost. Quit? y/n"));
-    a.handle_key(key('n'));
+    run_keys(&mut a, &[key('n')]);
     assert!(!a.quit);
-    a.handle_key(key('q'));
+    run_keys(&mut a, &[key('q')]);
     let cmds = a.handle_key(key('y'));
-    assert!(a.quit && matches!(cmds.as_slice(), [Command::Quit]));
+    assert!(a.quit && matches!(cmds.as_slice(), [Effect::Quit]));
 }
 
 #[test]
 fn generation_from_the_ui_shows_progress_and_a_new_queue() {
     let f = fixture();
     let mut a = app(&f);
-    let before = a.run_id;
+    let before = a.review.run_id;
     let cmds = a.handle_key(ctrl('g'));
-    assert!(matches!(cmds.as_slice(), [Command::Generate]));
+    assert!(matches!(cmds.as_slice(), [Effect::Generate]));
     assert!(text(&draw(&mut a, 110, 30)).contains("generation starting"));
     // Run it the way the loop does, drawing each progress report while it runs.
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -920,7 +984,7 @@ fn generation_from_the_ui_shows_progress_and_a_new_queue() {
         lode::tui::perform(c, &a, &tx);
     }
     let mut progress_seen = false;
-    loop {
+    let reads = loop {
         let ev = rt
             .block_on(async {
                 tokio::time::timeout(std::time::Duration::from_secs(300), rx.recv()).await
@@ -938,19 +1002,22 @@ fn generation_from_the_ui_shows_progress_and_a_new_queue() {
             assert!(text(&draw(&mut a, 110, 30)).contains(&shown), "{shown}");
             continue;
         }
-        a.handle_bg(ev);
+        let reads = a.handle_bg(ev);
         if done {
-            break;
+            break reads;
         }
-    }
+    };
+    // The new queue, evaluations and jobs are read the way the loop reads them.
+    drop(_guard);
+    perform_all(&mut a, reads);
     assert!(progress_seen, "no progress reported");
     assert!(
         a.message.contains("finished with profile") && a.message.contains("valid pairs"),
         "{}",
         a.message
     );
-    assert_ne!(a.run_id, before, "the queue shows the new run");
-    assert!(!a.rows.is_empty());
+    assert_ne!(a.review.run_id, before, "the queue shows the new run");
+    assert!(!a.review.rows.is_empty());
     assert!(a.background.is_none());
 }
 
@@ -958,15 +1025,15 @@ fn generation_from_the_ui_shows_progress_and_a_new_queue() {
 fn cancelling_a_job_asks_first() {
     let f = fixture();
     let mut a = app(&f);
-    a.handle_key(key('5'));
-    let job = a.jobs[0].id;
+    run_keys(&mut a, &[key('5')]);
+    let job = a.jobs.list[0].id;
     assert!(a.handle_key(key('c')).is_empty());
     assert!(text(&draw(&mut a, 110, 30)).contains(&format!("Cancel tuning job {job}? y/n")));
     assert!(a.handle_key(key('n')).is_empty());
     assert_eq!(a.mode, Mode::Normal);
-    a.handle_key(key('c'));
+    run_keys(&mut a, &[key('c')]);
     let cmds = a.handle_key(key('y'));
-    assert!(matches!(cmds.as_slice(), [Command::CancelJob(id)] if *id == job));
+    assert!(matches!(cmds.as_slice(), [Effect::CancelJob(id)] if *id == job));
 }
 
 #[test]
@@ -1038,16 +1105,124 @@ fn the_queue_switches_between_runs() {
         .unwrap();
     let mut a = app(&f);
     // The newest run first.
-    assert_eq!(a.run_id, Some(run2));
-    assert_eq!(a.rows.len(), 1);
+    assert_eq!(a.review.run_id, Some(run2));
+    assert_eq!(a.review.rows.len(), 1);
     run_keys(&mut a, &[key('R')]);
-    assert_eq!(a.run_id, Some(run2 - 1));
-    assert_eq!(a.rows.len(), 5);
+    assert_eq!(a.review.run_id, Some(run2 - 1));
+    assert_eq!(a.review.rows.len(), 5);
     assert!(text(&draw(&mut a, 110, 30)).contains(&format!("Queue run {}:", run2 - 1)));
     run_keys(&mut a, &[key('R')]);
-    assert_eq!(a.run_id, None);
-    assert_eq!(a.rows.len(), 6);
+    assert_eq!(a.review.run_id, None);
+    assert_eq!(a.review.rows.len(), 6);
     assert!(text(&draw(&mut a, 110, 30)).contains("Queue (all runs):"));
     run_keys(&mut a, &[key('R')]);
-    assert_eq!(a.run_id, Some(run2));
+    assert_eq!(a.review.run_id, Some(run2));
+}
+
+#[test]
+fn a_decision_says_saving_until_the_store_has_it() {
+    let f = fixture();
+    let mut a = app(&f);
+    let id = a.review.rows[0].id;
+    let effects = a.handle_key(key('a'));
+    // Asked for, not yet written: the footer must not claim it is saved.
+    assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Valid);
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(screen.contains(&format!("pair {id} saving…")), "{screen}");
+    assert!(!screen.contains("(saved)"), "{screen}");
+    assert!(a.saving());
+    perform_all(&mut a, effects);
+    assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Accepted);
+    assert!(text(&draw(&mut a, 110, 30)).contains(&format!("pair {id} accepted (saved)")));
+    assert!(!a.saving());
+}
+
+#[test]
+fn writes_go_to_the_store_one_at_a_time_in_key_order() {
+    let f = fixture();
+    let mut a = app(&f);
+    let id = a.review.rows[0].id;
+    // Accept, back up, undo, all before the store has answered.
+    let effects = press(&mut a, &[key('a'), key('k'), key('u')]);
+    let writes = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Write(_)))
+        .count();
+    assert_eq!(writes, 1, "the undo waits for the accept: {effects:?}");
+    perform_all(&mut a, effects);
+    let actions: Vec<String> = f
+        .store
+        .review_history(id)
+        .unwrap()
+        .iter()
+        .map(|r| r.action.as_str().to_string())
+        .collect();
+    assert_eq!(actions, ["accept", "undo"]);
+    assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Valid);
+    assert!(
+        a.message.contains(&format!("pair {id} back to valid")),
+        "{}",
+        a.message
+    );
+}
+
+#[test]
+fn quitting_waits_for_a_write_under_way() {
+    let f = fixture();
+    let mut a = app(&f);
+    let id = a.review.rows[0].id;
+    let mut effects = a.handle_key(key('a'));
+    effects.extend(a.handle_key(key('q')));
+    assert!(
+        a.quit && a.saving(),
+        "the loop keeps going until the write is back"
+    );
+    assert!(a.message.contains("saving"), "{}", a.message);
+    perform_all(&mut a, effects);
+    assert!(!a.saving());
+    assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Accepted);
+}
+
+#[test]
+fn a_failed_store_read_is_shown_not_an_empty_view() {
+    let f = fixture();
+    let mut a = app(&f);
+    let id = a.review.rows[0].id;
+    a.handle_bg(BgEvent::Detail {
+        id,
+        detail: Err(format!("cannot read pair {id}: database is locked")),
+    });
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(
+        screen.contains(&format!("cannot read pair {id}: database is locked")),
+        "{screen}"
+    );
+    a.handle_bg(BgEvent::Jobs(Err("disk I/O error".into())));
+    assert!(text(&draw(&mut a, 110, 30)).contains("cannot read the tuning jobs: disk I/O error"));
+}
+
+#[test]
+fn the_footer_offers_the_focused_panes_keys_as_bound() {
+    let mut m = std::collections::BTreeMap::new();
+    m.insert("accept".to_string(), "y".to_string());
+    m.insert("copy".to_string(), "Y".to_string());
+    let f = fixture();
+    let theme = Theme::load("ansi16", false).unwrap();
+    let mut a = started(App::new(
+        Arc::clone(&f.project),
+        Arc::clone(&f.store),
+        Keymap::new(&m).unwrap(),
+        theme,
+    ));
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(screen.contains("y accept  r reject"), "{screen}");
+    // In the editor the footer offers the editor's keys.
+    run_keys(&mut a, &[key('e')]);
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(screen.contains("ctrl-s save"), "{screen}");
+    assert!(!screen.contains("r reject"), "{screen}");
+    // The jobs view offers its own.
+    run_keys(&mut a, &[code(KeyCode::Esc), key('5')]);
+    let hints: Vec<String> = a.hints().iter().map(|h| h.label.clone()).collect();
+    assert_eq!(hints, ["cancel job", "refresh", "help", "quit"]);
 }

@@ -1,29 +1,34 @@
-//! The TUI's one state: what is shown, what is selected, what runs in the background. Keys
-//! become [`Action`]s; actions change the state and may ask for side effects ([`Command`]s)
-//! that the loop performs; results come back as [`BgEvent`]s. Every review decision is
-//! written to the store before the screen says it is saved.
+//! The TUI's one state: the panes, which view and pane has the keyboard, the footer, and the
+//! store writes in flight. Keys go to the focused pane, which answers with an [`Intent`]; the
+//! app turns intents into [`Effect`]s that the loop performs off the UI thread, and applies
+//! their results ([`BgEvent`]s) when they come back. A review decision shows as saving until
+//! its write has come back from the store; only then does the footer say it is saved.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{
-    Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Sparkline, Table, Tabs, Wrap,
-};
-use tui_textarea::TextArea;
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 
+pub use super::effect::{BgEvent, Effect, RunChoice, Write, Written};
 use super::keymap::{Action, Context, Keymap};
-use super::theme::Theme;
-use lode_core::pipeline::coverage::Coverage;
+pub use super::panes::Confirm;
+use super::panes::coverage::CoveragePane;
+use super::panes::editor::EditorPane;
+use super::panes::eval::EvalPane;
+use super::panes::jobs::JobsPane;
+use super::panes::pair::PairPane;
+use super::panes::results::ResultsPane;
+use super::panes::review::ReviewPane;
+use super::panes::schema::SchemaPane;
+use super::panes::{Hint, Intent, Pane, Prompt, Shared, centered, clip, hints};
+use super::theme::{Theme, Ui};
 use lode_core::project::Project;
-use lode_core::sql::{CancelFlag, ExecError, QueryResult};
-use lode_core::store::{
-    PairStatus, PairSummary, QueueQuery, QueueSort, ReviewAction, Store, Validation,
-};
+use lode_core::store::{PairStatus, ReviewAction, Store};
 use lode_core::tasks::model::ModelRequest;
 use lode_core::tasks::{Stage, StageEvent};
 
@@ -57,17 +62,24 @@ impl Tab {
     }
 }
 
-/// Status filters of the queue.
-pub const FILTERS: [(&str, &[PairStatus]); 6] = [
-    ("all", &[]),
-    (
-        "to review",
-        &[PairStatus::Valid, PairStatus::Fixed, PairStatus::Pending],
-    ),
-    ("accepted", &[PairStatus::Accepted]),
-    ("rejected", &[PairStatus::Rejected]),
-    ("failed", &[PairStatus::Invalid]),
-    ("duplicate", &[PairStatus::Duplicate, PairStatus::Leakage]),
+/// Keys the app answers itself, in every view (see `normal_key`); the queue's search, filter
+/// and order answer in every view too.
+const APP_KEYS: &[Action] = &[
+    Action::Quit,
+    Action::Help,
+    Action::NextTab,
+    Action::PrevTab,
+    Action::RunQuery,
+    Action::CancelQuery,
+    Action::CopySql,
+    Action::OpenExternalEditor,
+    Action::Generate,
+    Action::Analyze,
+    Action::Evaluate,
+    Action::Refresh,
+    Action::Search,
+    Action::FilterStatus,
+    Action::Sort,
 ];
 
 /// What the keyboard is doing.
@@ -87,86 +99,16 @@ pub enum Mode {
     Help,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Confirm {
-    /// Quit although SQL edits are unsaved.
-    Quit(usize),
-    BulkAccept(Vec<i64>),
-    CancelJob(i64),
-}
-
-/// Side effects the loop performs.
-#[derive(Debug, Clone)]
-pub enum Command {
-    RunQuery {
-        ticket: u64,
-        sql: String,
-        cancel: CancelFlag,
-    },
-    /// Reads the queue for a filter, search or order off the UI thread.
-    LoadRows {
-        generation: u64,
-        query: QueueQuery,
-    },
-    Copy(String),
-    ExternalEdit(String),
-    Generate,
-    Analyze,
-    Evaluate,
-    CancelJob(i64),
-    Quit,
-}
-
-/// Results of background work.
-#[derive(Debug, Clone)]
-pub enum BgEvent {
-    QueryDone {
-        ticket: u64,
-        result: Result<QueryResult, ExecError>,
-    },
-    /// The queue read for [`Command::LoadRows`] (older generations are dropped).
-    Rows {
-        generation: u64,
-        rows: Result<Vec<PairSummary>, String>,
-    },
-    /// An event of a task started here (generation, evaluation).
-    Stage(StageEvent),
-    /// A one-line outcome of a small action (a job cancelled).
-    Message(String),
-    /// A tuning job's status or events changed in the store.
-    JobsChanged,
-    /// The coverage of the run shown, or why it could not be computed.
-    Coverage(Result<Box<Coverage>, String>),
-    EditedSql(String),
-}
-
-/// The results pane.
-#[derive(Debug, Clone, Default)]
-pub enum Results {
-    #[default]
-    Idle,
-    Running {
-        ticket: u64,
-        cancel: CancelFlag,
-    },
-    Done(QueryResult),
-    Error(String),
-}
-
-/// The selected pair, with what the detail pane shows.
-#[derive(Debug, Clone)]
-pub struct Detail {
-    pub pair: lode_core::store::Pair,
-    pub attempts: Vec<Validation>,
-    pub gold: Option<(String, String)>,
-}
-
-/// Evaluation view data.
-#[derive(Debug, Clone, Default)]
-pub struct EvalView {
-    pub run: Option<lode_core::store::EvalRun>,
-    pub cases: Vec<lode_core::store::EvalCase>,
-    pub flips: Vec<lode_core::pipeline::model_eval::Flip>,
+/// What the panes read but do not own, borrowed field by field so that a pane can be borrowed
+/// mutably beside it.
+macro_rules! shared {
+    ($app:ident) => {
+        Shared {
+            keymap: &$app.keymap,
+            theme: &$app.theme,
+            project: &*$app.project,
+        }
+    };
 }
 
 pub struct App {
@@ -176,576 +118,242 @@ pub struct App {
     pub theme: Theme,
     pub tab: Tab,
     pub mode: Mode,
-    pub run_id: Option<i64>,
-    pub filter: usize,
-    pub search: String,
-    pub sort: QueueSort,
-    pub rows: Vec<PairSummary>,
-    /// A queue read is under way (for the latest filter, search or order).
-    pub rows_loading: bool,
-    rows_generation: u64,
-    pub cursor: usize,
-    pub detail: Option<Detail>,
-    pub editor: TextArea<'static>,
-    /// The editor holds text the user changed (not the pair's SQL).
-    pub editor_dirty: bool,
-    /// The pair whose SQL (or draft) the editor holds.
-    editor_pair: Option<i64>,
-    /// Unsaved edits of pairs the user moved away from, restored on return.
-    pub drafts: std::collections::HashMap<i64, String>,
-    pub results: Results,
-    pub results_col: usize,
-    pub results_row: usize,
-    /// Result rows the results pane showed when last drawn (its page size).
-    results_page: usize,
-    ticket: u64,
-    pub schema_cursor: usize,
-    pub schema_search: String,
-    pub coverage: Option<Coverage>,
-    /// A decision was made since the coverage was computed.
-    pub coverage_stale: bool,
-    /// First concept row shown in the coverage view.
-    pub coverage_scroll: usize,
-    pub eval: EvalView,
-    pub eval_cursor: usize,
-    pub jobs: Vec<lode_core::store::Job>,
-    pub job_cursor: usize,
+    pub review: ReviewPane,
+    pub pair: PairPane,
+    pub editor: EditorPane,
+    pub results: ResultsPane,
+    pub schema: SchemaPane,
+    pub coverage: CoveragePane,
+    pub eval: EvalPane,
+    pub jobs: JobsPane,
     pub message: String,
     pub background: Option<String>,
     /// The model generation and evaluation started here use (the global flags).
     pub model: ModelRequest,
     pub dirty: bool,
     pub quit: bool,
+    /// Store writes waiting for the one in flight to come back.
+    writes: VecDeque<Write>,
+    /// A store write is in flight.
+    writing: bool,
 }
 
-fn clip(s: &str, n: usize) -> String {
-    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.chars().count() > n {
-        format!(
-            "{}…",
-            one.chars().take(n.saturating_sub(1)).collect::<String>()
-        )
-    } else {
-        one
+/// A key typed into a one-line prompt.
+enum LineEdit {
+    Submit(String),
+    Cancel,
+    Changed(String),
+    Ignored,
+}
+
+fn edit_line(mut s: String, key: &KeyEvent) -> LineEdit {
+    match key.code {
+        KeyCode::Enter => LineEdit::Submit(s),
+        KeyCode::Esc => LineEdit::Cancel,
+        KeyCode::Backspace => {
+            s.pop();
+            LineEdit::Changed(s)
+        }
+        KeyCode::Char(c) => {
+            s.push(c);
+            LineEdit::Changed(s)
+        }
+        _ => LineEdit::Ignored,
     }
 }
 
 impl App {
+    /// The app with nothing read yet: [`App::start`] says what to read.
     pub fn new(project: Arc<Project>, store: Arc<Store>, keymap: Keymap, theme: Theme) -> App {
-        let run_id = store.runs().ok().and_then(|r| {
-            r.into_iter()
-                .find(|r| r.kind == "generate" || r.kind == "import")
-                .map(|r| r.id)
-        });
-        let mut app = App {
+        App {
             project,
             store,
             keymap,
             theme,
             tab: Tab::Review,
             mode: Mode::Normal,
-            run_id,
-            filter: 1,
-            search: String::new(),
-            sort: QueueSort::Id,
-            rows: Vec::new(),
-            rows_loading: false,
-            rows_generation: 0,
-            cursor: 0,
-            detail: None,
-            editor: TextArea::default(),
-            editor_dirty: false,
-            editor_pair: None,
-            drafts: std::collections::HashMap::new(),
-            results: Results::Idle,
-            results_col: 0,
-            results_row: 0,
-            results_page: 10,
-            ticket: 0,
-            schema_cursor: 0,
-            schema_search: String::new(),
-            coverage: None,
-            coverage_stale: true,
-            coverage_scroll: 0,
-            eval: EvalView::default(),
-            eval_cursor: 0,
-            jobs: Vec::new(),
-            job_cursor: 0,
+            review: ReviewPane::default(),
+            pair: PairPane::default(),
+            editor: EditorPane::default(),
+            results: ResultsPane::default(),
+            schema: SchemaPane::default(),
+            coverage: CoveragePane::default(),
+            eval: EvalPane::default(),
+            jobs: JobsPane::default(),
             message: String::new(),
             background: None,
             model: ModelRequest::default_model(),
             dirty: true,
             quit: false,
-        };
-        app.reload_rows();
-        app.reload_eval();
-        app.jobs = app.store.jobs().unwrap_or_default();
-        app
+            writes: VecDeque::new(),
+            writing: false,
+        }
     }
 
-    /// Reloads the queue for the filter and search, keeping the selected pair if present.
-    pub fn reload_rows(&mut self) {
-        self.rows_generation += 1;
-        self.rows_loading = false;
-        let query = self.queue_query();
-        let rows = self.store.pair_summaries(&query).unwrap_or_else(|e| {
-            self.message = format!("cannot read the store: {e}");
-            Vec::new()
-        });
-        self.set_rows(rows);
+    /// The first reads: the newest run's queue, the evaluations, the tuning jobs.
+    pub fn start(&mut self) -> Vec<Effect> {
+        let mut effects = self.load_rows(RunChoice::Latest);
+        effects.extend([Effect::LoadEval, Effect::LoadJobs]);
+        effects
     }
 
-    /// Asks for the queue to be read in the background: the key's frame comes at once, the
-    /// rows when read (a newer request supersedes an older one).
-    pub fn request_rows(&mut self) -> Vec<Command> {
-        self.rows_generation += 1;
-        self.rows_loading = true;
-        vec![Command::LoadRows {
-            generation: self.rows_generation,
-            query: self.queue_query(),
+    /// A store write is in flight or waiting: quitting waits for it.
+    pub fn saving(&self) -> bool {
+        self.writing || !self.writes.is_empty()
+    }
+
+    /// Reads the queue again for the filter, search and order shown: the key's frame comes
+    /// at once, the rows when read (a newer read supersedes an older one).
+    pub fn request_rows(&mut self) -> Vec<Effect> {
+        self.load_rows(RunChoice::Keep)
+    }
+
+    fn load_rows(&mut self, run: RunChoice) -> Vec<Effect> {
+        let generation = self.review.begin_load();
+        vec![Effect::LoadRows {
+            generation,
+            query: self.review.query(),
+            run,
         }]
     }
 
-    fn set_rows(&mut self, rows: Vec<PairSummary>) {
-        let keep = self.rows.get(self.cursor).map(|r| r.id);
-        self.rows = rows;
-        self.cursor = keep
-            .and_then(|id| self.rows.iter().position(|r| r.id == id))
-            .unwrap_or(0)
-            .min(self.rows.len().saturating_sub(1));
-        self.load_detail();
-        self.dirty = true;
-    }
-
-    /// The store query for the status filter, the order and the search. Search words of the
-    /// form `gen:NAME`, `concept:NAME`, `table:NAME`, `status:NAME` and `valid:yes|no`
-    /// filter on those; the other words must occur in the question or the SQL.
-    pub fn queue_query(&self) -> QueueQuery {
-        let mut q = QueueQuery {
-            run_id: self.run_id,
-            statuses: FILTERS[self.filter].1.to_vec(),
-            sort: self.sort,
-            ..Default::default()
-        };
-        for word in self.search.split_whitespace() {
-            match word.split_once(':') {
-                Some(("gen" | "generator", v)) if !v.is_empty() => q.generator = Some(v.into()),
-                Some(("concept", v)) if !v.is_empty() => q.concept = Some(v.to_string()),
-                Some(("table", v)) if !v.is_empty() => q.table = Some(v.into()),
-                Some(("status", v)) if !v.is_empty() => {
-                    let known: Vec<PairStatus> =
-                        v.split(',').filter_map(|s| s.parse().ok()).collect();
-                    if known.is_empty() {
-                        // Not a status: searched as words, so it matches nothing rather
-                        // than silently showing everything.
-                        q.text.push(word.to_string());
-                    } else {
-                        q.statuses = known;
-                    }
-                }
-                Some(("valid", v)) => {
-                    q.statuses = if matches!(v, "no" | "false" | "0") {
-                        vec![PairStatus::Invalid]
-                    } else {
-                        vec![PairStatus::Valid, PairStatus::Fixed, PairStatus::Accepted]
-                    };
-                }
-                _ => q.text.push(word.to_string()),
-            }
-        }
-        q
-    }
-
-    fn load_detail(&mut self) {
-        self.detail = self.rows.get(self.cursor).and_then(|r| {
-            let pair = self.store.pair(r.id).ok()?;
-            let attempts = self.store.validations(r.id).unwrap_or_default();
-            let gold = pair
-                .parent_gold_id
-                .and_then(|g| self.store.gold_pair(g).ok().flatten());
-            Some(Detail {
-                pair,
-                attempts,
-                gold,
-            })
-        });
-        let selected = self.detail.as_ref().map(|d| d.pair.id);
-        if self.editor_dirty && self.editor_pair == selected {
-            return; // still editing this pair
-        }
-        // An unsaved edit stays with its pair, never with the next one.
-        if self.editor_dirty
-            && let Some(p) = self.editor_pair
-        {
-            self.drafts.insert(p, self.editor.lines().join("\n"));
-            self.message = format!("the unsaved edit of pair {p} is kept as a draft");
-        }
-        let draft = selected.and_then(|id| self.drafts.remove(&id));
-        match draft {
-            Some(d) => {
-                self.set_editor(&d);
-                self.editor_dirty = true;
-            }
-            None => {
-                let sql = self
-                    .detail
-                    .as_ref()
-                    .map(|d| d.pair.sql.clone())
-                    .unwrap_or_default();
-                self.set_editor(&sql);
-            }
-        }
-        self.editor_pair = selected;
-    }
-
-    /// Unsaved SQL edits: the editor's and the stashed drafts.
-    pub fn unsaved_edits(&self) -> usize {
-        self.drafts.len() + usize::from(self.editor_dirty)
-    }
-
-    fn set_editor(&mut self, sql: &str) {
-        let sql = super::highlight::layout(sql);
-        self.editor = TextArea::new(sql.lines().map(String::from).collect());
-        self.editor_dirty = false;
-        super::highlight::apply(&mut self.editor, &self.theme);
-    }
-
-    pub fn reload_eval(&mut self) {
-        let runs = self.store.eval_runs().unwrap_or_default();
-        self.eval.run = runs.first().cloned();
-        self.eval.cases = self
-            .eval
-            .run
-            .as_ref()
-            .map(|r| self.store.eval_cases(r.id).unwrap_or_default())
-            .unwrap_or_default();
-        self.eval.flips = match (runs.first(), runs.get(1)) {
-            (Some(a), Some(b)) => {
-                lode_core::pipeline::model_eval::diff_runs(&self.store, b.id, a.id)
-                    .unwrap_or_default()
-            }
-            _ => Vec::new(),
-        };
-    }
-
-    fn selected_id(&self) -> Option<i64> {
-        self.rows.get(self.cursor).map(|r| r.id)
-    }
-
-    fn move_cursor(&mut self, delta: isize) {
-        match self.tab {
-            Tab::Review => {
-                if self.rows.is_empty() {
-                    return;
-                }
-                let n = self.rows.len() as isize;
-                self.cursor = (self.cursor as isize + delta).clamp(0, n - 1) as usize;
-                self.load_detail();
-            }
-            Tab::Schema => {
-                let n = self.schema_lines().len() as isize;
-                self.schema_cursor =
-                    (self.schema_cursor as isize + delta).clamp(0, (n - 1).max(0)) as usize;
-            }
-            Tab::Jobs => {
-                let n = self.jobs.len() as isize;
-                self.job_cursor =
-                    (self.job_cursor as isize + delta).clamp(0, (n - 1).max(0)) as usize;
-            }
-            Tab::Eval => {
-                let n = self.eval.cases.iter().filter(|c| !c.correct).count() as isize;
-                self.eval_cursor =
-                    (self.eval_cursor as isize + delta).clamp(0, (n - 1).max(0)) as usize;
-            }
-            Tab::Coverage => {
-                let n = self
-                    .coverage
-                    .as_ref()
-                    .map_or(0, |c| coverage_concepts(c).len()) as isize;
-                self.coverage_scroll =
-                    (self.coverage_scroll as isize + delta).clamp(0, (n - 1).max(0)) as usize;
-            }
-        }
-    }
-
-    /// The mouse wheel (with `ui.mouse: true`): moves the list of the view.
-    pub fn scroll(&mut self, delta: isize) {
-        self.dirty = true;
-        if self.mode == Mode::Normal {
-            self.move_cursor(delta);
-        }
-    }
-
-    /// Records a decision on the selected pair, then moves on.
-    fn decide(&mut self, action: ReviewAction, note: Option<&str>) {
-        let Some(id) = self.selected_id() else {
-            self.message = "no pair selected".into();
-            return;
-        };
-        match self.store.review(id, action, None, None, None, note) {
-            Ok(r) => {
-                self.coverage_stale = true;
-                self.message = format!("pair {id} {} (saved)", r.new_status);
-                if let Some(row) = self.rows.get_mut(self.cursor) {
-                    row.status = r.new_status;
-                }
-                if self.cursor + 1 < self.rows.len() {
-                    self.cursor += 1;
-                }
-                self.load_detail();
-            }
-            Err(e) => self.message = format!("not saved: {e}"),
-        }
-    }
-
-    fn save_edit(&mut self) {
-        let Some(id) = self.selected_id() else { return };
-        let sql = self.editor.lines().join("\n");
-        let v = lode_core::pipeline::validate::validate(
-            &self.project.db,
-            &self.project.schema,
-            &sql,
-            &self.project.config.generate.validators,
-        );
-        if !v.ok {
-            self.message = format!(
-                "not saved: {} ({})",
-                v.error.unwrap_or_default(),
-                v.error_kind.unwrap_or_default()
-            );
-            return;
-        }
-        let saved = self
-            .store
-            .review(
-                id,
-                ReviewAction::Edit,
-                None,
-                Some(&sql),
-                Some(PairStatus::Valid),
-                None,
-            )
-            .and_then(|_| {
-                self.store
-                    .review(id, ReviewAction::Accept, None, None, None, Some("edited"))
-            });
-        match saved {
-            Ok(_) => {
-                self.coverage_stale = true;
-                self.editor_dirty = false;
-                self.mode = Mode::Normal;
-                self.message = format!("pair {id} edited and accepted (saved)");
-                if let Some(row) = self.rows.get_mut(self.cursor) {
-                    row.status = PairStatus::Accepted;
-                }
-                self.load_detail();
-            }
-            Err(e) => self.message = format!("not saved: {e}"),
-        }
-    }
-
-    fn save_question(&mut self, question: &str) {
-        let Some(d) = &self.detail else { return };
-        let (id, status) = (d.pair.id, d.pair.status);
-        if question.is_empty() || question == d.pair.question {
-            self.message = "question unchanged".into();
-            return;
-        }
-        match self.store.review(
-            id,
-            ReviewAction::Edit,
-            Some(question),
-            None,
-            Some(status),
-            Some("question edited"),
-        ) {
-            Ok(_) => {
-                self.message = format!("pair {id}: question saved");
-                if let Some(row) = self.rows.get_mut(self.cursor) {
-                    row.question = question.to_string();
-                }
-                self.load_detail();
-            }
-            Err(e) => self.message = format!("not saved: {e}"),
-        }
-    }
-
-    fn undo(&mut self) {
-        let Some(id) = self.selected_id() else { return };
-        match self.store.undo_last_review(id) {
-            Ok(Some(r)) => {
-                self.coverage_stale = true;
-                self.message = format!("pair {id} back to {}", r.new_status);
-                if let Some(row) = self.rows.get_mut(self.cursor) {
-                    row.status = r.new_status;
-                }
-                self.load_detail();
-            }
-            Ok(None) => self.message = format!("pair {id} has no decision to undo"),
-            Err(e) => self.message = format!("undo failed: {e}"),
-        }
-    }
-
-    /// Schema lines: a table, then its columns (table index, column index).
-    pub fn schema_lines(&self) -> Vec<(usize, Option<usize>)> {
-        let q = self.schema_search.to_lowercase();
-        let mut out = Vec::new();
-        for (ti, t) in self.project.schema.tables.iter().enumerate() {
-            let table_hit = q.is_empty() || t.name.to_lowercase().contains(&q);
-            let cols: Vec<usize> = t
-                .columns
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| table_hit || c.name.to_lowercase().contains(&q))
-                .map(|(i, _)| i)
-                .collect();
-            if table_hit || !cols.is_empty() {
-                out.push((ti, None));
-                out.extend(cols.into_iter().map(|c| (ti, Some(c))));
-            }
-        }
-        out
-    }
-
-    fn run_query(&mut self) -> Vec<Command> {
-        let sql = self.editor.lines().join("\n");
-        if sql.trim().is_empty() {
-            self.message = "nothing to run".into();
+    /// Sends a store write, or queues it behind the one in flight.
+    fn write(&mut self, w: Write) -> Vec<Effect> {
+        if self.writing {
+            self.writes.push_back(w);
             return Vec::new();
         }
-        self.ticket += 1;
-        let cancel = CancelFlag::new();
-        self.results = Results::Running {
-            ticket: self.ticket,
-            cancel: cancel.clone(),
-        };
-        self.results_col = 0;
-        self.results_row = 0;
-        vec![Command::RunQuery {
-            ticket: self.ticket,
-            sql,
-            cancel,
-        }]
+        self.writing = true;
+        vec![Effect::Write(w)]
+    }
+
+    /// Keeps the pair, editor and job event panes on what the lists select; `force` reads
+    /// the selected pair and job again even when the selection did not move. While a queue
+    /// read is under way the pair waits for its rows (the selection is about to change).
+    fn follow_selection(&mut self, force: bool) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let pair = self.review.selected_id();
+        if force || (pair != self.pair.id && !self.review.loading) {
+            self.pair.select(pair);
+            if let Some(m) = self.editor.follow(pair, &self.theme) {
+                self.message = m;
+            }
+            effects.extend(pair.map(Effect::LoadDetail));
+        }
+        let job = self.jobs.selected_id();
+        if force || self.jobs.requested != job {
+            self.jobs.requested = job;
+            effects.extend(job.map(Effect::LoadJobEvents));
+        }
+        effects
     }
 
     /// Handles one key press.
-    pub fn handle_key(&mut self, key: KeyEvent) -> Vec<Command> {
+    pub fn handle_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         self.dirty = true;
-        match self.mode.clone() {
+        let mut effects = match self.mode.clone() {
             Mode::Help => {
                 self.mode = Mode::Normal;
                 Vec::new()
             }
-            Mode::Search(mut s) => match key.code {
-                KeyCode::Enter | KeyCode::Esc => {
+            Mode::Search(s) => match edit_line(s, &key) {
+                LineEdit::Submit(s) => {
                     self.mode = Mode::Normal;
-                    if key.code == KeyCode::Esc {
-                        s.clear();
-                    }
                     self.apply_search(s)
                 }
-                KeyCode::Backspace => {
-                    s.pop();
+                LineEdit::Cancel => {
+                    self.mode = Mode::Normal;
+                    self.apply_search(String::new())
+                }
+                LineEdit::Changed(s) => {
                     self.mode = Mode::Search(s.clone());
                     self.apply_search(s)
                 }
-                KeyCode::Char(c) => {
-                    s.push(c);
-                    self.mode = Mode::Search(s.clone());
-                    self.apply_search(s)
-                }
-                _ => Vec::new(),
+                LineEdit::Ignored => Vec::new(),
             },
-            Mode::Reason(mut s) => {
-                match key.code {
-                    KeyCode::Enter => {
-                        self.mode = Mode::Normal;
-                        let note = (!s.trim().is_empty()).then_some(s.trim().to_string());
-                        self.decide(ReviewAction::Reject, note.as_deref());
-                    }
-                    KeyCode::Esc => {
-                        self.mode = Mode::Normal;
-                        self.message = "reject cancelled".into();
-                    }
-                    KeyCode::Backspace => {
-                        s.pop();
-                        self.mode = Mode::Reason(s);
-                    }
-                    KeyCode::Char(c) => {
-                        s.push(c);
-                        self.mode = Mode::Reason(s);
-                    }
-                    _ => {}
-                }
-                Vec::new()
-            }
-            Mode::Question(mut s) => {
-                match key.code {
-                    KeyCode::Enter => {
-                        self.mode = Mode::Normal;
-                        self.save_question(s.trim());
-                    }
-                    KeyCode::Esc => {
-                        self.mode = Mode::Normal;
-                        self.message = "question unchanged".into();
-                    }
-                    KeyCode::Backspace => {
-                        s.pop();
-                        self.mode = Mode::Question(s);
-                    }
-                    KeyCode::Char(c) => {
-                        s.push(c);
-                        self.mode = Mode::Question(s);
-                    }
-                    _ => {}
-                }
-                Vec::new()
-            }
-            Mode::Confirm(what) => {
-                self.mode = Mode::Normal;
-                if key.code != KeyCode::Char('y') {
-                    self.message = "cancelled".into();
-                    return Vec::new();
-                }
-                match what {
-                    Confirm::Quit(_) => {
-                        self.quit = true;
-                        vec![Command::Quit]
-                    }
-                    Confirm::BulkAccept(ids) => {
-                        let mut n = 0;
-                        for id in &ids {
-                            if self
-                                .store
-                                .review(*id, ReviewAction::Accept, None, None, None, Some("bulk"))
-                                .is_ok()
-                            {
-                                n += 1;
-                            }
+            Mode::Reason(s) => match edit_line(s, &key) {
+                LineEdit::Submit(s) => {
+                    self.mode = Mode::Normal;
+                    let note = (!s.trim().is_empty()).then(|| s.trim().to_string());
+                    match self.review.selected_id() {
+                        Some(id) => self.decide(id, ReviewAction::Reject, note),
+                        None => {
+                            self.message = "no pair selected".into();
+                            Vec::new()
                         }
-                        self.coverage_stale = true;
-                        self.message = format!("accepted {n} pairs (saved)");
-                        self.reload_rows();
-                        Vec::new()
                     }
-                    Confirm::CancelJob(id) => vec![Command::CancelJob(id)],
                 }
+                LineEdit::Cancel => {
+                    self.mode = Mode::Normal;
+                    self.message = "reject cancelled".into();
+                    Vec::new()
+                }
+                LineEdit::Changed(s) => {
+                    self.mode = Mode::Reason(s);
+                    Vec::new()
+                }
+                LineEdit::Ignored => Vec::new(),
+            },
+            Mode::Question(s) => match edit_line(s, &key) {
+                LineEdit::Submit(s) => {
+                    self.mode = Mode::Normal;
+                    self.save_question(s.trim())
+                }
+                LineEdit::Cancel => {
+                    self.mode = Mode::Normal;
+                    self.message = "question unchanged".into();
+                    Vec::new()
+                }
+                LineEdit::Changed(s) => {
+                    self.mode = Mode::Question(s);
+                    Vec::new()
+                }
+                LineEdit::Ignored => Vec::new(),
+            },
+            Mode::Confirm(what) => self.confirm(what, &key),
+            Mode::Editing => {
+                let cx = shared!(self);
+                let intent = self.editor.handle(&key, &cx);
+                self.apply(intent)
             }
-            Mode::Editing => self.handle_editor_key(key),
-            Mode::Normal => self.handle_normal_key(key),
+            Mode::Normal => self.normal_key(&key),
+        };
+        effects.extend(self.follow_selection(false));
+        effects
+    }
+
+    fn confirm(&mut self, what: Confirm, key: &KeyEvent) -> Vec<Effect> {
+        self.mode = Mode::Normal;
+        if key.code != KeyCode::Char('y') {
+            self.message = "cancelled".into();
+            return Vec::new();
         }
+        match what {
+            Confirm::Quit(_) => self.quit(),
+            Confirm::BulkAccept(ids) => {
+                self.message = format!("accepting {} pairs…", ids.len());
+                self.write(Write::BulkAccept(ids))
+            }
+            Confirm::CancelJob(id) => vec![Effect::CancelJob(id)],
+        }
+    }
+
+    fn quit(&mut self) -> Vec<Effect> {
+        self.quit = true;
+        if self.saving() {
+            self.message = "saving… (lode quits once the store has it)".into();
+        }
+        vec![Effect::Quit]
     }
 
     /// A bracketed paste: one edit in the editor, or text for the prompt being typed; never
     /// keys that could accept or reject.
-    pub fn handle_paste(&mut self, text: &str) -> Vec<Command> {
+    pub fn handle_paste(&mut self, text: &str) -> Vec<Effect> {
         self.dirty = true;
         let one_line = || text.split_whitespace().collect::<Vec<_>>().join(" ");
         match self.mode.clone() {
             Mode::Editing => {
-                self.editor.insert_str(text.replace("\r\n", "\n"));
-                self.editor_dirty = true;
-                super::highlight::apply(&mut self.editor, &self.theme);
+                self.editor.insert(text, &self.theme);
                 Vec::new()
             }
             Mode::Search(mut s) => {
@@ -770,53 +378,36 @@ impl App {
         }
     }
 
-    fn apply_search(&mut self, s: String) -> Vec<Command> {
+    /// The mouse wheel (with `ui.mouse: true`): moves the list of the view.
+    pub fn scroll(&mut self, delta: isize) -> Vec<Effect> {
+        self.dirty = true;
+        if self.mode != Mode::Normal {
+            return Vec::new();
+        }
+        let cx = shared!(self);
         match self.tab {
-            Tab::Schema => {
-                self.schema_search = s;
-                self.schema_cursor = 0;
-                Vec::new()
-            }
-            _ => {
-                if s == self.search {
-                    return Vec::new();
-                }
-                self.search = s;
-                self.cursor = 0;
-                self.request_rows()
-            }
+            Tab::Review => self.review.scroll(delta, &cx),
+            Tab::Schema => self.schema.scroll(delta, &cx),
+            Tab::Coverage => self.coverage.scroll(delta, &cx),
+            Tab::Eval => self.eval.scroll(delta, &cx),
+            Tab::Jobs => self.jobs.scroll(delta, &cx),
+        }
+        self.follow_selection(false)
+    }
+
+    fn apply_search(&mut self, s: String) -> Vec<Effect> {
+        if self.tab == Tab::Schema {
+            self.schema.set_search(s);
+            return Vec::new();
+        }
+        if self.review.set_search(s) {
+            self.request_rows()
+        } else {
+            Vec::new()
         }
     }
 
-    fn handle_editor_key(&mut self, key: KeyEvent) -> Vec<Command> {
-        match self.keymap.action(Context::Editor, &key) {
-            Some(Action::RunQuery) => self.run_query(),
-            Some(Action::CancelQuery) => {
-                if let Results::Running { cancel, .. } = &self.results {
-                    cancel.cancel();
-                    self.message = "cancelling the query…".into();
-                }
-                Vec::new()
-            }
-            Some(Action::SaveEdit) => {
-                self.save_edit();
-                Vec::new()
-            }
-            Some(Action::LeaveEditor) => {
-                self.mode = Mode::Normal;
-                Vec::new()
-            }
-            _ => {
-                if self.editor.input(key) {
-                    self.editor_dirty = true;
-                    super::highlight::apply(&mut self.editor, &self.theme);
-                }
-                Vec::new()
-            }
-        }
-    }
-
-    fn handle_normal_key(&mut self, key: KeyEvent) -> Vec<Command> {
+    fn normal_key(&mut self, key: &KeyEvent) -> Vec<Effect> {
         if let KeyCode::Char(c @ '1'..='5') = key.code
             && key.modifiers == KeyModifiers::NONE
         {
@@ -824,25 +415,29 @@ impl App {
             return self.on_tab_enter();
         }
         // Running a query works from the queue too.
-        let action = self.keymap.action(Context::Normal, &key).or_else(|| {
+        let action = self.keymap.action(Context::Normal, key).or_else(|| {
             self.keymap
-                .action(Context::Editor, &key)
+                .action(Context::Editor, key)
                 .filter(|a| matches!(a, Action::RunQuery | Action::CancelQuery))
         });
         let Some(action) = action else {
             return Vec::new();
         };
+        // Keys of the whole app first, then the focused pane's, then those of the other
+        // panes of the view; the queue's search, filter and order answer from every view.
         match action {
             Action::Quit => {
-                let n = self.unsaved_edits();
+                let n = self.editor.unsaved();
                 if n > 0 {
                     self.mode = Mode::Confirm(Confirm::Quit(n));
                     return Vec::new();
                 }
-                self.quit = true;
-                return vec![Command::Quit];
+                return self.quit();
             }
-            Action::Help => self.mode = Mode::Help,
+            Action::Help => {
+                self.mode = Mode::Help;
+                return Vec::new();
+            }
             Action::NextTab | Action::PrevTab => {
                 let i = TABS.iter().position(|t| *t == self.tab).unwrap_or(0);
                 let n = TABS.len();
@@ -853,15 +448,97 @@ impl App {
                 }];
                 return self.on_tab_enter();
             }
-            Action::Down => self.move_cursor(1),
-            Action::Up => self.move_cursor(-1),
-            Action::PageDown => self.move_cursor(20),
-            Action::PageUp => self.move_cursor(-20),
-            Action::Top => self.move_cursor(isize::MIN / 2),
-            Action::Bottom => self.move_cursor(isize::MAX / 2),
-            Action::Accept if self.tab == Tab::Review => self.decide(ReviewAction::Accept, None),
-            Action::Reject if self.tab == Tab::Review => self.mode = Mode::Reason(String::new()),
-            Action::Edit if self.tab == Tab::Review && self.selected_id().is_some() => {
+            Action::RunQuery => {
+                if let (Some(id), false) = (self.editor.pair, self.editor.loaded) {
+                    self.message = format!("pair {id} is still being read; run again in a moment");
+                    return Vec::new();
+                }
+                return self.run_query(self.editor.text());
+            }
+            Action::CancelQuery => {
+                self.results.cancel();
+                return Vec::new();
+            }
+            Action::CopySql => {
+                self.message = "SQL copied to the clipboard (OSC 52)".into();
+                return vec![Effect::Copy(self.editor.text())];
+            }
+            Action::OpenExternalEditor => return vec![Effect::ExternalEdit(self.editor.text())],
+            Action::Generate => {
+                self.background = Some("generation starting…".into());
+                return vec![Effect::Generate];
+            }
+            Action::Analyze => {
+                self.coverage.stale = false;
+                self.background = Some("computing coverage…".into());
+                return vec![Effect::Analyze];
+            }
+            Action::Evaluate => {
+                self.background = Some("evaluation starting…".into());
+                return vec![Effect::Evaluate];
+            }
+            Action::Refresh => {
+                self.message = "reloaded".into();
+                let mut effects = self.request_rows();
+                effects.extend([Effect::LoadEval, Effect::LoadJobs]);
+                return effects;
+            }
+            _ => {}
+        }
+        let cx = shared!(self);
+        let mut intent = match self.tab {
+            Tab::Review => self.review.handle(key, &cx),
+            Tab::Schema => self.schema.handle(key, &cx),
+            Tab::Coverage => self.coverage.handle(key, &cx),
+            Tab::Eval => self.eval.handle(key, &cx),
+            Tab::Jobs => self.jobs.handle(key, &cx),
+        };
+        if intent == Intent::Unhandled && self.tab == Tab::Review {
+            intent = self.pair.handle(key, &cx);
+        }
+        if intent == Intent::Unhandled {
+            intent = self.results.handle(key, &cx);
+        }
+        if intent == Intent::Unhandled && self.tab != Tab::Review {
+            intent = self.review.queue_key(action);
+        }
+        self.apply(intent)
+    }
+
+    /// Turns a pane's intent into state and effects.
+    fn apply(&mut self, intent: Intent) -> Vec<Effect> {
+        match intent {
+            Intent::Unhandled | Intent::Handled => Vec::new(),
+            Intent::Message(m) => {
+                self.message = m;
+                Vec::new()
+            }
+            Intent::Prompt(p) => {
+                self.mode = match p {
+                    Prompt::Search => Mode::Search(String::new()),
+                    Prompt::Reason => Mode::Reason(String::new()),
+                    Prompt::Question(q) => Mode::Question(q),
+                };
+                Vec::new()
+            }
+            Intent::Confirm(c) => {
+                self.mode = Mode::Confirm(c);
+                Vec::new()
+            }
+            Intent::Reload { message } => {
+                self.message = message;
+                self.request_rows()
+            }
+            Intent::NextRun => {
+                self.review.cursor = 0;
+                self.load_rows(RunChoice::After(self.review.run_id))
+            }
+            Intent::Decide { id, action } => self.decide(id, action, None),
+            Intent::Undo(id) => {
+                self.message = format!("pair {id}: undoing…");
+                self.write(Write::Undo(id))
+            }
+            Intent::EnterEditor => {
                 self.mode = Mode::Editing;
                 self.message = format!(
                     "editing: {} runs, {} saves and accepts, {} leaves",
@@ -869,175 +546,251 @@ impl App {
                     self.keymap.keys_of(Action::SaveEdit),
                     self.keymap.keys_of(Action::LeaveEditor)
                 );
+                Vec::new()
             }
-            Action::Undo if self.tab == Tab::Review => self.undo(),
-            Action::Skip if self.tab == Tab::Review => self.move_cursor(1),
-            Action::Search => self.mode = Mode::Search(String::new()),
-            Action::FilterStatus => {
-                self.filter = (self.filter + 1) % FILTERS.len();
-                self.cursor = 0;
-                self.message = format!("showing {}", FILTERS[self.filter].0);
-                return self.request_rows();
+            Intent::LeaveEditor => {
+                self.mode = Mode::Normal;
+                Vec::new()
             }
-            Action::BulkAccept if self.tab == Tab::Review => {
-                let ids: Vec<i64> = self
-                    .rows
-                    .iter()
-                    .filter(|r| matches!(r.status, PairStatus::Valid | PairStatus::Fixed))
-                    .map(|r| r.id)
-                    .collect();
-                if ids.is_empty() {
-                    self.message = "no valid pair to accept here".into();
-                } else {
-                    self.mode = Mode::Confirm(Confirm::BulkAccept(ids));
+            Intent::RunQuery(sql) => self.run_query(sql),
+            Intent::CancelQuery => {
+                if self.results.cancel() {
+                    self.message = "cancelling the query…".into();
                 }
+                Vec::new()
             }
-            Action::RunQuery => return self.run_query(),
-            Action::CancelQuery => {
-                if let Results::Running { cancel, .. } = &self.results {
-                    cancel.cancel();
-                }
+            Intent::SaveEdit(sql) => self.save_edit(sql),
+            Intent::InsertName(name) => {
+                self.editor.insert(&name, &self.theme);
+                self.tab = Tab::Review;
+                self.mode = Mode::Editing;
+                self.message = format!("inserted {name}");
+                Vec::new()
             }
-            Action::CopySql => {
-                let sql = self.editor.lines().join("\n");
-                self.message = "SQL copied to the clipboard (OSC 52)".into();
-                return vec![Command::Copy(sql)];
-            }
-            Action::OpenExternalEditor => {
-                return vec![Command::ExternalEdit(self.editor.lines().join("\n"))];
-            }
-            Action::InsertName if self.tab == Tab::Schema => {
-                let lines = self.schema_lines();
-                if let Some((t, c)) = lines.get(self.schema_cursor) {
-                    let table = &self.project.schema.tables[*t];
-                    let name = match c {
-                        Some(c) => table.columns[*c].name.clone(),
-                        None => table.name.clone(),
-                    };
-                    self.editor.insert_str(&name);
-                    self.editor_dirty = true;
-                    super::highlight::apply(&mut self.editor, &self.theme);
-                    self.tab = Tab::Review;
-                    self.mode = Mode::Editing;
-                    self.message = format!("inserted {name}");
-                }
-            }
-            Action::ScrollLeft => self.results_col = self.results_col.saturating_sub(1),
-            Action::ScrollRight => self.results_col += 1,
-            Action::Generate => {
-                self.background = Some("generation starting…".into());
-                return vec![Command::Generate];
-            }
-            Action::Analyze => {
-                self.coverage_stale = false;
-                self.background = Some("computing coverage…".into());
-                return vec![Command::Analyze];
-            }
-            Action::Evaluate => {
-                self.background = Some("evaluation starting…".into());
-                return vec![Command::Evaluate];
-            }
-            Action::CancelJob if self.tab == Tab::Jobs => {
-                if let Some(j) = self.jobs.get(self.job_cursor) {
-                    self.mode = Mode::Confirm(Confirm::CancelJob(j.id));
-                }
-            }
-            Action::Sort => {
-                let i = QueueSort::ALL
-                    .iter()
-                    .position(|s| *s == self.sort)
-                    .unwrap_or(0);
-                self.sort = QueueSort::ALL[(i + 1) % QueueSort::ALL.len()];
-                self.message = format!("sorted by {}", self.sort.as_str());
-                return self.request_rows();
-            }
-            Action::NextRun if self.tab == Tab::Review => {
-                // Newest first, then "all runs" (None), then round again.
-                let mut runs: Vec<Option<i64>> = self
-                    .store
-                    .runs()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|r| r.kind == "generate" || r.kind == "import")
-                    .map(|r| Some(r.id))
-                    .collect();
-                runs.push(None);
-                let i = runs.iter().position(|r| *r == self.run_id).unwrap_or(0);
-                self.run_id = runs[(i + 1) % runs.len()];
-                self.cursor = 0;
-                self.message = match self.run_id {
-                    Some(r) => format!("showing run {r}"),
-                    None => "showing every run".into(),
-                };
-                return self.request_rows();
-            }
-            Action::EditQuestion if self.tab == Tab::Review => {
-                if let Some(d) = &self.detail {
-                    self.mode = Mode::Question(d.pair.question.clone());
-                }
-            }
-            Action::ResultsDown => self.results_row += self.page_rows(),
-            Action::ResultsUp => {
-                self.results_row = self.results_row.saturating_sub(self.page_rows());
-            }
-            Action::Refresh => {
-                self.reload_rows();
-                self.reload_eval();
-                self.jobs = self.store.jobs().unwrap_or_default();
-                self.message = "reloaded".into();
-            }
-            _ => {}
         }
-        Vec::new()
+    }
+
+    /// Records a decision on `id` (saving until the store answers), then moves on.
+    fn decide(&mut self, id: i64, action: ReviewAction, note: Option<String>) -> Vec<Effect> {
+        self.message = format!("pair {id} saving…");
+        self.review.advance_from(id);
+        self.write(Write::Decide { id, action, note })
+    }
+
+    fn save_edit(&mut self, sql: String) -> Vec<Effect> {
+        let Some(id) = self.review.selected_id() else {
+            return Vec::new();
+        };
+        if self.editor.pair != Some(id) || !self.editor.loaded {
+            self.message = format!("pair {id} is still being read; save again in a moment");
+            return Vec::new();
+        }
+        self.message = format!("pair {id}: validating and saving…");
+        self.write(Write::SaveEdit { id, sql })
+    }
+
+    fn save_question(&mut self, question: &str) -> Vec<Effect> {
+        let Some(d) = self.pair.shown() else {
+            return Vec::new();
+        };
+        let (id, status) = (d.pair.id, d.pair.status);
+        if question.is_empty() || question == d.pair.question {
+            self.message = "question unchanged".into();
+            return Vec::new();
+        }
+        self.message = format!("pair {id}: saving the question…");
+        self.write(Write::SaveQuestion {
+            id,
+            question: question.to_string(),
+            status,
+        })
+    }
+
+    fn run_query(&mut self, sql: String) -> Vec<Effect> {
+        if sql.trim().is_empty() {
+            self.message = "nothing to run".into();
+            return Vec::new();
+        }
+        let (ticket, cancel) = self.results.start();
+        vec![Effect::RunQuery {
+            ticket,
+            sql,
+            cancel,
+        }]
     }
 
     /// Entering the coverage view recomputes a stale coverage in the background.
-    fn on_tab_enter(&mut self) -> Vec<Command> {
-        if self.tab == Tab::Coverage && self.coverage_stale && self.background.is_none() {
-            self.coverage_stale = false;
+    fn on_tab_enter(&mut self) -> Vec<Effect> {
+        if self.tab == Tab::Coverage && self.coverage.stale && self.background.is_none() {
+            self.coverage.stale = false;
             self.background = Some("computing coverage…".into());
-            return vec![Command::Analyze];
+            return vec![Effect::Analyze];
         }
         Vec::new()
     }
 
-    /// Result rows one page shows (as last drawn).
-    fn page_rows(&self) -> usize {
-        self.results_page.max(1)
-    }
-
-    /// Applies a background result.
     /// A stage started here ended: say how, and read what it changed.
-    fn stage_ended(&mut self, message: String) {
+    fn stage_ended(&mut self, message: String) -> Vec<Effect> {
         self.background = None;
-        self.coverage_stale = true;
+        self.coverage.stale = true;
         self.message = message;
-        if self.run_id.is_none() || self.tab == Tab::Review {
-            self.run_id = self.store.runs().ok().and_then(|r| {
-                r.into_iter()
-                    .find(|r| r.kind == "generate" || r.kind == "import")
-                    .map(|r| r.id)
-            });
-        }
-        self.reload_rows();
-        self.reload_eval();
-        self.jobs = self.store.jobs().unwrap_or_default();
+        let run = if self.review.run_id.is_none() || self.tab == Tab::Review {
+            RunChoice::Latest
+        } else {
+            RunChoice::Keep
+        };
+        let mut effects = self.load_rows(run);
+        effects.extend([Effect::LoadEval, Effect::LoadJobs]);
+        effects
     }
 
-    pub fn handle_bg(&mut self, ev: BgEvent) {
+    /// Re-reads `id` if the pair pane shows it (its status or text changed).
+    fn reread(&self, id: i64) -> Vec<Effect> {
+        if self.pair.id == Some(id) {
+            vec![Effect::LoadDetail(id)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// A store write came back: say whether it is saved, and show what it changed.
+    fn written(&mut self, w: Written) -> Vec<Effect> {
+        match w {
+            Written::Decided { id, result } => match result {
+                Ok(r) => {
+                    self.coverage.stale = true;
+                    self.message = format!("pair {id} {} (saved)", r.new_status);
+                    self.review.set_status(id, r.new_status);
+                    self.reread(id)
+                }
+                Err(e) => {
+                    self.message = format!("not saved: {e}");
+                    Vec::new()
+                }
+            },
+            Written::Undone { id, result } => match result {
+                Ok(Some(r)) => {
+                    self.coverage.stale = true;
+                    self.message = format!("pair {id} back to {}", r.new_status);
+                    self.review.set_status(id, r.new_status);
+                    self.reread(id)
+                }
+                Ok(None) => {
+                    self.message = format!("pair {id} has no decision to undo");
+                    Vec::new()
+                }
+                Err(e) => {
+                    self.message = format!("undo failed: {e}");
+                    Vec::new()
+                }
+            },
+            Written::EditSaved { id, sql, result } => match result {
+                Ok(()) => {
+                    self.coverage.stale = true;
+                    if self.editor.pair == Some(id) && self.editor.text() == sql {
+                        self.editor.dirty = false;
+                    }
+                    if self.mode == Mode::Editing {
+                        self.mode = Mode::Normal;
+                    }
+                    self.message = format!("pair {id} edited and accepted (saved)");
+                    self.review.set_status(id, PairStatus::Accepted);
+                    self.reread(id)
+                }
+                Err(e) => {
+                    self.message = format!("not saved: {e}");
+                    Vec::new()
+                }
+            },
+            Written::QuestionSaved {
+                id,
+                question,
+                result,
+            } => match result {
+                Ok(()) => {
+                    self.message = format!("pair {id}: question saved");
+                    self.review.set_question(id, &question);
+                    self.reread(id)
+                }
+                Err(e) => {
+                    self.message = format!("not saved: {e}");
+                    Vec::new()
+                }
+            },
+            Written::BulkAccepted { accepted, failed } => {
+                self.coverage.stale = true;
+                self.message = format!("accepted {accepted} pairs (saved)");
+                if let Some((id, e)) = failed.first() {
+                    self.message += &format!("; {} not saved (pair {id}: {e})", failed.len());
+                }
+                self.request_rows()
+            }
+        }
+    }
+
+    /// Applies a background result; what it asks to read next.
+    pub fn handle_bg(&mut self, ev: BgEvent) -> Vec<Effect> {
         self.dirty = true;
+        let mut effects = Vec::new();
+        let mut force = false;
         match ev {
-            BgEvent::QueryDone { ticket, result } => {
-                if matches!(&self.results, Results::Running { ticket: t, .. } if *t == ticket) {
-                    self.results = match result {
-                        Ok(r) => Results::Done(r),
-                        Err(e) => Results::Error(e.to_string()),
-                    };
+            BgEvent::QueryDone { ticket, result } => self.results.finish(ticket, result),
+            BgEvent::Rows {
+                generation,
+                choice,
+                run,
+                rows,
+            } => {
+                if self.review.is_latest(generation) {
+                    self.review.loading = false;
+                    match rows {
+                        Ok(rows) => {
+                            self.review.run_id = run;
+                            self.review.set_rows(rows);
+                            if let RunChoice::After(_) = choice {
+                                self.message = match run {
+                                    Some(r) => format!("showing run {r}"),
+                                    None => "showing every run".into(),
+                                };
+                            }
+                            // Statuses may have changed under the same selection.
+                            force = true;
+                        }
+                        Err(e) => self.message = format!("cannot read the store: {e}"),
+                    }
+                }
+            }
+            BgEvent::Detail { id, detail } => {
+                if self.pair.loaded(id, detail.map(|d| *d))
+                    && let Some(d) = &self.pair.detail
+                {
+                    self.editor.loaded_sql(id, &d.pair.sql, &self.theme);
+                }
+            }
+            BgEvent::Eval(Ok(view)) => self.eval.view = *view,
+            BgEvent::Eval(Err(e)) => self.message = format!("cannot read the evaluations: {e}"),
+            BgEvent::Jobs(Ok(list)) => {
+                self.jobs.set_list(list);
+                // The selected job's events may have changed with it.
+                self.jobs.requested = None;
+            }
+            BgEvent::Jobs(Err(e)) => self.message = format!("cannot read the tuning jobs: {e}"),
+            BgEvent::JobEvents { id, events } => {
+                if self.jobs.requested == Some(id) {
+                    self.jobs.events = Some((id, events));
+                }
+            }
+            BgEvent::Written(w) => {
+                self.writing = false;
+                effects = self.written(w);
+                if let Some(next) = self.writes.pop_front() {
+                    self.writing = true;
+                    effects.push(Effect::Write(next));
                 }
             }
             BgEvent::Message(msg) => {
                 self.message = msg;
-                self.jobs = self.store.jobs().unwrap_or_default();
+                effects.push(Effect::LoadJobs);
             }
             BgEvent::Stage(StageEvent::Started { detail, .. }) => {
                 self.background = Some(format!("{detail}…"))
@@ -1061,26 +814,16 @@ impl App {
             BgEvent::Stage(StageEvent::Warning { message, .. }) => {
                 self.message = format!("warning: {message}")
             }
-            BgEvent::Stage(StageEvent::Finished { summary, .. }) => self.stage_ended(summary),
+            BgEvent::Stage(StageEvent::Finished { summary, .. }) => {
+                effects = self.stage_ended(summary)
+            }
             BgEvent::Stage(StageEvent::Failed { stage, error }) => {
-                self.stage_ended(format!("{} failed: {error}", stage.name()))
+                effects = self.stage_ended(format!("{} failed: {error}", stage.name()))
             }
-            BgEvent::Rows { generation, rows } => {
-                if generation == self.rows_generation {
-                    self.rows_loading = false;
-                    match rows {
-                        Ok(rows) => self.set_rows(rows),
-                        Err(e) => self.message = format!("cannot read the store: {e}"),
-                    }
-                }
-            }
-            BgEvent::JobsChanged => {
-                self.jobs = self.store.jobs().unwrap_or_default();
-                self.job_cursor = self.job_cursor.min(self.jobs.len().saturating_sub(1));
-            }
+            BgEvent::JobsChanged => effects.push(Effect::LoadJobs),
             BgEvent::Coverage(Ok(c)) => {
                 self.background = None;
-                self.coverage = Some(*c);
+                self.coverage.coverage = Some(*c);
                 self.message = "coverage computed".into();
             }
             BgEvent::Coverage(Err(e)) => {
@@ -1088,15 +831,47 @@ impl App {
                 self.message = format!("cannot compute the coverage: {e}");
             }
             BgEvent::EditedSql(sql) => {
-                self.set_editor(&sql);
-                self.editor_dirty = true;
+                self.editor.replace(&sql, &self.theme);
                 self.mode = Mode::Editing;
             }
         }
+        effects.extend(self.follow_selection(force));
+        effects
     }
 
     // -----------------------------------------------------------------------------------------
-    // Rendering
+    // Hints and rendering
+
+    /// The keys the focused pane offers now, then the app's own: what the footer shows.
+    pub fn hints(&self) -> Vec<Hint> {
+        let cx = shared!(self);
+        if self.mode == Mode::Editing {
+            return self.editor.hints(&cx);
+        }
+        let mut h = match self.tab {
+            Tab::Review => self.review.hints(&cx),
+            Tab::Schema => self.schema.hints(&cx),
+            Tab::Coverage => self.coverage.hints(&cx),
+            Tab::Eval => self.eval.hints(&cx),
+            Tab::Jobs => self.jobs.hints(&cx),
+        };
+        h.extend(hints(&self.keymap, &[Action::Help, Action::Quit]));
+        h
+    }
+
+    /// Every key the view answers now: the footer's, those of the view's other panes, and
+    /// the app's own (which answer in every view).
+    fn view_hints(&self) -> Vec<Hint> {
+        let cx = shared!(self);
+        let mut h = self.hints();
+        if self.tab == Tab::Review {
+            h.extend(self.pair.hints(&cx));
+            h.extend(self.editor.hints(&cx));
+        }
+        h.extend(self.results.hints(&cx));
+        h.extend(hints(&self.keymap, APP_KEYS));
+        h
+    }
 
     pub fn render(&mut self, f: &mut Frame) {
         let area = f.area();
@@ -1123,20 +898,36 @@ impl App {
         let selected = TABS.iter().position(|t| *t == self.tab).unwrap_or(0);
         let tabs = Tabs::new(titles)
             .select(selected)
-            .style(self.theme.ui("muted"))
+            .style(self.theme.ui(Ui::Muted))
             .highlight_style(
                 self.theme
-                    .ui("title")
+                    .ui(Ui::Title)
                     .add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
             )
             .divider("│");
         f.render_widget(tabs, top);
+        let cx = shared!(self);
         match self.tab {
-            Tab::Review => self.render_review(f, body),
-            Tab::Schema => self.render_schema(f, body),
-            Tab::Coverage => self.render_coverage(f, body),
-            Tab::Eval => self.render_eval(f, body),
-            Tab::Jobs => self.render_jobs(f, body),
+            Tab::Review => {
+                let editing = self.mode == Mode::Editing;
+                let [left, right] =
+                    Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                        .areas(body);
+                self.review.render(f, left, &cx, !editing);
+                let [detail, editor, results] = Layout::vertical([
+                    Constraint::Percentage(40),
+                    Constraint::Percentage(25),
+                    Constraint::Percentage(35),
+                ])
+                .areas(right);
+                self.pair.render(f, detail, &cx, false);
+                self.editor.render(f, editor, &cx, editing);
+                self.results.render(f, results, &cx, false);
+            }
+            Tab::Schema => self.schema.render(f, body, &cx, true),
+            Tab::Coverage => self.coverage.render(f, body, &cx, true),
+            Tab::Eval => self.eval.render(f, body, &cx, true),
+            Tab::Jobs => self.jobs.render(f, body, &cx, true),
         }
         self.render_footer(f, footer);
         match &self.mode {
@@ -1156,7 +947,7 @@ impl App {
                 f.render_widget(Clear, r);
                 f.render_widget(
                     Paragraph::new(text)
-                        .block(Block::bordered().border_style(self.theme.ui("warning"))),
+                        .block(Block::bordered().border_style(self.theme.ui(Ui::Warning))),
                     r,
                 );
             }
@@ -1164,875 +955,51 @@ impl App {
         }
     }
 
-    fn block<'a>(&self, title: String, focused: bool) -> Block<'a> {
-        Block::bordered()
-            .title(Span::styled(title, self.theme.ui("title")))
-            .border_style(self.theme.border(focused))
-    }
-
-    fn render_review(&mut self, f: &mut Frame, area: Rect) {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
-                .areas(area);
-        // Queue: only the visible window is built, whatever the number of pairs.
-        let counts = self.status_counts();
-        let title = format!(
-            " Queue{}: {} · by {} · {}{} ",
-            self.run_id
-                .map_or(" (all runs)".to_string(), |r| format!(" run {r}")),
-            FILTERS[self.filter].0,
-            self.sort.as_str(),
-            if self.rows_loading {
-                "loading…".to_string()
-            } else {
-                format!("{} shown", self.rows.len())
-            },
-            if self.search.is_empty() {
-                String::new()
-            } else {
-                format!(" matching \"{}\"", self.search)
-            },
-        );
-        // Counts by status along the bottom edge, where a long search cannot push them out.
-        let block = self
-            .block(title, !matches!(self.mode, Mode::Editing))
-            .title_bottom(Span::styled(format!(" {counts} "), self.theme.ui("muted")));
-        let inner = block.inner(left);
-        f.render_widget(block, left);
-        let h = inner.height as usize;
-        let start = self
-            .cursor
-            .saturating_sub(h.saturating_sub(1) / 2)
-            .min(self.rows.len().saturating_sub(h));
-        let width = inner.width as usize;
-        let mut lines = Vec::with_capacity(h);
-        for (i, r) in self.rows.iter().enumerate().skip(start).take(h) {
-            let status = Span::styled(
-                format!("{:<10}", r.status.as_str()),
-                self.theme.status(r.status.as_str()),
-            );
-            let text = format!(
-                "{:>5} {}",
-                r.id,
-                clip(&r.question, width.saturating_sub(16))
-            );
-            let mut line = Line::from(vec![status, Span::raw(text)]);
-            if i == self.cursor {
-                line = line.style(self.theme.selection());
-            }
-            lines.push(line);
-        }
-        if self.rows.is_empty() {
-            lines.push(Line::from(Span::styled(
-                if self.run_id.is_none() {
-                    format!(
-                        "No pairs yet: press {} to start a generation run.",
-                        self.keymap.keys_of(Action::Generate)
-                    )
-                } else {
-                    "No pair matches this filter.".to_string()
-                },
-                self.theme.ui("muted"),
-            )));
-        }
-        f.render_widget(Paragraph::new(lines), inner);
-
-        let [detail, editor, results] = Layout::vertical([
-            Constraint::Percentage(40),
-            Constraint::Percentage(25),
-            Constraint::Percentage(35),
-        ])
-        .areas(right);
-        let mut text: Vec<Line> = Vec::new();
-        if let Some(d) = &self.detail {
-            let p = &d.pair;
-            text.push(Line::from(vec![
-                Span::styled(format!("#{} ", p.id), self.theme.ui("muted")),
-                Span::styled(
-                    p.status.as_str().to_string(),
-                    self.theme
-                        .status(p.status.as_str())
-                        .add_modifier(Modifier::BOLD),
-                ),
-                Span::styled(
-                    format!("  {} · run {}", p.generator, p.run_id),
-                    self.theme.ui("muted"),
-                ),
-            ]));
-            text.push(Line::from(p.question.clone()));
-            if let Some((gq, gs)) = &d.gold {
-                text.push(Line::from(Span::styled(
-                    format!("from gold: {gq}"),
-                    self.theme.ui("muted"),
-                )));
-                text.push(Line::from(Span::styled(
-                    format!("  {}", clip(gs, 200)),
-                    self.theme.ui("muted"),
-                )));
-            }
-            let meta: serde_json::Value = p
-                .meta_json
-                .as_deref()
-                .and_then(|m| serde_json::from_str(m).ok())
-                .unwrap_or_default();
-            let mut prov = vec![format!("origin {}", p.origin_key)];
-            if let Some(parent) = p.parent_pair_id {
-                prov.push(format!("from pair #{parent}"));
-            }
-            if let Some(c) = p
-                .concepts_json
-                .as_deref()
-                .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-            {
-                if let Some(h) = c["hardness"].as_str() {
-                    prov.push(format!("hardness {h}"));
-                }
-                if let Some(obj) = c["concepts"].as_object() {
-                    let names: Vec<&str> = obj.keys().map(String::as_str).collect();
-                    prov.push(clip(&names.join(" "), 80));
-                }
-            }
-            text.push(Line::from(Span::styled(
-                prov.join(" · "),
-                self.theme.ui("muted"),
-            )));
-            // Generation notes: an LLM error, LLM validators' verdicts, an empty result.
-            if let Some(obj) = meta.as_object() {
-                for (k, v) in obj {
-                    let v = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    text.push(Line::from(Span::styled(
-                        format!("{k}: {}", clip(&v, 120)),
-                        self.theme.ui("warning"),
-                    )));
-                }
-            }
-            for a in &d.attempts {
-                let (label, style) = if a.ok {
-                    ("ok".to_string(), self.theme.ui("success"))
-                } else {
-                    (
-                        format!(
-                            "{}: {}",
-                            a.error_kind.clone().unwrap_or_default(),
-                            a.error.clone().unwrap_or_default()
-                        ),
-                        self.theme.ui("error"),
-                    )
-                };
-                text.push(Line::from(vec![
-                    Span::styled(format!("attempt {} ", a.attempt), self.theme.ui("muted")),
-                    Span::styled(label, style),
-                    Span::styled(
-                        a.row_count
-                            .map(|r| format!("  {r} rows"))
-                            .unwrap_or_default(),
-                        self.theme.ui("muted"),
-                    ),
-                ]));
-            }
-        }
-        f.render_widget(
-            Paragraph::new(text)
-                .wrap(Wrap { trim: false })
-                .block(self.block(" Pair ".into(), false)),
-            detail,
-        );
-        let editing = matches!(self.mode, Mode::Editing);
-        self.editor.set_block(self.block(
-            format!(" SQL{} ", if self.editor_dirty { " (edited)" } else { "" }),
-            editing,
-        ));
-        self.editor.set_cursor_line_style(Style::default());
-        f.render_widget(&self.editor, editor);
-        // The table's borders and header take three lines.
-        self.results_page = results.height.saturating_sub(3) as usize;
-        self.render_results(f, results);
-    }
-
-    fn status_counts(&self) -> String {
-        let mut m: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in &self.rows {
-            *m.entry(r.status.as_str()).or_default() += 1;
-        }
-        m.iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    fn render_results(&self, f: &mut Frame, area: Rect) {
-        match &self.results {
-            Results::Idle => f.render_widget(
-                Paragraph::new(Span::styled(
-                    format!(
-                        "Run the SQL with {}.",
-                        self.keymap.keys_of(Action::RunQuery)
-                    ),
-                    self.theme.ui("muted"),
-                ))
-                .block(self.block(" Results ".into(), false)),
-                area,
-            ),
-            Results::Running { .. } => f.render_widget(
-                Paragraph::new(Span::styled(
-                    format!(
-                        "running… ({} cancels)",
-                        self.keymap.keys_of(Action::CancelQuery)
-                    ),
-                    self.theme.ui("warning"),
-                ))
-                .block(self.block(" Results ".into(), false)),
-                area,
-            ),
-            Results::Error(e) => f.render_widget(
-                Paragraph::new(Span::styled(e.clone(), self.theme.ui("error")))
-                    .wrap(Wrap { trim: true })
-                    .block(self.block(" Results ".into(), false)),
-                area,
-            ),
-            Results::Done(r) => {
-                let cols: Vec<usize> = (self.results_col.min(r.columns.len().saturating_sub(1))
-                    ..r.columns.len())
-                    .collect();
-                let header = Row::new(cols.iter().map(|&c| Cell::from(r.columns[c].clone())))
-                    .style(self.theme.ui("title").add_modifier(Modifier::BOLD));
-                let page = self.page_rows();
-                let first = self.results_row.min(r.rows.len().saturating_sub(1));
-                let rows: Vec<Row> = r
-                    .rows
-                    .iter()
-                    .skip(first)
-                    .take(page)
-                    .map(|row| {
-                        Row::new(
-                            cols.iter()
-                                .map(|&c| Cell::from(clip(&row[c].display(), 30))),
-                        )
-                    })
-                    .collect();
-                let widths: Vec<Constraint> = cols.iter().map(|_| Constraint::Min(8)).collect();
-                let shown = if r.rows.is_empty() {
-                    "no rows".to_string()
-                } else {
-                    format!(
-                        "rows {}-{} of {}",
-                        first + 1,
-                        (first + page).min(r.rows.len()),
-                        r.rows.len()
-                    )
-                };
-                let title = format!(
-                    " Results: {shown}{}{} · {:.1} ms ",
-                    if r.truncated {
-                        format!(" (capped at {})", r.rows.len())
-                    } else {
-                        String::new()
-                    },
-                    if cols.len() < r.columns.len() {
-                        format!(" · from column {}", cols.first().map_or(0, |c| c + 1))
-                    } else {
-                        String::new()
-                    },
-                    r.elapsed.as_secs_f64() * 1000.0
-                );
-                f.render_widget(
-                    Table::new(rows, widths)
-                        .header(header)
-                        .block(self.block(title, false)),
-                    area,
-                );
-            }
-        }
-    }
-
-    fn render_schema(&self, f: &mut Frame, area: Rect) {
-        let lines = self.schema_lines();
-        let block = self.block(
-            format!(
-                " Schema: {} tables{} ",
-                self.project.schema.tables.len(),
-                if self.schema_search.is_empty() {
-                    String::new()
-                } else {
-                    format!(" matching \"{}\"", self.schema_search)
-                }
-            ),
-            true,
-        );
-        let inner = block.inner(area);
-        f.render_widget(block, area);
-        let h = inner.height as usize;
-        let start = self
-            .schema_cursor
-            .saturating_sub(h.saturating_sub(1) / 2)
-            .min(lines.len().saturating_sub(h));
-        let mut out = Vec::new();
-        for (i, (t, c)) in lines.iter().enumerate().skip(start).take(h) {
-            let table = &self.project.schema.tables[*t];
-            let mut line = match c {
-                None => Line::from(vec![
-                    Span::styled(
-                        table.name.clone(),
-                        self.theme.ui("title").add_modifier(Modifier::BOLD),
-                    ),
-                    Span::styled(
-                        format!("  {} rows", table.row_count),
-                        self.theme.ui("muted"),
-                    ),
-                ]),
-                Some(ci) => {
-                    let col = &table.columns[*ci];
-                    let key = if col.primary_key {
-                        " PK".to_string()
-                    } else {
-                        table
-                            .foreign_keys
-                            .iter()
-                            .find(|fk| fk.columns.iter().any(|x| x == &col.name))
-                            .map(|fk| format!(" → {}", fk.ref_table))
-                            .unwrap_or_default()
-                    };
-                    let samples: Vec<String> = col
-                        .samples
-                        .iter()
-                        .take(3)
-                        .map(|v| clip(&v.display(), 16))
-                        .collect();
-                    Line::from(vec![
-                        Span::raw(format!("  {:<22}", col.name)),
-                        Span::styled(format!("{:<10}", col.decl_type), self.theme.sql("keyword")),
-                        Span::styled(format!("{key:<14}"), self.theme.ui("warning")),
-                        Span::styled(samples.join(", "), self.theme.ui("muted")),
-                    ])
-                }
-            };
-            if i == self.schema_cursor {
-                line = line.style(self.theme.selection());
-            }
-            out.push(line);
-        }
-        f.render_widget(Paragraph::new(out), inner);
-    }
-
-    fn render_coverage(&self, f: &mut Frame, area: Rect) {
-        let Some(c) = &self.coverage else {
-            f.render_widget(
-                Paragraph::new(format!(
-                    "No coverage computed yet: press {} to compute it.",
-                    self.keymap.keys_of(Action::Analyze)
-                ))
-                .block(self.block(" Coverage ".into(), true)),
-                area,
-            );
-            return;
-        };
-        let [bars, side] =
-            Layout::horizontal([Constraint::Percentage(65), Constraint::Percentage(35)])
-                .areas(area);
-        let keys = coverage_concepts(c);
-        let share = |n: usize, total: usize| {
-            if total == 0 {
-                0.0
-            } else {
-                n as f64 / total as f64
-            }
-        };
-        let bar = |x: f64, w: usize| "█".repeat((x * w as f64).round() as usize);
-        let w = 12usize;
-        let mut lines = vec![Line::from(Span::styled(
-            format!(
-                "{:<24} {:<13} {:<13} {:<13}",
-                "concept (share of pairs)", "gold", "generated", "accepted"
-            ),
-            self.theme.ui("muted"),
-        ))];
-        let total_concepts = keys.len();
-        for k in keys.into_iter().skip(self.coverage_scroll) {
-            let g = share(c.gold.concepts.get(k).copied().unwrap_or(0), c.gold.pairs);
-            let n = share(
-                c.generated.concepts.get(k).copied().unwrap_or(0),
-                c.generated.pairs,
-            );
-            let a = share(
-                c.accepted.concepts.get(k).copied().unwrap_or(0),
-                c.accepted.pairs,
-            );
-            let missing = c.missing_concepts.contains(k);
-            let under = c.underrepresented_concepts.iter().any(|u| &u.name == k);
-            let name_style = if missing {
-                self.theme.ui("error")
-            } else if under {
-                self.theme.ui("warning")
-            } else {
-                Style::default()
-            };
-            lines.push(Line::from(vec![
-                Span::styled(format!("{:<24} ", clip(k, 24)), name_style),
-                Span::styled(format!("{:<13} ", bar(g, w)), self.theme.ui("muted")),
-                Span::styled(format!("{:<13} ", bar(n, w)), self.theme.ui("title")),
-                Span::styled(format!("{:<13}", bar(a, w)), self.theme.ui("success")),
-            ]));
-        }
-        f.render_widget(
-            Paragraph::new(lines).block(self.block(
-                format!(
-                    " Concepts: {} gold, {} generated, {} accepted pairs · {} concepts{} ",
-                    c.gold.pairs,
-                    c.generated.pairs,
-                    c.accepted.pairs,
-                    total_concepts,
-                    if self.coverage_scroll > 0 {
-                        format!(", from #{}", self.coverage_scroll + 1)
-                    } else {
-                        String::new()
-                    }
-                ),
-                true,
-            )),
-            bars,
-        );
-        let mut s = vec![Line::from(Span::styled(
-            "Spider hardness (generated)",
-            self.theme.ui("title"),
-        ))];
-        for (h, n) in &c.generated.hardness {
-            s.push(Line::from(format!("  {h:<8} {n}")));
-        }
-        s.push(Line::from(""));
-        s.push(Line::from(Span::styled(
-            "Tables (generated pairs)",
-            self.theme.ui("title"),
-        )));
-        for (t, n) in &c.generated.tables {
-            s.push(Line::from(format!("  {:<16} {n}", clip(t, 16))));
-        }
-        s.push(Line::from(""));
-        s.push(Line::from(format!(
-            "unused tables: {}",
-            if c.unused_tables.is_empty() {
-                "none".into()
-            } else {
-                c.unused_tables.join(", ")
-            }
-        )));
-        s.push(Line::from(format!(
-            "unused joins: {}",
-            if c.unused_joins.is_empty() {
-                "none".into()
-            } else {
-                c.unused_joins.join(", ")
-            }
-        )));
-        s.push(Line::from(format!(
-            "unused columns: {}",
-            c.unused_columns.len()
-        )));
-        f.render_widget(
-            Paragraph::new(s)
-                .wrap(Wrap { trim: true })
-                .block(self.block(" Schema coverage ".into(), false)),
-            side,
-        );
-    }
-
-    fn render_eval(&self, f: &mut Frame, area: Rect) {
-        let Some(run) = &self.eval.run else {
-            f.render_widget(
-                Paragraph::new(format!(
-                    "No evaluation yet: press {} to evaluate, or run `lode eval`.",
-                    self.keymap.keys_of(Action::Evaluate)
-                ))
-                .block(self.block(" Evaluation ".into(), true)),
-                area,
-            );
-            return;
-        };
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)])
-                .areas(area);
-        let summary: serde_json::Value = run
-            .summary_json
-            .as_deref()
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or_default();
-        let mut lines = vec![Line::from(vec![
-            Span::styled(format!("{} ", run.model), self.theme.ui("title")),
-            Span::styled(
-                format!("({}, run {})", run.profile, run.id),
-                self.theme.ui("muted"),
-            ),
-        ])];
-        lines.push(Line::from(format!(
-            "accuracy {:.1}%",
-            summary["accuracy"].as_f64().unwrap_or(0.0) * 100.0
-        )));
-        lines.push(Line::from(""));
-        for section in ["by_hardness", "by_concept"] {
-            let src = if section == "by_hardness" {
-                &summary["summary"]["by_hardness"]
-            } else {
-                &summary[section]
-            };
-            if let Some(obj) = src.as_object() {
-                lines.push(Line::from(Span::styled(
-                    section.replace('_', " "),
-                    self.theme.ui("title"),
-                )));
-                for (k, v) in obj {
-                    let (n, c) = (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0));
-                    let pct = if n == 0 { 0.0 } else { c as f64 / n as f64 };
-                    lines.push(Line::from(format!(
-                        "  {:<22} {:>3}/{:<3} {}",
-                        clip(k, 22),
-                        c,
-                        n,
-                        "█".repeat((pct * 10.0).round() as usize)
-                    )));
-                }
-            }
-        }
-        if !self.eval.flips.is_empty() {
-            lines.push(Line::from(Span::styled(
-                format!("{} flipped since the previous run", self.eval.flips.len()),
-                self.theme.ui("warning"),
-            )));
-        }
-        f.render_widget(
-            Paragraph::new(lines).block(self.block(" Accuracy ".into(), true)),
-            left,
-        );
-        let failed: Vec<&lode_core::store::EvalCase> =
-            self.eval.cases.iter().filter(|c| !c.correct).collect();
-        let [list, sel] =
-            Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(right);
-        let block = self.block(format!(" Failed cases ({}) ", failed.len()), true);
-        let inner = block.inner(list);
-        f.render_widget(block, list);
-        let h = inner.height as usize;
-        let cursor = self.eval_cursor.min(failed.len().saturating_sub(1));
-        let start = cursor
-            .saturating_sub(h.saturating_sub(1) / 2)
-            .min(failed.len().saturating_sub(h));
-        let mut fl = Vec::new();
-        for (i, c) in failed.iter().enumerate().skip(start).take(h) {
-            let mut line = Line::from(vec![
-                Span::styled(format!("#{:<4}", c.position + 1), self.theme.ui("muted")),
-                Span::styled(
-                    format!("{:<16}", c.reason.clone().unwrap_or_default()),
-                    self.theme.ui("error"),
-                ),
-                Span::raw(clip(&c.question, inner.width.saturating_sub(22) as usize)),
-            ]);
-            if i == cursor {
-                line = line.style(self.theme.selection());
-            }
-            fl.push(line);
-        }
-        if failed.is_empty() {
-            fl.push(Line::from(Span::styled(
-                "No failed case.",
-                self.theme.ui("success"),
-            )));
-        }
-        f.render_widget(Paragraph::new(fl), inner);
-        if let Some(c) = failed.get(cursor) {
-            self.render_case(f, sel, c);
-        }
-    }
-
-    /// One failed case: why, then the gold and predicted SQL and rows side by side.
-    fn render_case(&self, f: &mut Frame, area: Rect, c: &lode_core::store::EvalCase) {
-        let detail: serde_json::Value = c
-            .detail_json
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok())
-            .unwrap_or_default();
-        let block = self.block(
-            format!(
-                " #{} {} ",
-                c.position + 1,
-                detail["reason"]
-                    .as_str()
-                    .or(c.reason.as_deref())
-                    .unwrap_or("")
-            ),
-            false,
-        );
-        let inner = block.inner(area);
-        f.render_widget(block, area);
-        let [gold, pred] =
-            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-                .areas(inner);
-        let side = |label: &str, sql: &str, preview: &serde_json::Value, error: Option<&str>| {
-            let mut lines = vec![
-                Line::from(Span::styled(label.to_string(), self.theme.ui("title"))),
-                Line::from(Span::styled(clip(sql, 300), self.theme.ui("muted"))),
-            ];
-            if let Some(e) = error {
-                lines.push(Line::from(Span::styled(
-                    e.to_string(),
-                    self.theme.ui("error"),
-                )));
-            }
-            if let Some(cols) = preview["columns"].as_array() {
-                let names: Vec<String> = cols
-                    .iter()
-                    .map(|c| c.as_str().unwrap_or("").to_string())
-                    .collect();
-                lines.push(Line::from(Span::styled(
-                    format!(
-                        "{} rows: {}",
-                        preview["total_rows"].as_u64().unwrap_or(0),
-                        names.join(" | ")
-                    ),
-                    self.theme.ui("title"),
-                )));
-                for row in preview["rows"].as_array().into_iter().flatten() {
-                    let cells: Vec<String> = row
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|v| match v {
-                            serde_json::Value::String(s) => clip(s, 20),
-                            serde_json::Value::Null => "NULL".into(),
-                            other => clip(&other.to_string(), 20),
-                        })
-                        .collect();
-                    lines.push(Line::from(cells.join(" | ")));
-                }
-            }
-            lines
-        };
-        let pred_error = detail["prediction_error"].as_str().map(String::from);
-        f.render_widget(
-            Paragraph::new(side("gold", &c.gold_sql, &detail["gold_preview"], None))
-                .wrap(Wrap { trim: false }),
-            gold,
-        );
-        f.render_widget(
-            Paragraph::new(side(
-                "predicted",
-                c.pred_sql.as_deref().unwrap_or("(none)"),
-                &detail["pred_preview"],
-                pred_error.as_deref(),
-            ))
-            .wrap(Wrap { trim: false })
-            .block(
-                Block::default()
-                    .borders(Borders::LEFT)
-                    .border_style(self.theme.border(false)),
-            ),
-            pred,
-        );
-    }
-
-    fn render_jobs(&self, f: &mut Frame, area: Rect) {
-        let [list, detail] =
-            Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(area);
-        let mut lines = Vec::new();
-        for (i, j) in self.jobs.iter().enumerate() {
-            let mut line = Line::from(vec![
-                Span::raw(format!("{:>4}  {:<8} ", j.id, j.provider)),
-                Span::styled(
-                    format!("{:<10}", j.status),
-                    self.theme.status(match j.status.as_str() {
-                        "succeeded" => "accepted",
-                        "failed" | "cancelled" => "rejected",
-                        _ => "pending",
-                    }),
-                ),
-                Span::styled(
-                    format!(
-                        " {}  {}",
-                        j.external_id.clone().unwrap_or_default(),
-                        j.updated_at
-                    ),
-                    self.theme.ui("muted"),
-                ),
-            ]);
-            if i == self.job_cursor {
-                line = line.style(self.theme.selection());
-            }
-            lines.push(line);
-        }
-        if lines.is_empty() {
-            lines.push(Line::from(Span::styled(
-                "No tuning jobs: run `lode tune`.",
-                self.theme.ui("muted"),
-            )));
-        }
-        f.render_widget(
-            Paragraph::new(lines).block(self.block(format!(" Jobs ({}) ", self.jobs.len()), true)),
-            list,
-        );
-        let Some(job) = self.jobs.get(self.job_cursor) else {
-            return;
-        };
-        let events = self.store.job_events(job.id).unwrap_or_default();
-        let losses: Vec<u64> = events
-            .iter()
-            .filter_map(|e| e.data_json.as_deref())
-            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-            .filter_map(|v| v["loss"].as_f64())
-            .map(|l| (l * 1000.0) as u64)
-            .collect();
-        let progress = events
-            .iter()
-            .rev()
-            .filter_map(|e| e.data_json.as_deref())
-            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-            .find_map(|v| Some((v["step"].as_u64()?, v["total_steps"].as_u64()?)));
-        let [gauge, chart, log] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Length(5),
-            Constraint::Min(3),
-        ])
-        .areas(detail);
-        let (ratio, label) = match (job.status.as_str(), progress) {
-            ("succeeded", _) => (1.0, "done".to_string()),
-            (_, Some((step, total))) if total > 0 => (
-                (step as f64 / total as f64).clamp(0.0, 1.0),
-                format!("step {step} of {total}"),
-            ),
-            (status, _) => (0.0, status.to_string()),
-        };
-        f.render_widget(
-            Gauge::default()
-                .ratio(ratio)
-                .label(format!(
-                    "job {} · {} · {}",
-                    job.id,
-                    job.model.clone().unwrap_or_else(|| job.provider.clone()),
-                    label
-                ))
-                .gauge_style(self.theme.ui("success")),
-            gauge,
-        );
-        f.render_widget(
-            Sparkline::default()
-                .data(&losses)
-                .style(self.theme.ui("title"))
-                .block(self.block(format!(" Loss ({} points) ", losses.len()), false)),
-            chart,
-        );
-        let tail: Vec<Line> = events
-            .iter()
-            .rev()
-            .take(log.height as usize)
-            .rev()
-            .map(|e| {
-                Line::from(vec![
-                    Span::styled(format!("{} ", e.at), self.theme.ui("muted")),
-                    Span::raw(format!("{:<10} {}", e.status, e.message)),
-                ])
-            })
-            .collect();
-        f.render_widget(
-            Paragraph::new(tail).block(self.block(format!(" Events of job {} ", job.id), false)),
-            log,
-        );
-    }
-
     fn render_footer(&self, f: &mut Frame, area: Rect) {
-        let ctx_actions: &[Action] = match (&self.mode, self.tab) {
-            (Mode::Editing, _) => &[
-                Action::RunQuery,
-                Action::SaveEdit,
-                Action::CancelQuery,
-                Action::LeaveEditor,
-            ],
-            (_, Tab::Review) => &[
-                Action::Accept,
-                Action::Reject,
-                Action::Edit,
-                Action::Undo,
-                Action::Skip,
-                Action::FilterStatus,
-                Action::Search,
-                Action::BulkAccept,
-                Action::Help,
-                Action::Quit,
-            ],
-            (_, Tab::Schema) => &[
-                Action::Search,
-                Action::InsertName,
-                Action::Help,
-                Action::Quit,
-            ],
-            (_, Tab::Coverage) => &[
-                Action::Down,
-                Action::Up,
-                Action::Analyze,
-                Action::Help,
-                Action::Quit,
-            ],
-            (_, Tab::Eval) => &[
-                Action::Down,
-                Action::Up,
-                Action::Evaluate,
-                Action::Refresh,
-                Action::Help,
-                Action::Quit,
-            ],
-            (_, Tab::Jobs) => &[
-                Action::CancelJob,
-                Action::Refresh,
-                Action::Help,
-                Action::Quit,
-            ],
-        };
-        let mut hints = Vec::new();
-        for a in ctx_actions {
-            hints.push(Span::styled(
-                self.keymap.keys_of(*a),
-                self.theme.ui("key_hint").add_modifier(Modifier::BOLD),
+        let mut spans = Vec::new();
+        for h in self.hints() {
+            spans.push(Span::styled(
+                h.keys,
+                self.theme.ui(Ui::KeyHint).add_modifier(Modifier::BOLD),
             ));
-            hints.push(Span::styled(
-                format!(" {}  ", a.name().replace('_', " ")),
-                self.theme.ui("muted"),
+            spans.push(Span::styled(
+                format!(" {}  ", h.label),
+                self.theme.ui(Ui::Muted),
             ));
         }
+        let prompt = |label: &str, s: &str| {
+            Line::from(vec![
+                Span::styled(label.to_string(), self.theme.ui(Ui::KeyHint)),
+                Span::raw(s.to_string()),
+                Span::raw("▏"),
+            ])
+        };
         let status = match &self.mode {
-            Mode::Search(s) => Line::from(vec![
-                Span::styled("search: ", self.theme.ui("key_hint")),
-                Span::raw(s.clone()),
-                Span::raw("▏"),
-            ]),
-            Mode::Question(s) => Line::from(vec![
-                Span::styled(
-                    "question (Enter to save, Esc to cancel): ",
-                    self.theme.ui("key_hint"),
-                ),
-                Span::raw(s.clone()),
-                Span::raw("▏"),
-            ]),
-            Mode::Reason(s) => Line::from(vec![
-                Span::styled(
-                    "reason (Enter to reject, Esc to cancel): ",
-                    self.theme.ui("key_hint"),
-                ),
-                Span::raw(s.clone()),
-                Span::raw("▏"),
-            ]),
+            Mode::Search(s) => prompt("search: ", s),
+            Mode::Question(s) => prompt("question (Enter to save, Esc to cancel): ", s),
+            Mode::Reason(s) => prompt("reason (Enter to reject, Esc to cancel): ", s),
             _ => {
                 let mut spans = vec![Span::raw(self.message.clone())];
                 if let Some(b) = &self.background {
-                    spans.push(Span::styled(format!("   ⟳ {b}"), self.theme.ui("warning")));
+                    spans.push(Span::styled(
+                        format!("   ⟳ {b}"),
+                        self.theme.ui(Ui::Warning),
+                    ));
                 }
                 Line::from(spans)
             }
         };
         f.render_widget(
-            Paragraph::new(Text::from(vec![Line::from(hints), status]))
+            Paragraph::new(Text::from(vec![Line::from(spans), status]))
                 .block(Block::default().borders(Borders::NONE)),
             area,
         );
     }
 
+    /// Every binding of the keymap with its description; those the view answers now stand
+    /// out, the others are muted.
     fn render_help(&self, f: &mut Frame, area: Rect) {
+        let offered: Vec<Action> = self.view_hints().iter().map(|h| h.action).collect();
         let entries = self.keymap.help_lines();
         let footer = [
             "1-5 switch views · any key closes this help",
@@ -2051,7 +1018,8 @@ impl App {
             (per + footer.len()) as u16 + 2,
         );
         f.render_widget(Clear, r);
-        let block = self.block(" Keys ".into(), true);
+        let cx = shared!(self);
+        let block = cx.block(" Keys ".into(), true);
         let inner = block.inner(r);
         f.render_widget(block, r);
         let [body, foot] =
@@ -2061,18 +1029,23 @@ impl App {
         for (chunk, a) in entries.chunks(per).zip(areas.iter()) {
             let lines: Vec<Line> = chunk
                 .iter()
-                .map(|(keys, desc, ctx)| {
+                .map(|(action, keys, desc, ctx)| {
                     let desc = if ctx.is_empty() {
                         desc.to_string()
                     } else {
                         format!("{desc} ({ctx})")
                     };
+                    let desc_style = if offered.contains(action) {
+                        ratatui::style::Style::default()
+                    } else {
+                        self.theme.ui(Ui::Muted)
+                    };
                     Line::from(vec![
                         Span::styled(
                             format!("{:<w$} ", clip(keys, key_w), w = key_w),
-                            self.theme.ui("key_hint").add_modifier(Modifier::BOLD),
+                            self.theme.ui(Ui::KeyHint).add_modifier(Modifier::BOLD),
                         ),
-                        Span::raw(clip(&desc, desc_w)),
+                        Span::styled(clip(&desc, desc_w), desc_style),
                     ])
                 })
                 .collect();
@@ -2083,30 +1056,10 @@ impl App {
             .map(|t| {
                 Line::from(Span::styled(
                     clip(t, inner.width as usize),
-                    self.theme.ui("muted"),
+                    self.theme.ui(Ui::Muted),
                 ))
             })
             .collect();
         f.render_widget(Paragraph::new(foot_lines), foot);
-    }
-}
-
-/// The concepts the coverage view lists: those of the gold or the generated pairs.
-fn coverage_concepts(c: &Coverage) -> std::collections::BTreeSet<&String> {
-    c.gold
-        .concepts
-        .keys()
-        .chain(c.generated.concepts.keys())
-        .collect()
-}
-
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
     }
 }

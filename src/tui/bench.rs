@@ -3,6 +3,7 @@
 //! memory (measured in a child process, so nothing of the set-up counts), and the time from
 //! each key press to the finished frame on ratatui's TestBackend.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +13,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
+use super::app::App;
+use super::effect::{Effect, run_blocking};
 use lode_core::project::Project;
 use lode_core::project::demo::{DemoOptions, write_demo};
 use lode_core::store::{NewPair, NewRun, PairStatus};
@@ -110,7 +113,7 @@ pub fn prepare(dir: &Path, n: usize) -> Result<()> {
 
 /// Opens the project the way `lode` does and draws the first frame on a TestBackend of the
 /// given size; the time it took since `started`.
-pub fn first_frame(dir: &Path, started: Instant) -> Result<(Duration, super::app::App)> {
+pub fn first_frame(dir: &Path, started: Instant) -> Result<(Duration, App)> {
     let project = Project::load(&dir.join("config.yml"))?;
     let (store, _) = project.open_store()?;
     let mut app = super::build_app(
@@ -118,12 +121,32 @@ pub fn first_frame(dir: &Path, started: Instant) -> Result<(Duration, super::app
         Arc::new(store),
         lode_core::tasks::model::ModelRequest::default_model(),
     )?;
+    // The first frame shows the queue: the start's reads are part of it.
+    let effects = app.start();
+    settle(&mut app, effects, None);
     let mut terminal = Terminal::new(TestBackend::new(120, 40))?;
     terminal.draw(|f| app.render(f))?;
     Ok((started.elapsed(), app))
 }
 
-/// Peak resident memory of this process (VmHWM), in MB.
+/// Carries out `effects`, and those their results ask for, on this thread (the loop runs them
+/// on blocking threads). Queue reads go to `deferred` when it is given, to be timed apart.
+fn settle(app: &mut App, effects: Vec<Effect>, mut deferred: Option<&mut Vec<Effect>>) {
+    let mut queue: VecDeque<Effect> = effects.into();
+    while let Some(effect) = queue.pop_front() {
+        if let (Effect::LoadRows { .. }, Some(d)) = (&effect, deferred.as_deref_mut()) {
+            d.push(effect);
+            continue;
+        }
+        let (project, store) = (Arc::clone(&app.project), Arc::clone(&app.store));
+        if let Some(ev) = run_blocking(effect, &project, &store) {
+            queue.extend(app.handle_bg(ev));
+        }
+    }
+}
+
+/// Peak resident memory of this process (VmHWM), in MB; `None` where `/proc` does not tell
+/// (the figure then reads NaN rather than a made-up number).
 pub fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -135,7 +158,7 @@ pub fn peak_rss_mb() -> Option<f64> {
 pub fn child(dir: &Path) -> Result<()> {
     let started = Instant::now();
     let (t, app) = first_frame(dir, started)?;
-    if app.rows.is_empty() {
+    if app.review.rows.is_empty() {
         bail!("the benchmark store shows no pairs");
     }
     println!(
@@ -153,6 +176,7 @@ fn key(c: KeyCode) -> KeyEvent {
 /// Runs the benchmark: `n` pairs, `repeat` fresh processes, key timings in process.
 pub fn run(n: usize, repeat: usize) -> Result<TuiFigures> {
     let dir = std::env::temp_dir().join(format!("lode-bench-tui-{}", std::process::id()));
+    // A leftover from an earlier run may or may not be there; `prepare` rewrites it anyway.
     let _ = std::fs::remove_dir_all(&dir);
     prepare(&dir, n)?;
     let exe = std::env::current_exe().context("cannot find the lode executable")?;
@@ -171,6 +195,7 @@ pub fn run(n: usize, repeat: usize) -> Result<TuiFigures> {
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let mut it = text.split_whitespace();
+        // A figure the child could not print shows as NaN in the report, not as zero.
         let ms: f64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
         let mb: f64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
         if i > 0 {
@@ -188,21 +213,25 @@ pub fn run(n: usize, repeat: usize) -> Result<TuiFigures> {
     // Queue reads that a key asks for run in the background in the TUI; here they run after
     // the key's frame, and their time to the frame with the rows is kept apart.
     let mut loads: Vec<Duration> = Vec::new();
-    let mut measure = |app: &mut super::app::App, ev: KeyEvent| -> Result<Duration> {
+    let mut measure = |app: &mut App, ev: KeyEvent| -> Result<Duration> {
         let t = Instant::now();
-        let cmds = app.handle_key(ev);
+        let effects = app.handle_key(ev);
+        let mut reads = Vec::new();
+        settle(app, effects, Some(&mut reads));
         terminal.draw(|f| app.render(f))?;
         let key_time = t.elapsed();
-        for cmd in cmds {
-            if let super::app::Command::LoadRows { generation, query } = cmd {
-                let t = Instant::now();
-                let rows = app.store.pair_summaries(&query).map_err(|e| e.to_string());
-                app.handle_bg(super::app::BgEvent::Rows { generation, rows });
-                terminal.draw(|f| app.render(f))?;
-                loads.push(t.elapsed());
-            }
+        for read in reads {
+            let t = Instant::now();
+            settle(app, vec![read], None);
+            terminal.draw(|f| app.render(f))?;
+            loads.push(t.elapsed());
         }
         Ok(key_time)
+    };
+    // Keys pressed between measured ones: what they ask for is done, not timed.
+    let press = |app: &mut App, ev: KeyEvent| {
+        let effects = app.handle_key(ev);
+        settle(app, effects, None);
     };
     let mut keys = Vec::new();
     let mut series = |name: &str, times: Vec<Duration>| {
@@ -226,7 +255,7 @@ pub fn run(n: usize, repeat: usize) -> Result<TuiFigures> {
     let (mut acc, mut undo) = (Vec::new(), Vec::new());
     for _ in 0..50 {
         acc.push(measure(&mut app, key(KeyCode::Char('a')))?);
-        let _ = app.handle_key(key(KeyCode::Char('k')));
+        press(&mut app, key(KeyCode::Char('k')));
         undo.push(measure(&mut app, key(KeyCode::Char('u')))?);
     }
     series("a (accept, written to the store)", acc);
@@ -237,11 +266,11 @@ pub fn run(n: usize, repeat: usize) -> Result<TuiFigures> {
     }
     series("1/2/4/5 (switch view)", t);
     let mut t = Vec::new();
-    let _ = app.handle_key(key(KeyCode::Char('e')));
+    press(&mut app, key(KeyCode::Char('e')));
     for c in " AND 1 = 1".chars().cycle().take(100) {
         t.push(measure(&mut app, key(KeyCode::Char(c)))?);
     }
-    let _ = app.handle_key(key(KeyCode::Esc));
+    press(&mut app, key(KeyCode::Esc));
     series("typing in the SQL editor", t);
     let mut t = Vec::new();
     for _ in 0..10 {
@@ -249,13 +278,14 @@ pub fn run(n: usize, repeat: usize) -> Result<TuiFigures> {
     }
     series("f (status filter)", t);
     let mut t = Vec::new();
-    let _ = app.handle_key(key(KeyCode::Char('/')));
+    press(&mut app, key(KeyCode::Char('/')));
     for c in "tier v12".chars() {
         t.push(measure(&mut app, key(KeyCode::Char(c)))?);
     }
-    let _ = app.handle_key(key(KeyCode::Enter));
+    press(&mut app, key(KeyCode::Enter));
     series("typing a search", t);
     series("(background) queue read → frame with the rows", loads);
+    // The figures are taken; a temp directory left behind is harmless.
     let _ = std::fs::remove_dir_all(&dir);
     Ok(TuiFigures {
         pairs: n,

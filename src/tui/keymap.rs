@@ -494,11 +494,12 @@ impl Keymap {
     }
 
     /// Every binding with its description, for the help overlay.
-    pub fn help_lines(&self) -> Vec<(String, &'static str, &'static str)> {
+    pub fn help_lines(&self) -> Vec<(Action, String, &'static str, &'static str)> {
         Action::TABLE
             .iter()
             .map(|(a, _, desc, ctx, _)| {
                 (
+                    *a,
                     self.keys_of(*a),
                     *desc,
                     match ctx {

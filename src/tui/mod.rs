@@ -1,14 +1,16 @@
-//! The terminal UI: `lode` in a project directory opens it. One [`app::App`] owns the state;
-//! this loop reads keys from crossterm's event stream, performs the commands the app asks
-//! for as background tasks, feeds their results back, and draws only when something changed,
+//! The terminal UI: `lode` in a project directory opens it. One [`app::App`] owns the panes;
+//! this loop reads keys from crossterm's event stream, performs the effects the app asks
+//! for as background tasks (every store read and write, every SQL run), feeds their results back, and draws only when something changed,
 //! at most about 30 times a second, inside synchronized updates. Nothing outside this module
 //! imports ratatui or crossterm.
 
 pub mod app;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod effect;
 pub mod highlight;
 pub mod keymap;
+pub mod panes;
 pub mod theme;
 
 use std::io::Write;
@@ -20,7 +22,8 @@ use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use app::{App, BgEvent, Command};
+use app::App;
+use effect::{BgEvent, Effect};
 use lode_core::project::Project;
 use lode_core::store::Store;
 use lode_core::tasks::model::ModelRequest;
@@ -30,6 +33,7 @@ use lode_core::tasks::model::ModelRequest;
 pub fn build_app(project: Arc<Project>, store: Arc<Store>, model: ModelRequest) -> Result<App> {
     let ui = &project.config.ui;
     let source = &project.config.source;
+    // Only for the line of a bad setting: unreadable, the error names the file alone.
     let text = std::fs::read_to_string(source).unwrap_or_default();
     let keymap = keymap::Keymap::new(&ui.keymap).map_err(|e| {
         let names: Vec<&str> = ui.keymap.keys().map(String::as_str).collect();
@@ -68,38 +72,32 @@ fn at_line(
     format!("{}:{line}", source.display())
 }
 
-/// Performs a command in the background; its result comes back on `tx`.
-pub fn perform(cmd: Command, app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
-    match cmd {
-        Command::RunQuery {
-            ticket,
-            sql,
-            cancel,
-        } => {
-            let db = Arc::clone(&app.project.db);
-            let tx = tx.clone();
-            tokio::task::spawn_blocking(move || {
-                let result = db.query_with(&sql, db.limits(), Some(&cancel));
-                let _ = tx.send(BgEvent::QueryDone { ticket, result });
-            });
-        }
-        Command::LoadRows { generation, query } => {
-            let store = Arc::clone(&app.store);
-            let tx = tx.clone();
-            tokio::task::spawn_blocking(move || {
-                let rows = store.pair_summaries(&query).map_err(|e| e.to_string());
-                let _ = tx.send(BgEvent::Rows { generation, rows });
-            });
-        }
-        Command::Copy(text) => {
+/// Performs an effect in the background; its result comes back on `tx`. Store reads and
+/// writes and SQL runs go to a blocking thread, tasks (generation, evaluation, a job cancel)
+/// to the runtime.
+pub fn perform(effect: Effect, app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
+    if effect::is_blocking(&effect) {
+        let (project, store, tx) = (Arc::clone(&app.project), Arc::clone(&app.store), tx.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Some(ev) = effect::run_blocking(effect, &project, &store) {
+                // A send fails only when the app has quit; a write is in the store either way.
+                let _ = tx.send(ev);
+            }
+        });
+        return;
+    }
+    match effect {
+        Effect::Copy(text) => {
             // OSC 52: the terminal (also over SSH and in tmux with set-clipboard) takes it.
             let b64 = base64(text.as_bytes());
             let mut out = std::io::stdout();
-            let _ = write!(out, "\x1b]52;c;{b64}\x07");
-            let _ = out.flush();
+            if let Err(e) = write!(out, "\x1b]52;c;{b64}\x07").and_then(|()| out.flush()) {
+                // A send fails only when the app has quit.
+                let _ = tx.send(BgEvent::Message(format!("cannot copy: {e}")));
+            }
         }
-        Command::ExternalEdit(_) | Command::Quit => {}
-        Command::Generate => {
+        Effect::ExternalEdit(_) | Effect::Quit => {}
+        Effect::Generate => {
             let (project, store, tx) =
                 (Arc::clone(&app.project), Arc::clone(&app.store), tx.clone());
             let input = lode_core::tasks::generate::GenerateInput {
@@ -119,18 +117,19 @@ pub fn perform(cmd: Command, app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
                 .await;
             });
         }
-        Command::Analyze => {
+        Effect::Analyze => {
             let (project, store, tx) =
                 (Arc::clone(&app.project), Arc::clone(&app.store), tx.clone());
-            let run = app.run_id;
+            let run = app.review.run_id;
             tokio::task::spawn_blocking(move || {
                 let c = lode_core::tasks::analyze::coverage_of(&project, &store, run, 1.5)
                     .map(Box::new)
                     .map_err(|e| e.to_string());
+                // A send fails only when the app has quit.
                 let _ = tx.send(BgEvent::Coverage(c));
             });
         }
-        Command::Evaluate => {
+        Effect::Evaluate => {
             let (project, store, tx) =
                 (Arc::clone(&app.project), Arc::clone(&app.store), tx.clone());
             let input = lode_core::tasks::evaluate::EvaluateInput {
@@ -143,7 +142,7 @@ pub fn perform(cmd: Command, app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
                 let _ = lode_core::tasks::evaluate::run(&project, &store, &input, &reporter).await;
             });
         }
-        Command::CancelJob(id) => {
+        Effect::CancelJob(id) => {
             let (project, store, tx) =
                 (Arc::clone(&app.project), Arc::clone(&app.store), tx.clone());
             tokio::spawn(async move {
@@ -153,9 +152,17 @@ pub fn perform(cmd: Command, app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
                     Ok(()) => format!("job {id} cancelled"),
                     Err(e) => format!("cannot cancel job {id}: {e}"),
                 };
+                // A send fails only when the app has quit.
                 let _ = tx.send(BgEvent::Message(msg));
             });
         }
+        Effect::RunQuery { .. }
+        | Effect::LoadRows { .. }
+        | Effect::LoadDetail(_)
+        | Effect::LoadEval
+        | Effect::LoadJobs
+        | Effect::LoadJobEvents(_)
+        | Effect::Write(_) => unreachable!("run on a blocking thread above"),
     }
 }
 
@@ -169,26 +176,39 @@ fn stage_reporter(tx: &mpsc::UnboundedSender<BgEvent>) -> lode_core::tasks::Repo
 }
 
 /// Watches every tuning job that has not ended (as `lode jobs watch` does), so the jobs view
-/// follows them; each change is in the store before the view is told to reload.
+/// follows them; each change is in the store before the view is told to reload. A job that
+/// cannot be followed says why in the footer.
 pub fn watch_jobs(app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
     let poll = Duration::from_secs_f64(app.project.config.tune.poll_s.max(0.05));
-    for job in &app.jobs {
+    for job in &app.jobs.list {
         let ended = lode_core::tune::JobStatus::parse(&job.status).is_some_and(|s| s.is_terminal());
         if ended || job.external_id.is_none() {
             continue;
         }
-        let Ok(provider) =
-            lode_core::tune::provider_for(&job.provider, &app.project, Arc::clone(&app.store))
-        else {
-            continue;
+        let id = job.id;
+        let provider = match lode_core::tune::provider_for(
+            &job.provider,
+            &app.project,
+            Arc::clone(&app.store),
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                // A send fails only when the app has quit.
+                let _ = tx.send(BgEvent::Message(format!("cannot follow job {id}: {e}")));
+                continue;
+            }
         };
-        let (store, tx, id) = (Arc::clone(&app.store), tx.clone(), job.id);
+        let (store, tx) = (Arc::clone(&app.store), tx.clone());
         tokio::spawn(async move {
+            // Sends fail only when the app has quit; the watcher's changes are in the store.
             let show = |_: &lode_core::tune::JobUpdate| {
                 let _ = tx.send(BgEvent::JobsChanged);
             };
-            let _ = lode_core::tune::watch(&store, &provider, id, poll, None, &show).await;
-            let _ = tx.send(BgEvent::JobsChanged);
+            let ev = match lode_core::tune::watch(&store, &provider, id, poll, None, &show).await {
+                Ok(_) => BgEvent::JobsChanged,
+                Err(e) => BgEvent::Message(format!("stopped following job {id}: {e}")),
+            };
+            let _ = tx.send(ev);
         });
     }
 }
@@ -228,37 +248,55 @@ fn external_edit(text: &str, mouse: bool) -> Result<String> {
         .arg("sh")
         .arg(&path)
         .status();
-    let _ = ratatui::init();
-    // The editor may have switched these off on its way out.
+    // Raw mode and the alternate screen again; the loop keeps drawing on its own terminal
+    // (the same stdout), so the one returned here is not needed.
+    drop(ratatui::init());
+    // The editor may have switched these off on its way out. Best effort: a terminal that
+    // refuses them still works (pastes arrive as keys, the wheel does not scroll).
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
     if mouse {
         let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
     }
     status.context("cannot start the editor")?;
     let edited = std::fs::read_to_string(&path)?;
+    // A leftover file in the temp directory is harmless; the edit is read already.
     let _ = std::fs::remove_file(&path);
     Ok(edited)
 }
 
-/// Runs the TUI until the user quits. Decisions are already in the store when shown.
+/// Runs the TUI until the user quits. Decisions are in the store when shown as saved, and
+/// quitting waits for the writes still under way.
 pub fn run(project: Project, store: Arc<Store>, model: ModelRequest) -> Result<()> {
     let mut app = build_app(Arc::new(project), store, model)?;
     let rt = lode_core::tasks::runtime()?;
     let mut terminal = ratatui::init();
-    // A paste arrives as one event (one edit), not as keys that could trigger actions.
+    // A paste arrives as one event (one edit), not as keys that could trigger actions. Best
+    // effort: a terminal without bracketed paste sends keys, as any terminal app gets them.
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
     // Mouse capture only on request (ui.mouse): over SSH users select text with the mouse.
     let mouse = app.project.config.ui.mouse;
     if mouse {
+        // Best effort: without it the wheel does not scroll, nothing else changes.
         let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
     }
     let result = rt.block_on(async {
         let (tx, mut rx) = mpsc::unbounded_channel::<BgEvent>();
-        watch_jobs(&app, &tx);
+        for e in app.start() {
+            perform(e, &app, &tx);
+        }
+        let mut watching = false;
         let mut events = EventStream::new();
         let frame = Duration::from_millis(33);
         let mut last_draw = Instant::now() - frame;
         loop {
+            // Quitting waits for the store writes under way (a decision shown as saving).
+            if app.quit && !app.saving() {
+                break;
+            }
+            if !watching && app.jobs.loaded {
+                watching = true;
+                watch_jobs(&app, &tx);
+            }
             if app.dirty && last_draw.elapsed() >= frame {
                 crossterm::execute!(
                     std::io::stdout(),
@@ -280,39 +318,51 @@ pub fn run(project: Project, store: Arc<Store>, model: ModelRequest) -> Result<(
             tokio::select! {
                 ev = events.next() => match ev {
                     Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => {
-                        for cmd in app.handle_key(k) {
-                            match cmd {
-                                Command::Quit => {}
-                                Command::ExternalEdit(text) => {
-                                    match external_edit(&text, mouse) {
+                        for effect in app.handle_key(k) {
+                            match effect {
+                                Effect::Quit => {}
+                                Effect::ExternalEdit(text) => {
+                                    let more = match external_edit(&text, mouse) {
                                         Ok(t) => app.handle_bg(BgEvent::EditedSql(t)),
-                                        Err(e) => app.message = format!("editor: {e}"),
+                                        Err(e) => {
+                                            app.message = format!("editor: {e}");
+                                            Vec::new()
+                                        }
+                                    };
+                                    for e in more {
+                                        perform(e, &app, &tx);
                                     }
                                     terminal.clear()?;
                                 }
                                 other => perform(other, &app, &tx),
                             }
                         }
-                        if app.quit {
-                            break;
-                        }
                     }
                     Some(Ok(Event::Paste(text))) => {
-                        for cmd in app.handle_paste(&text) {
-                            perform(cmd, &app, &tx);
+                        for e in app.handle_paste(&text) {
+                            perform(e, &app, &tx);
                         }
                     }
-                    Some(Ok(Event::Mouse(m))) => match m.kind {
-                        crossterm::event::MouseEventKind::ScrollDown => app.scroll(3),
-                        crossterm::event::MouseEventKind::ScrollUp => app.scroll(-3),
-                        _ => {}
-                    },
+                    Some(Ok(Event::Mouse(m))) => {
+                        let effects = match m.kind {
+                            crossterm::event::MouseEventKind::ScrollDown => app.scroll(3),
+                            crossterm::event::MouseEventKind::ScrollUp => app.scroll(-3),
+                            _ => Vec::new(),
+                        };
+                        for e in effects {
+                            perform(e, &app, &tx);
+                        }
+                    }
                     Some(Ok(Event::Resize(..))) => app.dirty = true,
                     Some(Err(e)) => return Err(anyhow::anyhow!("terminal input: {e}")),
                     None => break,
                     _ => {}
                 },
-                Some(bg) = rx.recv() => app.handle_bg(bg),
+                Some(bg) = rx.recv() => {
+                    for e in app.handle_bg(bg) {
+                        perform(e, &app, &tx);
+                    }
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -320,10 +370,9 @@ pub fn run(project: Project, store: Arc<Store>, model: ModelRequest) -> Result<(
     });
     // A query still running is stopped; background work does not hold the exit (every
     // decision and every generated pair is already committed; a generation run resumes).
-    if let app::Results::Running { cancel, .. } = &app.results {
-        cancel.cancel();
-    }
+    app.results.cancel();
     rt.shutdown_timeout(Duration::from_secs(2));
+    // Restoring the terminal on the way out is best effort: there is nothing left to tell.
     if mouse {
         let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     }

@@ -1,28 +1,95 @@
-//! Themes from `themes/*.yml`: semantic colours for the UI, pair statuses and SQL tokens.
-//! The ANSI-16 default follows the terminal's own palette (right over SSH and in tmux);
-//! `NO_COLOR` turns every colour off and keeps only bold and reverse.
-
-use std::collections::BTreeMap;
+//! Themes from `themes/*.yml`: semantic colours for the UI, pair statuses and SQL tokens, read
+//! into typed structs (a theme missing a colour, or naming one that does not exist, is refused
+//! when it loads, not drawn wrong). The ANSI-16 default follows the terminal's own palette
+//! (right over SSH and in tmux); `NO_COLOR` turns every colour off and keeps only bold and
+//! reverse.
 
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 
+use lode_core::store::PairStatus;
+
 const ANSI16: &str = include_str!("../../themes/ansi16.yml");
 const TRUECOLOR: &str = include_str!("../../themes/truecolor.yml");
 
-#[derive(Debug, Deserialize)]
-struct ThemeFile {
-    ui: BTreeMap<String, String>,
-    status: BTreeMap<String, String>,
-    sql: BTreeMap<String, String>,
+/// A colour as a theme file writes it: an ANSI name, `reset` or `#rrggbb`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Colour(pub Color);
+
+impl TryFrom<String> for Colour {
+    type Error = String;
+    fn try_from(s: String) -> Result<Colour, String> {
+        color(&s)
+            .map(Colour)
+            .ok_or_else(|| format!("cannot read the colour `{s}`"))
+    }
 }
 
-/// Resolved styles.
-#[derive(Debug, Clone)]
+/// The UI's roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ui {
+    Title,
+    Muted,
+    KeyHint,
+    Error,
+    Warning,
+    Success,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiColours {
+    pub fg: Colour,
+    pub bg: Colour,
+    pub border: Colour,
+    pub border_focused: Colour,
+    pub title: Colour,
+    pub selection_fg: Colour,
+    pub selection_bg: Colour,
+    pub muted: Colour,
+    pub key_hint: Colour,
+    pub error: Colour,
+    pub warning: Colour,
+    pub success: Colour,
+}
+
+/// A colour for every [`PairStatus`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusColours {
+    pub pending: Colour,
+    pub valid: Colour,
+    pub invalid: Colour,
+    pub fixed: Colour,
+    pub duplicate: Colour,
+    pub leakage: Colour,
+    pub accepted: Colour,
+    pub rejected: Colour,
+}
+
+/// A colour for every SQL token role the highlighter knows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlColours {
+    pub keyword: Colour,
+    pub function: Colour,
+    pub string: Colour,
+    pub number: Colour,
+    pub comment: Colour,
+    pub operator: Colour,
+    pub identifier: Colour,
+}
+
+/// A theme, resolved.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Theme {
-    ui: BTreeMap<String, Color>,
-    status: BTreeMap<String, Color>,
-    sql: BTreeMap<String, Color>,
+    pub name: String,
+    pub ui: UiColours,
+    pub status: StatusColours,
+    pub sql: SqlColours,
+    #[serde(skip)]
     pub no_color: bool,
 }
 
@@ -65,42 +132,64 @@ impl Theme {
                 ));
             }
         };
-        let f: ThemeFile =
+        let mut theme: Theme =
             serde_norway::from_str(text).map_err(|e| format!("theme {name}: {e}"))?;
-        let map = |m: BTreeMap<String, String>| -> BTreeMap<String, Color> {
-            m.into_iter()
-                .filter_map(|(k, v)| color(&v).map(|c| (k, c)))
-                .collect()
-        };
-        Ok(Theme {
-            ui: map(f.ui),
-            status: map(f.status),
-            sql: map(f.sql),
-            no_color,
-        })
+        theme.no_color = no_color;
+        Ok(theme)
     }
 
-    fn fg(&self, c: Option<&Color>) -> Style {
-        match (self.no_color, c) {
-            (false, Some(c)) => Style::default().fg(*c),
-            _ => Style::default(),
+    fn fg(&self, c: Colour) -> Style {
+        if self.no_color {
+            Style::default()
+        } else {
+            Style::default().fg(c.0)
         }
     }
 
-    pub fn ui(&self, key: &str) -> Style {
-        self.fg(self.ui.get(key))
+    pub fn ui(&self, role: Ui) -> Style {
+        let u = &self.ui;
+        self.fg(match role {
+            Ui::Title => u.title,
+            Ui::Muted => u.muted,
+            Ui::KeyHint => u.key_hint,
+            Ui::Error => u.error,
+            Ui::Warning => u.warning,
+            Ui::Success => u.success,
+        })
     }
 
-    pub fn status(&self, status: &str) -> Style {
-        self.fg(self.status.get(status))
+    pub fn status(&self, status: PairStatus) -> Style {
+        let s = &self.status;
+        self.fg(match status {
+            PairStatus::Pending => s.pending,
+            PairStatus::Valid => s.valid,
+            PairStatus::Invalid => s.invalid,
+            PairStatus::Fixed => s.fixed,
+            PairStatus::Duplicate => s.duplicate,
+            PairStatus::Leakage => s.leakage,
+            PairStatus::Accepted => s.accepted,
+            PairStatus::Rejected => s.rejected,
+        })
     }
 
-    pub fn sql(&self, token: &str) -> Style {
-        let s = self.fg(self.sql.get(token));
-        if token == "keyword" {
-            s.add_modifier(Modifier::BOLD)
+    /// The style of a token role from [`super::highlight::role`]; an unknown role is plain.
+    pub fn sql(&self, role: &str) -> Style {
+        let s = &self.sql;
+        let colour = match role {
+            "keyword" => s.keyword,
+            "function" => s.function,
+            "string" => s.string,
+            "number" => s.number,
+            "comment" => s.comment,
+            "operator" => s.operator,
+            "identifier" => s.identifier,
+            _ => return Style::default(),
+        };
+        let style = self.fg(colour);
+        if role == "keyword" {
+            style.add_modifier(Modifier::BOLD)
         } else {
-            s
+            style
         }
     }
 
@@ -108,21 +197,31 @@ impl Theme {
         if self.no_color {
             return Style::default().add_modifier(Modifier::REVERSED);
         }
-        let mut s = Style::default();
-        if let Some(c) = self.ui.get("selection_fg") {
-            s = s.fg(*c);
-        }
-        if let Some(c) = self.ui.get("selection_bg") {
-            s = s.bg(*c);
-        }
-        s.add_modifier(Modifier::BOLD)
+        Style::default()
+            .fg(self.ui.selection_fg.0)
+            .bg(self.ui.selection_bg.0)
+            .add_modifier(Modifier::BOLD)
     }
 
     pub fn border(&self, focused: bool) -> Style {
         if focused {
-            self.ui("border_focused").add_modifier(Modifier::BOLD)
+            self.fg(self.ui.border_focused).add_modifier(Modifier::BOLD)
         } else {
-            self.ui("border")
+            self.fg(self.ui.border)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_themes_load_with_every_colour() {
+        for name in ["ansi16", "truecolor"] {
+            let t = Theme::load(name, false).unwrap();
+            assert_eq!(t.name, name);
+        }
+        assert!(Theme::load("solarized", false).is_err());
     }
 }
