@@ -47,7 +47,13 @@ fn demo_writes_the_project_and_prints_the_summary() {
     assert!(again.status.success());
     assert!(text(&again.stderr).contains("already in"));
     let store = lode_core::store::Store::open(&dir.path().join("proj/.lode/lode.db")).unwrap();
-    assert_eq!(store.gold_set("eval").unwrap().len(), 15);
+    assert_eq!(
+        store
+            .gold_set(lode_core::store::SetName::Eval)
+            .unwrap()
+            .len(),
+        15
+    );
     assert_eq!(
         store.latest_snapshot().unwrap().unwrap().id,
         1,
@@ -195,8 +201,20 @@ fn init_writes_a_config_that_loads() {
     assert!(text(&out.stderr).contains("memorization"));
     // The inputs are recorded in the workspace store; the gold set doubles as the eval set.
     let store = lode_core::store::Store::open(&dir.path().join("mine/.lode/lode.db")).unwrap();
-    assert_eq!(store.gold_set("gold").unwrap().len(), 25);
-    assert_eq!(store.gold_set("eval").unwrap().len(), 25);
+    assert_eq!(
+        store
+            .gold_set(lode_core::store::SetName::Gold)
+            .unwrap()
+            .len(),
+        25
+    );
+    assert_eq!(
+        store
+            .gold_set(lode_core::store::SetName::Eval)
+            .unwrap()
+            .len(),
+        25
+    );
     assert!(store.latest_snapshot().unwrap().is_some());
     drop(store);
     let again = lode(dir.path(), &["init", "mine"]);

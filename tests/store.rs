@@ -20,7 +20,7 @@ fn new_pair(key: &str) -> NewPair {
 fn run(store: &Store) -> i64 {
     store
         .create_run(&NewRun {
-            kind: "generate".into(),
+            kind: lode_core::store::RunKind::Generate,
             profile: "rules".into(),
             ..Default::default()
         })
@@ -39,7 +39,7 @@ fn migrations_run_once_and_a_newer_store_is_refused() {
     let again = Store::open(&path).unwrap();
     assert_eq!(
         again.run(id).unwrap().kind,
-        "generate",
+        lode_core::store::RunKind::Generate,
         "re-opening keeps the data"
     );
     drop(again);
@@ -278,5 +278,12 @@ fn interrupted_runs_are_marked_on_the_next_start() {
         store.run(a).unwrap().status,
         lode_core::store::RunStatus::Interrupted
     );
-    assert_eq!(store.latest_run("generate").unwrap().unwrap().id, b);
+    assert_eq!(
+        store
+            .latest_run(lode_core::store::RunKind::Generate)
+            .unwrap()
+            .unwrap()
+            .id,
+        b
+    );
 }

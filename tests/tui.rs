@@ -85,7 +85,7 @@ fn fixture() -> Fixture {
     let (store, snapshot) = project.open_store().unwrap();
     let run = store
         .create_run(&NewRun {
-            kind: "generate".into(),
+            kind: lode_core::store::RunKind::Generate,
             snapshot_id: Some(snapshot),
             profile: "rules".into(),
             config_json: "{}".into(),
@@ -182,7 +182,13 @@ fn fixture() -> Fixture {
     .unwrap();
     // A tuning job part-way, with losses.
     let job = store
-        .create_job("lamini", Some("llama-3"), None, "queued", "{}")
+        .create_job(
+            lode_core::store::TuneProvider::Lamini,
+            Some("llama-3"),
+            None,
+            lode_core::store::JobStatus::Queued,
+            "{}",
+        )
         .unwrap();
     store.set_job_external_id(job, "ext-42").unwrap();
     for (step, loss) in [(10, 2.4), (20, 1.7), (30, 1.1), (40, 0.8)] {
@@ -190,7 +196,7 @@ fn fixture() -> Fixture {
         store
             .update_job_status(
                 job,
-                "running",
+                lode_core::store::JobStatus::Running,
                 &format!("step {step}"),
                 Some(&data.to_string()),
                 None,
@@ -831,10 +837,16 @@ fn background_stages_report_progress_and_results() {
     // Job watch events reload the jobs list.
     let job = f.store.jobs().unwrap()[0].id;
     f.store
-        .update_job_status(job, "succeeded", "done", None, None)
+        .update_job_status(
+            job,
+            lode_core::store::JobStatus::Succeeded,
+            "done",
+            None,
+            None,
+        )
         .unwrap();
     a.handle_bg(BgEvent::JobsChanged);
-    assert_eq!(a.jobs[0].status, "succeeded");
+    assert_eq!(a.jobs[0].status, lode_core::store::JobStatus::Succeeded);
 }
 
 #[test]
@@ -1012,7 +1024,7 @@ fn the_queue_switches_between_runs() {
     let run2 = f
         .store
         .create_run(&NewRun {
-            kind: "import".into(),
+            kind: lode_core::store::RunKind::Import,
             snapshot_id: None,
             profile: "rules".into(),
             config_json: "{}".into(),

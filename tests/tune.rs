@@ -32,7 +32,7 @@ fn fixture(dir: &Path, n: usize, extra: &str) -> (Project, Arc<Store>) {
     let (store, _) = project.open_store().unwrap();
     let run = store
         .create_run(&NewRun {
-            kind: "generate".into(),
+            kind: lode_core::store::RunKind::Generate,
             ..Default::default()
         })
         .unwrap();
@@ -112,7 +112,12 @@ fn exports_are_pinned_for_a_small_fixture() {
 fn too_few_examples_are_refused_before_submitting() {
     let dir = tempfile::tempdir().unwrap();
     let (project, store) = fixture(dir.path(), 3, "");
-    let p = tune::provider_for("memory", &project, Arc::clone(&store)).unwrap();
+    let p = tune::provider_for(
+        lode_core::store::TuneProvider::Memory,
+        &project,
+        Arc::clone(&store),
+    )
+    .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let err = rt
         .block_on(tune::submit(&project, &store, &p, None))
@@ -129,7 +134,12 @@ fn too_few_examples_are_refused_before_submitting() {
 fn memory_tuning_answers_its_training_questions() {
     let dir = tempfile::tempdir().unwrap();
     let (project, store) = fixture(dir.path(), 12, "");
-    let p = tune::provider_for("memory", &project, Arc::clone(&store)).unwrap();
+    let p = tune::provider_for(
+        lode_core::store::TuneProvider::Memory,
+        &project,
+        Arc::clone(&store),
+    )
+    .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let job = rt
         .block_on(tune::submit(&project, &store, &p, None))
@@ -207,7 +217,12 @@ fn lamini_lifecycle_failure_and_cancel() {
             server.url()
         );
         let (project, store) = fixture(dir.path(), 20, &extra);
-        let p = tune::provider_for("lamini", &project, Arc::clone(&store)).unwrap();
+        let p = tune::provider_for(
+            lode_core::store::TuneProvider::Lamini,
+            &project,
+            Arc::clone(&store),
+        )
+        .unwrap();
         let job = rt
             .block_on(tune::submit(&project, &store, &p, None))
             .unwrap();
@@ -328,7 +343,12 @@ fn openai_lifecycle_with_paged_events_and_resumed_watching() {
         server.url()
     );
     let (project, store) = fixture(dir.path(), 20, &extra);
-    let p = tune::provider_for("openai", &project, Arc::clone(&store)).unwrap();
+    let p = tune::provider_for(
+        lode_core::store::TuneProvider::OpenAi,
+        &project,
+        Arc::clone(&store),
+    )
+    .unwrap();
     let job = rt
         .block_on(tune::submit(&project, &store, &p, None))
         .unwrap();
@@ -367,7 +387,12 @@ fn openai_lifecycle_with_paged_events_and_resumed_watching() {
     drop(store);
     // ... and a new lode picks the watch up from the store.
     let store = Arc::new(Store::open(&project.store_path()).unwrap());
-    let p2 = tune::provider_for("openai", &project, Arc::clone(&store)).unwrap();
+    let p2 = tune::provider_for(
+        lode_core::store::TuneProvider::OpenAi,
+        &project,
+        Arc::clone(&store),
+    )
+    .unwrap();
     let s = rt
         .block_on(tune::watch(
             &store,
@@ -416,7 +441,12 @@ fn local_trainer_is_watched_to_completion_and_cancelled_midway() {
         script.display()
     );
     let (project, store) = fixture(dir.path(), 20, &extra);
-    let p = tune::provider_for("local", &project, Arc::clone(&store)).unwrap();
+    let p = tune::provider_for(
+        lode_core::store::TuneProvider::Local,
+        &project,
+        Arc::clone(&store),
+    )
+    .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
 
     let job = rt

@@ -22,7 +22,7 @@ use lode_core::pipeline::coverage::Coverage;
 use lode_core::project::Project;
 use lode_core::sql::{CancelFlag, ExecError, QueryResult};
 use lode_core::store::{
-    PairStatus, PairSummary, QueueQuery, QueueSort, ReviewAction, Store, Validation,
+    PairStatus, PairSummary, QueueQuery, QueueSort, ReviewAction, RunKind, Store, Validation,
 };
 use lode_core::tasks::model::ModelRequest;
 use lode_core::tasks::{Stage, StageEvent};
@@ -234,7 +234,7 @@ impl App {
     pub fn new(project: Arc<Project>, store: Arc<Store>, keymap: Keymap, theme: Theme) -> App {
         let run_id = store.runs().ok().and_then(|r| {
             r.into_iter()
-                .find(|r| r.kind == "generate" || r.kind == "import")
+                .find(|r| matches!(r.kind, RunKind::Generate | RunKind::Import))
                 .map(|r| r.id)
         });
         let mut app = App {
@@ -958,7 +958,7 @@ impl App {
                     .runs()
                     .unwrap_or_default()
                     .into_iter()
-                    .filter(|r| r.kind == "generate" || r.kind == "import")
+                    .filter(|r| matches!(r.kind, RunKind::Generate | RunKind::Import))
                     .map(|r| Some(r.id))
                     .collect();
                 runs.push(None);
@@ -1015,7 +1015,7 @@ impl App {
         if self.run_id.is_none() || self.tab == Tab::Review {
             self.run_id = self.store.runs().ok().and_then(|r| {
                 r.into_iter()
-                    .find(|r| r.kind == "generate" || r.kind == "import")
+                    .find(|r| matches!(r.kind, RunKind::Generate | RunKind::Import))
                     .map(|r| r.id)
             });
         }
@@ -1905,7 +1905,9 @@ impl App {
                 .label(format!(
                     "job {} · {} · {}",
                     job.id,
-                    job.model.clone().unwrap_or_else(|| job.provider.clone()),
+                    job.model
+                        .clone()
+                        .unwrap_or_else(|| job.provider.to_string()),
                     label
                 ))
                 .gauge_style(self.theme.ui("success")),

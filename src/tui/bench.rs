@@ -67,7 +67,7 @@ pub fn prepare(dir: &Path, n: usize) -> Result<()> {
     let project = Project::load(&dir.join("config.yml"))?;
     let (store, snapshot) = project.open_store()?;
     let run = store.create_run(&NewRun {
-        kind: "generate".into(),
+        kind: lode_core::store::RunKind::Generate,
         snapshot_id: Some(snapshot),
         profile: "rules".into(),
         config_json: "{}".into(),

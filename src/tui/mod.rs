@@ -173,12 +173,12 @@ fn stage_reporter(tx: &mpsc::UnboundedSender<BgEvent>) -> lode_core::tasks::Repo
 pub fn watch_jobs(app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
     let poll = Duration::from_secs_f64(app.project.config.tune.poll_s.max(0.05));
     for job in &app.jobs {
-        let ended = lode_core::tune::JobStatus::parse(&job.status).is_some_and(|s| s.is_terminal());
+        let ended = job.status.is_terminal();
         if ended || job.external_id.is_none() {
             continue;
         }
         let Ok(provider) =
-            lode_core::tune::provider_for(&job.provider, &app.project, Arc::clone(&app.store))
+            lode_core::tune::provider_for(job.provider, &app.project, Arc::clone(&app.store))
         else {
             continue;
         };

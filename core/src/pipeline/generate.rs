@@ -23,7 +23,8 @@ use crate::sql::analyze::{analyze, template};
 use crate::sql::extract::extract_sql;
 use crate::sql::schema::Schema;
 use crate::store::{
-    NewPair, NewRun, NewValidation, PairFilter, PairStatus, RunStatus, Store, StoredGold,
+    NewPair, NewRun, NewValidation, PairFilter, PairStatus, RunKind, RunStatus, SetName, Store,
+    StoredGold,
 };
 
 /// Why a run could not start or finish.
@@ -300,7 +301,7 @@ fn pick_run(
         return Ok((id, true));
     }
     if !opts.new_run
-        && let Some(last) = store.latest_run("generate")?
+        && let Some(last) = store.latest_run(RunKind::Generate)?
         && matches!(last.status, RunStatus::Running | RunStatus::Interrupted)
     {
         store.resume_run(last.id)?;
@@ -313,7 +314,7 @@ fn pick_run(
         "model": client.backend().model(),
     });
     let id = store.create_run(&NewRun {
-        kind: "generate".into(),
+        kind: RunKind::Generate,
         snapshot_id: Some(snapshot),
         profile: client.options().profile.clone(),
         config_json: config.to_string(),
@@ -443,7 +444,7 @@ pub async fn run(
     let g = &project.config.generate;
     let (run_id, resumed) = pick_run(project, &store, &client, opts, snapshot)?;
     let gold: Vec<StoredGold> = store
-        .gold_set("gold")?
+        .gold_set(SetName::Gold)?
         .into_iter()
         .filter(|p| opts.only_gold.is_empty() || opts.only_gold.contains(&(p.position as usize)))
         .collect();

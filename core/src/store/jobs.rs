@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError, now_rfc3339};
+use super::{JobStatus, Result, Store, StoreError, TuneProvider, now_rfc3339};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dataset {
@@ -20,11 +20,11 @@ pub struct Dataset {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: i64,
-    pub provider: String,
+    pub provider: TuneProvider,
     pub external_id: Option<String>,
     pub model: Option<String>,
     pub dataset_id: Option<i64>,
-    pub status: String,
+    pub status: JobStatus,
     pub created_at: String,
     pub updated_at: String,
     pub config_json: String,
@@ -36,7 +36,7 @@ pub struct JobEvent {
     pub id: i64,
     pub job_id: i64,
     pub at: String,
-    pub status: String,
+    pub status: JobStatus,
     pub message: String,
     pub data_json: Option<String>,
 }
@@ -147,10 +147,10 @@ impl Store {
     /// Creates a job and its first event.
     pub fn create_job(
         &self,
-        provider: &str,
+        provider: TuneProvider,
         model: Option<&str>,
         dataset_id: Option<i64>,
-        status: &str,
+        status: JobStatus,
         config_json: &str,
     ) -> Result<i64> {
         let mut conn = self.lock();
@@ -187,7 +187,7 @@ impl Store {
     pub fn update_job_status(
         &self,
         id: i64,
-        status: &str,
+        status: JobStatus,
         message: &str,
         data_json: Option<&str>,
         result_json: Option<&str>,
@@ -258,22 +258,48 @@ mod tests {
     fn job_history_is_kept() {
         let store = Store::open_in_memory().unwrap();
         let id = store
-            .create_job("lamini", Some("llama"), None, "queued", "{}")
+            .create_job(
+                TuneProvider::Lamini,
+                Some("llama"),
+                None,
+                JobStatus::Queued,
+                "{}",
+            )
             .unwrap();
         store.set_job_external_id(id, "job-42").unwrap();
         store
-            .update_job_status(id, "running", "step 10/100", Some("{\"step\":10}"), None)
+            .update_job_status(
+                id,
+                JobStatus::Running,
+                "step 10/100",
+                Some("{\"step\":10}"),
+                None,
+            )
             .unwrap();
         store
-            .update_job_status(id, "completed", "done", None, Some("{\"model\":\"m1\"}"))
+            .update_job_status(
+                id,
+                JobStatus::Succeeded,
+                "done",
+                None,
+                Some("{\"model\":\"m1\"}"),
+            )
             .unwrap();
         let job = store.job(id).unwrap();
-        assert_eq!(job.status, "completed");
+        assert_eq!(job.status, JobStatus::Succeeded);
+        assert_eq!(job.provider, TuneProvider::Lamini);
         assert_eq!(job.external_id.as_deref(), Some("job-42"));
         assert_eq!(job.result_json.as_deref(), Some("{\"model\":\"m1\"}"));
         let events = store.job_events(id).unwrap();
-        let statuses: Vec<&str> = events.iter().map(|e| e.status.as_str()).collect();
-        assert_eq!(statuses, vec!["queued", "running", "completed"]);
-        assert!(store.update_job_status(99, "x", "", None, None).is_err());
+        let statuses: Vec<JobStatus> = events.iter().map(|e| e.status).collect();
+        assert_eq!(
+            statuses,
+            vec![JobStatus::Queued, JobStatus::Running, JobStatus::Succeeded]
+        );
+        assert!(
+            store
+                .update_job_status(99, JobStatus::Failed, "", None, None)
+                .is_err()
+        );
     }
 }

@@ -1,88 +1,16 @@
 //! Runs, pairs with their provenance, validation attempts, and review decisions with history.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError, now_rfc3339};
-
-macro_rules! text_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = StoreError;
-            fn from_str(s: &str) -> Result<Self> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(StoreError::Invalid(format!(
-                        "unknown {} `{other}`", stringify!($name)
-                    ))),
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-text_enum!(
-    /// Where a run is.
-    RunStatus {
-        Running => "running",
-        Completed => "completed",
-        Failed => "failed",
-        Cancelled => "cancelled",
-        Interrupted => "interrupted",
-    }
-);
-
-text_enum!(
-    /// Where a pair is in its life: generated, validated, deduplicated, reviewed.
-    PairStatus {
-        Pending => "pending",
-        Valid => "valid",
-        Invalid => "invalid",
-        Fixed => "fixed",
-        Duplicate => "duplicate",
-        Leakage => "leakage",
-        Accepted => "accepted",
-        Rejected => "rejected",
-    }
-);
-
-text_enum!(
-    /// What a reviewer did.
-    ReviewAction {
-        Accept => "accept",
-        Reject => "reject",
-        Edit => "edit",
-        Reset => "reset",
-        Undo => "undo",
-    }
-);
+use super::{PairStatus, Result, ReviewAction, RunKind, RunStatus, Store, StoreError, now_rfc3339};
 
 /// A run to create.
 #[derive(Debug, Clone, Default)]
 pub struct NewRun {
-    pub kind: String,
+    pub kind: RunKind,
     pub snapshot_id: Option<i64>,
     pub profile: String,
     pub config_json: String,
@@ -91,7 +19,7 @@ pub struct NewRun {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub id: i64,
-    pub kind: String,
+    pub kind: RunKind,
     pub status: RunStatus,
     pub created_at: String,
     pub finished_at: Option<String>,
@@ -249,12 +177,6 @@ pub struct Review {
     pub undone: bool,
 }
 
-fn parse<T: FromStr<Err = StoreError>>(text: String) -> rusqlite::Result<T> {
-    text.parse().map_err(|e: StoreError| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
 const RUN_COLUMNS: &str = "id, kind, status, created_at, finished_at, snapshot_id, profile, \
                            config_json, summary_json, error";
 
@@ -262,7 +184,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
     Ok(Run {
         id: r.get(0)?,
         kind: r.get(1)?,
-        status: parse(r.get(2)?)?,
+        status: r.get(2)?,
         created_at: r.get(3)?,
         finished_at: r.get(4)?,
         snapshot_id: r.get(5)?,
@@ -287,7 +209,7 @@ fn pair_from_row(r: &Row<'_>) -> rusqlite::Result<Pair> {
         parent_pair_id: r.get(5)?,
         question: r.get(6)?,
         sql: r.get(7)?,
-        status: parse(r.get(8)?)?,
+        status: r.get(8)?,
         created_at: r.get(9)?,
         updated_at: r.get(10)?,
         template: r.get(11)?,
@@ -310,9 +232,9 @@ fn review_from_row(r: &Row<'_>) -> rusqlite::Result<Review> {
     Ok(Review {
         id: r.get(0)?,
         pair_id: r.get(1)?,
-        action: parse(r.get(2)?)?,
-        prev_status: parse(r.get(3)?)?,
-        new_status: parse(r.get(4)?)?,
+        action: r.get(2)?,
+        prev_status: r.get(3)?,
+        new_status: r.get(4)?,
         prev_question: r.get(5)?,
         prev_sql: r.get(6)?,
         new_question: r.get(7)?,
@@ -397,7 +319,7 @@ impl Store {
     }
 
     /// The newest run of a kind.
-    pub fn latest_run(&self, kind: &str) -> Result<Option<Run>> {
+    pub fn latest_run(&self, kind: RunKind) -> Result<Option<Run>> {
         Ok(self
             .lock()
             .query_row(
@@ -592,7 +514,7 @@ impl Store {
         let rows = stmt.query_map(params_from_iter(args), |r| {
             Ok(PairSummary {
                 id: r.get(0)?,
-                status: parse(r.get(1)?)?,
+                status: r.get(1)?,
                 generator: r.get(2)?,
                 question: r.get(3)?,
             })

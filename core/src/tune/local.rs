@@ -13,6 +13,7 @@ use super::{JobStatus, JobUpdate, Provider, TuneError, dataset};
 use crate::config::Config;
 use crate::llm::BoxFuture;
 use crate::project::Project;
+use crate::store::TuneProvider;
 
 pub struct LocalTrainer {
     command: String,
@@ -115,8 +116,8 @@ pub fn read_progress(dir: &Path) -> Option<JobUpdate> {
 }
 
 impl Provider for LocalTrainer {
-    fn name(&self) -> &'static str {
-        "local"
+    fn name(&self) -> TuneProvider {
+        TuneProvider::Local
     }
 
     fn submit<'a>(
