@@ -91,6 +91,70 @@ fn inserting_the_same_origin_twice_gives_the_same_ids_and_no_extra_rows() {
 }
 
 #[test]
+fn edit_and_accept_is_saved_whole() {
+    let store = Store::open_in_memory().unwrap();
+    let run_id = run(&store);
+    let id = store.insert_pairs(run_id, &[new_pair("a")]).unwrap()[0];
+    let accept = store
+        .edit_and_accept(id, None, Some("SELECT 2"), Some("edited"))
+        .unwrap();
+    assert_eq!(accept.action, ReviewAction::Accept);
+    assert_eq!(accept.note.as_deref(), Some("edited"));
+    let pair = store.pair(id).unwrap();
+    assert_eq!(
+        (pair.sql.as_str(), pair.status),
+        ("SELECT 2", PairStatus::Accepted)
+    );
+    let history = store.review_history(id).unwrap();
+    let steps: Vec<(ReviewAction, PairStatus)> =
+        history.iter().map(|r| (r.action, r.new_status)).collect();
+    assert_eq!(
+        steps,
+        vec![
+            (ReviewAction::Edit, PairStatus::Valid),
+            (ReviewAction::Accept, PairStatus::Accepted)
+        ]
+    );
+    // Undo steps back through the accept, then the edit.
+    store.undo_last_review(id).unwrap();
+    assert_eq!(store.pair(id).unwrap().status, PairStatus::Valid);
+    store.undo_last_review(id).unwrap();
+    let back = store.pair(id).unwrap();
+    assert_eq!(
+        (back.sql.as_str(), back.status),
+        ("SELECT 'a'", PairStatus::Pending)
+    );
+}
+
+#[test]
+fn a_failed_accept_leaves_the_edit_unsaved() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lode.db");
+    let store = Store::open(&path).unwrap();
+    let run_id = run(&store);
+    let id = store.insert_pairs(run_id, &[new_pair("a")]).unwrap()[0];
+    // The accept (second write of the two) fails inside the transaction.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse_accept BEFORE INSERT ON reviews WHEN NEW.action = 'accept'
+         BEGIN SELECT RAISE(ABORT, 'accept refused'); END;",
+    )
+    .unwrap();
+    drop(conn);
+    let err = store
+        .edit_and_accept(id, Some("new question"), Some("SELECT 2"), None)
+        .unwrap_err();
+    assert!(err.to_string().contains("accept refused"), "{err}");
+    let pair = store.pair(id).unwrap();
+    assert_eq!(
+        (pair.question.as_str(), pair.sql.as_str(), pair.status),
+        ("question a", "SELECT 'a'", PairStatus::Pending),
+        "the edit is rolled back with the accept"
+    );
+    assert!(store.review_history(id).unwrap().is_empty());
+}
+
+#[test]
 fn review_history_and_undo_restore_the_pair() {
     let store = Store::open_in_memory().unwrap();
     let run_id = run(&store);

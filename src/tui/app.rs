@@ -517,18 +517,7 @@ impl App {
         }
         let saved = self
             .store
-            .review(
-                id,
-                ReviewAction::Edit,
-                None,
-                Some(&sql),
-                Some(PairStatus::Valid),
-                None,
-            )
-            .and_then(|_| {
-                self.store
-                    .review(id, ReviewAction::Accept, None, None, None, Some("edited"))
-            });
+            .edit_and_accept(id, None, Some(&sql), Some("edited"));
         match saved {
             Ok(_) => {
                 self.coverage_stale = true;

@@ -712,66 +712,54 @@ impl Store {
         status_after_edit: Option<PairStatus>,
         note: Option<&str>,
     ) -> Result<Review> {
-        if action == ReviewAction::Undo {
-            return Err(StoreError::Invalid(
-                "use undo_last_review to undo a decision".into(),
-            ));
-        }
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let (question, sql, status): (String, String, String) = tx
-            .query_row(
-                "SELECT question, sql, status FROM pairs WHERE id = ?1",
-                [pair_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?
-            .ok_or(StoreError::NotFound {
-                what: "pair",
-                id: pair_id,
-            })?;
-        let prev_status: PairStatus = status.parse()?;
-        let (new_status, q, s) = match action {
-            ReviewAction::Accept => (PairStatus::Accepted, question.clone(), sql.clone()),
-            ReviewAction::Reject => (PairStatus::Rejected, question.clone(), sql.clone()),
-            ReviewAction::Reset => (PairStatus::Pending, question.clone(), sql.clone()),
-            ReviewAction::Edit => (
-                status_after_edit.unwrap_or(PairStatus::Pending),
-                new_question.unwrap_or(&question).to_string(),
-                new_sql.unwrap_or(&sql).to_string(),
-            ),
-            ReviewAction::Undo => unreachable!("refused above"),
-        };
-        let now = now_rfc3339();
-        tx.execute(
-            "INSERT INTO reviews (pair_id, action, prev_status, new_status, prev_question,
-                                  prev_sql, new_question, new_sql, note, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                pair_id,
-                action.as_str(),
-                prev_status.as_str(),
-                new_status.as_str(),
-                question,
-                sql,
-                q,
-                s,
-                note,
-                now
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.execute(
-            "UPDATE pairs SET question = ?2, sql = ?3, status = ?4, updated_at = ?5 WHERE id = ?1",
-            params![pair_id, q, s, new_status.as_str(), now],
-        )?;
-        let review = tx.query_row(
-            &format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE id = ?1"),
-            [id],
-            review_from_row,
+        let review = apply_review(
+            &tx,
+            pair_id,
+            action,
+            new_question,
+            new_sql,
+            status_after_edit,
+            note,
         )?;
         tx.commit()?;
         Ok(review)
+    }
+
+    /// Saves an edit of a pair (whose new SQL the caller validated) and accepts it, in one
+    /// transaction: either both decisions are stored or neither. The history holds the edit
+    /// (status valid) and then the accept, so undo steps back through them one at a time.
+    /// Returns the accept.
+    pub fn edit_and_accept(
+        &self,
+        pair_id: i64,
+        new_question: Option<&str>,
+        new_sql: Option<&str>,
+        accept_note: Option<&str>,
+    ) -> Result<Review> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        apply_review(
+            &tx,
+            pair_id,
+            ReviewAction::Edit,
+            new_question,
+            new_sql,
+            Some(PairStatus::Valid),
+            None,
+        )?;
+        let accept = apply_review(
+            &tx,
+            pair_id,
+            ReviewAction::Accept,
+            None,
+            None,
+            None,
+            accept_note,
+        )?;
+        tx.commit()?;
+        Ok(accept)
     }
 
     /// Undoes the latest decision on a pair that is not undone yet: restores its previous
@@ -846,4 +834,71 @@ impl Store {
         let rows = stmt.query_map([pair_id], review_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// One review decision inside the caller's transaction (see [`Store::review`]).
+fn apply_review(
+    tx: &rusqlite::Transaction<'_>,
+    pair_id: i64,
+    action: ReviewAction,
+    new_question: Option<&str>,
+    new_sql: Option<&str>,
+    status_after_edit: Option<PairStatus>,
+    note: Option<&str>,
+) -> Result<Review> {
+    if action == ReviewAction::Undo {
+        return Err(StoreError::Invalid(
+            "use undo_last_review to undo a decision".into(),
+        ));
+    }
+    let (question, sql, prev_status): (String, String, PairStatus) = tx
+        .query_row(
+            "SELECT question, sql, status FROM pairs WHERE id = ?1",
+            [pair_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?
+        .ok_or(StoreError::NotFound {
+            what: "pair",
+            id: pair_id,
+        })?;
+    let (new_status, q, s) = match action {
+        ReviewAction::Accept => (PairStatus::Accepted, question.clone(), sql.clone()),
+        ReviewAction::Reject => (PairStatus::Rejected, question.clone(), sql.clone()),
+        ReviewAction::Reset => (PairStatus::Pending, question.clone(), sql.clone()),
+        ReviewAction::Edit => (
+            status_after_edit.unwrap_or(PairStatus::Pending),
+            new_question.unwrap_or(&question).to_string(),
+            new_sql.unwrap_or(&sql).to_string(),
+        ),
+        ReviewAction::Undo => unreachable!("refused above"),
+    };
+    let now = now_rfc3339();
+    tx.execute(
+        "INSERT INTO reviews (pair_id, action, prev_status, new_status, prev_question,
+                              prev_sql, new_question, new_sql, note, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            pair_id,
+            action,
+            prev_status,
+            new_status,
+            question,
+            sql,
+            q,
+            s,
+            note,
+            now
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.execute(
+        "UPDATE pairs SET question = ?2, sql = ?3, status = ?4, updated_at = ?5 WHERE id = ?1",
+        params![pair_id, q, s, new_status, now],
+    )?;
+    Ok(tx.query_row(
+        &format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE id = ?1"),
+        [id],
+        review_from_row,
+    )?)
 }
