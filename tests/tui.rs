@@ -93,11 +93,7 @@ fn fixture() -> Fixture {
         .unwrap();
     for (i, (generator, question, sql, status, failures)) in PAIRS.iter().enumerate() {
         let a = lode_core::sql::analyze::analyze(sql, Some(&project.schema)).unwrap();
-        let concepts: serde_json::Map<String, serde_json::Value> = a
-            .concepts
-            .iter()
-            .map(|(k, n)| (k.name().to_string(), serde_json::json!(n)))
-            .collect();
+
         let pair = NewPair {
             origin_key: format!("{generator}:{i}"),
             generator: generator.to_string(),
@@ -106,13 +102,19 @@ fn fixture() -> Fixture {
             question: question.to_string(),
             sql: sql.to_string(),
             status: Some(*status),
-            meta_json: None,
+            notes: Default::default(),
             template: None,
             result_fingerprint: None,
-            concepts_json: Some(
-                serde_json::json!({"concepts": concepts, "tables": a.tables, "hardness": a.hardness.name()})
-                    .to_string(),
-            ),
+            analysis: Some(lode_core::store::PairAnalysis {
+                concepts: a
+                    .concepts
+                    .iter()
+                    .map(|(k, n)| (k.name().to_string(), *n))
+                    .collect(),
+                tables: a.tables,
+                hardness: a.hardness.name().to_string(),
+                level: None,
+            }),
         };
         let mut attempts: Vec<NewValidation> = failures
             .iter()
@@ -1041,10 +1043,10 @@ fn the_queue_switches_between_runs() {
                 question: "How many products are active?".into(),
                 sql: "SELECT COUNT(*) FROM products WHERE active = 1".into(),
                 status: Some(PairStatus::Valid),
-                meta_json: None,
+                notes: Default::default(),
                 template: None,
                 result_fingerprint: None,
-                concepts_json: None,
+                analysis: None,
             }],
         )
         .unwrap();

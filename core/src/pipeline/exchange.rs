@@ -13,8 +13,8 @@ use crate::pipeline::validate::validate;
 use crate::project::Project;
 use crate::sql::analyze::template;
 use crate::store::{
-    NewPair, NewRun, NewValidation, Pair, PairFilter, PairStatus, RunKind, SetName, Store,
-    StoreError,
+    NewPair, NewRun, NewValidation, Pair, PairFilter, PairNotes, PairStatus, RunKind, SetName,
+    Store, StoreError,
 };
 
 /// Which pairs an export takes.
@@ -279,7 +279,10 @@ pub fn import(project: &Project, store: &Store, path: &Path) -> Result<ImportSum
                 question,
                 sql: sql.clone(),
                 status: Some(status),
-                meta_json: original.map(|o| json!({"original_validation": o}).to_string()),
+                notes: PairNotes {
+                    original_validation: original,
+                    ..PairNotes::default()
+                },
                 template: (!sql.is_empty()).then(|| template(&sql)),
                 result_fingerprint: v.fingerprint.clone(),
                 ..Default::default()

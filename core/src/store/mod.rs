@@ -4,8 +4,10 @@
 
 mod enums;
 mod evals;
+mod failures;
 mod jobs;
 mod llm;
+mod migrate;
 mod pairs;
 
 use std::path::{Path, PathBuf};
@@ -19,15 +21,15 @@ pub use enums::{
     ErrorKind, JobStatus, PairStatus, ReviewAction, RunKind, RunStatus, SetName, TuneProvider,
 };
 pub use evals::{EvalCase, EvalRun, NewEvalCase};
+pub use failures::{GenerationFailure, NewGenerationFailure};
 pub use jobs::{Dataset, Job, JobEvent};
 pub use llm::{LlmCallStats, NewLlmCall, cache_key};
 pub use pairs::{
-    NewPair, NewRun, NewValidation, Pair, PairFilter, PairSummary, QueueQuery, QueueSort, Review,
-    Run, Validation,
+    NewPair, NewRun, NewValidation, Pair, PairAnalysis, PairFilter, PairNotes, PairSummary,
+    QueueQuery, QueueSort, Review, Run, Validation,
 };
 
-/// The migrations, in order; `PRAGMA user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+use migrate::MIGRATIONS;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -141,9 +143,11 @@ impl Store {
                 known,
             });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        for (i, steps) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
+            for step in *steps {
+                step.apply(&tx)?;
+            }
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
