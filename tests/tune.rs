@@ -483,11 +483,7 @@ fn local_trainer_is_watched_to_completion_and_cancelled_midway() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let ext = store.job(job2).unwrap().external_id.unwrap();
-    let pid: i32 = std::fs::read_to_string(dir.path().join("out").join(&ext).join("pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = store.job(job2).unwrap().pid.expect("the pid is on the job") as i32;
     rt.block_on(p.cancel(&ext)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let group_alive = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
@@ -515,6 +511,43 @@ fn local_trainer_is_watched_to_completion_and_cancelled_midway() {
         ))
         .unwrap();
     assert_eq!(s, JobStatus::Cancelled);
+    assert!(store.job(job2).unwrap().cancel_requested);
+
+    // A restarted lode (a new provider over the same store) learns how the first job ended
+    // from the exit code its reaper recorded.
+    assert_eq!(store.job(job).unwrap().exit_code, Some(0));
+    let restarted = tune::provider_for(
+        lode_core::store::TuneProvider::Local,
+        &project,
+        Arc::clone(&store),
+    )
+    .unwrap();
+    let ext1 = store.job(job).unwrap().external_id.unwrap();
+    let u = rt.block_on(restarted.status(&ext1)).unwrap();
+    assert_eq!(u.status, Some(JobStatus::Succeeded));
+
+    // A trainer whose pid is gone with no exit code recorded (the lode that started it exited
+    // first) is reported failed, with where to look.
+    let orphan = store
+        .create_job(
+            lode_core::store::TuneProvider::Local,
+            None,
+            None,
+            JobStatus::Queued,
+            "{}",
+        )
+        .unwrap();
+    store.set_job_external_id(orphan, "job-orphan").unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    store.set_job_pid(orphan, i64::from(gone_pid)).unwrap();
+    let u = rt.block_on(restarted.status("job-orphan")).unwrap();
+    assert_eq!(u.status, Some(JobStatus::Failed));
+    assert!(
+        u.error.as_deref().unwrap().contains("without an exit code"),
+        "{u:?}"
+    );
 }
 
 #[test]

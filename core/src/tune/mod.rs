@@ -88,7 +88,7 @@ pub fn provider_for(
         TuneProvider::Memory => Arc::new(memory::MemoryProvider::new(store)),
         TuneProvider::Lamini => Arc::new(providers::LaminiTuner::from_config(&project.config)?),
         TuneProvider::OpenAi => Arc::new(providers::OpenAiTuner::from_config(&project.config)?),
-        TuneProvider::Local => Arc::new(local::LocalTrainer::from_config(&project.config)?),
+        TuneProvider::Local => Arc::new(local::LocalTrainer::from_config(&project.config, store)?),
     })
 }
 
