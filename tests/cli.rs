@@ -47,7 +47,13 @@ fn demo_writes_the_project_and_prints_the_summary() {
     assert!(again.status.success());
     assert!(text(&again.stderr).contains("already in"));
     let store = lode_core::store::Store::open(&dir.path().join("proj/.lode/lode.db")).unwrap();
-    assert_eq!(store.gold_set("eval").unwrap().len(), 15);
+    assert_eq!(
+        store
+            .gold_set(lode_core::store::SetName::Eval)
+            .unwrap()
+            .len(),
+        15
+    );
     assert_eq!(
         store.latest_snapshot().unwrap().unwrap().id,
         1,
@@ -195,8 +201,20 @@ fn init_writes_a_config_that_loads() {
     assert!(text(&out.stderr).contains("memorization"));
     // The inputs are recorded in the workspace store; the gold set doubles as the eval set.
     let store = lode_core::store::Store::open(&dir.path().join("mine/.lode/lode.db")).unwrap();
-    assert_eq!(store.gold_set("gold").unwrap().len(), 25);
-    assert_eq!(store.gold_set("eval").unwrap().len(), 25);
+    assert_eq!(
+        store
+            .gold_set(lode_core::store::SetName::Gold)
+            .unwrap()
+            .len(),
+        25
+    );
+    assert_eq!(
+        store
+            .gold_set(lode_core::store::SetName::Eval)
+            .unwrap()
+            .len(),
+        25
+    );
     assert!(store.latest_snapshot().unwrap().is_some());
     drop(store);
     let again = lode(dir.path(), &["init", "mine"]);
@@ -210,4 +228,42 @@ fn outside_a_project_the_error_says_what_to_do() {
     let out = lode(dir.path(), &["schema"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("lode init"));
+}
+
+#[test]
+fn review_edit_with_accept_saves_the_edit_and_the_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(lode(dir.path(), &["demo", "proj"]).status.success());
+    let proj = dir.path().join("proj");
+    let store = lode_core::store::Store::open(&proj.join(".lode/lode.db")).unwrap();
+    let id = store
+        .pairs(&lode_core::store::PairFilter::default())
+        .unwrap()
+        .into_iter()
+        .find(|p| p.status != lode_core::store::PairStatus::Accepted)
+        .expect("the demo generated pairs")
+        .id;
+    let sql = "SELECT name, region FROM stores";
+    let out = lode(
+        &proj,
+        &["review", "edit", &id.to_string(), "--sql", sql, "--accept"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("saved and accepted"));
+    let pair = store.pair(id).unwrap();
+    assert_eq!(pair.sql, sql);
+    assert_eq!(pair.status, lode_core::store::PairStatus::Accepted);
+    let actions: Vec<_> = store
+        .review_history(id)
+        .unwrap()
+        .iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(
+        actions[actions.len() - 2..],
+        [
+            lode_core::store::ReviewAction::Edit,
+            lode_core::store::ReviewAction::Accept
+        ]
+    );
 }

@@ -130,7 +130,7 @@ fn eval_questions_found_in_training_pairs_are_leakage() {
     let (store, _) = project.open_store().unwrap();
     let run = store
         .create_run(&NewRun {
-            kind: "generate".into(),
+            kind: lode_core::store::RunKind::Generate,
             ..Default::default()
         })
         .unwrap();

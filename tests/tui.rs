@@ -86,7 +86,7 @@ fn fixture() -> Fixture {
     let (store, snapshot) = project.open_store().unwrap();
     let run = store
         .create_run(&NewRun {
-            kind: "generate".into(),
+            kind: lode_core::store::RunKind::Generate,
             snapshot_id: Some(snapshot),
             profile: "rules".into(),
             config_json: "{}".into(),
@@ -94,11 +94,6 @@ fn fixture() -> Fixture {
         .unwrap();
     for (i, (generator, question, sql, status, failures)) in PAIRS.iter().enumerate() {
         let a = lode_core::sql::analyze::analyze(sql, Some(&project.schema)).unwrap();
-        let concepts: serde_json::Map<String, serde_json::Value> = a
-            .concepts
-            .iter()
-            .map(|(k, n)| (k.name().to_string(), serde_json::json!(n)))
-            .collect();
         let pair = NewPair {
             origin_key: format!("{generator}:{i}"),
             generator: generator.to_string(),
@@ -107,13 +102,19 @@ fn fixture() -> Fixture {
             question: question.to_string(),
             sql: sql.to_string(),
             status: Some(*status),
-            meta_json: None,
+            notes: Default::default(),
             template: None,
             result_fingerprint: None,
-            concepts_json: Some(
-                serde_json::json!({"concepts": concepts, "tables": a.tables, "hardness": a.hardness.name()})
-                    .to_string(),
-            ),
+            analysis: Some(lode_core::store::PairAnalysis {
+                concepts: a
+                    .concepts
+                    .iter()
+                    .map(|(k, n)| (k.name().to_string(), *n))
+                    .collect(),
+                tables: a.tables,
+                hardness: a.hardness.name().to_string(),
+                level: None,
+            }),
         };
         let mut attempts: Vec<NewValidation> = failures
             .iter()
@@ -183,7 +184,13 @@ fn fixture() -> Fixture {
     .unwrap();
     // A tuning job part-way, with losses.
     let job = store
-        .create_job("lamini", Some("llama-3"), None, "queued", "{}")
+        .create_job(
+            lode_core::store::TuneProvider::Lamini,
+            Some("llama-3"),
+            None,
+            lode_core::store::JobStatus::Queued,
+            "{}",
+        )
         .unwrap();
     store.set_job_external_id(job, "ext-42").unwrap();
     for (step, loss) in [(10, 2.4), (20, 1.7), (30, 1.1), (40, 0.8)] {
@@ -191,7 +198,7 @@ fn fixture() -> Fixture {
         store
             .update_job_status(
                 job,
-                "running",
+                lode_core::store::JobStatus::Running,
                 &format!("step {step}"),
                 Some(&data.to_string()),
                 None,
@@ -891,11 +898,20 @@ fn background_stages_report_progress_and_results() {
     // Job watch events reload the jobs list.
     let job = f.store.jobs().unwrap()[0].id;
     f.store
-        .update_job_status(job, "succeeded", "done", None, None)
+        .update_job_status(
+            job,
+            lode_core::store::JobStatus::Succeeded,
+            "done",
+            None,
+            None,
+        )
         .unwrap();
     let reads = a.handle_bg(BgEvent::JobsChanged);
     perform_all(&mut a, reads);
-    assert_eq!(a.jobs.list[0].status, "succeeded");
+    assert_eq!(
+        a.jobs.list[0].status,
+        lode_core::store::JobStatus::Succeeded
+    );
 }
 
 #[test]
@@ -1079,7 +1095,7 @@ fn the_queue_switches_between_runs() {
     let run2 = f
         .store
         .create_run(&NewRun {
-            kind: "import".into(),
+            kind: lode_core::store::RunKind::Import,
             snapshot_id: None,
             profile: "rules".into(),
             config_json: "{}".into(),
@@ -1096,10 +1112,10 @@ fn the_queue_switches_between_runs() {
                 question: "How many products are active?".into(),
                 sql: "SELECT COUNT(*) FROM products WHERE active = 1".into(),
                 status: Some(PairStatus::Valid),
-                meta_json: None,
+                notes: Default::default(),
                 template: None,
                 result_fingerprint: None,
-                concepts_json: None,
+                analysis: None,
             }],
         )
         .unwrap();

@@ -42,7 +42,11 @@ fn the_binary_reviews_a_pair_in_a_terminal() {
     let store_path = demo.join(".lode/lode.db");
     let expected = {
         let store = Store::open(&store_path).unwrap();
-        let run = store.latest_run("generate").unwrap().unwrap().id;
+        let run = store
+            .latest_run(lode_core::store::RunKind::Generate)
+            .unwrap()
+            .unwrap()
+            .id;
         let rows = store
             .pair_summaries(&lode_core::store::QueueQuery {
                 run_id: Some(run),

@@ -32,7 +32,7 @@ fn fixture(dir: &Path, n: usize, extra: &str) -> (Project, Arc<Store>) {
     let (store, _) = project.open_store().unwrap();
     let run = store
         .create_run(&NewRun {
-            kind: "generate".into(),
+            kind: lode_core::store::RunKind::Generate,
             ..Default::default()
         })
         .unwrap();
@@ -112,7 +112,12 @@ fn exports_are_pinned_for_a_small_fixture() {
 fn too_few_examples_are_refused_before_submitting() {
     let dir = tempfile::tempdir().unwrap();
     let (project, store) = fixture(dir.path(), 3, "");
-    let p = tune::provider_for("memory", &project, Arc::clone(&store)).unwrap();
+    let p = tune::provider_for(
+        lode_core::store::TuneProvider::Memory,
+        &project,
+        Arc::clone(&store),
+    )
+    .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let err = rt
         .block_on(tune::submit(&project, &store, &p, None))
@@ -129,7 +134,12 @@ fn too_few_examples_are_refused_before_submitting() {
 fn memory_tuning_answers_its_training_questions() {
     let dir = tempfile::tempdir().unwrap();
     let (project, store) = fixture(dir.path(), 12, "");
-    let p = tune::provider_for("memory", &project, Arc::clone(&store)).unwrap();
+    let p = tune::provider_for(
+        lode_core::store::TuneProvider::Memory,
+        &project,
+        Arc::clone(&store),
+    )
+    .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let job = rt
         .block_on(tune::submit(&project, &store, &p, None))
@@ -207,7 +217,12 @@ fn lamini_lifecycle_failure_and_cancel() {
             server.url()
         );
         let (project, store) = fixture(dir.path(), 20, &extra);
-        let p = tune::provider_for("lamini", &project, Arc::clone(&store)).unwrap();
+        let p = tune::provider_for(
+            lode_core::store::TuneProvider::Lamini,
+            &project,
+            Arc::clone(&store),
+        )
+        .unwrap();
         let job = rt
             .block_on(tune::submit(&project, &store, &p, None))
             .unwrap();
@@ -328,7 +343,12 @@ fn openai_lifecycle_with_paged_events_and_resumed_watching() {
         server.url()
     );
     let (project, store) = fixture(dir.path(), 20, &extra);
-    let p = tune::provider_for("openai", &project, Arc::clone(&store)).unwrap();
+    let p = tune::provider_for(
+        lode_core::store::TuneProvider::OpenAi,
+        &project,
+        Arc::clone(&store),
+    )
+    .unwrap();
     let job = rt
         .block_on(tune::submit(&project, &store, &p, None))
         .unwrap();
@@ -367,7 +387,12 @@ fn openai_lifecycle_with_paged_events_and_resumed_watching() {
     drop(store);
     // ... and a new lode picks the watch up from the store.
     let store = Arc::new(Store::open(&project.store_path()).unwrap());
-    let p2 = tune::provider_for("openai", &project, Arc::clone(&store)).unwrap();
+    let p2 = tune::provider_for(
+        lode_core::store::TuneProvider::OpenAi,
+        &project,
+        Arc::clone(&store),
+    )
+    .unwrap();
     let s = rt
         .block_on(tune::watch(
             &store,
@@ -416,7 +441,12 @@ fn local_trainer_is_watched_to_completion_and_cancelled_midway() {
         script.display()
     );
     let (project, store) = fixture(dir.path(), 20, &extra);
-    let p = tune::provider_for("local", &project, Arc::clone(&store)).unwrap();
+    let p = tune::provider_for(
+        lode_core::store::TuneProvider::Local,
+        &project,
+        Arc::clone(&store),
+    )
+    .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
 
     let job = rt
@@ -453,11 +483,7 @@ fn local_trainer_is_watched_to_completion_and_cancelled_midway() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let ext = store.job(job2).unwrap().external_id.unwrap();
-    let pid: i32 = std::fs::read_to_string(dir.path().join("out").join(&ext).join("pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = store.job(job2).unwrap().pid.expect("the pid is on the job") as i32;
     rt.block_on(p.cancel(&ext)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let group_alive = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
@@ -485,6 +511,43 @@ fn local_trainer_is_watched_to_completion_and_cancelled_midway() {
         ))
         .unwrap();
     assert_eq!(s, JobStatus::Cancelled);
+    assert!(store.job(job2).unwrap().cancel_requested);
+
+    // A restarted lode (a new provider over the same store) learns how the first job ended
+    // from the exit code its reaper recorded.
+    assert_eq!(store.job(job).unwrap().exit_code, Some(0));
+    let restarted = tune::provider_for(
+        lode_core::store::TuneProvider::Local,
+        &project,
+        Arc::clone(&store),
+    )
+    .unwrap();
+    let ext1 = store.job(job).unwrap().external_id.unwrap();
+    let u = rt.block_on(restarted.status(&ext1)).unwrap();
+    assert_eq!(u.status, Some(JobStatus::Succeeded));
+
+    // A trainer whose pid is gone with no exit code recorded (the lode that started it exited
+    // first) is reported failed, with where to look.
+    let orphan = store
+        .create_job(
+            lode_core::store::TuneProvider::Local,
+            None,
+            None,
+            JobStatus::Queued,
+            "{}",
+        )
+        .unwrap();
+    store.set_job_external_id(orphan, "job-orphan").unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    store.set_job_pid(orphan, i64::from(gone_pid)).unwrap();
+    let u = rt.block_on(restarted.status("job-orphan")).unwrap();
+    assert_eq!(u.status, Some(JobStatus::Failed));
+    assert!(
+        u.error.as_deref().unwrap().contains("without an exit code"),
+        "{u:?}"
+    );
 }
 
 #[test]

@@ -52,6 +52,9 @@ pub enum ReviewAction {
         sql: Option<String>,
         #[arg(long)]
         question: Option<String>,
+        /// Accept the pair too (the edit and the accept are saved together or not at all)
+        #[arg(long)]
+        accept: bool,
     },
     /// Undo the latest decision on a pair
     Undo { id: i64 },
@@ -194,7 +197,12 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
             }
             writeln!(out, "rejected {} pairs", ids.len())?;
         }
-        ReviewAction::Edit { id, sql, question } => {
+        ReviewAction::Edit {
+            id,
+            sql,
+            question,
+            accept,
+        } => {
             if sql.is_none() && question.is_none() {
                 bail!("give --sql and/or --question");
             }
@@ -213,6 +221,15 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
                     v.error.unwrap_or_default()
                 );
                 return Ok(1);
+            }
+            if *accept {
+                store.edit_and_accept(*id, question.as_deref(), sql.as_deref(), None)?;
+                writeln!(
+                    out,
+                    "pair {id} saved and accepted ({} rows)",
+                    v.row_count.unwrap_or(0)
+                )?;
+                return Ok(0);
             }
             store.review(
                 *id,

@@ -70,7 +70,7 @@ pub fn prepare(dir: &Path, n: usize) -> Result<()> {
     let project = Project::load(&dir.join("config.yml"))?;
     let (store, snapshot) = project.open_store()?;
     let run = store.create_run(&NewRun {
-        kind: "generate".into(),
+        kind: lode_core::store::RunKind::Generate,
         snapshot_id: Some(snapshot),
         profile: "rules".into(),
         config_json: "{}".into(),
@@ -95,13 +95,15 @@ pub fn prepare(dir: &Path, n: usize) -> Result<()> {
             question: q.replace("{}", &v),
             sql: sql.replace("{}", &v),
             status: Some(statuses[i % statuses.len()]),
-            meta_json: None,
+            notes: Default::default(),
             template: None,
             result_fingerprint: None,
-            concepts_json: Some(
-                r#"{"concepts":{"where":1,"single_table":1},"tables":["products"],"hardness":"medium"}"#
-                    .into(),
-            ),
+            analysis: Some(lode_core::store::PairAnalysis {
+                concepts: vec![("where".into(), 1), ("single_table".into(), 1)],
+                tables: vec!["products".into()],
+                hardness: "medium".into(),
+                level: None,
+            }),
         });
         if batch.len() == 10_000 || i + 1 == n {
             store.insert_pairs(run, &batch)?;

@@ -7,7 +7,7 @@ use lode_core::pipeline::coverage::Coverage;
 use lode_core::project::Project;
 use lode_core::sql::{CancelFlag, ExecError, QueryResult};
 use lode_core::store::{
-    Job, JobEvent, PairStatus, PairSummary, QueueQuery, Review, ReviewAction, Store,
+    Job, JobEvent, PairStatus, PairSummary, QueueQuery, Review, ReviewAction, RunKind, Store,
 };
 use lode_core::tasks::StageEvent;
 
@@ -230,7 +230,7 @@ fn resolve_run(
     let runs: Vec<Option<i64>> = store
         .runs()?
         .into_iter()
-        .filter(|r| r.kind == "generate" || r.kind == "import")
+        .filter(|r| matches!(r.kind, RunKind::Generate | RunKind::Import))
         .map(|r| Some(r.id))
         .collect();
     Ok(match choice {
@@ -295,17 +295,7 @@ fn write(w: Write, project: &Project, store: &Store) -> Written {
             );
             let result = if v.ok {
                 store
-                    .review(
-                        id,
-                        ReviewAction::Edit,
-                        None,
-                        Some(&sql),
-                        Some(PairStatus::Valid),
-                        None,
-                    )
-                    .and_then(|_| {
-                        store.review(id, ReviewAction::Accept, None, None, None, Some("edited"))
-                    })
+                    .edit_and_accept(id, None, Some(&sql), Some("edited"))
                     .map(|_| ())
                     .map_err(text)
             } else {

@@ -181,23 +181,21 @@ fn stage_reporter(tx: &mpsc::UnboundedSender<BgEvent>) -> lode_core::tasks::Repo
 pub fn watch_jobs(app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
     let poll = Duration::from_secs_f64(app.project.config.tune.poll_s.max(0.05));
     for job in &app.jobs.list {
-        let ended = lode_core::tune::JobStatus::parse(&job.status).is_some_and(|s| s.is_terminal());
+        let ended = job.status.is_terminal();
         if ended || job.external_id.is_none() {
             continue;
         }
         let id = job.id;
-        let provider = match lode_core::tune::provider_for(
-            &job.provider,
-            &app.project,
-            Arc::clone(&app.store),
-        ) {
-            Ok(p) => p,
-            Err(e) => {
-                // A send fails only when the app has quit.
-                let _ = tx.send(BgEvent::Message(format!("cannot follow job {id}: {e}")));
-                continue;
-            }
-        };
+        let provider =
+            match lode_core::tune::provider_for(job.provider, &app.project, Arc::clone(&app.store))
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    // A send fails only when the app has quit.
+                    let _ = tx.send(BgEvent::Message(format!("cannot follow job {id}: {e}")));
+                    continue;
+                }
+            };
         let (store, tx) = (Arc::clone(&app.store), tx.clone());
         tokio::spawn(async move {
             // Sends fail only when the app has quit; the watcher's changes are in the store.

@@ -217,13 +217,7 @@ impl LlmClient {
         let Some(store) = &self.store else { return };
         let (ok, cached, usage, error_kind, error) = match result {
             Ok(r) => (true, r.cached, r.usage, None, None),
-            Err(e) => (
-                false,
-                false,
-                None,
-                Some(e.kind().to_string()),
-                Some(e.to_string()),
-            ),
+            Err(e) => (false, false, None, Some(e.kind()), Some(e.to_string())),
         };
         let logged = store.record_llm_call(&NewLlmCall {
             run_id: self.options.run_id,

@@ -23,6 +23,7 @@ pub use openai::OpenAiBackend;
 pub use output_schema::{OutputSchema, extract_json};
 
 use crate::config::{Config, LlmProfile, ProfileKind, Secret};
+use crate::store::ErrorKind;
 
 /// A boxed future, so backends can be used as trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -198,21 +199,21 @@ pub enum LlmError {
 }
 
 impl LlmError {
-    /// A short stable name, stored with failed calls.
-    pub fn kind(&self) -> &'static str {
+    /// What kind of failure it is, stored with failed calls.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            LlmError::Auth { .. } => "auth",
-            LlmError::RateLimited { .. } => "rate_limit",
-            LlmError::Timeout(_) => "timeout",
-            LlmError::Server { .. } => "server",
-            LlmError::BadRequest { .. } => "bad_request",
-            LlmError::ModelUnavailable { .. } => "model_unavailable",
-            LlmError::Network { .. } => "network",
-            LlmError::BadResponse { .. } => "bad_response",
-            LlmError::SchemaViolation { .. } => "schema_violation",
-            LlmError::Cancelled => "cancelled",
-            LlmError::Unsupported { .. } => "unsupported",
-            LlmError::Config { .. } => "config",
+            LlmError::Auth { .. } => ErrorKind::Auth,
+            LlmError::RateLimited { .. } => ErrorKind::RateLimit,
+            LlmError::Timeout(_) => ErrorKind::Timeout,
+            LlmError::Server { .. } => ErrorKind::Server,
+            LlmError::BadRequest { .. } => ErrorKind::BadRequest,
+            LlmError::ModelUnavailable { .. } => ErrorKind::ModelUnavailable,
+            LlmError::Network { .. } => ErrorKind::Network,
+            LlmError::BadResponse { .. } => ErrorKind::BadResponse,
+            LlmError::SchemaViolation { .. } => ErrorKind::SchemaViolation,
+            LlmError::Cancelled => ErrorKind::Cancelled,
+            LlmError::Unsupported { .. } => ErrorKind::Unsupported,
+            LlmError::Config { .. } => ErrorKind::Config,
         }
     }
 

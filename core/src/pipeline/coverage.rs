@@ -15,7 +15,7 @@ use crate::pipeline::generate::{self, NewQuestion};
 use crate::project::{GlossaryEntry, Project, format_glossary};
 use crate::sql::analyze::{Concept, analyze};
 use crate::sql::schema::Schema;
-use crate::store::{Pair, PairFilter, PairStatus, Store};
+use crate::store::{NewGenerationFailure, Pair, PairFilter, PairStatus, Store};
 
 /// One set of pairs, described.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -558,7 +558,25 @@ pub async fn fill_gaps(
         }
     }
     for (key, k, call) in calls {
-        let Ok(Ok(resp)) = call.await else { continue };
+        // A task that panicked has nothing to record; a failed call is kept with its cause
+        // (its own origin key, so a rerun asks again).
+        let Ok(answer) = call.await else { continue };
+        let resp = match answer {
+            Ok(resp) => resp,
+            Err(e) => {
+                store.record_generation_failure(
+                    run_id,
+                    &NewGenerationFailure {
+                        generator: "gap_fill".into(),
+                        gold_pair_id: None,
+                        origin_key: format!("fill:{key}:{k}:call"),
+                        error_kind: e.kind(),
+                        error: format!("gap_fill call failed ({}): {e}", e.kind()),
+                    },
+                )?;
+                continue;
+            }
+        };
         let j = resp.json.unwrap_or(Json::Null);
         let question = j["question"].as_str().unwrap_or("").trim().to_string();
         let sql = j["sql"]

@@ -13,7 +13,8 @@ use crate::pipeline::validate::validate;
 use crate::project::Project;
 use crate::sql::analyze::template;
 use crate::store::{
-    NewPair, NewRun, NewValidation, Pair, PairFilter, PairStatus, Store, StoreError,
+    NewPair, NewRun, NewValidation, Pair, PairFilter, PairNotes, PairStatus, RunKind, SetName,
+    Store, StoreError,
 };
 
 /// Which pairs an export takes.
@@ -101,7 +102,7 @@ pub fn export_nested(
     selection: StatusSelection,
 ) -> Result<(String, usize), StoreError> {
     let gold: BTreeMap<i64, (String, String)> = store
-        .gold_set("gold")?
+        .gold_set(SetName::Gold)?
         .into_iter()
         .map(|g| (g.id, (g.question, g.sql)))
         .collect();
@@ -248,7 +249,7 @@ pub fn import(project: &Project, store: &Store, path: &Path) -> Result<ImportSum
         }
     }
     let run_id = store.create_run(&NewRun {
-        kind: "import".into(),
+        kind: RunKind::Import,
         profile: String::new(),
         config_json: json!({"file": path.display().to_string()}).to_string(),
         snapshot_id: None,
@@ -278,7 +279,10 @@ pub fn import(project: &Project, store: &Store, path: &Path) -> Result<ImportSum
                 question,
                 sql: sql.clone(),
                 status: Some(status),
-                meta_json: original.map(|o| json!({"original_validation": o}).to_string()),
+                notes: PairNotes {
+                    original_validation: original,
+                    ..PairNotes::default()
+                },
                 template: (!sql.is_empty()).then(|| template(&sql)),
                 result_fingerprint: v.fingerprint.clone(),
                 ..Default::default()

@@ -23,7 +23,8 @@ use crate::sql::analyze::{analyze, template};
 use crate::sql::extract::extract_sql;
 use crate::sql::schema::Schema;
 use crate::store::{
-    NewPair, NewRun, NewValidation, PairFilter, PairStatus, RunStatus, Store, StoredGold,
+    ErrorKind, NewGenerationFailure, NewPair, NewRun, NewValidation, PairAnalysis, PairFilter,
+    PairNotes, PairStatus, RunKind, RunStatus, SetName, Store, StoredGold,
 };
 
 /// Why a run could not start or finish.
@@ -300,7 +301,7 @@ fn pick_run(
         return Ok((id, true));
     }
     if !opts.new_run
-        && let Some(last) = store.latest_run("generate")?
+        && let Some(last) = store.latest_run(RunKind::Generate)?
         && matches!(last.status, RunStatus::Running | RunStatus::Interrupted)
     {
         store.resume_run(last.id)?;
@@ -313,7 +314,7 @@ fn pick_run(
         "model": client.backend().model(),
     });
     let id = store.create_run(&NewRun {
-        kind: "generate".into(),
+        kind: RunKind::Generate,
         snapshot_id: Some(snapshot),
         profile: client.options().profile.clone(),
         config_json: config.to_string(),
@@ -443,7 +444,7 @@ pub async fn run(
     let g = &project.config.generate;
     let (run_id, resumed) = pick_run(project, &store, &client, opts, snapshot)?;
     let gold: Vec<StoredGold> = store
-        .gold_set("gold")?
+        .gold_set(SetName::Gold)?
         .into_iter()
         .filter(|p| opts.only_gold.is_empty() || opts.only_gold.contains(&(p.position as usize)))
         .collect();
@@ -550,10 +551,7 @@ fn recount(
     })?;
     for p in pairs {
         let s = stats.entry(p.generator.clone()).or_default();
-        let empty = p
-            .meta_json
-            .as_deref()
-            .is_some_and(|m| m.contains("\"empty\":true"));
+        let empty = p.notes.empty_result;
         match p.status {
             PairStatus::Valid | PairStatus::Accepted => s.valid += 1,
             PairStatus::Fixed => s.fixed += 1,
@@ -564,6 +562,10 @@ fn recount(
             PairStatus::Duplicate => s.duplicate += 1,
             PairStatus::Leakage => s.leakage += 1,
         }
+    }
+    // A failed call counts as a failed question, as it did when it was a placeholder pair.
+    for f in store.generation_failures(run_id)? {
+        stats.entry(f.generator).or_default().failed += 1;
     }
     Ok(())
 }
@@ -606,7 +608,14 @@ async fn generator_call(ctx: &Ctx, spec: &GeneratorSpec, gold: &StoredGold, call
         Ok(p) => p,
         Err(e) => {
             ctx.stat(&spec.name, |s| s.call_failures += 1);
-            let _ = record_failure(ctx, spec, gold, &format!("{prefix}prompt"), &e.to_string());
+            record_failure(
+                ctx,
+                &spec.name,
+                Some(gold.id),
+                &format!("{prefix}prompt"),
+                ErrorKind::Prompt,
+                e.to_string(),
+            );
             return;
         }
     };
@@ -633,12 +642,13 @@ async fn generator_call(ctx: &Ctx, spec: &GeneratorSpec, gold: &StoredGold, call
         Ok(r) => r,
         Err(e) => {
             ctx.stat(&spec.name, |s| s.call_failures += 1);
-            let _ = record_failure(
+            record_failure(
                 ctx,
-                spec,
-                gold,
+                &spec.name,
+                Some(gold.id),
                 &format!("{prefix}call"),
-                &format!("{} call failed ({}): {e}", spec.name, e.kind()),
+                e.kind(),
+                format!("{} call failed ({}): {e}", spec.name, e.kind()),
             );
             return;
         }
@@ -700,48 +710,36 @@ async fn sql_first_call(ctx: &Ctx, level: &str, k: usize) {
         }
         Err(e) => {
             ctx.stat(name, |s| s.call_failures += 1);
-            let _ = ctx.store.insert_pair_with_validations(
-                ctx.run_id,
-                &NewPair {
-                    origin_key: origin,
-                    generator: name.into(),
-                    question: format!("(sql-first {level} call failed)"),
-                    sql: String::new(),
-                    status: Some(PairStatus::Invalid),
-                    meta_json: Some(
-                        json!({"llm_error": e.to_string(), "error_kind": e.kind()}).to_string(),
-                    ),
-                    ..Default::default()
-                },
-                &[],
-            );
+            // Its origin is the step's own key, so a resumed run does not ask again (as
+            // before failures had their own table).
+            record_failure(ctx, name, None, &origin, e.kind(), e.to_string());
         }
     }
 }
 
-/// A failed generator call, kept visible in the run (not silently dropped).
+/// A failed generator call, kept visible in the run (not silently dropped); when even that
+/// cannot be stored, the run says so and goes on.
 fn record_failure(
     ctx: &Ctx,
-    spec: &GeneratorSpec,
-    gold: &StoredGold,
+    generator: &str,
+    gold_pair_id: Option<i64>,
     origin: &str,
-    message: &str,
-) -> Result<(), GenerateError> {
-    ctx.store.insert_pair_with_validations(
-        ctx.run_id,
-        &NewPair {
-            origin_key: origin.to_string(),
-            generator: spec.name.clone(),
-            parent_gold_id: Some(gold.id),
-            question: format!("({} produced no questions)", spec.name),
-            sql: String::new(),
-            status: Some(PairStatus::Invalid),
-            meta_json: Some(json!({"llm_error": message}).to_string()),
-            ..Default::default()
-        },
-        &[],
-    )?;
-    Ok(())
+    error_kind: ErrorKind,
+    error: String,
+) {
+    let failure = NewGenerationFailure {
+        generator: generator.to_string(),
+        gold_pair_id,
+        origin_key: origin.to_string(),
+        error_kind,
+        error,
+    };
+    if let Err(e) = ctx.store.record_generation_failure(ctx.run_id, &failure) {
+        (ctx.progress)(GenerateEvent::Warning(format!(
+            "could not record a failed {generator} call ({}): {e}",
+            failure.error
+        )));
+    }
 }
 
 /// The schema-to-SQL step.
@@ -827,10 +825,10 @@ async fn finish_pair(
     origin: &str,
 ) {
     let mut attempts: Vec<NewValidation> = Vec::new();
-    let mut meta = serde_json::Map::new();
+    let mut notes = PairNotes::default();
     let (final_sql, status, last) = match sql {
         Err(message) => {
-            meta.insert("llm_error".into(), json!(message));
+            notes.llm_error = Some(message.clone());
             attempts.push(NewValidation {
                 attempt: 1,
                 ok: false,
@@ -872,7 +870,7 @@ async fn finish_pair(
                     Some("empty_result" | "all_null" | "zero_count")
                 )
             {
-                meta.insert("empty".into(), json!(true));
+                notes.empty_result = true;
             }
             (sql, status, Some(v))
         }
@@ -901,19 +899,17 @@ async fn finish_pair(
                         .as_ref()
                         .and_then(|j| j["is_valid"].as_bool())
                         .unwrap_or(false);
-                    meta.insert(
-                        format!("validator:{}", v.name),
-                        resp.json.unwrap_or(Json::Null),
-                    );
+                    notes
+                        .validators
+                        .push((v.name.clone(), resp.json.unwrap_or(Json::Null)));
                     if !ok {
                         status = PairStatus::Invalid;
                     }
                 }
                 Err(e) => {
-                    meta.insert(
-                        format!("validator:{}", v.name),
-                        json!({"error": e.to_string()}),
-                    );
+                    notes
+                        .validators
+                        .push((v.name.clone(), json!({"error": e.to_string()})));
                 }
             }
         }
@@ -927,11 +923,18 @@ async fn finish_pair(
         question: question.to_string(),
         sql: final_sql.clone(),
         status: Some(status),
-        meta_json: (!meta.is_empty()).then(|| Json::Object(meta).to_string()),
+        notes,
         template: (!final_sql.is_empty()).then(|| template(&final_sql)),
         result_fingerprint: last.and_then(|v| v.fingerprint),
-        concepts_json: analysis.map(|a| {
-            json!({"concepts": a.concepts, "tables": a.tables, "hardness": a.hardness, "level": a.level}).to_string()
+        analysis: analysis.map(|a| PairAnalysis {
+            concepts: a
+                .concepts
+                .iter()
+                .map(|(c, n)| (c.name().to_string(), *n))
+                .collect(),
+            tables: a.tables,
+            hardness: a.hardness.name().to_string(),
+            level: Some(a.level.name().to_string()),
         }),
     };
     match ctx

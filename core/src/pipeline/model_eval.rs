@@ -321,7 +321,7 @@ pub fn evaluate_model(
     let leakage = leakage(&project.eval, store)?;
     store.finish_eval_run(
         run_id,
-        "completed",
+        crate::store::RunStatus::Completed,
         Some(
             &json!({
                 "accuracy": summary.accuracy(),

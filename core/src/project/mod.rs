@@ -132,8 +132,8 @@ impl Project {
                 .map(|p| (p.question.clone(), p.sql.clone()))
                 .collect()
         };
-        store.replace_gold_set("gold", snapshot, &pairs(&self.gold))?;
-        store.replace_gold_set("eval", snapshot, &pairs(&self.eval))?;
+        store.replace_gold_set(crate::store::SetName::Gold, snapshot, &pairs(&self.gold))?;
+        store.replace_gold_set(crate::store::SetName::Eval, snapshot, &pairs(&self.eval))?;
         Ok((store, snapshot))
     }
 }

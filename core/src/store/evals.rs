@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError, now_rfc3339};
+use super::{Result, RunStatus, Store, StoreError, now_rfc3339};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalRun {
@@ -14,7 +14,7 @@ pub struct EvalRun {
     pub finished_at: Option<String>,
     pub model: String,
     pub profile: String,
-    pub status: String,
+    pub status: RunStatus,
     pub eval_set_hash: Option<String>,
     pub config_json: String,
     pub summary_json: Option<String>,
@@ -134,7 +134,12 @@ impl Store {
         Ok(())
     }
 
-    pub fn finish_eval_run(&self, id: i64, status: &str, summary_json: Option<&str>) -> Result<()> {
+    pub fn finish_eval_run(
+        &self,
+        id: i64,
+        status: RunStatus,
+        summary_json: Option<&str>,
+    ) -> Result<()> {
         let n = self.lock().execute(
             "UPDATE eval_runs SET status = ?2, finished_at = ?3, summary_json = ?4 WHERE id = ?1",
             params![id, status, now_rfc3339(), summary_json],
@@ -261,9 +266,9 @@ mod tests {
             vec![0, 1, 2]
         );
         store
-            .finish_eval_run(id, "completed", Some("{\"accuracy\":0.66}"))
+            .finish_eval_run(id, RunStatus::Completed, Some("{\"accuracy\":0.66}"))
             .unwrap();
-        assert_eq!(store.eval_run(id).unwrap().status, "completed");
+        assert_eq!(store.eval_run(id).unwrap().status, RunStatus::Completed);
         store.save_analysis(None, "coverage", "{\"a\":1}").unwrap();
         store.save_analysis(None, "coverage", "{\"a\":2}").unwrap();
         assert_eq!(

@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError, now_rfc3339};
+use super::{JobStatus, Result, Store, StoreError, TuneProvider, now_rfc3339};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dataset {
@@ -20,15 +20,21 @@ pub struct Dataset {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: i64,
-    pub provider: String,
+    pub provider: TuneProvider,
     pub external_id: Option<String>,
     pub model: Option<String>,
     pub dataset_id: Option<i64>,
-    pub status: String,
+    pub status: JobStatus,
     pub created_at: String,
     pub updated_at: String,
     pub config_json: String,
     pub result_json: Option<String>,
+    /// A local trainer's process id (its process group too).
+    pub pid: Option<i64>,
+    /// A cancel was asked for (the local trainer reports the job cancelled from then on).
+    pub cancel_requested: bool,
+    /// A local trainer's exit code, recorded by the lode that spawned and reaped it.
+    pub exit_code: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,7 +42,7 @@ pub struct JobEvent {
     pub id: i64,
     pub job_id: i64,
     pub at: String,
-    pub status: String,
+    pub status: JobStatus,
     pub message: String,
     pub data_json: Option<String>,
 }
@@ -57,7 +63,7 @@ fn dataset_from_row(r: &Row<'_>) -> rusqlite::Result<Dataset> {
 }
 
 const JOB_COLUMNS: &str = "id, provider, external_id, model, dataset_id, status, created_at, \
-                           updated_at, config_json, result_json";
+                           updated_at, config_json, result_json, pid, cancel_requested, exit_code";
 
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
@@ -71,6 +77,9 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
         updated_at: r.get(7)?,
         config_json: r.get(8)?,
         result_json: r.get(9)?,
+        pid: r.get(10)?,
+        cancel_requested: r.get(11)?,
+        exit_code: r.get(12)?,
     })
 }
 
@@ -147,10 +156,10 @@ impl Store {
     /// Creates a job and its first event.
     pub fn create_job(
         &self,
-        provider: &str,
+        provider: TuneProvider,
         model: Option<&str>,
         dataset_id: Option<i64>,
-        status: &str,
+        status: JobStatus,
         config_json: &str,
     ) -> Result<i64> {
         let mut conn = self.lock();
@@ -187,7 +196,7 @@ impl Store {
     pub fn update_job_status(
         &self,
         id: i64,
-        status: &str,
+        status: JobStatus,
         message: &str,
         data_json: Option<&str>,
         result_json: Option<&str>,
@@ -210,6 +219,51 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Records a local trainer's process.
+    pub fn set_job_pid(&self, id: i64, pid: i64) -> Result<()> {
+        self.update_job_process(id, "pid = ?2", pid)
+    }
+
+    /// Records that a cancel was asked for.
+    pub fn request_job_cancel(&self, id: i64) -> Result<()> {
+        self.update_job_process(id, "cancel_requested = ?2", true)
+    }
+
+    /// Records a local trainer's exit code.
+    pub fn set_job_exit_code(&self, id: i64, code: i64) -> Result<()> {
+        self.update_job_process(id, "exit_code = ?2", code)
+    }
+
+    fn update_job_process(&self, id: i64, set: &str, value: impl rusqlite::ToSql) -> Result<()> {
+        let n = self.lock().execute(
+            &format!("UPDATE jobs SET {set}, updated_at = ?3 WHERE id = ?1"),
+            params![id, value, now_rfc3339()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "job", id });
+        }
+        Ok(())
+    }
+
+    /// The job a provider knows by `external_id`.
+    pub fn job_by_external_id(
+        &self,
+        provider: TuneProvider,
+        external_id: &str,
+    ) -> Result<Option<Job>> {
+        Ok(self
+            .lock()
+            .query_row(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE provider = ?1 AND external_id = ?2
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                params![provider, external_id],
+                job_from_row,
+            )
+            .optional()?)
     }
 
     pub fn job(&self, id: i64) -> Result<Job> {
@@ -258,22 +312,80 @@ mod tests {
     fn job_history_is_kept() {
         let store = Store::open_in_memory().unwrap();
         let id = store
-            .create_job("lamini", Some("llama"), None, "queued", "{}")
+            .create_job(
+                TuneProvider::Lamini,
+                Some("llama"),
+                None,
+                JobStatus::Queued,
+                "{}",
+            )
             .unwrap();
         store.set_job_external_id(id, "job-42").unwrap();
         store
-            .update_job_status(id, "running", "step 10/100", Some("{\"step\":10}"), None)
+            .update_job_status(
+                id,
+                JobStatus::Running,
+                "step 10/100",
+                Some("{\"step\":10}"),
+                None,
+            )
             .unwrap();
         store
-            .update_job_status(id, "completed", "done", None, Some("{\"model\":\"m1\"}"))
+            .update_job_status(
+                id,
+                JobStatus::Succeeded,
+                "done",
+                None,
+                Some("{\"model\":\"m1\"}"),
+            )
             .unwrap();
         let job = store.job(id).unwrap();
-        assert_eq!(job.status, "completed");
+        assert_eq!(job.status, JobStatus::Succeeded);
+        assert_eq!(job.provider, TuneProvider::Lamini);
         assert_eq!(job.external_id.as_deref(), Some("job-42"));
         assert_eq!(job.result_json.as_deref(), Some("{\"model\":\"m1\"}"));
         let events = store.job_events(id).unwrap();
-        let statuses: Vec<&str> = events.iter().map(|e| e.status.as_str()).collect();
-        assert_eq!(statuses, vec!["queued", "running", "completed"]);
-        assert!(store.update_job_status(99, "x", "", None, None).is_err());
+        let statuses: Vec<JobStatus> = events.iter().map(|e| e.status).collect();
+        assert_eq!(
+            statuses,
+            vec![JobStatus::Queued, JobStatus::Running, JobStatus::Succeeded]
+        );
+        assert!(
+            store
+                .update_job_status(99, JobStatus::Failed, "", None, None)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_local_trainers_process_is_kept_on_its_job() {
+        let store = Store::open_in_memory().unwrap();
+        let id = store
+            .create_job(TuneProvider::Local, None, None, JobStatus::Queued, "{}")
+            .unwrap();
+        store.set_job_external_id(id, "job-1").unwrap();
+        let job = store.job(id).unwrap();
+        assert_eq!(
+            (job.pid, job.cancel_requested, job.exit_code),
+            (None, false, None)
+        );
+        store.set_job_pid(id, 4242).unwrap();
+        store.request_job_cancel(id).unwrap();
+        store.set_job_exit_code(id, 130).unwrap();
+        let job = store
+            .job_by_external_id(TuneProvider::Local, "job-1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (job.pid, job.cancel_requested, job.exit_code),
+            (Some(4242), true, Some(130))
+        );
+        assert!(
+            store
+                .job_by_external_id(TuneProvider::Lamini, "job-1")
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.set_job_exit_code(99, 0).is_err());
     }
 }

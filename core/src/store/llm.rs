@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Result, Store, now_rfc3339};
+use super::{ErrorKind, Result, Store, now_rfc3339};
 
 /// The cache key of a request: sha256 over its parts separated by 0x1f (unit separator), so
 /// `("ab", "c")` and `("a", "bc")` differ.
@@ -32,7 +32,7 @@ pub struct NewLlmCall {
     pub completion_tokens: Option<i64>,
     pub cached: bool,
     pub ok: bool,
-    pub error_kind: Option<String>,
+    pub error_kind: Option<ErrorKind>,
     pub error: Option<String>,
 }
 

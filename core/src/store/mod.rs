@@ -2,9 +2,12 @@
 //! migrations) that every stage writes and every face reads. Each write is one transaction
 //! with `synchronous=FULL`, so a `kill -9` at any moment loses nothing reported saved.
 
+mod enums;
 mod evals;
+mod failures;
 mod jobs;
 mod llm;
+mod migrate;
 mod pairs;
 
 use std::path::{Path, PathBuf};
@@ -14,16 +17,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+pub use enums::{
+    ErrorKind, JobStatus, PairStatus, ReviewAction, RunKind, RunStatus, SetName, TuneProvider,
+};
 pub use evals::{EvalCase, EvalRun, NewEvalCase};
+pub use failures::{GenerationFailure, NewGenerationFailure};
 pub use jobs::{Dataset, Job, JobEvent};
 pub use llm::{LlmCallStats, NewLlmCall, cache_key};
 pub use pairs::{
-    NewPair, NewRun, NewValidation, Pair, PairFilter, PairStatus, PairSummary, QueueQuery,
-    QueueSort, Review, ReviewAction, Run, RunStatus, Validation,
+    NewPair, NewRun, NewValidation, Pair, PairAnalysis, PairFilter, PairNotes, PairSummary,
+    QueueQuery, QueueSort, Review, Run, Validation,
 };
 
-/// The migrations, in order; `PRAGMA user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+use migrate::MIGRATIONS;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +76,7 @@ pub struct InputSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredGold {
     pub id: i64,
-    pub set_name: String,
+    pub set_name: SetName,
     pub position: i64,
     pub question: String,
     pub sql: String,
@@ -137,9 +143,11 @@ impl Store {
                 known,
             });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        for (i, steps) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
+            for step in *steps {
+                step.apply(&tx)?;
+            }
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
         }
@@ -243,15 +251,10 @@ impl Store {
     /// Returns the ids in input order.
     pub fn replace_gold_set(
         &self,
-        set_name: &str,
+        set_name: SetName,
         snapshot_id: i64,
         pairs: &[(String, String)],
     ) -> Result<Vec<i64>> {
-        if set_name != "gold" && set_name != "eval" {
-            return Err(StoreError::Invalid(format!(
-                "gold set name must be gold or eval, not {set_name}"
-            )));
-        }
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let mut ids = Vec::with_capacity(pairs.len());
@@ -280,7 +283,7 @@ impl Store {
     }
 
     /// The gold (or eval) set of the latest snapshot that has one.
-    pub fn gold_set(&self, set_name: &str) -> Result<Vec<StoredGold>> {
+    pub fn gold_set(&self, set_name: SetName) -> Result<Vec<StoredGold>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
             "SELECT id, set_name, position, question, sql, snapshot_id FROM gold_pairs
@@ -361,13 +364,25 @@ mod tests {
             ("q1".to_string(), "SELECT 1".to_string()),
             ("q2".to_string(), "SELECT 2".to_string()),
         ];
-        let ids = store.replace_gold_set("gold", snap, &pairs).unwrap();
-        let again = store.replace_gold_set("gold", snap, &pairs).unwrap();
+        let ids = store.replace_gold_set(SetName::Gold, snap, &pairs).unwrap();
+        let again = store.replace_gold_set(SetName::Gold, snap, &pairs).unwrap();
         assert_eq!(ids, again);
-        let stored = store.gold_set("gold").unwrap();
+        let stored = store.gold_set(SetName::Gold).unwrap();
         assert_eq!(stored.len(), 2);
         assert_eq!(stored[1].question, "q2");
-        assert!(store.gold_set("eval").unwrap().is_empty());
-        assert!(store.replace_gold_set("other", snap, &pairs).is_err());
+        assert_eq!(stored[1].set_name, SetName::Gold);
+        assert!(store.gold_set(SetName::Eval).unwrap().is_empty());
+        // Only gold and eval exist: the type refuses other names, and so does the schema.
+        assert!("other".parse::<SetName>().is_err());
+        assert!(
+            store
+                .lock()
+                .execute(
+                    "INSERT INTO gold_pairs (set_name, position, question, sql, snapshot_id)
+                     VALUES ('other', 0, 'q', 'SELECT 1', ?1)",
+                    [snap],
+                )
+                .is_err()
+        );
     }
 }

@@ -1,88 +1,17 @@
 //! Runs, pairs with their provenance, validation attempts, and review decisions with history.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
 
-use super::{Result, Store, StoreError, now_rfc3339};
-
-macro_rules! text_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = StoreError;
-            fn from_str(s: &str) -> Result<Self> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(StoreError::Invalid(format!(
-                        "unknown {} `{other}`", stringify!($name)
-                    ))),
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-text_enum!(
-    /// Where a run is.
-    RunStatus {
-        Running => "running",
-        Completed => "completed",
-        Failed => "failed",
-        Cancelled => "cancelled",
-        Interrupted => "interrupted",
-    }
-);
-
-text_enum!(
-    /// Where a pair is in its life: generated, validated, deduplicated, reviewed.
-    PairStatus {
-        Pending => "pending",
-        Valid => "valid",
-        Invalid => "invalid",
-        Fixed => "fixed",
-        Duplicate => "duplicate",
-        Leakage => "leakage",
-        Accepted => "accepted",
-        Rejected => "rejected",
-    }
-);
-
-text_enum!(
-    /// What a reviewer did.
-    ReviewAction {
-        Accept => "accept",
-        Reject => "reject",
-        Edit => "edit",
-        Reset => "reset",
-        Undo => "undo",
-    }
-);
+use super::{PairStatus, Result, ReviewAction, RunKind, RunStatus, Store, StoreError, now_rfc3339};
 
 /// A run to create.
 #[derive(Debug, Clone, Default)]
 pub struct NewRun {
-    pub kind: String,
+    pub kind: RunKind,
     pub snapshot_id: Option<i64>,
     pub profile: String,
     pub config_json: String,
@@ -91,7 +20,7 @@ pub struct NewRun {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub id: i64,
-    pub kind: String,
+    pub kind: RunKind,
     pub status: RunStatus,
     pub created_at: String,
     pub finished_at: Option<String>,
@@ -113,10 +42,11 @@ pub struct NewPair {
     pub question: String,
     pub sql: String,
     pub status: Option<PairStatus>,
-    pub meta_json: Option<String>,
+    pub notes: PairNotes,
     pub template: Option<String>,
     pub result_fingerprint: Option<String>,
-    pub concepts_json: Option<String>,
+    /// `None` when the SQL could not be analyzed (no SQL, a parse error).
+    pub analysis: Option<PairAnalysis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,8 +64,120 @@ pub struct Pair {
     pub updated_at: String,
     pub template: Option<String>,
     pub result_fingerprint: Option<String>,
-    pub concepts_json: Option<String>,
-    pub meta_json: Option<String>,
+    pub analysis: Option<PairAnalysis>,
+    pub notes: PairNotes,
+}
+
+/// What the SQL analysis found in a pair's query; its concepts and tables are indexed, so the
+/// queue filters `concept:` and `table:` are queries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairAnalysis {
+    /// Concept names with how often each occurs, in the analyzer's order.
+    pub concepts: Vec<(String, u32)>,
+    /// Tables the query reads, in the analyzer's order.
+    pub tables: Vec<String>,
+    /// The hardness name (`easy` .. `extra`).
+    pub hardness: String,
+    /// The level name (`simple` .. `highly_complex`), where it was recorded.
+    pub level: Option<String>,
+}
+
+/// What generation noted about a pair beside its validation attempts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairNotes {
+    /// Why the schema-to-SQL step gave no SQL.
+    pub llm_error: Option<String>,
+    /// The last attempt failed with an empty, all-NULL or zero-count result.
+    pub empty_result: bool,
+    /// Each LLM validator's answer (or its error), by validator name; free-form JSON.
+    pub validators: Vec<(String, Json)>,
+    /// An imported pair's validation in the original tool's shape; free-form JSON.
+    pub original_validation: Option<Json>,
+}
+
+impl PairNotes {
+    pub fn is_empty(&self) -> bool {
+        *self == PairNotes::default()
+    }
+
+    /// The notes as `(label, text)`, in the order they were made, for display.
+    pub fn lines(&self) -> Vec<(String, String)> {
+        let text = |v: &Json| match v {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let mut out = Vec::new();
+        if let Some(e) = &self.llm_error {
+            out.push(("llm_error".to_string(), e.clone()));
+        }
+        if self.empty_result {
+            out.push(("empty".to_string(), "true".to_string()));
+        }
+        for (name, v) in &self.validators {
+            out.push((format!("validator:{name}"), text(v)));
+        }
+        if let Some(v) = &self.original_validation {
+            out.push(("original_validation".to_string(), text(v)));
+        }
+        out
+    }
+
+    /// The free-form part as stored in `pairs.notes_json` (an object keyed `validator:NAME`
+    /// and `original_validation`); `None` when there is none.
+    fn free_form_json(&self) -> Option<String> {
+        let mut m = serde_json::Map::new();
+        for (name, v) in &self.validators {
+            m.insert(format!("validator:{name}"), v.clone());
+        }
+        if let Some(v) = &self.original_validation {
+            m.insert("original_validation".into(), v.clone());
+        }
+        (!m.is_empty()).then(|| Json::Object(m).to_string())
+    }
+
+    fn from_columns(
+        llm_error: Option<String>,
+        empty_result: bool,
+        notes_json: Option<String>,
+    ) -> rusqlite::Result<PairNotes> {
+        let mut notes = PairNotes {
+            llm_error,
+            empty_result,
+            ..PairNotes::default()
+        };
+        let Some(text) = notes_json else {
+            return Ok(notes);
+        };
+        let Json::Object(m) = json_column(&text)? else {
+            return Err(bad_column("pairs.notes_json is not a JSON object"));
+        };
+        for (k, v) in m {
+            match k.strip_prefix("validator:") {
+                Some(name) => notes.validators.push((name.to_string(), v)),
+                None if k == "original_validation" => notes.original_validation = Some(v),
+                None => {
+                    return Err(bad_column(&format!(
+                        "unknown note `{k}` in pairs.notes_json"
+                    )));
+                }
+            }
+        }
+        Ok(notes)
+    }
+}
+
+fn bad_column(message: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        Box::new(StoreError::Invalid(message.to_string())),
+    )
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 /// The few fields of a pair a list shows (cheap to load by the hundred thousand).
@@ -249,12 +291,6 @@ pub struct Review {
     pub undone: bool,
 }
 
-fn parse<T: FromStr<Err = StoreError>>(text: String) -> rusqlite::Result<T> {
-    text.parse().map_err(|e: StoreError| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
 const RUN_COLUMNS: &str = "id, kind, status, created_at, finished_at, snapshot_id, profile, \
                            config_json, summary_json, error";
 
@@ -262,7 +298,7 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
     Ok(Run {
         id: r.get(0)?,
         kind: r.get(1)?,
-        status: parse(r.get(2)?)?,
+        status: r.get(2)?,
         created_at: r.get(3)?,
         finished_at: r.get(4)?,
         snapshot_id: r.get(5)?,
@@ -273,11 +309,27 @@ fn run_from_row(r: &Row<'_>) -> rusqlite::Result<Run> {
     })
 }
 
+/// A pair's columns; its concepts and tables come along as JSON arrays built by SQLite (in
+/// insertion order), read only here.
 const PAIR_COLUMNS: &str = "id, run_id, origin_key, generator, parent_gold_id, parent_pair_id, \
-                            question, sql, status, created_at, updated_at, template, \
-                            result_fingerprint, concepts_json, meta_json";
+    question, sql, status, created_at, updated_at, template, result_fingerprint, hardness, level, \
+    (SELECT json_group_array(json_array(concept, uses) ORDER BY rowid) FROM pair_concepts \
+     WHERE pair_id = pairs.id), \
+    (SELECT json_group_array(table_name ORDER BY rowid) FROM pair_tables \
+     WHERE pair_id = pairs.id), \
+    llm_error, empty_result, notes_json";
 
 fn pair_from_row(r: &Row<'_>) -> rusqlite::Result<Pair> {
+    let hardness: Option<String> = r.get(13)?;
+    let analysis = match hardness {
+        Some(hardness) => Some(PairAnalysis {
+            concepts: json_column(&r.get::<_, String>(15)?)?,
+            tables: json_column(&r.get::<_, String>(16)?)?,
+            hardness,
+            level: r.get(14)?,
+        }),
+        None => None,
+    };
     Ok(Pair {
         id: r.get(0)?,
         run_id: r.get(1)?,
@@ -287,21 +339,68 @@ fn pair_from_row(r: &Row<'_>) -> rusqlite::Result<Pair> {
         parent_pair_id: r.get(5)?,
         question: r.get(6)?,
         sql: r.get(7)?,
-        status: parse(r.get(8)?)?,
+        status: r.get(8)?,
         created_at: r.get(9)?,
         updated_at: r.get(10)?,
         template: r.get(11)?,
         result_fingerprint: r.get(12)?,
-        concepts_json: r.get(13)?,
-        meta_json: r.get(14)?,
+        analysis,
+        notes: PairNotes::from_columns(r.get(17)?, r.get(18)?, r.get(19)?)?,
     })
 }
 
-const INSERT_PAIR: &str = "INSERT INTO pairs (run_id, origin_key, generator, parent_gold_id,
-        parent_pair_id, question, sql, status, created_at, updated_at, meta_json, template,
-        result_fingerprint, concepts_json)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)
-     ON CONFLICT (run_id, origin_key) DO NOTHING";
+/// Inserts a pair (nothing when its run and origin key exist); returns its id and whether it
+/// is new. Its analysis and notes go in with it.
+fn insert_pair(tx: &Transaction<'_>, run_id: i64, p: &NewPair, now: &str) -> Result<(i64, bool)> {
+    let n = tx
+        .prepare_cached(
+            "INSERT INTO pairs (run_id, origin_key, generator, parent_gold_id, parent_pair_id,
+                question, sql, status, created_at, updated_at, template, result_fingerprint,
+                hardness, level, llm_error, empty_result, notes_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             ON CONFLICT (run_id, origin_key) DO NOTHING",
+        )?
+        .execute(params![
+            run_id,
+            p.origin_key,
+            p.generator,
+            p.parent_gold_id,
+            p.parent_pair_id,
+            p.question,
+            p.sql,
+            p.status.unwrap_or(PairStatus::Pending),
+            now,
+            p.template,
+            p.result_fingerprint,
+            p.analysis.as_ref().map(|a| &a.hardness),
+            p.analysis.as_ref().and_then(|a| a.level.as_ref()),
+            p.notes.llm_error,
+            p.notes.empty_result,
+            p.notes.free_form_json(),
+        ])?;
+    if n == 0 {
+        let id = tx
+            .prepare_cached("SELECT id FROM pairs WHERE run_id = ?1 AND origin_key = ?2")?
+            .query_row(params![run_id, p.origin_key], |r| r.get(0))?;
+        return Ok((id, false));
+    }
+    let id = tx.last_insert_rowid();
+    if let Some(a) = &p.analysis {
+        let mut concept = tx.prepare_cached(
+            "INSERT OR IGNORE INTO pair_concepts (pair_id, concept, uses) VALUES (?1, ?2, ?3)",
+        )?;
+        for (name, uses) in &a.concepts {
+            concept.execute(params![id, name, uses])?;
+        }
+        let mut table = tx.prepare_cached(
+            "INSERT OR IGNORE INTO pair_tables (pair_id, table_name) VALUES (?1, ?2)",
+        )?;
+        for t in &a.tables {
+            table.execute(params![id, t])?;
+        }
+    }
+    Ok((id, true))
+}
 
 const REVIEW_COLUMNS: &str = "id, pair_id, action, prev_status, new_status, prev_question, \
                               prev_sql, new_question, new_sql, note, created_at, undone";
@@ -310,9 +409,9 @@ fn review_from_row(r: &Row<'_>) -> rusqlite::Result<Review> {
     Ok(Review {
         id: r.get(0)?,
         pair_id: r.get(1)?,
-        action: parse(r.get(2)?)?,
-        prev_status: parse(r.get(3)?)?,
-        new_status: parse(r.get(4)?)?,
+        action: r.get(2)?,
+        prev_status: r.get(3)?,
+        new_status: r.get(4)?,
         prev_question: r.get(5)?,
         prev_sql: r.get(6)?,
         new_question: r.get(7)?,
@@ -397,7 +496,7 @@ impl Store {
     }
 
     /// The newest run of a kind.
-    pub fn latest_run(&self, kind: &str) -> Result<Option<Run>> {
+    pub fn latest_run(&self, kind: RunKind) -> Result<Option<Run>> {
         Ok(self
             .lock()
             .query_row(
@@ -432,36 +531,10 @@ impl Store {
     pub fn insert_pairs(&self, run_id: i64, pairs: &[NewPair]) -> Result<Vec<i64>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
+        let now = now_rfc3339();
         let mut ids = Vec::with_capacity(pairs.len());
-        {
-            let now = now_rfc3339();
-            let mut insert = tx.prepare_cached(INSERT_PAIR)?;
-            let mut existing =
-                tx.prepare_cached("SELECT id FROM pairs WHERE run_id = ?1 AND origin_key = ?2")?;
-            for p in pairs {
-                let status = p.status.unwrap_or(PairStatus::Pending);
-                let n = insert.execute(params![
-                    run_id,
-                    p.origin_key,
-                    p.generator,
-                    p.parent_gold_id,
-                    p.parent_pair_id,
-                    p.question,
-                    p.sql,
-                    status.as_str(),
-                    now,
-                    p.meta_json,
-                    p.template,
-                    p.result_fingerprint,
-                    p.concepts_json
-                ])?;
-                let id = if n == 1 {
-                    tx.last_insert_rowid()
-                } else {
-                    existing.query_row(params![run_id, p.origin_key], |r| r.get(0))?
-                };
-                ids.push(id);
-            }
+        for p in pairs {
+            ids.push(insert_pair(&tx, run_id, p, &now)?.0);
         }
         tx.commit()?;
         Ok(ids)
@@ -479,33 +552,10 @@ impl Store {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let now = now_rfc3339();
-        let n = tx.execute(
-            INSERT_PAIR,
-            params![
-                run_id,
-                pair.origin_key,
-                pair.generator,
-                pair.parent_gold_id,
-                pair.parent_pair_id,
-                pair.question,
-                pair.sql,
-                pair.status.unwrap_or(PairStatus::Pending).as_str(),
-                now,
-                pair.meta_json,
-                pair.template,
-                pair.result_fingerprint,
-                pair.concepts_json
-            ],
-        )?;
-        if n == 0 {
-            let id = tx.query_row(
-                "SELECT id FROM pairs WHERE run_id = ?1 AND origin_key = ?2",
-                params![run_id, pair.origin_key],
-                |r| r.get(0),
-            )?;
+        let (id, new) = insert_pair(&tx, run_id, pair, &now)?;
+        if !new {
             return Ok((id, false));
         }
-        let id = tx.last_insert_rowid();
         for v in validations {
             tx.execute(
                 "INSERT INTO validations (pair_id, attempt, sql, ok, error_kind, error, row_count,
@@ -530,10 +580,15 @@ impl Store {
         Ok((id, true))
     }
 
-    /// The origin keys already stored for a run (a resumed run skips them).
+    /// The origin keys already stored for a run, of pairs and of failed calls (a resumed run
+    /// skips them; a generator call's failure has its own key, `…:call`, that no step looks
+    /// for, so that call is retried, while a failed sql-first call keeps its step's key).
     pub fn origins(&self, run_id: i64) -> Result<std::collections::BTreeSet<String>> {
         let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT origin_key FROM pairs WHERE run_id = ?1")?;
+        let mut stmt = conn.prepare(
+            "SELECT origin_key FROM pairs WHERE run_id = ?1
+             UNION SELECT origin_key FROM generation_failures WHERE run_id = ?1",
+        )?;
         let rows = stmt.query_map([run_id], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -559,18 +614,12 @@ impl Store {
             args.push(g.clone().into());
         }
         if let Some(c) = &q.concept {
-            // concepts_json is {"concepts": {"join": 1, ...}, "tables": [...], ...}.
-            sql.push_str(
-                " AND EXISTS (SELECT 1 FROM json_each(pairs.concepts_json, '$.concepts') \
-                 WHERE key = lower(?))",
-            );
+            sql.push_str(" AND id IN (SELECT pair_id FROM pair_concepts WHERE concept = lower(?))");
             args.push(c.clone().into());
         }
         if let Some(t) = &q.table {
-            sql.push_str(
-                " AND EXISTS (SELECT 1 FROM json_each(pairs.concepts_json, '$.tables') \
-                 WHERE lower(value) = lower(?))",
-            );
+            // table_name compares without case (COLLATE NOCASE), through its index.
+            sql.push_str(" AND id IN (SELECT pair_id FROM pair_tables WHERE table_name = ?)");
             args.push(t.clone().into());
         }
         for word in &q.text {
@@ -592,7 +641,7 @@ impl Store {
         let rows = stmt.query_map(params_from_iter(args), |r| {
             Ok(PairSummary {
                 id: r.get(0)?,
-                status: parse(r.get(1)?)?,
+                status: r.get(1)?,
                 generator: r.get(2)?,
                 question: r.get(3)?,
             })
@@ -707,24 +756,6 @@ impl Store {
         Ok(())
     }
 
-    pub fn update_pair_analysis(
-        &self,
-        id: i64,
-        template: Option<&str>,
-        fingerprint: Option<&str>,
-        concepts_json: Option<&str>,
-    ) -> Result<()> {
-        let n = self.lock().execute(
-            "UPDATE pairs SET template = ?2, result_fingerprint = ?3, concepts_json = ?4,
-             updated_at = ?5 WHERE id = ?1",
-            params![id, template, fingerprint, concepts_json, now_rfc3339()],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound { what: "pair", id });
-        }
-        Ok(())
-    }
-
     // --- validations ----------------------------------------------------------------------
 
     pub fn add_validation(&self, v: &NewValidation) -> Result<i64> {
@@ -790,66 +821,54 @@ impl Store {
         status_after_edit: Option<PairStatus>,
         note: Option<&str>,
     ) -> Result<Review> {
-        if action == ReviewAction::Undo {
-            return Err(StoreError::Invalid(
-                "use undo_last_review to undo a decision".into(),
-            ));
-        }
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let (question, sql, status): (String, String, String) = tx
-            .query_row(
-                "SELECT question, sql, status FROM pairs WHERE id = ?1",
-                [pair_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?
-            .ok_or(StoreError::NotFound {
-                what: "pair",
-                id: pair_id,
-            })?;
-        let prev_status: PairStatus = status.parse()?;
-        let (new_status, q, s) = match action {
-            ReviewAction::Accept => (PairStatus::Accepted, question.clone(), sql.clone()),
-            ReviewAction::Reject => (PairStatus::Rejected, question.clone(), sql.clone()),
-            ReviewAction::Reset => (PairStatus::Pending, question.clone(), sql.clone()),
-            ReviewAction::Edit => (
-                status_after_edit.unwrap_or(PairStatus::Pending),
-                new_question.unwrap_or(&question).to_string(),
-                new_sql.unwrap_or(&sql).to_string(),
-            ),
-            ReviewAction::Undo => unreachable!("refused above"),
-        };
-        let now = now_rfc3339();
-        tx.execute(
-            "INSERT INTO reviews (pair_id, action, prev_status, new_status, prev_question,
-                                  prev_sql, new_question, new_sql, note, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                pair_id,
-                action.as_str(),
-                prev_status.as_str(),
-                new_status.as_str(),
-                question,
-                sql,
-                q,
-                s,
-                note,
-                now
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.execute(
-            "UPDATE pairs SET question = ?2, sql = ?3, status = ?4, updated_at = ?5 WHERE id = ?1",
-            params![pair_id, q, s, new_status.as_str(), now],
-        )?;
-        let review = tx.query_row(
-            &format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE id = ?1"),
-            [id],
-            review_from_row,
+        let review = apply_review(
+            &tx,
+            pair_id,
+            action,
+            new_question,
+            new_sql,
+            status_after_edit,
+            note,
         )?;
         tx.commit()?;
         Ok(review)
+    }
+
+    /// Saves an edit of a pair (whose new SQL the caller validated) and accepts it, in one
+    /// transaction: either both decisions are stored or neither. The history holds the edit
+    /// (status valid) and then the accept, so undo steps back through them one at a time.
+    /// Returns the accept.
+    pub fn edit_and_accept(
+        &self,
+        pair_id: i64,
+        new_question: Option<&str>,
+        new_sql: Option<&str>,
+        accept_note: Option<&str>,
+    ) -> Result<Review> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        apply_review(
+            &tx,
+            pair_id,
+            ReviewAction::Edit,
+            new_question,
+            new_sql,
+            Some(PairStatus::Valid),
+            None,
+        )?;
+        let accept = apply_review(
+            &tx,
+            pair_id,
+            ReviewAction::Accept,
+            None,
+            None,
+            None,
+            accept_note,
+        )?;
+        tx.commit()?;
+        Ok(accept)
     }
 
     /// Undoes the latest decision on a pair that is not undone yet: restores its previous
@@ -924,4 +943,71 @@ impl Store {
         let rows = stmt.query_map([pair_id], review_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// One review decision inside the caller's transaction (see [`Store::review`]).
+fn apply_review(
+    tx: &rusqlite::Transaction<'_>,
+    pair_id: i64,
+    action: ReviewAction,
+    new_question: Option<&str>,
+    new_sql: Option<&str>,
+    status_after_edit: Option<PairStatus>,
+    note: Option<&str>,
+) -> Result<Review> {
+    if action == ReviewAction::Undo {
+        return Err(StoreError::Invalid(
+            "use undo_last_review to undo a decision".into(),
+        ));
+    }
+    let (question, sql, prev_status): (String, String, PairStatus) = tx
+        .query_row(
+            "SELECT question, sql, status FROM pairs WHERE id = ?1",
+            [pair_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?
+        .ok_or(StoreError::NotFound {
+            what: "pair",
+            id: pair_id,
+        })?;
+    let (new_status, q, s) = match action {
+        ReviewAction::Accept => (PairStatus::Accepted, question.clone(), sql.clone()),
+        ReviewAction::Reject => (PairStatus::Rejected, question.clone(), sql.clone()),
+        ReviewAction::Reset => (PairStatus::Pending, question.clone(), sql.clone()),
+        ReviewAction::Edit => (
+            status_after_edit.unwrap_or(PairStatus::Pending),
+            new_question.unwrap_or(&question).to_string(),
+            new_sql.unwrap_or(&sql).to_string(),
+        ),
+        ReviewAction::Undo => unreachable!("refused above"),
+    };
+    let now = now_rfc3339();
+    tx.execute(
+        "INSERT INTO reviews (pair_id, action, prev_status, new_status, prev_question,
+                              prev_sql, new_question, new_sql, note, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            pair_id,
+            action,
+            prev_status,
+            new_status,
+            question,
+            sql,
+            q,
+            s,
+            note,
+            now
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.execute(
+        "UPDATE pairs SET question = ?2, sql = ?3, status = ?4, updated_at = ?5 WHERE id = ?1",
+        params![pair_id, q, s, new_status, now],
+    )?;
+    Ok(tx.query_row(
+        &format!("SELECT {REVIEW_COLUMNS} FROM reviews WHERE id = ?1"),
+        [id],
+        review_from_row,
+    )?)
 }

@@ -10,7 +10,7 @@ use super::model::{self, ModelRequest, Purpose};
 use super::{Reporter, Stage, StageEvent, TaskError};
 use crate::pipeline::coverage::{self, Coverage, ErrorAnalysis, FillReport, TopicCoverage};
 use crate::project::Project;
-use crate::store::Store;
+use crate::store::{RunKind, Store};
 
 /// What to analyze and how.
 #[derive(Debug, Clone)]
@@ -83,7 +83,7 @@ pub fn default_run(store: &Store) -> Result<Option<i64>, TaskError> {
     Ok(store
         .runs()?
         .into_iter()
-        .find(|r| r.kind == "generate" || r.kind == "import")
+        .find(|r| matches!(r.kind, RunKind::Generate | RunKind::Import))
         .map(|r| r.id))
 }
 

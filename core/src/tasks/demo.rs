@@ -12,7 +12,7 @@ use super::model::ModelRequest;
 use super::tune::{self, JobOutcome, TuneInput};
 use super::{Reporter, Stage, TaskError};
 use crate::project::Project;
-use crate::store::{RunStatus, Store};
+use crate::store::{RunKind, RunStatus, Store, TuneProvider};
 use crate::tune::JobStatus;
 
 /// The offline profile the demo generates and analyzes with.
@@ -51,7 +51,7 @@ pub async fn run(
     reporter: &Reporter,
 ) -> Result<DemoOutcome, TaskError> {
     let offline = ModelRequest::profile(DEMO_PROFILE);
-    let generation = match store.latest_run("generate")? {
+    let generation = match store.latest_run(RunKind::Generate)? {
         Some(run) if run.status == RunStatus::Completed => {
             DemoGeneration::AlreadyDone(run.id, store.count_pairs_by_status(Some(run.id))?)
         }
@@ -93,7 +93,7 @@ pub async fn run(
     let done = store
         .jobs()?
         .into_iter()
-        .find(|j| j.provider == "memory" && j.status == JobStatus::Succeeded.as_str());
+        .find(|j| j.provider == TuneProvider::Memory && j.status == JobStatus::Succeeded);
     let tuning = match done {
         Some(j) => DemoTuning::AlreadyDone(tune::outcome(store, j.id, JobStatus::Succeeded)?),
         None => {

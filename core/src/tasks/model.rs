@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::config::Secret;
 use crate::llm::{Backend, ClientOptions, LaminiBackend, LlmClient, LlmError, OpenAiBackend};
 use crate::project::Project;
-use crate::store::Store;
+use crate::store::{Store, TuneProvider};
 use crate::tune::{JobStatus, TunedModel};
 
 /// What the user asked for (flags and config); all empty means "the default".
@@ -64,7 +64,7 @@ pub enum ModelSource {
     /// The tuned model of a tuning job.
     TunedJob {
         job: i64,
-        provider: String,
+        provider: TuneProvider,
         model_id: String,
     },
     /// The offline memory model of a dataset (`--model memory:<dataset>`).
@@ -98,7 +98,9 @@ pub fn choose(
             let tuned = crate::tune::tuned_model(store, job)
                 .map_err(|e| cfg(e.to_string()))?
                 .ok_or_else(|| {
-                    let status = store.job(job).map_or_else(|e| e.to_string(), |j| j.status);
+                    let status = store
+                        .job(job)
+                        .map_or_else(|e| e.to_string(), |j| j.status.to_string());
                     cfg(format!(
                         "job {job} has no tuned model yet (status {status}); watch it with \
                          `lode jobs watch {job}`"
@@ -125,22 +127,19 @@ pub fn choose(
                 label: format!("memory model {model}"),
                 model_id: model.clone(),
                 note: None,
-                client: tuned_client(backend, "memory", store),
+                client: tuned_client(backend, TuneProvider::Memory, store),
             });
         }
         if request.profile.is_none() {
             let mut note = None;
             let jobs = store.jobs().map_err(|e| cfg(e.to_string()))?;
-            for job in jobs
-                .iter()
-                .filter(|j| j.status == JobStatus::Succeeded.as_str())
-            {
+            for job in jobs.iter().filter(|j| j.status == JobStatus::Succeeded) {
                 let Some(tuned) =
                     crate::tune::tuned_model(store, job.id).map_err(|e| cfg(e.to_string()))?
                 else {
                     continue;
                 };
-                if served_by_lode(&tuned.provider) {
+                if served_by_lode(tuned.provider) {
                     return tuned_choice(project, store, tuned, note);
                 }
                 note.get_or_insert_with(|| {
@@ -160,8 +159,11 @@ pub fn choose(
 }
 
 /// Providers whose tuned models lode can query itself.
-fn served_by_lode(provider: &str) -> bool {
-    matches!(provider, "memory" | "lamini" | "openai")
+fn served_by_lode(provider: TuneProvider) -> bool {
+    matches!(
+        provider,
+        TuneProvider::Memory | TuneProvider::Lamini | TuneProvider::OpenAi
+    )
 }
 
 fn profile_choice(
@@ -231,11 +233,11 @@ fn tuned_choice(
     let cfg = |message: String| LlmError::Config { message };
     let timeout = Duration::from_secs(120);
     let model_id = tuned.model_id.clone();
-    let backend: Arc<dyn Backend> = match tuned.provider.as_str() {
-        "memory" => Arc::new(crate::tune::memory::MemoryBackend::load(
+    let backend: Arc<dyn Backend> = match tuned.provider {
+        TuneProvider::Memory => Arc::new(crate::tune::memory::MemoryBackend::load(
             &model_id, project, store,
         )?),
-        "lamini" => {
+        TuneProvider::Lamini => {
             let key = project
                 .config
                 .api
@@ -249,7 +251,7 @@ fn tuned_choice(
                 timeout,
             )?)
         }
-        "openai" => {
+        TuneProvider::OpenAi => {
             let o = &project.config.tune.openai;
             let key = std::env::var(&o.api_key_env).ok().map(Secret::new);
             Arc::new(OpenAiBackend::new(
@@ -260,7 +262,7 @@ fn tuned_choice(
                 timeout,
             )?)
         }
-        other => {
+        other @ TuneProvider::Local => {
             return Err(cfg(format!(
                 "a {other} model is not served by lode: serve {model_id} (for example with vLLM) \
                  and add an openai profile for it"
@@ -272,15 +274,19 @@ fn tuned_choice(
         model_id: model_id.clone(),
         source: ModelSource::TunedJob {
             job: tuned.job,
-            provider: tuned.provider.clone(),
+            provider: tuned.provider,
             model_id,
         },
         note,
-        client: tuned_client(backend, &tuned.provider, store),
+        client: tuned_client(backend, tuned.provider, store),
     })
 }
 
-fn tuned_client(backend: Arc<dyn Backend>, provider: &str, store: &Arc<Store>) -> Arc<LlmClient> {
+fn tuned_client(
+    backend: Arc<dyn Backend>,
+    provider: TuneProvider,
+    store: &Arc<Store>,
+) -> Arc<LlmClient> {
     let options = ClientOptions {
         profile: format!("tuned:{provider}"),
         max_concurrency: 8,

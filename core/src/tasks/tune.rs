@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{Reporter, Stage, StageEvent, TaskError};
 use crate::project::Project;
-use crate::store::Store;
+use crate::store::{Store, TuneProvider};
 use crate::tune::{self, JobStatus, JobUpdate};
 
 /// What to tune.
@@ -25,7 +25,7 @@ pub struct TuneInput {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobOutcome {
     pub job: i64,
-    pub provider: String,
+    pub provider: TuneProvider,
     pub status: JobStatus,
     /// The tuned model, once the job succeeded.
     pub model: Option<String>,
@@ -65,11 +65,13 @@ pub async fn submit(
     reporter: &Reporter,
 ) -> Result<JobOutcome, TaskError> {
     let r = async {
-        let provider_name = input
-            .provider
-            .clone()
-            .unwrap_or_else(|| project.config.tune.provider.clone());
-        let provider = tune::provider_for(&provider_name, project, Arc::clone(store))?;
+        let provider_name = tune::parse_provider(
+            input
+                .provider
+                .as_deref()
+                .unwrap_or(&project.config.tune.provider),
+        )?;
+        let provider = tune::provider_for(provider_name, project, Arc::clone(store))?;
         reporter.emit(StageEvent::Started {
             stage: Stage::Tune,
             detail: format!("submitting a tuning job to {provider_name}"),
@@ -106,7 +108,7 @@ pub async fn watch(
                 .ok_or_else(|| TaskError::Invalid("no tuning job to watch".into()))?,
         };
         let record = store.job(id)?;
-        let provider = tune::provider_for(&record.provider, project, Arc::clone(store))?;
+        let provider = tune::provider_for(record.provider, project, Arc::clone(store))?;
         reporter.emit(StageEvent::Started {
             stage: Stage::Tune,
             detail: format!(
@@ -168,9 +170,15 @@ pub async fn cancel(
             "job {job} was never submitted, so there is nothing to cancel"
         ))
     })?;
-    let provider = tune::provider_for(&record.provider, project, Arc::clone(store))?;
+    let provider = tune::provider_for(record.provider, project, Arc::clone(store))?;
     provider.cancel(&external).await?;
-    store.update_job_status(job, "cancelled", &format!("cancelled {by}"), None, None)?;
+    store.update_job_status(
+        job,
+        JobStatus::Cancelled,
+        &format!("cancelled {by}"),
+        None,
+        None,
+    )?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use super::{JobStatus, JobUpdate, Provider, TuneError, dataset::TrainingSet};
 use crate::llm::{Backend, BoxFuture, LlmError, LlmRequest, LlmResponse, Task};
 use crate::project::{GoldPair, Project};
 use crate::rules::RulesEngine;
-use crate::store::Store;
+use crate::store::{Store, TuneProvider};
 
 pub struct MemoryProvider {
     store: Arc<Store>,
@@ -23,8 +23,8 @@ impl MemoryProvider {
 }
 
 impl Provider for MemoryProvider {
-    fn name(&self) -> &'static str {
-        "memory"
+    fn name(&self) -> TuneProvider {
+        TuneProvider::Memory
     }
 
     fn submit<'a>(

@@ -15,49 +15,8 @@ use serde_json::json;
 
 use crate::llm::BoxFuture;
 use crate::project::Project;
-use crate::store::Store;
-
-/// One status for every provider; the raw status is kept beside it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<JobStatus> {
-        [
-            JobStatus::Queued,
-            JobStatus::Running,
-            JobStatus::Succeeded,
-            JobStatus::Failed,
-            JobStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|j| j.as_str() == s)
-    }
-
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
-        )
-    }
-}
+pub use crate::store::JobStatus;
+use crate::store::{Store, TuneProvider};
 
 /// What a provider says about a job at one moment.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -90,7 +49,7 @@ pub enum TuneError {
 
 /// A place to fine-tune a model.
 pub trait Provider: Send + Sync {
-    fn name(&self) -> &'static str;
+    fn name(&self) -> TuneProvider;
     /// Submits the dataset; returns the provider's job id.
     fn submit<'a>(
         &'a self,
@@ -110,25 +69,27 @@ pub trait Provider: Send + Sync {
     fn cancel<'a>(&'a self, external_id: &'a str) -> BoxFuture<'a, Result<(), TuneError>>;
 }
 
-/// The provider named `name` for a project.
+/// The provider a user named (`--provider`, `tune.provider`).
+pub fn parse_provider(name: &str) -> Result<TuneProvider, TuneError> {
+    name.parse().map_err(|_| {
+        TuneError::Refused(format!(
+            "unknown tuning provider `{name}`; use memory, lamini, openai or local"
+        ))
+    })
+}
+
+/// The provider of a kind for a project.
 pub fn provider_for(
-    name: &str,
+    kind: TuneProvider,
     project: &Project,
     store: Arc<Store>,
 ) -> Result<Arc<dyn Provider>, TuneError> {
-    match name {
-        "memory" => Ok(Arc::new(memory::MemoryProvider::new(store))),
-        "lamini" => Ok(Arc::new(providers::LaminiTuner::from_config(
-            &project.config,
-        )?)),
-        "openai" => Ok(Arc::new(providers::OpenAiTuner::from_config(
-            &project.config,
-        )?)),
-        "local" => Ok(Arc::new(local::LocalTrainer::from_config(&project.config)?)),
-        other => Err(TuneError::Refused(format!(
-            "unknown tuning provider `{other}`; use memory, lamini, openai or local"
-        ))),
-    }
+    Ok(match kind {
+        TuneProvider::Memory => Arc::new(memory::MemoryProvider::new(store)),
+        TuneProvider::Lamini => Arc::new(providers::LaminiTuner::from_config(&project.config)?),
+        TuneProvider::OpenAi => Arc::new(providers::OpenAiTuner::from_config(&project.config)?),
+        TuneProvider::Local => Arc::new(local::LocalTrainer::from_config(&project.config, store)?),
+    })
 }
 
 /// Builds the dataset, checks it, records it and the job, and submits. Returns the job id.
@@ -166,15 +127,15 @@ pub async fn submit(
         "seed": t.seed,
     });
     let model = match provider.name() {
-        "lamini" => Some(project.config.model.memory_tuning.clone()),
-        "openai" => Some(t.openai.model.clone()),
-        _ => None,
+        TuneProvider::Lamini => Some(project.config.model.memory_tuning.clone()),
+        TuneProvider::OpenAi => Some(t.openai.model.clone()),
+        TuneProvider::Memory | TuneProvider::Local => None,
     };
     let job = store.create_job(
         provider.name(),
         model.as_deref(),
         Some(ds),
-        "queued",
+        JobStatus::Queued,
         &config.to_string(),
     )?;
     match provider.submit(job, &data, project).await {
@@ -182,7 +143,7 @@ pub async fn submit(
             store.set_job_external_id(job, &external)?;
             store.update_job_status(
                 job,
-                "queued",
+                JobStatus::Queued,
                 &format!("submitted {n} examples as {external}"),
                 None,
                 None,
@@ -190,7 +151,7 @@ pub async fn submit(
             Ok(job)
         }
         Err(e) => {
-            store.update_job_status(job, "failed", &e.to_string(), None, None)?;
+            store.update_job_status(job, JobStatus::Failed, &e.to_string(), None, None)?;
             Err(e)
         }
     }
@@ -212,12 +173,10 @@ pub async fn watch(
             "job {job_id} was never submitted (no provider id); submit again with `lode tune`"
         ))
     })?;
-    if let Some(s) = JobStatus::parse(&job.status)
-        && s.is_terminal()
-    {
-        return Ok(s);
+    if job.status.is_terminal() {
+        return Ok(job.status);
     }
-    let mut last_status = job.status.clone();
+    let mut last_status = job.status;
     let mut polls = 0;
     let mut delay = poll;
     loop {
@@ -226,7 +185,7 @@ pub async fn watch(
             let data = json!({"step": ev.step, "total_steps": ev.total_steps, "loss": ev.loss, "learning_rate": ev.learning_rate});
             store.update_job_status(
                 job_id,
-                &last_status,
+                last_status,
                 &ev.message,
                 Some(&data.to_string()),
                 None,
@@ -250,8 +209,7 @@ pub async fn watch(
             }
         };
         let status = update.status.unwrap_or(JobStatus::Running);
-        let changed =
-            status.as_str() != last_status || update.loss.is_some() || update.step.is_some();
+        let changed = status != last_status || update.loss.is_some() || update.step.is_some();
         if changed {
             let data = json!({"step": update.step, "total_steps": update.total_steps, "loss": update.loss, "raw_status": update.raw_status});
             let result = update
@@ -267,12 +225,12 @@ pub async fn watch(
             });
             store.update_job_status(
                 job_id,
-                status.as_str(),
+                status,
                 &message,
                 Some(&data.to_string()),
                 result.as_deref(),
             )?;
-            last_status = status.as_str().to_string();
+            last_status = status;
         }
         show(&update);
         if status.is_terminal() {
@@ -289,7 +247,7 @@ pub async fn watch(
 #[derive(Debug, Clone, PartialEq)]
 pub struct TunedModel {
     pub job: i64,
-    pub provider: String,
+    pub provider: TuneProvider,
     pub model_id: String,
 }
 
@@ -303,7 +261,7 @@ pub fn tuned_model(store: &Store, job_id: i64) -> Result<Option<TunedModel>, Tun
         .and_then(|v| v["model_id"].as_str().map(String::from))
         .map(|model_id| TunedModel {
             job: job_id,
-            provider: job.provider.clone(),
+            provider: job.provider,
             model_id,
         }))
 }

@@ -11,6 +11,7 @@ use super::{JobStatus, JobUpdate, Provider, TuneError, dataset};
 use crate::config::{Config, Secret};
 use crate::llm::BoxFuture;
 use crate::project::Project;
+use crate::store::TuneProvider;
 
 fn http() -> Result<reqwest::Client, TuneError> {
     reqwest::Client::builder()
@@ -110,8 +111,8 @@ fn lamini_status(raw: &str) -> JobStatus {
 }
 
 impl Provider for LaminiTuner {
-    fn name(&self) -> &'static str {
-        "lamini"
+    fn name(&self) -> TuneProvider {
+        TuneProvider::Lamini
     }
 
     fn submit<'a>(
@@ -266,8 +267,8 @@ fn openai_status(raw: &str) -> JobStatus {
 }
 
 impl Provider for OpenAiTuner {
-    fn name(&self) -> &'static str {
-        "openai"
+    fn name(&self) -> TuneProvider {
+        TuneProvider::OpenAi
     }
 
     fn submit<'a>(

@@ -152,7 +152,7 @@ impl Pane for JobsPane {
                 .label(format!(
                     "job {} · {} · {}",
                     job.id,
-                    job.model.as_deref().unwrap_or(&job.provider),
+                    job.model.as_deref().unwrap_or(job.provider.as_str()),
                     label
                 ))
                 .gauge_style(theme.ui(Ui::Success)),

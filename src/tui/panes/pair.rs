@@ -106,45 +106,25 @@ impl Pane for PairPane {
                     theme.ui(Ui::Muted),
                 )));
             }
-            // Unreadable metadata or concepts show as none: they are notes, not the pair.
-            let meta: serde_json::Value = p
-                .meta_json
-                .as_deref()
-                .and_then(|m| serde_json::from_str(m).ok())
-                .unwrap_or_default();
             let mut prov = vec![format!("origin {}", p.origin_key)];
             if let Some(parent) = p.parent_pair_id {
                 prov.push(format!("from pair #{parent}"));
             }
-            if let Some(c) = p
-                .concepts_json
-                .as_deref()
-                .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-            {
-                if let Some(h) = c["hardness"].as_str() {
-                    prov.push(format!("hardness {h}"));
-                }
-                if let Some(obj) = c["concepts"].as_object() {
-                    let names: Vec<&str> = obj.keys().map(String::as_str).collect();
-                    prov.push(clip(&names.join(" "), 80));
-                }
+            if let Some(a) = &p.analysis {
+                prov.push(format!("hardness {}", a.hardness));
+                let names: Vec<&str> = a.concepts.iter().map(|(c, _)| c.as_str()).collect();
+                prov.push(clip(&names.join(" "), 80));
             }
             text.push(Line::from(Span::styled(
                 prov.join(" · "),
                 theme.ui(Ui::Muted),
             )));
             // Generation notes: an LLM error, LLM validators' verdicts, an empty result.
-            if let Some(obj) = meta.as_object() {
-                for (k, v) in obj {
-                    let v = match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    text.push(Line::from(Span::styled(
-                        format!("{k}: {}", clip(&v, 120)),
-                        theme.ui(Ui::Warning),
-                    )));
-                }
+            for (k, v) in p.notes.lines() {
+                text.push(Line::from(Span::styled(
+                    format!("{k}: {}", clip(&v, 120)),
+                    theme.ui(Ui::Warning),
+                )));
             }
             for a in &d.attempts {
                 let (label, style) = if a.ok {
