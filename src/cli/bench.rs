@@ -262,6 +262,7 @@ fn eval_files_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
         }
     }
     if args.keep_files.is_none() {
+        // Scratch space of the benchmark: a leftover is harmless.
         let _ = std::fs::remove_dir_all(&dir);
     } else {
         eprintln!("evaluation files kept in {}", dir.display());
@@ -393,6 +394,7 @@ fn llm_client_figures() -> Result<Vec<Figure>> {
 fn generation_figures() -> Result<Vec<Figure>> {
     use lode_testkit::{FakeResponse, FakeServer};
     let dir = std::env::temp_dir().join(format!("lode-bench-gen-{}", std::process::id()));
+    // Scratch space of the benchmark: a leftover is harmless.
     let _ = std::fs::remove_dir_all(&dir);
     lode_core::project::demo::write_demo(&dir, &lode_core::project::demo::DemoOptions::default())?;
     let rt = lode_core::tasks::runtime()?;
@@ -444,6 +446,7 @@ fn generation_figures() -> Result<Vec<Figure>> {
         let calls = server.count();
         anyhow::Ok((wall, calls, summary.totals().valid))
     });
+    // Scratch space of the benchmark: a leftover is harmless.
     let _ = std::fs::remove_dir_all(&dir);
     let (wall, calls, valid) = result?;
     let ideal = calls as f64 * 0.2 / 8.0;
@@ -530,11 +533,13 @@ fn analyze_all(sqls: &[&str]) -> Result<()> {
 
 fn demo_once() -> Result<()> {
     let dir = std::env::temp_dir().join(format!("lode-bench-demo-{}", std::process::id()));
+    // Scratch space of the benchmark: a leftover is harmless.
     let _ = std::fs::remove_dir_all(&dir);
     let result = lode_core::project::demo::write_demo(
         &dir,
         &lode_core::project::demo::DemoOptions::default(),
     );
+    // Scratch space of the benchmark: a leftover is harmless.
     let _ = std::fs::remove_dir_all(&dir);
     result.map(|_| ()).map_err(Into::into)
 }

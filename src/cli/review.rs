@@ -8,16 +8,16 @@ use clap::{Args, Subcommand};
 
 use super::globals::Globals;
 use lode_core::pipeline::validate::validate;
-use lode_core::store::{PairFilter, PairStatus, ReviewAction as Action};
+use lode_core::store::{PairFilter, PairStatus, ReviewAction};
 
 #[derive(Args, Debug)]
 pub struct ReviewArgs {
     #[command(subcommand)]
-    pub action: ReviewAction,
+    pub action: ReviewVerb,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum ReviewAction {
+pub enum ReviewVerb {
     /// List pairs (newest run by default)
     List {
         #[arg(long)]
@@ -74,7 +74,7 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
     let (store, _) = project.open_store()?;
     let mut out = std::io::stdout().lock();
     match &args.action {
-        ReviewAction::List { status, run, limit } => {
+        ReviewVerb::List { status, run, limit } => {
             let statuses = match status {
                 Some(s) => vec![s.parse::<PairStatus>().map_err(|_| {
                     anyhow!(
@@ -123,7 +123,7 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
                 parts.join(", ")
             )?;
         }
-        ReviewAction::Show { id } => {
+        ReviewVerb::Show { id } => {
             let p = store.pair(*id)?;
             writeln!(
                 out,
@@ -157,7 +157,7 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
                 )?;
             }
         }
-        ReviewAction::Accept {
+        ReviewVerb::Accept {
             ids,
             all_valid,
             run,
@@ -184,20 +184,34 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
                 bail!("give pair ids to accept, or --all-valid");
             }
             for id in &targets {
-                store.review(*id, Action::Accept, None, None, None, reason.as_deref())?;
+                store.review(
+                    *id,
+                    ReviewAction::Accept,
+                    None,
+                    None,
+                    None,
+                    reason.as_deref(),
+                )?;
             }
             writeln!(out, "accepted {} pairs", targets.len())?;
         }
-        ReviewAction::Reject { ids, reason } => {
+        ReviewVerb::Reject { ids, reason } => {
             if ids.is_empty() {
                 bail!("give the ids of the pairs to reject");
             }
             for id in ids {
-                store.review(*id, Action::Reject, None, None, None, reason.as_deref())?;
+                store.review(
+                    *id,
+                    ReviewAction::Reject,
+                    None,
+                    None,
+                    None,
+                    reason.as_deref(),
+                )?;
             }
             writeln!(out, "rejected {} pairs", ids.len())?;
         }
-        ReviewAction::Edit {
+        ReviewVerb::Edit {
             id,
             sql,
             question,
@@ -233,7 +247,7 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
             }
             store.review(
                 *id,
-                Action::Edit,
+                ReviewAction::Edit,
                 question.as_deref(),
                 sql.as_deref(),
                 Some(PairStatus::Valid),
@@ -245,7 +259,7 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
                 v.row_count.unwrap_or(0)
             )?;
         }
-        ReviewAction::Undo { id } => match store.undo_last_review(*id)? {
+        ReviewVerb::Undo { id } => match store.undo_last_review(*id)? {
             Some(r) => writeln!(
                 out,
                 "pair {id} is back to {} ({})",

@@ -206,6 +206,7 @@ pub fn watch_jobs(app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
                 Ok(_) => BgEvent::JobsChanged,
                 Err(e) => BgEvent::Message(format!("stopped following job {id}: {e}")),
             };
+            // A send fails only when the app has quit.
             let _ = tx.send(ev);
         });
     }

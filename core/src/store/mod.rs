@@ -26,7 +26,7 @@ pub use jobs::{Dataset, Job, JobEvent};
 pub use llm::{LlmCallStats, NewLlmCall, cache_key};
 pub use pairs::{
     NewPair, NewRun, NewValidation, Pair, PairAnalysis, PairFilter, PairNotes, PairSummary,
-    QueueQuery, QueueSort, Review, Run, Validation,
+    QueueQuery, QueueSort, Review, Run, ValidationAttempt,
 };
 
 use migrate::MIGRATIONS;

@@ -259,7 +259,7 @@ pub struct NewValidation {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Validation {
+pub struct ValidationAttempt {
     pub id: i64,
     pub pair_id: i64,
     pub attempt: i64,
@@ -744,44 +744,9 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces a pair's SQL (the debugger fixed it) and status in one write.
-    pub fn update_pair_sql(&self, id: i64, sql: &str, status: PairStatus) -> Result<()> {
-        let n = self.lock().execute(
-            "UPDATE pairs SET sql = ?2, status = ?3, updated_at = ?4 WHERE id = ?1",
-            params![id, sql, status.as_str(), now_rfc3339()],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound { what: "pair", id });
-        }
-        Ok(())
-    }
-
     // --- validations ----------------------------------------------------------------------
 
-    pub fn add_validation(&self, v: &NewValidation) -> Result<i64> {
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO validations (pair_id, attempt, sql, ok, error_kind, error, row_count,
-                                      elapsed_ms, flags_json, result_preview_json, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                v.pair_id,
-                v.attempt,
-                v.sql,
-                v.ok,
-                v.error_kind,
-                v.error,
-                v.row_count,
-                v.elapsed_ms,
-                v.flags_json,
-                v.result_preview_json,
-                now_rfc3339()
-            ],
-        )?;
-        Ok(conn.last_insert_rowid())
-    }
-
-    pub fn validations(&self, pair_id: i64) -> Result<Vec<Validation>> {
+    pub fn validations(&self, pair_id: i64) -> Result<Vec<ValidationAttempt>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
             "SELECT id, pair_id, attempt, sql, ok, error_kind, error, row_count, elapsed_ms,
@@ -789,7 +754,7 @@ impl Store {
              FROM validations WHERE pair_id = ?1 ORDER BY attempt, id",
         )?;
         let rows = stmt.query_map([pair_id], |r| {
-            Ok(Validation {
+            Ok(ValidationAttempt {
                 id: r.get(0)?,
                 pair_id: r.get(1)?,
                 attempt: r.get(2)?,

@@ -94,6 +94,7 @@ fn alive(pid: i32) -> bool {
 }
 
 fn signal_group(pgid: i32, sig: &str) {
+    // A group that is already gone is the outcome wanted; the caller checks liveness after.
     let _ = std::process::Command::new("kill")
         .args([&format!("-{sig}"), "--", &format!("-{pgid}")])
         .stdout(std::process::Stdio::null())
@@ -254,6 +255,7 @@ impl Provider for LocalTrainer {
                     u.raw_status = "exited 0".into();
                     u.model_id = Some(dir.display().to_string());
                 } else {
+                    // The log only adds context to the exit code; a missing log leaves it out.
                     let log = std::fs::read_to_string(dir.join("trainer.log")).unwrap_or_default();
                     let tail: Vec<&str> = log.lines().rev().take(5).collect();
                     u.status = Some(JobStatus::Failed);

@@ -181,7 +181,19 @@ pub async fn watch(
     let mut delay = poll;
     loop {
         polls += 1;
-        for ev in provider.events(&external).await.unwrap_or_default() {
+        let events = match provider.events(&external).await {
+            Ok(events) => events,
+            // Events are extra detail: the status below still decides the job. Say why they
+            // are missing (once per poll) instead of showing none.
+            Err(e) => {
+                show(&JobUpdate {
+                    message: format!("cannot read the job's events: {e}"),
+                    ..JobUpdate::default()
+                });
+                Vec::new()
+            }
+        };
+        for ev in events {
             let data = json!({"step": ev.step, "total_steps": ev.total_steps, "loss": ev.loss, "learning_rate": ev.learning_rate});
             store.update_job_status(
                 job_id,

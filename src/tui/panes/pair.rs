@@ -11,13 +11,13 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::{Hint, Intent, Pane, Prompt, Shared, clip};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::theme::Ui;
-use lode_core::store::{Pair, Validation};
+use lode_core::store::{Pair, ValidationAttempt};
 
 /// The selected pair, with what the detail pane shows.
 #[derive(Debug, Clone)]
 pub struct Detail {
     pub pair: Pair,
-    pub attempts: Vec<Validation>,
+    pub attempts: Vec<ValidationAttempt>,
     pub gold: Option<(String, String)>,
 }
 
