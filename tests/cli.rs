@@ -267,3 +267,43 @@ fn review_edit_with_accept_saves_the_edit_and_the_accept() {
         ]
     );
 }
+
+#[test]
+fn numbers_out_of_range_in_flags_are_refused_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["sql", "--db", "x.sqlite", "--timeout", "1e300", "SELECT 1"][..],
+        &["sql", "--db", "x.sqlite", "--timeout=-1", "SELECT 1"],
+        &["sql", "--db", "x.sqlite", "--max-rows", "0", "SELECT 1"],
+        &[
+            "eval-files",
+            "--gold",
+            "g",
+            "--pred",
+            "p",
+            "--db-dir",
+            "d",
+            "--timeout",
+            "1e300",
+        ],
+        &[
+            "eval-files",
+            "--gold",
+            "g",
+            "--pred",
+            "p",
+            "--db-dir",
+            "d",
+            "--threads",
+            "99999999",
+        ],
+        &["analyze", "--per-gap", "4294967296"],
+        &["eval", "--few-shot", "1000000"],
+    ] {
+        let out = lode(dir.path(), args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.contains("must be"), "{args:?}: {stderr}");
+    }
+}

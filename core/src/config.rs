@@ -641,66 +641,135 @@ impl Config {
 
     fn validate(&mut self, text: &str) -> Result<(), InputError> {
         let path = self.source.clone();
-        let line_of = |key: &str| find_key_line(text, key);
-        let e = &self.execution;
-        if !(e.timeout_s.is_finite() && e.timeout_s > 0.0) {
-            return Err(at_key(
-                InputError::new(
-                    &path,
-                    format!(
-                        "execution.timeout_s must be a positive number of seconds, not {}",
-                        e.timeout_s
-                    ),
-                    "use for example `timeout_s: 10`",
-                ),
-                line_of("timeout_s"),
-            ));
-        }
-        if e.max_rows == 0 {
-            return Err(at_key(
-                InputError::new(
-                    &path,
-                    "execution.max_rows must be at least 1",
-                    "use for example `max_rows: 10000`",
-                ),
-                line_of("max_rows"),
-            ));
-        }
-        if e.max_cell_bytes == 0 {
-            return Err(at_key(
-                InputError::new(
-                    &path,
-                    "execution.max_cell_bytes must be at least 1",
-                    "use for example `max_cell_bytes: 4096`",
-                ),
-                line_of("max_cell_bytes"),
-            ));
-        }
-        if !(1..=MAX_VALUE_MB).contains(&e.max_value_mb) {
-            return Err(at_key(
-                InputError::new(
-                    &path,
-                    format!(
-                        "execution.max_value_mb must be between 1 and {MAX_VALUE_MB} (SQLite's \
-                         largest value), not {}",
-                        e.max_value_mb
-                    ),
-                    "use for example `max_value_mb: 256`",
-                ),
-                line_of("max_value_mb"),
-            ));
-        }
-        for (name, profile) in &self.llm.profiles {
-            if profile.max_concurrency == 0 {
-                return Err(at_key(
-                    InputError::new(
-                        &path,
-                        format!("llm.profiles.{name}.max_concurrency must be at least 1"),
-                        "use for example `max_concurrency: 8`",
-                    ),
-                    line_of("max_concurrency"),
-                ));
+        // `what` is the dotted key; its line is found inside its own section.
+        let range = |ok: bool, what: &str, message: String, fix: &str| -> Result<(), InputError> {
+            if ok {
+                return Ok(());
             }
+            Err(at_key(
+                InputError::new(&path, format!("{what} {message}"), fix),
+                find_dotted_line(text, what),
+            ))
+        };
+        let seconds = |v: f64, max: f64| v.is_finite() && v > 0.0 && v <= max;
+        let e = &self.execution;
+        range(
+            seconds(e.timeout_s, MAX_SECONDS),
+            "execution.timeout_s",
+            format!(
+                "must be a number of seconds above 0 and at most {MAX_SECONDS} (a day), not {}",
+                e.timeout_s
+            ),
+            "use for example `timeout_s: 10`",
+        )?;
+        range(
+            (1..=MAX_ROWS).contains(&e.max_rows),
+            "execution.max_rows",
+            format!("must be between 1 and {MAX_ROWS}, not {}", e.max_rows),
+            "use for example `max_rows: 10000`",
+        )?;
+        range(
+            (1..=MAX_VALUE_MB).contains(&e.max_value_mb),
+            "execution.max_value_mb",
+            format!(
+                "must be between 1 and {MAX_VALUE_MB} (SQLite's largest value), not {}",
+                e.max_value_mb
+            ),
+            "use for example `max_value_mb: 256`",
+        )?;
+        range(
+            (1..=e.max_value_mb << 20).contains(&e.max_cell_bytes),
+            "execution.max_cell_bytes",
+            format!(
+                "must be between 1 and execution.max_value_mb in bytes, not {}",
+                e.max_cell_bytes
+            ),
+            "use for example `max_cell_bytes: 4096`",
+        )?;
+        range(
+            e.threads <= MAX_THREADS,
+            "execution.threads",
+            format!(
+                "must be at most {MAX_THREADS} (0 means every core), not {}",
+                e.threads
+            ),
+            "use for example `threads: 0`",
+        )?;
+        let g = &self.generate;
+        for (name, n) in &g.per_gold {
+            range(
+                *n <= MAX_PER_GOLD,
+                &format!("generate.per_gold.{name}"),
+                format!("must be between 0 and {MAX_PER_GOLD} calls per gold pair, not {n}"),
+                "use for example `pattern: 4`",
+            )?;
+        }
+        range(
+            g.sql_first <= MAX_SQL_FIRST,
+            "generate.sql_first",
+            format!(
+                "must be between 0 and {MAX_SQL_FIRST} pairs per level, not {}",
+                g.sql_first
+            ),
+            "use for example `sql_first: 25`",
+        )?;
+        range(
+            g.debugger_attempts <= MAX_DEBUGGER_ATTEMPTS,
+            "generate.debugger_attempts",
+            format!(
+                "must be between 0 and {MAX_DEBUGGER_ATTEMPTS}, not {}",
+                g.debugger_attempts
+            ),
+            "use for example `debugger_attempts: 2`",
+        )?;
+        let t = &self.tune;
+        range(
+            seconds(t.poll_s, 3600.0),
+            "tune.poll_s",
+            format!(
+                "must be a number of seconds above 0 and at most 3600, not {}",
+                t.poll_s
+            ),
+            "use for example `poll_s: 10`",
+        )?;
+        range(
+            (0.0..1.0).contains(&t.validation_split),
+            "tune.validation_split",
+            format!(
+                "must be a share from 0 up to (not including) 1, not {}",
+                t.validation_split
+            ),
+            "use for example `validation_split: 0.1`",
+        )?;
+        range(
+            t.local.grace_s.is_finite() && (0.0..=3600.0).contains(&t.local.grace_s),
+            "tune.local.grace_s",
+            format!(
+                "must be a number of seconds from 0 to 3600, not {}",
+                t.local.grace_s
+            ),
+            "use for example `grace_s: 10`",
+        )?;
+        for (name, profile) in &self.llm.profiles {
+            let key = |k: &str| format!("llm.profiles.{name}.{k}");
+            range(
+                (1..=MAX_CONCURRENCY).contains(&profile.max_concurrency),
+                &key("max_concurrency"),
+                format!(
+                    "must be between 1 and {MAX_CONCURRENCY}, not {}",
+                    profile.max_concurrency
+                ),
+                "use for example `max_concurrency: 8`",
+            )?;
+            range(
+                seconds(profile.timeout_s, MAX_SECONDS),
+                &key("timeout_s"),
+                format!(
+                    "must be a number of seconds above 0 and at most {MAX_SECONDS}, not {}",
+                    profile.timeout_s
+                ),
+                "use for example `timeout_s: 60`",
+            )?;
             if profile.kind != ProfileKind::Rules && profile.base_url.is_none() {
                 return Err(at_key(
                     InputError::new(
@@ -708,7 +777,7 @@ impl Config {
                         format!("llm.profiles.{name} needs a base_url"),
                         "add for example `base_url: http://127.0.0.1:8000/v1`",
                     ),
-                    line_of(name),
+                    find_dotted_line(text, &format!("llm.profiles.{name}")),
                 ));
             }
         }
@@ -730,7 +799,7 @@ impl Config {
                     format!("llm.default names an unknown profile `{default}`"),
                     hint,
                 ),
-                line_of("default"),
+                find_dotted_line(text, "llm.default"),
             ));
         }
         if self.paths.eval_set.is_none() && self.paths.gold_test_set.is_some() {
@@ -867,6 +936,47 @@ fn yaml_error(path: &Path, text: &str, e: &serde_norway::Error) -> InputError {
 }
 
 /// Finds the first line that defines `key:` (for errors found after parsing).
+/// The line of a dotted key (`execution.timeout_s`, `llm.profiles.local.timeout_s`): each
+/// part is looked for below the previous one, indented deeper, before the section ends.
+/// Falls back to the deepest part found, so an error still points near its setting.
+fn find_dotted_line(text: &str, dotted: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut from = 0;
+    let mut parent_indent: Option<usize> = None;
+    let mut found = None;
+    for part in dotted.split('.') {
+        let mut hit = None;
+        for (i, l) in lines.iter().enumerate().skip(from) {
+            let t = l.trim_start();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            if parent_indent.is_some_and(|p| indent(l) <= p) {
+                break;
+            }
+            let key = t.trim_start_matches(['"', '\'']);
+            if key.strip_prefix(part).is_some_and(|r| {
+                r.trim_start_matches(['"', '\''])
+                    .trim_start()
+                    .starts_with(':')
+            }) {
+                hit = Some(i);
+                break;
+            }
+        }
+        match hit {
+            Some(i) => {
+                found = Some(i + 1);
+                parent_indent = Some(indent(lines[i]));
+                from = i + 1;
+            }
+            None => break,
+        }
+    }
+    found
+}
+
 fn find_key_line(text: &str, key: &str) -> Option<usize> {
     text.lines()
         .position(|l| {
@@ -995,6 +1105,28 @@ pub struct ExecLimits {
 /// SQLite's own ceiling for a value's length, in MiB (1,000,000,000 bytes).
 pub const MAX_VALUE_MB: usize = 953;
 
+/// Upper bounds of numbers in config and flags: beyond them a value is a typo, and some
+/// (a timeout of 1e300 s, 4294967296 calls per gold pair) would crash or exhaust memory.
+pub const MAX_SECONDS: f64 = 86_400.0;
+pub const MAX_ROWS: usize = 10_000_000;
+pub const MAX_THREADS: usize = 1024;
+pub const MAX_PER_GOLD: usize = 100;
+pub const MAX_SQL_FIRST: usize = 10_000;
+pub const MAX_DEBUGGER_ATTEMPTS: usize = 10;
+pub const MAX_CONCURRENCY: usize = 1024;
+
+/// A number of seconds from a flag or a setting as a `Duration`, refused (not a panic) when it
+/// is not above 0 and at most [`MAX_SECONDS`].
+pub fn seconds(value: f64) -> Result<Duration, String> {
+    if value.is_finite() && value > 0.0 && value <= MAX_SECONDS {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!(
+            "must be a number of seconds above 0 and at most {MAX_SECONDS} (a day), not {value}"
+        ))
+    }
+}
+
 impl Default for ExecLimits {
     fn default() -> Self {
         ExecLimits {
@@ -1032,6 +1164,38 @@ paths:
   gold_test_set: "../data_bakery/gold_test_set.jsonl"
   glossary: "../data_bakery/glossary.jsonl"
 "#;
+
+    #[test]
+    fn numbers_out_of_range_are_refused_at_their_line_not_a_panic() {
+        for (text, line, what) in [
+            (
+                "database:\n  path: a.sqlite\nexecution:\n  timeout_s: 1e300\n",
+                4,
+                "execution.timeout_s",
+            ),
+            (
+                "database:\n  path: a.sqlite\ngenerate:\n  per_gold:\n    pattern: 4294967296\n",
+                5,
+                "generate.per_gold.pattern",
+            ),
+            (
+                "database:\n  path: a.sqlite\nllm:\n  default: fast\n  profiles:\n    fast:\n      kind: rules\n      timeout_s: 1e300\n    slow:\n      kind: rules\n",
+                8,
+                "llm.profiles.fast.timeout_s",
+            ),
+            (
+                "database:\n  path: a.sqlite\ntune:\n  poll_s: .nan\n",
+                4,
+                "tune.poll_s",
+            ),
+        ] {
+            let e = Config::parse(Path::new("/p/config.yml"), text, &no_env).unwrap_err();
+            assert_eq!(e.line, Some(line), "{what}: {e}");
+            assert!(e.message.contains(what), "{e}");
+        }
+        assert!(seconds(1e300).is_err() && seconds(0.0).is_err() && seconds(f64::NAN).is_err());
+        assert_eq!(seconds(2.5).unwrap(), Duration::from_millis(2500));
+    }
 
     #[test]
     fn a_value_size_limit_out_of_range_is_named_at_its_line() {

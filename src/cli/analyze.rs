@@ -19,7 +19,7 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub fill: bool,
     /// Pairs asked for each gap when filling.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = super::globals::parse_small_count)]
     pub per_gap: usize,
     /// Skip the LLM topic analysis (deterministic coverage only).
     #[arg(long)]

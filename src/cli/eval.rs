@@ -35,7 +35,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub job: Option<i64>,
     /// Give the model the K closest accepted pairs as examples (retrieval-augmented).
-    #[arg(long, value_name = "K", default_value_t = 0)]
+    #[arg(long, value_name = "K", default_value_t = 0, value_parser = super::globals::parse_small_count)]
     pub few_shot: usize,
     /// A name for the model evaluated (shown in reports and `lode eval list`).
     #[arg(long)]
@@ -50,7 +50,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Worker threads (default: execution.threads, where 0 means every core).
-    #[arg(long)]
+    #[arg(long, value_parser = super::globals::parse_threads)]
     pub threads: Option<usize>,
 }
 
@@ -83,10 +83,10 @@ pub struct EvalFilesArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Wall-clock limit per query, in seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub timeout: f64,
+    #[arg(long, default_value = "10", value_parser = super::globals::parse_seconds)]
+    pub timeout: Duration,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = super::globals::parse_threads)]
     pub threads: Option<usize>,
     /// Print where each profile departs from correct semantics, and exit.
     #[arg(long)]
@@ -177,11 +177,8 @@ pub fn run_files(args: &EvalFilesArgs) -> Result<i32> {
     let (Some(gold), Some(pred), Some(db_dir)) = (&args.gold, &args.pred, &args.db_dir) else {
         return Err(anyhow!("--gold, --pred and --db-dir are required"));
     };
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        return Err(anyhow!("--timeout must be a positive number of seconds"));
-    }
     let started = Instant::now();
-    let files = eval_files::load(gold, pred, db_dir, Duration::from_secs_f64(args.timeout))?;
+    let files = eval_files::load(gold, pred, db_dir, args.timeout)?;
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

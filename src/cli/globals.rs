@@ -81,3 +81,36 @@ pub fn terminal_attached() -> bool {
     use std::io::IsTerminal;
     std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
+
+/// `--timeout S`: seconds above 0 and at most a day (a parse error, never a panic).
+pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    lode_core::config::seconds(v)
+}
+
+/// `--threads N`: 1 to `MAX_THREADS`.
+pub fn parse_threads(s: &str) -> Result<usize, String> {
+    parse_count(s, 1, lode_core::config::MAX_THREADS)
+}
+
+/// `--few-shot K`, `--per-gap N`: 0 to 100.
+pub fn parse_small_count(s: &str) -> Result<usize, String> {
+    parse_count(s, 0, 100)
+}
+
+/// `--max-rows N`: 1 to `MAX_ROWS`.
+pub fn parse_rows(s: &str) -> Result<usize, String> {
+    parse_count(s, 1, lode_core::config::MAX_ROWS)
+}
+
+fn parse_count(s: &str, min: usize, max: usize) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from {min} to {max}, not `{s}`"
+        )),
+    }
+}

@@ -30,10 +30,10 @@ pub struct SqlArgs {
     #[arg(long)]
     pub db: Option<PathBuf>,
     /// Wall-clock limit in seconds (default: execution.timeout_s, else 10).
-    #[arg(long)]
-    pub timeout: Option<f64>,
+    #[arg(long, value_parser = super::globals::parse_seconds)]
+    pub timeout: Option<Duration>,
     /// Rows to keep (default: execution.max_rows).
-    #[arg(long)]
+    #[arg(long, value_parser = super::globals::parse_rows)]
     pub max_rows: Option<usize>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: RowFormat,
@@ -57,13 +57,10 @@ pub fn run(globals: &Globals, args: &SqlArgs) -> Result<i32> {
     let (base, _) = globals.open_db(args.db.as_deref(), None)?;
     let mut limits = base.limits();
     if let Some(t) = args.timeout {
-        if !(t.is_finite() && t > 0.0) {
-            bail!("--timeout must be a positive number of seconds");
-        }
-        limits.timeout = Duration::from_secs_f64(t);
+        limits.timeout = t;
     }
     if let Some(n) = args.max_rows {
-        limits.max_rows = n.max(1);
+        limits.max_rows = n;
     }
     match base.query_with(sql, limits, None) {
         Ok(result) => {

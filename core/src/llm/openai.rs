@@ -302,7 +302,8 @@ pub(super) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
         .parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        // A server asking for more than a day is capped there (and never crashes lode).
+        .map(|s| Duration::from_secs_f64(s.min(crate::config::MAX_SECONDS)))
 }
 
 /// The provider's message from an error body of any usual shape.
