@@ -271,3 +271,91 @@ fn refuses_values_over_the_size_limit_naming_the_setting() {
     let r = db.query("SELECT length(zeroblob(1000000))").unwrap();
     assert_eq!(r.rows[0][0], lode_core::sql::Value::Integer(1_000_000));
 }
+
+fn wal_database(dir: &Path) -> PathBuf {
+    let path = dir.join("wal.sqlite");
+    let conn = Connection::open(&path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    conn.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2);")
+        .unwrap();
+    drop(conn);
+    path
+}
+
+fn sidecars(path: &Path) -> Vec<String> {
+    ["-wal", "-shm"]
+        .iter()
+        .filter_map(|s| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(s);
+            Path::new(&p).exists().then(|| s.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_wal_database_is_read_without_leaving_files_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = wal_database(dir.path());
+    assert!(sidecars(&path).is_empty(), "{:?}", sidecars(&path));
+    let before = bytes(&path);
+    let db = Database::open(&path, ExecLimits::default()).unwrap();
+    let r = db.query("SELECT count(*) FROM t").unwrap();
+    assert_eq!(r.rows[0][0], lode_core::sql::Value::Integer(2));
+    drop(db);
+    assert!(sidecars(&path).is_empty(), "left {:?}", sidecars(&path));
+    assert_eq!(bytes(&path), before);
+}
+
+#[test]
+fn a_wal_database_with_a_running_writer_shows_its_committed_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = wal_database(dir.path());
+    // A writer that keeps its rows in the -wal file (no checkpoint while it is open).
+    let writer = Connection::open(&path).unwrap();
+    writer
+        .execute_batch("PRAGMA wal_autocheckpoint = 0; INSERT INTO t VALUES (3);")
+        .unwrap();
+    let db = Database::open(&path, ExecLimits::default()).unwrap();
+    let r = db.query("SELECT count(*) FROM t").unwrap();
+    assert_eq!(r.rows[0][0], lode_core::sql::Value::Integer(3));
+    drop(writer);
+}
+
+#[test]
+fn what_is_not_a_database_file_is_named_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.sqlite");
+    std::fs::write(&empty, b"").unwrap();
+    let fifo = dir.path().join("pipe.sqlite");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut cases = vec![
+        (empty.clone(), "is empty (0 bytes)"),
+        (dir.path().to_path_buf(), "is a directory"),
+        (dir.path().join("missing.sqlite"), "no such file"),
+    ];
+    if made {
+        cases.push((fifo, "is not a regular file"));
+    } else {
+        eprintln!("skipping the FIFO case: mkfifo is not available");
+    }
+    for (path, reason) in cases {
+        let err = Database::open(&path, ExecLimits::default()).err().unwrap();
+        let text = err.to_string();
+        assert!(text.contains(reason), "{}: {text}", path.display());
+        assert!(
+            text.contains(&path.display().to_string()),
+            "{}: {text}",
+            path.display()
+        );
+    }
+    // Opening never created anything or changed the empty file.
+    assert_eq!(bytes(&empty), Vec::<u8>::new());
+    assert!(!dir.path().join("missing.sqlite").exists());
+}

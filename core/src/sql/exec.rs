@@ -91,6 +91,71 @@ pub struct Database {
     path: PathBuf,
     limits: ExecLimits,
     idle: Mutex<Vec<GuardedConnection>>,
+    /// Opened with `immutable=1` (see [`check_file`]).
+    immutable: bool,
+}
+
+/// The 16 bytes every SQLite database file starts with.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Checks that `path` is a SQLite database file lode can read, and says how to open it:
+/// `true` for `immutable=1`.
+///
+/// A database in WAL mode is opened read-only with `immutable=1` when no `-wal` file with
+/// content is beside it: then nothing is created next to it (no `-wal`/`-shm`) and a
+/// read-only folder works. The trade-off: a writer that starts while lode reads is not
+/// seen, and lode must not be pointed at a database another program is writing at that
+/// moment. When a `-wal` file with content is there (a writer is running, or one stopped
+/// without a checkpoint), lode opens it like any database, sees the written rows, and SQLite
+/// needs the `-shm` file (it may create it, and cannot in a read-only folder: the error then
+/// says to checkpoint the database or make the folder writable).
+fn check_file(path: &Path) -> Result<bool, ExecError> {
+    let fail = |message: String| ExecError::Open {
+        path: path.to_path_buf(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| {
+        fail(if e.kind() == std::io::ErrorKind::NotFound {
+            "no such file (check database.path in config.yml or --db)".into()
+        } else {
+            format!("cannot read it: {e}")
+        })
+    })?;
+    if meta.is_dir() {
+        return Err(fail(
+            "is a directory, not a SQLite database file (point database.path or --db at the \
+             .sqlite file)"
+                .into(),
+        ));
+    }
+    if !meta.is_file() {
+        return Err(fail(
+            "is not a regular file (a pipe, socket or device); lode reads SQLite database files"
+                .into(),
+        ));
+    }
+    if meta.len() == 0 {
+        return Err(fail(
+            "is empty (0 bytes), so it holds no database: check the path (opening a missing \
+             file with some tools creates an empty one)"
+                .into(),
+        ));
+    }
+    let mut header = [0u8; 100];
+    let read = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut header))
+        .map_err(|e| fail(format!("cannot read it: {e}")))?;
+    if read < 20 || &header[..16] != SQLITE_HEADER {
+        return Err(fail(
+            "is not a SQLite database (its first bytes are not \"SQLite format 3\")".into(),
+        ));
+    }
+    // Bytes 18 and 19 are the write and read format versions: 2 means WAL.
+    let wal_mode = header[18] == 2 || header[19] == 2;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_has_content = std::fs::metadata(PathBuf::from(wal)).is_ok_and(|m| m.len() > 0);
+    Ok(wal_mode && !wal_has_content)
 }
 
 /// What a statement reports back to the connection's hooks while it runs.
@@ -114,16 +179,12 @@ const PROGRESS_STEPS: i32 = 1000;
 impl Database {
     /// Opens `path` read-only and checks it is a SQLite database. Never creates a file.
     pub fn open(path: &Path, limits: ExecLimits) -> Result<Database, ExecError> {
-        if !path.is_file() {
-            return Err(ExecError::Open {
-                path: path.to_path_buf(),
-                message: "no such file (check database.path in config.yml or --db)".into(),
-            });
-        }
+        let immutable = check_file(path)?;
         let db = Database {
             path: path.to_path_buf(),
             limits,
             idle: Mutex::new(Vec::new()),
+            immutable,
         };
         // Open one connection now so a bad file is reported at open, not at the first query.
         let first = db.connect()?;
@@ -132,7 +193,15 @@ impl Database {
             .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
             .map_err(|e| ExecError::Open {
                 path: path.to_path_buf(),
-                message: format!("{e} (is it a SQLite database?)"),
+                message: if is_readonly_error(&e) || matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::CannotOpen) {
+                    format!(
+                        "{e}: the database has a -wal file that SQLite needs a -shm file beside \
+                         to read, and cannot create one here; checkpoint it (sqlite3 FILE \
+                         'PRAGMA wal_checkpoint(TRUNCATE)') or make its folder writable"
+                    )
+                } else {
+                    format!("{e} (is it a SQLite database?)")
+                },
             })?;
         db.release(first);
         Ok(db)
@@ -184,7 +253,11 @@ impl Database {
             path: self.path.clone(),
             message: e.to_string(),
         };
-        let uri = format!("file:{}?mode=ro", uri_escape(&self.path));
+        let uri = if self.immutable {
+            format!("file:{}?mode=ro&immutable=1", uri_escape(&self.path))
+        } else {
+            format!("file:{}?mode=ro", uri_escape(&self.path))
+        };
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
