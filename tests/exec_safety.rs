@@ -359,3 +359,26 @@ fn what_is_not_a_database_file_is_named_with_the_reason() {
     assert_eq!(bytes(&empty), Vec::<u8>::new());
     assert!(!dir.path().join("missing.sqlite").exists());
 }
+
+#[test]
+fn a_result_over_the_memory_budget_is_refused_naming_the_setting() {
+    let (_dir, path) = fixture();
+    let limits = ExecLimits {
+        max_rows: 2_000_000,
+        max_result_bytes: 1 << 20,
+        ..ExecLimits::default()
+    };
+    let db = Database::open(&path, limits).unwrap();
+    let err = db
+        .query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100000) SELECT x, printf('%.100c', 'y') FROM c")
+        .unwrap_err();
+    assert!(
+        matches!(&err, ExecError::Rejected { reason } if reason.contains("execution.max_result_mb")),
+        "{err:?}"
+    );
+    // A result within the budget is whole.
+    let r = db
+        .query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1000) SELECT x FROM c")
+        .unwrap();
+    assert_eq!(r.rows.len(), 1000);
+}

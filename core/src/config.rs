@@ -124,6 +124,8 @@ pub struct ExecutionConfig {
     /// The largest text or blob value one statement may build, in MiB (SQLite's
     /// SQLITE_LIMIT_LENGTH): a statement that builds a bigger one is refused.
     pub max_value_mb: usize,
+    /// The most memory one result's kept rows may take, in MiB: a bigger result is refused.
+    pub max_result_mb: usize,
     /// Worker threads for parallel execution; 0 means all cores.
     pub threads: usize,
 }
@@ -136,6 +138,7 @@ impl Default for ExecutionConfig {
             max_rows: d.max_rows,
             max_cell_bytes: d.max_cell_bytes,
             max_value_mb: d.max_value_bytes >> 20,
+            max_result_mb: d.max_result_bytes >> 20,
             threads: 0,
         }
     }
@@ -148,6 +151,7 @@ impl ExecutionConfig {
             max_rows: self.max_rows,
             max_cell_bytes: self.max_cell_bytes,
             max_value_bytes: self.max_value_mb << 20,
+            max_result_bytes: self.max_result_mb << 20,
         }
     }
 
@@ -687,6 +691,15 @@ impl Config {
             "use for example `max_cell_bytes: 4096`",
         )?;
         range(
+            (1..=MAX_RESULT_MB).contains(&e.max_result_mb),
+            "execution.max_result_mb",
+            format!(
+                "must be between 1 and {MAX_RESULT_MB} MiB, not {}",
+                e.max_result_mb
+            ),
+            "use for example `max_result_mb: 256`",
+        )?;
+        range(
             e.threads <= MAX_THREADS,
             "execution.threads",
             format!(
@@ -1100,6 +1113,9 @@ pub struct ExecLimits {
     /// The largest text or blob value a statement may build (SQLite's SQLITE_LIMIT_LENGTH):
     /// bounds the memory one step can take (`zeroblob`, `printf` and `replace` bombs).
     pub max_value_bytes: usize,
+    /// The most memory the kept rows of one result may take (values as kept, after the cell
+    /// cut, plus a small per-value overhead): a bigger result is refused.
+    pub max_result_bytes: usize,
 }
 
 /// SQLite's own ceiling for a value's length, in MiB (1,000,000,000 bytes).
@@ -1114,6 +1130,7 @@ pub const MAX_PER_GOLD: usize = 100;
 pub const MAX_SQL_FIRST: usize = 10_000;
 pub const MAX_DEBUGGER_ATTEMPTS: usize = 10;
 pub const MAX_CONCURRENCY: usize = 1024;
+pub const MAX_RESULT_MB: usize = 64 * 1024;
 
 /// A number of seconds from a flag or a setting as a `Duration`, refused (not a panic) when it
 /// is not above 0 and at most [`MAX_SECONDS`].
@@ -1134,6 +1151,7 @@ impl Default for ExecLimits {
             max_rows: 10_000,
             max_cell_bytes: 4096,
             max_value_bytes: 256 << 20,
+            max_result_bytes: 256 << 20,
         }
     }
 }

@@ -485,6 +485,9 @@ fn run(
 
 type Stepped = (Vec<String>, Vec<Vec<Value>>, bool, usize);
 
+/// What a kept value costs beyond its text or blob bytes (the enum and the vector slot).
+const VALUE_OVERHEAD: usize = std::mem::size_of::<Value>();
+
 fn step_all(conn: &Connection, sql: &str, limits: ExecLimits) -> Result<Stepped, StepError> {
     if sql.trim().trim_end_matches(';').trim().is_empty() {
         return Err(StepError::Refused("the statement is empty".into()));
@@ -505,6 +508,7 @@ fn step_all(conn: &Connection, sql: &str, limits: ExecLimits) -> Result<Stepped,
     let mut rows = Vec::new();
     let mut truncated = false;
     let mut truncated_cells = 0usize;
+    let mut kept_bytes = 0usize;
     let mut cursor = stmt.raw_query();
     while let Some(row) = cursor.next().map_err(StepError::Sqlite)? {
         if rows.len() >= limits.max_rows {
@@ -516,7 +520,21 @@ fn step_all(conn: &Connection, sql: &str, limits: ExecLimits) -> Result<Stepped,
             let cell = row.get_ref(i).map_err(StepError::Sqlite)?;
             let (value, cut) = to_value(cell, limits.max_cell_bytes);
             truncated_cells += usize::from(cut);
+            kept_bytes += VALUE_OVERHEAD
+                + match &value {
+                    Value::Text(s) => s.len(),
+                    Value::Blob(b) => b.len(),
+                    _ => 0,
+                };
             values.push(value);
+        }
+        if kept_bytes > limits.max_result_bytes {
+            return Err(StepError::Refused(format!(
+                "the result is larger than {} MiB after {} rows (raise execution.max_result_mb, \
+                 or select fewer rows or columns)",
+                limits.max_result_bytes >> 20,
+                rows.len() + 1
+            )));
         }
         rows.push(values);
     }
