@@ -382,3 +382,59 @@ fn a_result_over_the_memory_budget_is_refused_naming_the_setting() {
         .unwrap();
     assert_eq!(r.rows.len(), 1000);
 }
+
+/// One expression of 20 nested `replace()` calls over a 100 MB string: SQLite checks no
+/// deadline and no interrupt until the whole expression returns (about half a minute on a
+/// debug build).
+fn replace_chain() -> String {
+    let mut x = "printf('%.*c', 100000000, 'x')".to_string();
+    for i in 0..20 {
+        let (a, b) = if i % 2 == 0 { ("x", "y") } else { ("y", "x") };
+        x = format!("replace({x}, '{a}', '{b}')");
+    }
+    format!("SELECT length({x})")
+}
+
+#[test]
+fn a_detached_query_answers_at_its_deadline_even_inside_one_long_step() {
+    let (_dir, path) = fixture();
+    let limits = ExecLimits {
+        timeout: Duration::from_millis(300),
+        ..ExecLimits::default()
+    };
+    let db = std::sync::Arc::new(Database::open(&path, limits).unwrap());
+    let start = Instant::now();
+    let err = db
+        .query_detached(&replace_chain(), limits, None)
+        .unwrap_err();
+    assert!(matches!(err, ExecError::Timeout { .. }), "got {err:?}");
+    // Generous slack for noisy machines; waiting for the step takes far longer.
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        start.elapsed()
+    );
+    // A cancel is answered the same way.
+    let cancel = lode_core::sql::CancelFlag::new();
+    let c = cancel.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        c.cancel();
+    });
+    let long = ExecLimits {
+        timeout: Duration::from_secs(3600),
+        ..limits
+    };
+    let start = Instant::now();
+    let err = db
+        .query_detached(&replace_chain(), long, Some(&cancel))
+        .unwrap_err();
+    assert!(matches!(err, ExecError::Cancelled), "got {err:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        start.elapsed()
+    );
+    // The pool still answers while the abandoned steps finish on their own threads.
+    assert_eq!(db.query("SELECT 1").unwrap().rows.len(), 1);
+}

@@ -55,6 +55,7 @@ pub fn run(globals: &Globals, args: &SqlArgs) -> Result<i32> {
         bail!("give the statement to run: lode sql \"SELECT …\"");
     };
     let (base, _) = globals.open_db(args.db.as_deref(), None)?;
+    let base = std::sync::Arc::new(base);
     let mut limits = base.limits();
     if let Some(t) = args.timeout {
         limits.timeout = t;
@@ -62,7 +63,9 @@ pub fn run(globals: &Globals, args: &SqlArgs) -> Result<i32> {
     if let Some(n) = args.max_rows {
         limits.max_rows = n;
     }
-    match base.query_with(sql, limits, None) {
+    // Detached: the answer comes back at the deadline even from a step SQLite cannot
+    // interrupt; the process exits right after, ending that step too.
+    match base.query_detached(sql, limits, None) {
         Ok(result) => {
             let mut out = std::io::stdout().lock();
             match args.format {

@@ -167,7 +167,7 @@ pub fn run_blocking(effect: Effect, project: &Project, store: &Store) -> Option<
             cancel,
         } => {
             let db = &project.db;
-            let result = db.query_with(&sql, db.limits(), Some(&cancel));
+            let result = db.query_detached(&sql, db.limits(), Some(&cancel));
             BgEvent::QueryDone { ticket, result }
         }
         Effect::LoadRows {

@@ -95,6 +95,9 @@ pub struct Database {
     immutable: bool,
 }
 
+/// How long a detached statement is waited for past its deadline or its cancel.
+pub const DETACH_GRACE: Duration = Duration::from_millis(250);
+
 /// The 16 bytes every SQLite database file starts with.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
@@ -231,6 +234,60 @@ impl Database {
         let result = run(&guarded, sql, limits, cancel);
         self.release(guarded);
         result
+    }
+
+    /// [`query_with`](Database::query_with) for someone waiting at a screen: the answer (or
+    /// the timeout, or the cancel) comes back at most [`DETACH_GRACE`] after the deadline or
+    /// the cancel, even when SQLite is inside one long step it cannot be interrupted in (a
+    /// chain of `replace()` calls over a large value checks no deadline until it returns).
+    /// Such a step finishes on its own thread, bounded by `max_value_bytes`, and its
+    /// connection then goes back to the pool. Batch work (evaluation, generation) calls
+    /// `query_with` directly: a thread per statement would cost more than it saves there.
+    pub fn query_detached(
+        self: &Arc<Self>,
+        sql: &str,
+        limits: ExecLimits,
+        cancel: Option<&CancelFlag>,
+    ) -> Result<QueryResult, ExecError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let db = Arc::clone(self);
+        let (text, flag) = (sql.to_string(), cancel.cloned());
+        std::thread::Builder::new()
+            .name("lode-query".into())
+            .spawn(move || {
+                // The receiver is gone only when the caller stopped waiting: nobody to tell.
+                let _ = tx.send(db.query_with(&text, limits, flag.as_ref()));
+            })
+            .map_err(|e| ExecError::Sqlite {
+                message: format!("cannot start a thread for the query: {e}"),
+            })?;
+        let start = Instant::now();
+        let mut cancelled_at: Option<Instant> = None;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(result) => return result,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(ExecError::Sqlite {
+                        message: "the query's thread ended without an answer".into(),
+                    });
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let now = Instant::now();
+                    if cancel.is_some_and(CancelFlag::is_cancelled) {
+                        let at = *cancelled_at.get_or_insert(now);
+                        if now - at >= DETACH_GRACE {
+                            return Err(ExecError::Cancelled);
+                        }
+                    }
+                    if now - start >= limits.timeout + DETACH_GRACE {
+                        return Err(ExecError::Timeout {
+                            elapsed: now - start,
+                            limit: limits.timeout,
+                        });
+                    }
+                }
+            }
+        }
     }
 
     fn acquire(&self) -> Result<GuardedConnection, ExecError> {
