@@ -25,7 +25,7 @@ pub struct BenchArgs {
     /// Keep the generated evaluation files (gold and prediction variants) in DIR.
     #[arg(long, value_name = "DIR")]
     pub keep_files: Option<PathBuf>,
-    /// Run only these groups (comma-separated): spider, demo, llm, generate, tui.
+    /// Run only these groups (comma-separated): spider, demo, llm, generate, tui, limits.
     #[arg(long, value_delimiter = ',', value_name = "GROUPS")]
     pub only: Vec<String>,
     /// Pairs in the store for the TUI benchmark.
@@ -51,7 +51,7 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         crate::tui::bench::child(dir)?;
         return Ok(0);
     }
-    const GROUPS: [&str; 5] = ["spider", "demo", "llm", "generate", "tui"];
+    const GROUPS: [&str; 6] = ["spider", "demo", "llm", "generate", "tui", "limits"];
     if let Some(bad) = args.only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
         bail!(
             "--only: no benchmark group `{bad}`; groups are {}",
@@ -102,6 +102,9 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
     }
     if want("tui") {
         figures.extend(tui_figures(args.tui_pairs, repeat)?);
+    }
+    if want("limits") {
+        figures.extend(limits_figures(repeat)?);
     }
     println!("{:<72} {:>18} {:>18}", "benchmark", "best", "median");
     for f in &figures {
@@ -542,6 +545,78 @@ fn demo_once() -> Result<()> {
     // Scratch space of the benchmark: a leftover is harmless.
     let _ = std::fs::remove_dir_all(&dir);
     result.map(|_| ()).map_err(Into::into)
+}
+
+/// How far past its deadline, and how long after a cancel, a query someone waits for answers
+/// when SQLite is inside one step it cannot interrupt (a 20-deep `replace()` chain over a
+/// 100 MB string). Targets: deadline + 0.5 s, cancel 0.5 s.
+fn limits_figures(repeat: usize) -> Result<Vec<Figure>> {
+    let dir = std::env::temp_dir().join(format!("lode-bench-limits-{}", std::process::id()));
+    lode_core::project::demo::write_demo(&dir, &lode_core::project::demo::DemoOptions::default())?;
+    let path = dir.join("bakery.sqlite");
+    let limits = ExecLimits {
+        timeout: Duration::from_millis(500),
+        ..ExecLimits::default()
+    };
+    let db = Arc::new(Database::open(&path, limits)?);
+    let mut chain = "printf('%.*c', 100000000, 'x')".to_string();
+    for i in 0..20 {
+        let (a, b) = if i % 2 == 0 { ("x", "y") } else { ("y", "x") };
+        chain = format!("replace({chain}, '{a}', '{b}')");
+    }
+    let sql = format!("SELECT length({chain})");
+    let mut past_deadline = Vec::new();
+    let mut after_cancel = Vec::new();
+    for _ in 0..repeat {
+        let t = Instant::now();
+        let r = db.query_detached(&sql, limits, None);
+        if !matches!(r, Err(lode_core::sql::ExecError::Timeout { .. })) {
+            bail!("the replace chain was not stopped at its deadline: {r:?}");
+        }
+        past_deadline.push(t.elapsed().saturating_sub(limits.timeout));
+        let cancel = lode_core::sql::CancelFlag::new();
+        let c = cancel.clone();
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            let at = Instant::now();
+            c.cancel();
+            at
+        });
+        let long = ExecLimits {
+            timeout: Duration::from_secs(3600),
+            ..limits
+        };
+        let r = db.query_detached(&sql, long, Some(&cancel));
+        let answered = Instant::now();
+        let cancelled_at = canceller
+            .join()
+            .map_err(|_| anyhow::anyhow!("the cancelling thread panicked"))?;
+        if !matches!(r, Err(lode_core::sql::ExecError::Cancelled)) {
+            bail!("the replace chain was not cancelled: {r:?}");
+        }
+        after_cancel.push(answered.saturating_duration_since(cancelled_at));
+    }
+    // Scratch space of the benchmark: a leftover is harmless.
+    let _ = std::fs::remove_dir_all(&dir);
+    let ms = |mut v: Vec<Duration>, name: &str| {
+        v.sort();
+        Figure {
+            name: name.to_string(),
+            unit: "ms".into(),
+            best: v[0].as_secs_f64() * 1000.0,
+            median: v[v.len() / 2].as_secs_f64() * 1000.0,
+        }
+    };
+    Ok(vec![
+        ms(
+            past_deadline,
+            "uninterruptible step: answer after the deadline (target < 500)",
+        ),
+        ms(
+            after_cancel,
+            "uninterruptible step: answer after ctrl-c (target < 500)",
+        ),
+    ])
 }
 
 fn timings(repeat: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<Duration>> {
