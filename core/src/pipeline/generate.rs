@@ -23,8 +23,9 @@ use crate::sql::analyze::{analyze, template};
 use crate::sql::extract::extract_sql;
 use crate::sql::schema::Schema;
 use crate::store::{
-    ErrorKind, NewGenerationFailure, NewPair, NewRun, NewValidation, PairAnalysis, PairFilter,
-    PairNotes, PairStatus, RunKind, RunStatus, SetName, Store, StoredGold,
+    ErrorKind, LEASE_HEARTBEAT, LeaseOwner, NewGenerationFailure, NewPair, NewRun, NewValidation,
+    PairAnalysis, PairFilter, PairNotes, PairStatus, RunKind, RunStatus, SetName, Store,
+    StoredGold,
 };
 
 /// Why a run could not start or finish.
@@ -287,25 +288,27 @@ pub struct GenerateOptions {
 }
 
 /// The run to work on: the one asked for, else the latest unfinished generate run, else a
-/// new one. Returns (id, resumed).
+/// new one, held under this process's lease. A run another live process holds is refused
+/// (with who holds it), not resumed under its feet; a stale holder's run is taken over.
+/// Returns (id, resumed, owner).
 fn pick_run(
     project: &Project,
     store: &Store,
     client: &LlmClient,
     opts: &GenerateOptions,
     snapshot: i64,
-) -> Result<(i64, bool), GenerateError> {
+) -> Result<(i64, bool, LeaseOwner), GenerateError> {
+    let owner = LeaseOwner::this_process();
     if let Some(id) = opts.resume {
-        store.run(id)?;
-        store.resume_run(id)?;
-        return Ok((id, true));
+        store.resume_leased_run(id, &owner)?;
+        return Ok((id, true, owner));
     }
     if !opts.new_run
         && let Some(last) = store.latest_run(RunKind::Generate)?
         && matches!(last.status, RunStatus::Running | RunStatus::Interrupted)
     {
-        store.resume_run(last.id)?;
-        return Ok((last.id, true));
+        store.resume_leased_run(last.id, &owner)?;
+        return Ok((last.id, true, owner));
     }
     let config = json!({
         "per_gold": project.config.generate.per_gold,
@@ -313,13 +316,92 @@ fn pick_run(
         "debugger_attempts": project.config.generate.debugger_attempts,
         "model": client.backend().model(),
     });
-    let id = store.create_run(&NewRun {
-        kind: RunKind::Generate,
-        snapshot_id: Some(snapshot),
-        profile: client.options().profile.clone(),
-        config_json: config.to_string(),
-    })?;
-    Ok((id, false))
+    let id = store.create_leased_run(
+        &NewRun {
+            kind: RunKind::Generate,
+            snapshot_id: Some(snapshot),
+            profile: client.options().profile.clone(),
+            config_json: config.to_string(),
+        },
+        &owner,
+    )?;
+    Ok((id, false, owner))
+}
+
+/// This process's hold on the run it writes: a heartbeat every [`LEASE_HEARTBEAT`] while it
+/// lives, and the lease given back when it goes (the run ended, failed, or its task was
+/// cancelled and dropped).
+struct HeldRun {
+    store: Arc<Store>,
+    run_id: i64,
+    owner: LeaseOwner,
+    heartbeat: tokio::task::JoinHandle<()>,
+    released: bool,
+}
+
+impl HeldRun {
+    fn hold(store: &Arc<Store>, run_id: i64, owner: LeaseOwner, progress: Progress) -> HeldRun {
+        let heartbeat = tokio::spawn({
+            let store = Arc::clone(store);
+            let owner = owner.clone();
+            async move {
+                let mut tick = tokio::time::interval(LEASE_HEARTBEAT);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let (store, owner) = (Arc::clone(&store), owner.clone());
+                    let beat =
+                        tokio::task::spawn_blocking(move || store.heartbeat_run(run_id, &owner))
+                            .await;
+                    match beat {
+                        Ok(Ok(true)) => {}
+                        Ok(Ok(false)) => {
+                            (progress)(GenerateEvent::Warning(format!(
+                                "run {run_id} was taken over by another process (this one's \
+                                 heartbeat was too old); this process stops refreshing it"
+                            )));
+                            return;
+                        }
+                        Ok(Err(e)) => (progress)(GenerateEvent::Warning(format!(
+                            "could not refresh the lease on run {run_id}: {e}"
+                        ))),
+                        Err(e) => (progress)(GenerateEvent::Warning(format!(
+                            "could not refresh the lease on run {run_id}: {e}"
+                        ))),
+                    }
+                }
+            }
+        });
+        HeldRun {
+            store: Arc::clone(store),
+            run_id,
+            owner,
+            heartbeat,
+            released: false,
+        }
+    }
+
+    /// Gives the lease back, saying why when it cannot.
+    fn release(mut self) -> Result<(), GenerateError> {
+        self.heartbeat.abort();
+        self.released = true;
+        self.store.release_run(self.run_id, &self.owner)?;
+        Ok(())
+    }
+}
+
+impl Drop for HeldRun {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+        if self.released {
+            return;
+        }
+        // On the way out of a cancelled or failed run there is no one to tell; a lease left
+        // behind is stale as soon as this process ends (or its heartbeat ages), and the next
+        // process takes it over. `release` reports the error on the normal path.
+        let _ = self.store.release_run(self.run_id, &self.owner);
+    }
 }
 
 /// The shared state of a run's tasks.
@@ -442,7 +524,8 @@ pub async fn run(
 ) -> Result<GenerateSummary, GenerateError> {
     let specs = generator_specs(project)?;
     let g = &project.config.generate;
-    let (run_id, resumed) = pick_run(project, &store, &client, opts, snapshot)?;
+    let (run_id, resumed, owner) = pick_run(project, &store, &client, opts, snapshot)?;
+    let held = HeldRun::hold(&store, run_id, owner, Arc::clone(&progress));
     let gold: Vec<StoredGold> = store
         .gold_set(SetName::Gold)?
         .into_iter()
@@ -527,6 +610,7 @@ pub async fn run(
             None,
         )?;
     }
+    held.release()?;
     Ok(summary)
 }
 

@@ -31,6 +31,7 @@ pub(super) const MIGRATIONS: &[&[Step]] = &[
              ALTER TABLE pairs DROP COLUMN meta_json;",
         ),
     ],
+    &[Step::Sql(include_str!("migrations/003_run_leases.sql"))],
 ];
 
 /// Version 1 recorded a failed generator or sql-first call as a pair with empty SQL and a

@@ -6,6 +6,7 @@ mod enums;
 mod evals;
 mod failures;
 mod jobs;
+mod leases;
 mod llm;
 mod migrate;
 mod pairs;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 pub use enums::{
@@ -23,6 +24,7 @@ pub use enums::{
 pub use evals::{EvalCase, EvalRun, NewEvalCase};
 pub use failures::{GenerationFailure, NewGenerationFailure};
 pub use jobs::{Dataset, Job, JobEvent};
+pub use leases::{LEASE_HEARTBEAT, LEASE_STALE_AFTER, LeaseOwner, RunLease, host_name, unix_ms};
 pub use llm::{LlmCallStats, NewLlmCall, cache_key};
 pub use pairs::{
     NewPair, NewRun, NewValidation, Pair, PairAnalysis, PairFilter, PairNotes, PairSummary,
@@ -30,6 +32,81 @@ pub use pairs::{
 };
 
 use migrate::MIGRATIONS;
+
+/// How long a store operation waits for another process's write to finish before it fails.
+/// Waiting is fine (writes are short transactions); failing a reviewer's decision is not.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Switches a file store to WAL (a no-op read when it already is). Two processes creating a
+/// store at once both try; the switch needs a lock SQLite does not wait for from inside the
+/// statement, so a busy answer is retried until [`BUSY_TIMEOUT`].
+fn ensure_wal(conn: &Connection) -> Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let attempt = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+            .and_then(|mode| {
+                if mode.eq_ignore_ascii_case("wal") {
+                    Ok(mode)
+                } else {
+                    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                }
+            });
+        match attempt {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) if std::time::Instant::now() >= deadline => {
+                return Err(StoreError::Invalid(format!(
+                    "could not switch to WAL journaling (got {mode})"
+                )));
+            }
+            Err(e) if !is_busy(&e) || std::time::Instant::now() >= deadline => {
+                return Err(e.into());
+            }
+            _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Applies the migrations due, each in its own exclusive transaction that reads the version
+/// again inside: when several processes open a new store at once, one migrates and the
+/// others wait, then find nothing left to do.
+fn migrate(conn: &mut Connection, path: Option<&Path>) -> Result<()> {
+    let known = MIGRATIONS.len() as i64;
+    let newer = |found: i64| StoreError::Newer {
+        path: path.map(Path::to_path_buf).unwrap_or_default(),
+        found,
+        known,
+    };
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > known {
+        return Err(newer(version));
+    }
+    if version == known {
+        return Ok(());
+    }
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > known {
+            return Err(newer(version));
+        }
+        let Some(steps) = MIGRATIONS.get(version as usize) else {
+            return Ok(());
+        };
+        for step in *steps {
+            step.apply(&tx)?;
+        }
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +127,15 @@ pub enum StoreError {
     NotFound { what: &'static str, id: i64 },
     #[error("workspace store: {0}")]
     Invalid(String),
+    #[error(
+        "run {run_id} is being written by pid {pid} on host {host} (heartbeat {heartbeat_secs} s ago); wait for it or pass --new"
+    )]
+    RunBusy {
+        run_id: i64,
+        pid: i64,
+        host: String,
+        heartbeat_secs: u64,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -122,36 +208,21 @@ impl Store {
         self.path.as_deref()
     }
 
+    /// Sets the connection up and brings the schema up to date. Nothing is written unless a
+    /// migration is due: the pragmas are per connection, and switching to WAL is done once,
+    /// by whichever process gets there first (the others wait and see it done).
     fn configure(&self, wal: bool) -> Result<()> {
         let mut conn = self.lock();
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Every transaction this store opens writes: take the write lock at BEGIN, where the
+        // busy handler waits for it, not at the first write, where SQLite fails at once when
+        // another process committed since this one started reading (SQLITE_BUSY_SNAPSHOT).
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
         if wal {
-            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(StoreError::Invalid(format!(
-                    "could not switch to WAL journaling (got {mode})"
-                )));
-            }
+            ensure_wal(&conn)?;
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::Newer {
-                path: self.path.clone().unwrap_or_default(),
-                found: version,
-                known,
-            });
-        }
-        for (i, steps) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = conn.transaction()?;
-            for step in *steps {
-                step.apply(&tx)?;
-            }
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
-        }
-        Ok(())
+        migrate(&mut conn, self.path.as_deref())
     }
 
     /// The connection; a panic in another thread does not poison the store for good.
@@ -185,33 +256,14 @@ impl Store {
         eval: &str,
     ) -> Result<i64> {
         let mut conn = self.lock();
+        // Inputs unchanged (the usual open): a read, no write lock taken.
+        if let Some(id) = same_snapshot(&conn, [config, schema, glossary, gold, eval])? {
+            return Ok(id);
+        }
+        // Changed: look again under the write lock, so two processes opening at once record
+        // one snapshot, not two.
         let tx = conn.transaction()?;
-        let latest: Option<(i64, String, String, String, String, String)> = tx
-            .query_row(
-                "SELECT id, config_hash, schema_hash, glossary_hash, gold_hash, eval_hash
-                 FROM input_snapshots ORDER BY id DESC LIMIT 1",
-                [],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
-            )
-            .optional()?;
-        if let Some((id, c, s, gl, go, ev)) = latest
-            && (
-                c.as_str(),
-                s.as_str(),
-                gl.as_str(),
-                go.as_str(),
-                ev.as_str(),
-            ) == (config, schema, glossary, gold, eval)
-        {
+        if let Some(id) = same_snapshot(&tx, [config, schema, glossary, gold, eval])? {
             return Ok(id);
         }
         tx.execute(
@@ -256,6 +308,10 @@ impl Store {
         pairs: &[(String, String)],
     ) -> Result<Vec<i64>> {
         let mut conn = self.lock();
+        // Stored already (the usual open): a read, no write lock taken.
+        if let Some(ids) = same_gold_set(&conn, set_name, snapshot_id, pairs)? {
+            return Ok(ids);
+        }
         let tx = conn.transaction()?;
         let mut ids = Vec::with_capacity(pairs.len());
         {
@@ -303,6 +359,49 @@ impl Store {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// The latest snapshot's id when its hashes are these (config, schema, glossary, gold, eval).
+fn same_snapshot(conn: &Connection, hashes: [&str; 5]) -> Result<Option<i64>> {
+    let latest: Option<(i64, [String; 5])> = conn
+        .query_row(
+            "SELECT id, config_hash, schema_hash, glossary_hash, gold_hash, eval_hash
+             FROM input_snapshots ORDER BY id DESC LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                ))
+            },
+        )
+        .optional()?;
+    Ok(latest.and_then(|(id, stored)| (stored == hashes.map(str::to_string)).then_some(id)))
+}
+
+/// The ids of a snapshot's gold (or eval) set when it holds exactly these pairs, in order.
+fn same_gold_set(
+    conn: &Connection,
+    set_name: SetName,
+    snapshot_id: i64,
+    pairs: &[(String, String)],
+) -> Result<Option<Vec<i64>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, position, question, sql FROM gold_pairs
+         WHERE set_name = ?1 AND snapshot_id = ?2 ORDER BY position",
+    )?;
+    let stored: Vec<(i64, i64, String, String)> = stmt
+        .query_map(params![set_name, snapshot_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let same = stored.len() == pairs.len()
+        && stored
+            .iter()
+            .zip(pairs)
+            .enumerate()
+            .all(|(i, ((_, pos, q, s), (pq, ps)))| *pos == i as i64 && q == pq && s == ps);
+    Ok(same.then(|| stored.into_iter().map(|(id, ..)| id).collect()))
 }
 
 /// The current UTC time as RFC 3339 with milliseconds (`2026-11-25T02:30:00.123Z`).

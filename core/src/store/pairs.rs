@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -402,6 +402,58 @@ fn insert_pair(tx: &Transaction<'_>, run_id: i64, p: &NewPair, now: &str) -> Res
     Ok((id, true))
 }
 
+/// Inserts a run, running; returns its id.
+pub(super) fn insert_run(conn: &Connection, run: &NewRun) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO runs (kind, status, created_at, snapshot_id, profile, config_json)
+         VALUES (?1, 'running', ?2, ?3, ?4, ?5)",
+        params![
+            run.kind,
+            now_rfc3339(),
+            run.snapshot_id,
+            run.profile,
+            if run.config_json.is_empty() {
+                "{}"
+            } else {
+                &run.config_json
+            }
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Running runs without a live lease, oldest first.
+fn orphaned_runs(conn: &Connection) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare(
+        "SELECT r.id, l.run_id, l.owner, l.pid, l.host, l.acquired_at, l.heartbeat_ms
+         FROM runs r LEFT JOIN run_leases l ON l.run_id = r.id
+         WHERE r.status = 'running' ORDER BY r.id",
+    )?;
+    let now = super::unix_ms();
+    let rows = stmt.query_map([], |r| {
+        let lease = match r.get::<_, Option<i64>>(1)? {
+            Some(run_id) => Some(super::RunLease {
+                run_id,
+                owner: r.get(2)?,
+                pid: r.get(3)?,
+                host: r.get(4)?,
+                acquired_at: r.get(5)?,
+                heartbeat_ms: r.get(6)?,
+            }),
+            None => None,
+        };
+        Ok((r.get::<_, i64>(0)?, lease))
+    })?;
+    let mut ids = Vec::new();
+    for row in rows {
+        let (id, lease) = row?;
+        if !lease.is_some_and(|l| l.is_live(now)) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
 const REVIEW_COLUMNS: &str = "id, pair_id, action, prev_status, new_status, prev_question, \
                               prev_sql, new_question, new_sql, note, created_at, undone";
 
@@ -425,24 +477,10 @@ fn review_from_row(r: &Row<'_>) -> rusqlite::Result<Review> {
 impl Store {
     // --- runs -----------------------------------------------------------------------------
 
+    /// Creates a run, running, with no lease (see [`Store::create_leased_run`] for a run
+    /// other processes must not resume while this one writes it).
     pub fn create_run(&self, run: &NewRun) -> Result<i64> {
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO runs (kind, status, created_at, snapshot_id, profile, config_json)
-             VALUES (?1, 'running', ?2, ?3, ?4, ?5)",
-            params![
-                run.kind,
-                now_rfc3339(),
-                run.snapshot_id,
-                run.profile,
-                if run.config_json.is_empty() {
-                    "{}"
-                } else {
-                    &run.config_json
-                }
-            ],
-        )?;
-        Ok(conn.last_insert_rowid())
+        insert_run(&self.lock(), run)
     }
 
     /// Marks a run finished (completed, failed, cancelled) with its summary or error.
@@ -507,19 +545,23 @@ impl Store {
             .optional()?)
     }
 
-    /// After a crash: runs still marked running become interrupted. Returns their ids.
+    /// After a crash: runs still marked running that no live process holds (no lease, or a
+    /// stale one, which goes) become interrupted. Returns their ids. A run another process is
+    /// writing stays running; when there is nothing to mark, nothing is written.
     pub fn mark_interrupted_runs(&self) -> Result<Vec<i64>> {
         let mut conn = self.lock();
+        if orphaned_runs(&conn)?.is_empty() {
+            return Ok(Vec::new());
+        }
         let tx = conn.transaction()?;
-        let ids: Vec<i64> = {
-            let mut stmt = tx.prepare("SELECT id FROM runs WHERE status = 'running'")?;
-            stmt.query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        tx.execute(
-            "UPDATE runs SET status = 'interrupted' WHERE status = 'running'",
-            [],
-        )?;
+        let ids = orphaned_runs(&tx)?;
+        for id in &ids {
+            tx.execute("DELETE FROM run_leases WHERE run_id = ?1", [id])?;
+            tx.execute(
+                "UPDATE runs SET status = 'interrupted' WHERE id = ?1 AND status = 'running'",
+                [id],
+            )?;
+        }
         tx.commit()?;
         Ok(ids)
     }
