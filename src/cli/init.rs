@@ -69,22 +69,23 @@ pub fn run(args: &InitArgs) -> Result<i32> {
                 yaml_str(&rel(&args.gold, "gold.jsonl")?)
             ),
         ),
-        (
-            "glossary: glossary.jsonl",
-            format!(
-                "glossary: {}",
-                yaml_str(&rel(&args.glossary, "glossary.jsonl")?)
-            ),
-        ),
     ] {
         text = text.replacen(key, &value, 1);
     }
-    if let Some(eval) = &args.eval {
-        text = text.replacen(
-            "# eval_set: eval.jsonl",
-            &format!("eval_set: {}", yaml_str(&rel(&Some(eval.clone()), "")?)),
-            1,
-        );
+    // The eval set and the glossary are optional: their keys stay commented out unless given,
+    // so a project without them loads.
+    for (key, given) in [
+        ("eval_set: eval.jsonl", &args.eval),
+        ("glossary: glossary.jsonl", &args.glossary),
+    ] {
+        if given.is_some() {
+            let name = key.split(':').next().unwrap_or(key);
+            text = text.replacen(
+                &format!("# {key}"),
+                &format!("{name}: {}", yaml_str(&rel(given, "")?)),
+                1,
+            );
+        }
     }
     std::fs::write(&config_path, text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
