@@ -72,3 +72,73 @@ fn init_without_a_glossary_writes_a_project_that_loads() {
     let out = lode(&dir.path().join("p"), &["review", "list"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// A project directory over `database(dir)` with the given gold (and eval) text.
+fn project(dir: &Path, gold: &str, eval: Option<&str>) -> PathBuf {
+    let db = database(dir);
+    write(dir, "gold.jsonl", gold);
+    let mut config = format!(
+        "database:\n  path: {}\npaths:\n  gold_test_set: gold.jsonl\n",
+        db.file_name().unwrap().to_str().unwrap()
+    );
+    if let Some(eval) = eval {
+        write(dir, "eval.jsonl", eval);
+        config.push_str("  eval_set: eval.jsonl\n");
+    }
+    write(dir, "config.yml", &config)
+}
+
+#[test]
+fn an_empty_gold_or_eval_set_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), GOOD_GOLD, None);
+    let out = lode(dir.path(), &["review", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The gold set is emptied after a first load: no run reuses the old one.
+    for empty in ["[]", "[\n]\n", "# nothing yet\n"] {
+        write(dir.path(), "gold.jsonl", empty);
+        for args in [&["review", "list"][..], &["generate", "--profile", "rules"]] {
+            let out = lode(dir.path(), args);
+            assert_eq!(out.status.code(), Some(1), "{args:?} on {empty:?}");
+            let err = text(&out.stderr);
+            assert!(
+                err.contains("gold.jsonl: the question/SQL set has no pairs"),
+                "{err}"
+            );
+            assert!(err.contains("fix: add at least one pair"), "{err}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), GOOD_GOLD, Some("[]"));
+    let out = lode(dir.path(), &["eval", "--profile", "rules"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("eval.jsonl: the question/SQL set has no pairs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_database_without_tables_is_an_error_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), GOOD_GOLD, None);
+    let empty = dir.path().join("empty.sqlite");
+    rusqlite::Connection::open(&empty)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x); DROP TABLE t;")
+        .unwrap();
+    write(
+        dir.path(),
+        "config.yml",
+        "database:\n  path: empty.sqlite\npaths:\n  gold_test_set: gold.jsonl\n",
+    );
+    let out = lode(dir.path(), &["review", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("empty.sqlite: the database has no tables"),
+        "{err}"
+    );
+    assert!(err.contains("fix: point database.path"), "{err}");
+}
