@@ -142,3 +142,97 @@ fn a_database_without_tables_is_an_error_at_load() {
     );
     assert!(err.contains("fix: point database.path"), "{err}");
 }
+
+const BAD_GOLD: &str = "[\n  {\"question\": \"How many singers are there?\", \"query\": \"SELECT count(*) FROM singer\"},\n  {\"question\": \"Names?\", \"query\": \"SELECT nme FROM singer\"},\n  {\"question\": \"Old singers?\", \"query\": \"SELECT name FROM singer WHERE age > 1000\"},\n  {\"question\": \"Remove them\", \"query\": \"DELETE FROM singer\"}\n]\n";
+
+#[test]
+fn init_and_check_report_every_broken_gold_query_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path());
+    let gold = write(dir.path(), "dev.json", BAD_GOLD);
+    let out = lode(
+        dir.path(),
+        &[
+            "init",
+            "p",
+            "--db",
+            db.to_str().unwrap(),
+            "--gold",
+            gold.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let g = gold.display().to_string();
+    for expected in [
+        format!("{g}:3: the SQL fails: no such column: nme"),
+        format!("{g}:4: the SQL returns no rows"),
+        format!("{g}:5: the SQL is not one read-only query"),
+        "3 problems".to_string(),
+        "`lode check`".to_string(),
+    ] {
+        assert!(
+            stdout.contains(&expected),
+            "{expected:?} missing from:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains(&format!("{g}:2:")), "{stdout}");
+    assert!(!stdout.contains("lode schema"), "{stdout}");
+
+    let p = dir.path().join("p");
+    let out = lode(&p, &["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.matches(&g).count(), 3, "{stdout}");
+    assert!(stdout.contains("checked 4 gold queries"), "{stdout}");
+
+    // Fixed, the check passes; a separate eval set and the glossary are checked too.
+    std::fs::write(&gold, GOOD_GOLD).unwrap();
+    write(
+        &p,
+        "eval.jsonl",
+        "{\"input\": \"Concerts in 2014?\", \"output\": \"SELECT id FROM concert WHERE year = 2014\"}\n{\"input\": \"Ages?\", \"output\": \"SELECT agee FROM singer\"}\n",
+    );
+    write(
+        &p,
+        "glossary.json",
+        "{\n \"veteran\": \"a singer over 50\",\n \"VETERAN\": \"again\"\n}\n",
+    );
+    let config = std::fs::read_to_string(p.join("config.yml"))
+        .unwrap()
+        .replace("# eval_set: eval.jsonl", "eval_set: eval.jsonl")
+        .replace("# glossary: glossary.jsonl", "glossary: glossary.json");
+    std::fs::write(p.join("config.yml"), config).unwrap();
+    let out = lode(&p, &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("eval.jsonl:2: the SQL fails: no such column: agee"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("glossary.json:3: term `VETERAN` is defined again"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("checked 2 gold queries, 2 eval queries, 2 glossary entries"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 problems"), "{stdout}");
+    // Printed once: as a problem, not again as a warning.
+    assert!(
+        !text(&out.stderr).contains("VETERAN"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    write(
+        &p,
+        "eval.jsonl",
+        "{\"input\": \"Concerts in 2014?\", \"output\": \"SELECT id FROM concert WHERE year = 2014\"}\n",
+    );
+    write(&p, "glossary.json", "{\"veteran\": \"a singer over 50\"}\n");
+    let out = lode(&p, &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("no problems"));
+}

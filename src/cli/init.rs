@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::output::print_warnings;
+use super::check::print_report;
 use lode_core::project::Project;
+use lode_core::project::check::check;
 
 #[derive(Args, Debug)]
 pub struct InitArgs {
@@ -93,7 +94,6 @@ pub fn run(args: &InitArgs) -> Result<i32> {
     // Check what we can now, so mistakes surface at init rather than mid-run.
     match Project::load(&config_path) {
         Ok(p) => {
-            print_warnings(&p.warnings);
             println!(
                 "project ok: {} tables, {} glossary entries, {} gold pairs, {} eval pairs",
                 p.schema.tables.len(),
@@ -101,13 +101,22 @@ pub fn run(args: &InitArgs) -> Result<i32> {
                 p.gold.len(),
                 p.eval.len()
             );
+            // Every gold (and eval) query runs now, so a broken one surfaces here, not mid-run.
+            let report = check(&p);
+            print_report(&p, &report);
+            if !report.ok() {
+                println!(
+                    "fix the lines above, then run `lode check` (from {}) to check again",
+                    args.dir.display()
+                );
+            }
             p.open_store()?;
             println!("workspace store: {}", p.store_path().display());
         }
         Err(e) => {
             println!("the project is not complete yet:\n{e}");
             println!(
-                "edit {} and run `lode schema` to check it",
+                "edit {} and run `lode check` to check it",
                 config_path.display()
             );
         }

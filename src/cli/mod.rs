@@ -5,6 +5,7 @@
 pub mod analyze;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod check;
 pub mod demo;
 pub mod eval;
 pub mod export;
@@ -68,6 +69,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Start a project: write config.yml for your database, glossary and gold set
     Init(init::InitArgs),
+    /// Check the project: every gold and eval query runs read-only and returns rows (exit 1 if not)
+    Check(check::CheckArgs),
     /// Print the database schema: tables, columns, keys, row counts, sample values
     Schema(schema::SchemaArgs),
     /// Run one read-only query safely, or analyze queries (concepts, hardness, template)
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match command {
         Command::Demo(args) => demo::run(args, &globals.model_request()),
         Command::Init(args) => init::run(args),
+        Command::Check(args) => check::run(&globals, args),
         Command::Schema(args) => schema::run(&globals, args),
         Command::Sql(args) => sql::run(&globals, args),
         Command::Generate(args) => generate::run(&globals, args),

@@ -1,6 +1,7 @@
 //! A lode project: its inputs (config, glossary, gold and eval sets), the schema of its
 //! database, and the generated demo project.
 
+pub mod check;
 pub mod demo;
 pub mod inputs;
 
