@@ -236,3 +236,66 @@ fn init_and_check_report_every_broken_gold_query_with_file_and_line() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("no problems"));
 }
+
+#[test]
+fn each_cause_of_an_error_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "afile", "x");
+    let out = lode(dir.path(), &["demo", "afile/sub"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: cannot write"), "{err}");
+    assert_eq!(err.matches("(os error").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// A reader that goes away (`lode … | head -1`) ends lode quietly: no panic, no exit 101.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_lode_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    project(dir.path(), GOOD_GOLD, None);
+    let run = |args: &[&str], close_stdout: bool| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lode"))
+            .current_dir(dir.path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close one end before lode writes to it.
+        if close_stdout {
+            drop(child.stdout.take());
+        } else {
+            drop(child.stderr.take());
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success() || out.status.signal() == Some(13),
+            "{args:?}: {:?} {}",
+            out.status,
+            text(&out.stderr)
+        );
+        assert!(
+            !text(&out.stderr).contains("panicked"),
+            "{}",
+            text(&out.stderr)
+        );
+    };
+    run(&["schema"], true);
+    run(&["review", "list"], true);
+    run(&["check"], true);
+    run(
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 50000) SELECT x FROM n",
+        ],
+        true,
+    );
+    // The error goes to a closed stderr.
+    run(&["sql", "SELECT nope FROM nowhere"], false);
+}

@@ -132,6 +132,21 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// An error and its causes for one `error:` line, each said once. lode-core's errors already
+/// carry their cause in their own text (so the TUI can show one string); a cause is added
+/// only when the text so far does not say it.
+pub fn error_message(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !out.contains(&cause) {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+    }
+    out
+}
+
 /// `lode` alone: the TUI on the project here, or what to do instead.
 fn open_tui(globals: &Globals) -> Result<i32> {
     if !globals.config.exists() {
@@ -155,4 +170,37 @@ fn open_tui(globals: &Globals) -> Result<i32> {
     let (store, _) = project.open_store()?;
     crate::tui::run(project, std::sync::Arc::new(store), globals.model_request())?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        /// Like lode-core's errors: the cause in the text and as the source.
+        #[derive(Debug)]
+        struct Io {
+            path: String,
+            source: std::io::Error,
+        }
+        impl std::fmt::Display for Io {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "cannot write {}: {}", self.path, self.source)
+            }
+        }
+        impl std::error::Error for Io {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.source)
+            }
+        }
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(Io {
+            path: "x".into(),
+            source: io(),
+        });
+        assert_eq!(error_message(&e), "cannot write x: no such file");
+        let e = anyhow::Error::new(io()).context("cannot read gold.jsonl");
+        assert_eq!(error_message(&e), "cannot read gold.jsonl: no such file");
+    }
 }
