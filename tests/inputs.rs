@@ -141,6 +141,13 @@ fn a_database_without_tables_is_an_error_at_load() {
         "{err}"
     );
     assert!(err.contains("fix: point database.path"), "{err}");
+    let out = lode(dir.path(), &["schema"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("empty.sqlite has no tables"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 const BAD_GOLD: &str = "[\n  {\"question\": \"How many singers are there?\", \"query\": \"SELECT count(*) FROM singer\"},\n  {\"question\": \"Names?\", \"query\": \"SELECT nme FROM singer\"},\n  {\"question\": \"Old singers?\", \"query\": \"SELECT name FROM singer WHERE age > 1000\"},\n  {\"question\": \"Remove them\", \"query\": \"DELETE FROM singer\"}\n]\n";
@@ -298,4 +305,42 @@ fn a_closed_pipe_ends_lode_quietly() {
     );
     // The error goes to a closed stderr.
     run(&["sql", "SELECT nope FROM nowhere"], false);
+}
+
+#[test]
+fn csv_output_says_on_stderr_when_the_row_cap_cut_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path());
+    let db = db.to_str().unwrap();
+    let sql = "SELECT name FROM singer ORDER BY id";
+    let out = lode(
+        dir.path(),
+        &["sql", "--db", db, "--format", "csv", "--max-rows", "2", sql],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "name\nJoe\nRose\n");
+    let err = text(&out.stderr);
+    assert!(err.contains("only the first 2 rows"), "{err}");
+    assert!(err.contains("--max-rows"), "{err}");
+    // Nothing cut, nothing said.
+    let out = lode(dir.path(), &["sql", "--db", db, "--format", "csv", sql]);
+    assert_eq!(text(&out.stdout), "name\nJoe\nRose\nJohn\n");
+    assert_eq!(text(&out.stderr), "");
+    // JSON carries it in the result.
+    let out = lode(
+        dir.path(),
+        &[
+            "sql",
+            "--db",
+            db,
+            "--format",
+            "json",
+            "--max-rows",
+            "2",
+            sql,
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["truncated"], true);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 2);
 }
