@@ -1328,6 +1328,7 @@ impl RulesEngine {
                 question: p.question,
                 sql: p.sql,
                 db_id: None,
+                line: None,
             }));
         }
         let best = candidates
@@ -1522,6 +1523,7 @@ impl RulesBackend {
                     question: question.clone(),
                     sql: sql.clone(),
                     db_id: None,
+                    line: None,
                 };
                 let pairs = self
                     .engine

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::output::print_warnings;
+use super::check::print_report;
 use lode_core::project::Project;
+use lode_core::project::check::check;
 
 #[derive(Args, Debug)]
 pub struct InitArgs {
@@ -69,22 +70,23 @@ pub fn run(args: &InitArgs) -> Result<i32> {
                 yaml_str(&rel(&args.gold, "gold.jsonl")?)
             ),
         ),
-        (
-            "glossary: glossary.jsonl",
-            format!(
-                "glossary: {}",
-                yaml_str(&rel(&args.glossary, "glossary.jsonl")?)
-            ),
-        ),
     ] {
         text = text.replacen(key, &value, 1);
     }
-    if let Some(eval) = &args.eval {
-        text = text.replacen(
-            "# eval_set: eval.jsonl",
-            &format!("eval_set: {}", yaml_str(&rel(&Some(eval.clone()), "")?)),
-            1,
-        );
+    // The eval set and the glossary are optional: their keys stay commented out unless given,
+    // so a project without them loads.
+    for (key, given) in [
+        ("eval_set: eval.jsonl", &args.eval),
+        ("glossary: glossary.jsonl", &args.glossary),
+    ] {
+        if given.is_some() {
+            let name = key.split(':').next().unwrap_or(key);
+            text = text.replacen(
+                &format!("# {key}"),
+                &format!("{name}: {}", yaml_str(&rel(given, "")?)),
+                1,
+            );
+        }
     }
     std::fs::write(&config_path, text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
@@ -92,7 +94,6 @@ pub fn run(args: &InitArgs) -> Result<i32> {
     // Check what we can now, so mistakes surface at init rather than mid-run.
     match Project::load(&config_path) {
         Ok(p) => {
-            print_warnings(&p.warnings);
             println!(
                 "project ok: {} tables, {} glossary entries, {} gold pairs, {} eval pairs",
                 p.schema.tables.len(),
@@ -100,13 +101,22 @@ pub fn run(args: &InitArgs) -> Result<i32> {
                 p.gold.len(),
                 p.eval.len()
             );
+            // Every gold (and eval) query runs now, so a broken one surfaces here, not mid-run.
+            let report = check(&p);
+            print_report(&p, &report);
+            if !report.ok() {
+                println!(
+                    "fix the lines above, then run `lode check` (from {}) to check again",
+                    args.dir.display()
+                );
+            }
             p.open_store()?;
             println!("workspace store: {}", p.store_path().display());
         }
         Err(e) => {
             println!("the project is not complete yet:\n{e}");
             println!(
-                "edit {} and run `lode schema` to check it",
+                "edit {} and run `lode check` to check it",
                 config_path.display()
             );
         }

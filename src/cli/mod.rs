@@ -5,6 +5,7 @@
 pub mod analyze;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod check;
 pub mod demo;
 pub mod eval;
 pub mod export;
@@ -68,6 +69,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Start a project: write config.yml for your database, glossary and gold set
     Init(init::InitArgs),
+    /// Check the project: every gold and eval query runs read-only and returns rows (exit 1 if not)
+    Check(check::CheckArgs),
     /// Print the database schema: tables, columns, keys, row counts, sample values
     Schema(schema::SchemaArgs),
     /// Run one read-only query safely, or analyze queries (concepts, hardness, template)
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match command {
         Command::Demo(args) => demo::run(args, &globals.model_request()),
         Command::Init(args) => init::run(args),
+        Command::Check(args) => check::run(&globals, args),
         Command::Schema(args) => schema::run(&globals, args),
         Command::Sql(args) => sql::run(&globals, args),
         Command::Generate(args) => generate::run(&globals, args),
@@ -126,6 +130,21 @@ pub fn run(cli: Cli) -> Result<i32> {
         #[cfg(feature = "bench")]
         Command::Bench(args) => bench::run(args),
     }
+}
+
+/// An error and its causes for one `error:` line, each said once. lode-core's errors already
+/// carry their cause in their own text (so the TUI can show one string); a cause is added
+/// only when the text so far does not say it.
+pub fn error_message(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !out.contains(&cause) {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+    }
+    out
 }
 
 /// `lode` alone: the TUI on the project here, or what to do instead.
@@ -151,4 +170,37 @@ fn open_tui(globals: &Globals) -> Result<i32> {
     let (store, _) = project.open_store()?;
     crate::tui::run(project, std::sync::Arc::new(store), globals.model_request())?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        /// Like lode-core's errors: the cause in the text and as the source.
+        #[derive(Debug)]
+        struct Io {
+            path: String,
+            source: std::io::Error,
+        }
+        impl std::fmt::Display for Io {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "cannot write {}: {}", self.path, self.source)
+            }
+        }
+        impl std::error::Error for Io {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.source)
+            }
+        }
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::new(Io {
+            path: "x".into(),
+            source: io(),
+        });
+        assert_eq!(error_message(&e), "cannot write x: no such file");
+        let e = anyhow::Error::new(io()).context("cannot read gold.jsonl");
+        assert_eq!(error_message(&e), "cannot read gold.jsonl: no such file");
+    }
 }

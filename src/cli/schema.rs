@@ -1,8 +1,11 @@
-//! `lode schema`: the database's tables, columns, keys, row counts and sample values.
+//! `lode schema`: the database's tables, columns, keys, row counts and sample values. On a
+//! table of more than 100 000 rows the distinct counts and values come from its first 100 000
+//! rows, and the listing says so.
 
+use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
 use super::globals::Globals;
@@ -31,12 +34,21 @@ pub struct SchemaArgs {
 pub fn run(globals: &Globals, args: &SchemaArgs) -> Result<i32> {
     let (db, _) = globals.open_db(args.db.as_deref(), None)?;
     let schema = lode_core::sql::schema::introspect(&db)?;
+    if schema.tables.is_empty() {
+        bail!(
+            "{} has no tables: point database.path (or --db) at the SQLite file that holds your data",
+            db.path().display()
+        );
+    }
     let text = match args.format {
         SchemaFormat::Text => schema.to_text(),
         SchemaFormat::Create => schema.to_create_sql() + "\n",
         SchemaFormat::Annotated => schema.to_annotated_sql() + "\n",
         SchemaFormat::Json => serde_json::to_string_pretty(&schema)? + "\n",
     };
-    print!("{text}");
+    // Written, not print!ed: a full disk is an error message, not a panic.
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
     Ok(0)
 }

@@ -13,7 +13,7 @@ use super::globals::Globals;
 use super::output::{write_csv, write_table};
 use lode_core::sql::analyze::analyze as analyze_sql;
 use lode_core::sql::schema::{Schema, introspect};
-use lode_core::sql::{Database, ExecError, ExecLimits};
+use lode_core::sql::{Database, ExecError, ExecLimits, QueryResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum RowFormat {
@@ -76,7 +76,13 @@ pub fn run(globals: &Globals, args: &SqlArgs) -> Result<i32> {
                     serde_json::to_writer(&mut out, &result)?;
                     writeln!(out)?;
                 }
-                RowFormat::Csv => write_csv(&mut out, &result)?,
+                RowFormat::Csv => {
+                    write_csv(&mut out, &result)?;
+                    // CSV has no place for it: say on stderr what was cut and how to get it.
+                    for note in cut_notes(&result, limits) {
+                        eprintln!("note: {note}");
+                    }
+                }
             }
             Ok(0)
         }
@@ -89,6 +95,27 @@ pub fn run(globals: &Globals, args: &SqlArgs) -> Result<i32> {
             })
         }
     }
+}
+
+/// What the limits cut from a result, and how to raise them (JSON says it in `truncated` and
+/// `truncated_cells`, the table in its footer).
+fn cut_notes(result: &QueryResult, limits: ExecLimits) -> Vec<String> {
+    let mut notes = Vec::new();
+    if result.truncated {
+        notes.push(format!(
+            "only the first {} rows are written: the row cap (execution.max_rows) cut the rest; \
+             pass --max-rows N for more",
+            result.rows.len()
+        ));
+    }
+    if result.truncated_cells > 0 {
+        notes.push(format!(
+            "{} long cells were cut to {} bytes: raise execution.max_cell_bytes in config.yml \
+             for more",
+            result.truncated_cells, limits.max_cell_bytes
+        ));
+    }
+    notes
 }
 
 /// The schema to resolve names against: `--db`, else the project's database, else none.

@@ -25,6 +25,9 @@ pub struct GoldPair {
     pub sql: String,
     /// Spider's db_id when the set came from a Spider-style file.
     pub db_id: Option<String>,
+    /// The 1-based line of the file the pair starts on; `None` for pairs made in code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 /// What a loader read, with remarks that do not stop the load.
@@ -256,7 +259,16 @@ pub fn load_gold_set(path: &Path) -> Result<Loaded<GoldPair>, InputError> {
             question: question.trim().to_string(),
             sql: sql.trim().to_string(),
             db_id,
+            line: Some(rec.line),
         });
+    }
+    if items.is_empty() {
+        // An empty set would make runs of 0 pairs, or leave an older set in use unnoticed.
+        return Err(InputError::new(
+            path,
+            "the question/SQL set has no pairs",
+            format!("add at least one pair; {GOLD_FIX}"),
+        ));
     }
     Ok(Loaded { items, warnings })
 }
@@ -295,6 +307,15 @@ pub fn load_glossary(path: &Path) -> Result<Loaded<GlossaryEntry>, InputError> {
     } else {
         glossary_records(path, &text)?
     };
+    if entries.is_empty() {
+        return Err(InputError::new(
+            path,
+            "the glossary has no entries",
+            format!(
+                "add at least one entry, or remove paths.glossary from the config (the glossary is optional); {GLOSSARY_FIX}"
+            ),
+        ));
+    }
     let mut warnings = Vec::new();
     let mut seen = std::collections::HashMap::new();
     for (line, e) in &entries {
@@ -563,6 +584,44 @@ mod tests {
 
         let p = write(&d, "g4.jsonl", "\n  \n");
         assert!(load_gold_set(&p).unwrap_err().message.contains("empty"));
+    }
+
+    #[test]
+    fn loaded_pairs_know_their_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            &d,
+            "g.jsonl",
+            "# comment\n{\"input\": \"a\", \"output\": \"SELECT 1\"}\n\n{\"input\": \"b\", \"output\": \"SELECT 2\"}\n",
+        );
+        let lines: Vec<_> = load_gold_set(&p)
+            .unwrap()
+            .items
+            .iter()
+            .map(|g| g.line)
+            .collect();
+        assert_eq!(lines, vec![Some(2), Some(4)]);
+    }
+
+    #[test]
+    fn an_empty_set_or_glossary_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        for (name, body) in [
+            ("a.json", "[]"),
+            ("b.json", "[\n]\n"),
+            ("c.jsonl", "# only a comment\n\n"),
+        ] {
+            let p = write(&d, name, body);
+            let e = load_gold_set(&p).unwrap_err();
+            assert!(e.message.contains("no pairs"), "{name}: {e}");
+            assert!(e.to_string().starts_with(&p.display().to_string()), "{e}");
+        }
+        for (name, body) in [("g.json", "{}"), ("g2.json", "[]")] {
+            let p = write(&d, name, body);
+            let e = load_glossary(&p).unwrap_err();
+            assert!(e.message.contains("no entries"), "{name}: {e}");
+            assert!(e.fix.contains("optional"), "{e}");
+        }
     }
 
     #[test]

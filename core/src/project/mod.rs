@@ -1,6 +1,7 @@
 //! A lode project: its inputs (config, glossary, gold and eval sets), the schema of its
 //! database, and the generated demo project.
 
+pub mod check;
 pub mod demo;
 pub mod inputs;
 
@@ -59,8 +60,21 @@ impl Project {
 
     pub fn from_config(config: Config) -> Result<Project, ProjectError> {
         let mut warnings = config.warnings.clone();
-        let db = Database::open(config.database_path()?, config.execution.limits())?;
+        let db_path = config.database_path()?.to_path_buf();
+        let db = Database::open(&db_path, config.execution.limits())?;
         let schema = introspect(&db)?;
+        if schema.tables.is_empty() {
+            // Nothing could be generated, validated or evaluated over it.
+            return Err(InputError::new(
+                &db_path,
+                "the database has no tables",
+                format!(
+                    "point database.path in {} at the SQLite file that holds your data",
+                    config.source.display()
+                ),
+            )
+            .into());
+        }
         let glossary = match &config.paths.glossary {
             Some(p) => {
                 let loaded = load_glossary(p)?;

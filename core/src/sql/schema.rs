@@ -18,6 +18,10 @@ pub struct Table {
     pub foreign_keys: Vec<ForeignKey>,
     pub indexes: Vec<Index>,
     pub row_count: u64,
+    /// Rows the column statistics (distinct counts, samples, categorical) were read from: the
+    /// first rows in table order, at most 100 000. Below `row_count` they describe a sample.
+    #[serde(default)]
+    pub stats_rows: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,9 +31,11 @@ pub struct Column {
     pub decl_type: String,
     pub not_null: bool,
     pub primary_key: bool,
-    /// A few distinct non-NULL values, most frequent first.
+    /// A few distinct non-NULL values, most frequent first (in the table's statistics rows,
+    /// see [`Table::stats_rows`]).
     pub samples: Vec<Value>,
-    /// Number of distinct non-NULL values.
+    /// Number of distinct non-NULL values in the statistics rows: a lower bound when they are
+    /// a sample ([`Table::sampled`]).
     pub distinct_count: u64,
     /// Few distinct values relative to the rows: a column to filter and group by.
     pub categorical: bool,
@@ -64,6 +70,16 @@ impl Table {
         self.columns
             .iter()
             .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The column statistics come from the first [`Table::stats_rows`] rows, not all of them.
+    pub fn sampled(&self) -> bool {
+        self.stats_rows < self.row_count
+    }
+
+    /// `column`'s samples are every distinct value it has (not a few of them).
+    pub fn all_values_shown(&self, column: &Column) -> bool {
+        !self.sampled() && column.samples.len() as u64 == column.distinct_count
     }
 }
 
@@ -186,9 +202,14 @@ pub fn introspect(db: &Database) -> Result<Schema, IntrospectError> {
             .rows
             .first()
             .map_or(0, |r| int(&r[0]).max(0) as u64);
+        let stats_rows = row_count.min(SAMPLE_SCAN_ROWS as u64);
         for column in &mut columns {
             let c = quote_ident(&column.name);
-            let sample = format!("(SELECT {c} AS v FROM {ident} LIMIT {SAMPLE_SCAN_ROWS})");
+            // The table's own first rows: through an index the scan would see only the
+            // smallest values of the column (100 000 rows of a 10M-row table's index on `id`
+            // are ids 1..100 000; of an index on a category, its first few categories).
+            let sample =
+                format!("(SELECT {c} AS v FROM {ident} NOT INDEXED LIMIT {SAMPLE_SCAN_ROWS})");
             let distinct = q(&format!("SELECT count(DISTINCT v) FROM {sample}"))?;
             column.distinct_count = distinct
                 .rows
@@ -202,10 +223,9 @@ pub fn introspect(db: &Database) -> Result<Schema, IntrospectError> {
                 .into_iter()
                 .map(|mut r| r.swap_remove(0))
                 .collect();
-            let scanned = row_count.min(SAMPLE_SCAN_ROWS as u64);
             column.categorical = column.distinct_count > 0
                 && column.distinct_count <= CATEGORICAL_MAX_DISTINCT
-                && column.distinct_count * 2 <= scanned
+                && column.distinct_count * 2 <= stats_rows
                 && !column.samples.iter().any(|v| matches!(v, Value::Blob(_)));
         }
         schema.tables.push(Table {
@@ -215,6 +235,7 @@ pub fn introspect(db: &Database) -> Result<Schema, IntrospectError> {
             foreign_keys,
             indexes,
             row_count,
+            stats_rows,
         });
     }
     Ok(schema)
@@ -278,7 +299,13 @@ impl Schema {
                     }
                     if !c.samples.is_empty() {
                         let shown: Vec<String> = c.samples.iter().map(Value::sql_literal).collect();
-                        let label = if c.categorical { "values" } else { "e.g." };
+                        let label = if c.categorical && t.all_values_shown(c) {
+                            "values"
+                        } else if t.sampled() {
+                            "sample values"
+                        } else {
+                            "e.g."
+                        };
                         def.push_str(&format!(" -- {label}: {}", shown.join(", ")));
                     }
                     lines.push(def);
@@ -286,8 +313,13 @@ impl Schema {
                 if t.primary_key.len() > 1 {
                     lines.push(format!("  PRIMARY KEY ({})", t.primary_key.join(", ")));
                 }
+                let sampled = if t.sampled() {
+                    format!("; column values from the first {} rows", t.stats_rows)
+                } else {
+                    String::new()
+                };
                 format!(
-                    "CREATE TABLE {} ( -- {} rows\n{}\n);",
+                    "CREATE TABLE {} ( -- {} rows{sampled}\n{}\n);",
                     t.name,
                     t.row_count,
                     lines.join("\n")
@@ -301,7 +333,14 @@ impl Schema {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for t in &self.tables {
-            out.push_str(&format!("{} ({} rows)\n", t.name, t.row_count));
+            if t.sampled() {
+                out.push_str(&format!(
+                    "{} ({} rows; distinct counts and sample values from the first {} rows)\n",
+                    t.name, t.row_count, t.stats_rows
+                ));
+            } else {
+                out.push_str(&format!("{} ({} rows)\n", t.name, t.row_count));
+            }
             let width = t.columns.iter().map(|c| c.name.len()).max().unwrap_or(0);
             let type_width = t
                 .columns
@@ -332,16 +371,23 @@ impl Schema {
                 let samples: Vec<String> = c.samples.iter().map(Value::sql_literal).collect();
                 let sample_text = if samples.is_empty() {
                     String::new()
-                } else if c.categorical {
+                } else if c.categorical && t.all_values_shown(c) {
                     format!("  {{{}}}", samples.join(", "))
+                } else if t.sampled() {
+                    format!("  sample values: {}", samples.join(", "))
                 } else {
                     format!("  e.g. {}", samples.join(", "))
+                };
+                let distinct = if t.sampled() {
+                    format!("≥{}", c.distinct_count)
+                } else {
+                    c.distinct_count.to_string()
                 };
                 out.push_str(&format!(
                     "  {:width$}  {:type_width$}  {:>6} distinct  {}{}\n",
                     c.name,
                     c.decl_type,
-                    c.distinct_count,
+                    distinct,
                     notes.join(", "),
                     sample_text,
                 ));
@@ -402,6 +448,69 @@ mod tests {
         assert!(!items.column("order_id").unwrap().categorical);
         let city = s.table("stores").unwrap().column("city").unwrap();
         assert!(city.not_null);
+    }
+
+    #[test]
+    fn statistics_come_from_the_table_rows_and_say_when_they_are_a_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        // 150 000 rows; an index on `cat` lists its 10 values in order, 15 000 rows each, so
+        // its first 100 000 entries hold only 7 of them.
+        conn.execute_batch(
+            "CREATE TABLE big (id INTEGER PRIMARY KEY, cat INTEGER, note TEXT);
+             WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 149999)
+             INSERT INTO big SELECT x, x % 10, 'row ' || x FROM n;
+             CREATE INDEX big_cat ON big(cat);
+             CREATE TABLE small (id INTEGER PRIMARY KEY, tier TEXT);
+             WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < 39)
+             INSERT INTO small SELECT x, 'tier' || (x % 8) FROM n;",
+        )
+        .unwrap();
+        drop(conn);
+        let db = Database::open(&path, ExecLimits::default()).unwrap();
+        let s = introspect(&db).unwrap();
+        let big = s.table("big").unwrap();
+        assert_eq!(big.row_count, 150_000);
+        assert_eq!(big.stats_rows, 100_000);
+        assert!(big.sampled());
+        let cat = big.column("cat").unwrap();
+        assert_eq!(cat.distinct_count, 10, "counted through the index?");
+        assert!(!big.all_values_shown(cat));
+        let text = s.to_text();
+        assert!(
+            text.contains(
+                "big (150000 rows; distinct counts and sample values from the first 100000 rows)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("≥10 distinct"), "{text}");
+        assert!(text.contains("≥100000 distinct"), "{text}");
+        assert!(text.contains("sample values: 0, 1, 2, 3, 4"), "{text}");
+        let annotated = s.to_annotated_sql();
+        assert!(
+            annotated.contains("-- 150000 rows; column values from the first 100000 rows"),
+            "{annotated}"
+        );
+        assert!(
+            annotated.contains("cat INTEGER, -- sample values: 0"),
+            "{annotated}"
+        );
+
+        // 5 of 8 values are shown as examples, not as the whole set.
+        let small = s.table("small").unwrap();
+        let tier = small.column("tier").unwrap();
+        assert!(!small.sampled());
+        assert!(tier.categorical);
+        assert_eq!((tier.distinct_count, tier.samples.len()), (8, 5));
+        assert!(!small.all_values_shown(tier));
+        assert!(text.contains("8 distinct    e.g. 'tier0'"), "{text}");
+        assert!(!text.contains("{'tier0'"), "{text}");
+        assert!(
+            annotated.contains("tier TEXT -- e.g.: 'tier0'"),
+            "{annotated}"
+        );
+        assert!(!annotated.contains("small ( -- 40 rows;"), "{annotated}");
     }
 
     #[test]

@@ -98,6 +98,7 @@ impl MemoryBackend {
                 question: p.question,
                 sql: p.sql,
                 db_id: None,
+                line: None,
             });
         }
         Ok(MemoryBackend {
