@@ -45,6 +45,167 @@ impl Serialize for Secret {
     }
 }
 
+/// `text` with every known secret and every credential-looking token replaced by
+/// `[redacted]`, for error texts that come from a server (which may echo the request's
+/// `Authorization` header) before they are shown, stored or written. Known secrets shorter
+/// than 4 characters are left to the patterns: `Bearer <token>`, and the value after
+/// `api_key`, `x-api-key`, `access_token`, `client_secret`, `password`, `authorization`, …
+/// followed by `=` or `:` (quoted or not, JSON-escaped or not).
+pub fn redact(text: &str, known: &[Secret]) -> String {
+    const MARK: &str = "[redacted]";
+    let mut out = text.to_string();
+    let mut secrets: Vec<&str> = known
+        .iter()
+        .map(Secret::expose)
+        .filter(|s| s.chars().count() >= 4)
+        .collect();
+    // Longest first, so a key containing another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for s in secrets {
+        if out.contains(s) {
+            out = out.replace(s, MARK);
+        }
+    }
+    redact_patterns(&out, MARK)
+}
+
+/// The pattern half of [`redact`]: ASCII-case-insensitive, on char boundaries only.
+fn redact_patterns(text: &str, mark: &str) -> String {
+    const NAMES: &[&str] = &[
+        "x-api-key",
+        "x_api_key",
+        "api_key",
+        "api-key",
+        "apikey",
+        "access_token",
+        "access-token",
+        "auth_token",
+        "refresh_token",
+        "client_secret",
+        "secret_key",
+        "secret",
+        "password",
+        "passwd",
+        "authorization",
+    ];
+    let b = text.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    let starts = |i: usize, pat: &str| {
+        b.len() >= i + pat.len() && b[i..i + pat.len()].eq_ignore_ascii_case(pat.as_bytes())
+    };
+    // Replaced byte ranges, in order and disjoint.
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if i > 0 && word(b[i - 1]) || !b[i].is_ascii_alphabetic() {
+            i += 1;
+            continue;
+        }
+        // `Bearer <token>`.
+        if starts(i, "bearer") && b.get(i + 6).is_some_and(|c| *c == b' ' || *c == b'\t') {
+            let mut j = i + 6;
+            while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+                j += 1;
+            }
+            let end = past_mark(text, token_end(b, j, false), mark);
+            if end > j && !text[j..].starts_with(mark) {
+                cuts.push((j, end));
+            }
+            i = end.max(i + 6);
+            continue;
+        }
+        let Some(name) = NAMES.iter().find(|n| starts(i, n)) else {
+            i += 1;
+            continue;
+        };
+        let mut j = i + name.len();
+        if b.get(j).is_some_and(|c| word(*c)) {
+            i = j;
+            continue;
+        }
+        // The name's closing quote (maybe JSON-escaped), spaces, then `:` or `=`.
+        if b.get(j) == Some(&b'\\') && matches!(b.get(j + 1), Some(b'"' | b'\'')) {
+            j += 2;
+        } else if matches!(b.get(j), Some(b'"' | b'\'')) {
+            j += 1;
+        }
+        while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+            j += 1;
+        }
+        if !matches!(b.get(j), Some(b':' | b'=')) {
+            i = j.max(i + 1);
+            continue;
+        }
+        j += 1;
+        while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+            j += 1;
+        }
+        let authorization = name.eq_ignore_ascii_case("authorization");
+        let (start, end) = if b.get(j) == Some(&b'\\') && matches!(b.get(j + 1), Some(b'"')) {
+            // A JSON-escaped string: up to the next backslash or quote.
+            let s = j + 2;
+            let mut e = s;
+            while e < b.len() && b[e] != b'\\' && b[e] != b'"' {
+                e += 1;
+            }
+            (s, e)
+        } else if let Some(q @ (b'"' | b'\'')) = b.get(j).copied() {
+            let s = j + 1;
+            let mut e = s;
+            while e < b.len() && b[e] != q {
+                e += if b[e] == b'\\' { 2 } else { 1 };
+            }
+            (s, e.min(b.len()))
+        } else {
+            (j, past_mark(text, token_end(b, j, authorization), mark))
+        };
+        if end > start && !text[start..].starts_with(mark) {
+            cuts.push((start, end));
+        }
+        i = end.max(j);
+    }
+    if cuts.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (s, e) in cuts {
+        // Every cut starts and ends next to an ASCII byte or the text's end: char boundaries.
+        out.push_str(&text[at..s]);
+        out.push_str(mark);
+        at = e;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// A token that ends in the mark's `[redacted` (a secret already replaced) takes its `]`.
+fn past_mark(text: &str, end: usize, mark: &str) -> usize {
+    let open = &mark[..mark.len() - 1];
+    if text[..end].ends_with(open) && text[end..].starts_with(']') {
+        end + 1
+    } else {
+        end
+    }
+}
+
+/// Where an unquoted token starting at `i` ends: at whitespace (unless `spaces`, for an
+/// `Authorization` value like `Basic abc`), a quote, a backslash, or `,;&}]<>` and line ends.
+fn token_end(b: &[u8], mut i: usize, spaces: bool) -> usize {
+    while i < b.len() {
+        let c = b[i];
+        let stop = matches!(
+            c,
+            b'"' | b'\'' | b'\\' | b',' | b';' | b'&' | b'}' | b']' | b'<' | b'>' | b'\n' | b'\r'
+        ) || (!spaces && (c == b' ' || c == b'\t'));
+        if stop {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ApiConfig {

@@ -123,7 +123,12 @@ impl LlmClient {
             self.log(request, &Ok(response.clone()), started.elapsed());
             return Ok(response);
         }
-        let result = self.call_with_retries(request).await;
+        // The backends redact their keys at the source; credential-looking tokens from any
+        // backend are taken out here too, before the error is logged, shown or reported.
+        let result = self
+            .call_with_retries(request)
+            .await
+            .map_err(|e| e.redacted(&[]));
         if let (Ok(response), Some(store), Some(key)) = (&result, &self.store, &key) {
             let request_json = json!({
                 "messages": request.messages,

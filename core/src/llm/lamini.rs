@@ -8,13 +8,15 @@ use serde_json::{Map, Value as Json, json};
 
 use super::openai::{clip, error_message, retry_after, transport_error};
 use super::{Backend, BoxFuture, LlmError, LlmRequest, LlmResponse, Message};
-use crate::config::Secret;
+use crate::config::{Secret, redact};
 
 pub struct LaminiBackend {
     http: reqwest::Client,
     base_url: String,
     model: String,
     key: Secret,
+    /// Redacted from every error text: the key and the other keys the configuration knows.
+    secrets: Vec<Secret>,
     timeout: Duration,
 }
 
@@ -48,9 +50,22 @@ impl LaminiBackend {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
             model: model.to_string(),
+            secrets: vec![key.clone()],
             key,
             timeout,
         })
+    }
+
+    /// Also redacts these keys (every key of the configuration) from error texts; the
+    /// backend's own key always is.
+    pub fn with_known_secrets(mut self, known: Vec<Secret>) -> Self {
+        self.secrets.extend(known);
+        self
+    }
+
+    /// A server's text, as it may appear in an error: without keys or credentials.
+    fn scrub(&self, text: &str) -> String {
+        redact(text, &self.secrets)
     }
 
     /// The JSON body sent for a request.
@@ -97,10 +112,14 @@ impl LaminiBackend {
             .await
             .map_err(|e| transport_error(e, self.timeout))?;
         if !(200..300).contains(&status) {
-            return Err(lamini_error(status, &text, retry, &self.model));
+            // Redacted before the message is picked and clipped, so no part of a key is left.
+            return Err(lamini_error(status, &self.scrub(&text), retry, &self.model));
         }
         let v: Json = serde_json::from_str(&text).map_err(|e| LlmError::BadResponse {
-            message: format!("Lamini's reply is not JSON ({e}): {}", clip(&text)),
+            message: format!(
+                "Lamini's reply is not JSON ({e}): {}",
+                clip(&self.scrub(&text))
+            ),
         })?;
         let (json, text) = match &request.schema {
             Some(schema) => {
@@ -109,7 +128,7 @@ impl LaminiBackend {
                         .check(v.clone())
                         .map_err(|message| LlmError::SchemaViolation {
                             message,
-                            text: clip(&text),
+                            text: clip(&self.scrub(&text)),
                         })?;
                 (Some(checked), text)
             }
@@ -117,7 +136,10 @@ impl LaminiBackend {
                 let out = v["output"]
                     .as_str()
                     .ok_or_else(|| LlmError::BadResponse {
-                        message: format!("no `output` in Lamini's reply: {}", clip(&text)),
+                        message: format!(
+                            "no `output` in Lamini's reply: {}",
+                            clip(&self.scrub(&text))
+                        ),
                     })?
                     .to_string();
                 (None, out)
@@ -178,7 +200,11 @@ impl Backend for LaminiBackend {
         &'a self,
         request: &'a LlmRequest,
     ) -> BoxFuture<'a, Result<LlmResponse, LlmError>> {
-        Box::pin(self.complete_inner(request))
+        Box::pin(async move {
+            self.complete_inner(request)
+                .await
+                .map_err(|e| e.redacted(&self.secrets))
+        })
     }
 
     fn structured_mode(&self) -> Option<&'static str> {

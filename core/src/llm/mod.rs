@@ -229,6 +229,53 @@ impl LlmError {
         }
     }
 
+    /// The error with every known secret and credential-looking token taken out of its
+    /// texts ([`crate::config::redact`]), before it is shown, stored or written.
+    pub fn redacted(self, known: &[Secret]) -> LlmError {
+        let r = |m: String| crate::config::redact(&m, known);
+        match self {
+            LlmError::Auth { message } => LlmError::Auth {
+                message: r(message),
+            },
+            LlmError::RateLimited {
+                message,
+                retry_after,
+            } => LlmError::RateLimited {
+                message: r(message),
+                retry_after,
+            },
+            LlmError::Server { status, message } => LlmError::Server {
+                status,
+                message: r(message),
+            },
+            LlmError::BadRequest { status, message } => LlmError::BadRequest {
+                status,
+                message: r(message),
+            },
+            LlmError::ModelUnavailable { message, retryable } => LlmError::ModelUnavailable {
+                message: r(message),
+                retryable,
+            },
+            LlmError::Network { message } => LlmError::Network {
+                message: r(message),
+            },
+            LlmError::BadResponse { message } => LlmError::BadResponse {
+                message: r(message),
+            },
+            LlmError::SchemaViolation { message, text } => LlmError::SchemaViolation {
+                message: r(message),
+                text: r(text),
+            },
+            LlmError::Unsupported { message } => LlmError::Unsupported {
+                message: r(message),
+            },
+            LlmError::Config { message } => LlmError::Config {
+                message: r(message),
+            },
+            e @ (LlmError::Timeout(_) | LlmError::Cancelled) => e,
+        }
+    }
+
     /// How long the server asked us to wait.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -278,6 +325,27 @@ pub fn resolve_key(profile: &LlmProfile, config: &Config) -> Option<Secret> {
     None
 }
 
+/// Every key the configuration knows: `api.key` (or `LAMINI_API_KEY`), each profile's key as
+/// [`resolve_key`] finds it, and the OpenAI tuning key (`tune.openai.api_key_env`). Error
+/// texts from servers are redacted with them.
+pub fn known_secrets(config: &Config) -> Vec<Secret> {
+    let mut keys: Vec<Secret> = config.api.key.iter().cloned().collect();
+    keys.extend(
+        config
+            .llm
+            .profiles
+            .values()
+            .filter_map(|p| resolve_key(p, config)),
+    );
+    if let Ok(k) = std::env::var(&config.tune.openai.api_key_env)
+        && !k.is_empty()
+    {
+        keys.push(Secret::new(k));
+    }
+    keys.dedup();
+    keys
+}
+
 /// The backend of a profile that names a server (openai or lamini). The offline `rules`
 /// profile is built by the task layer (`tasks::model`), which has the project it needs.
 pub fn remote_backend(
@@ -296,13 +364,16 @@ pub fn remote_backend(
             let model = profile.model.clone().ok_or_else(|| LlmError::Config {
                 message: format!("profile `{name}` needs a model"),
             })?;
-            Ok(Arc::new(OpenAiBackend::new(
-                &base,
-                &model,
-                resolve_key(profile, config),
-                profile.extra_body.clone(),
-                timeout,
-            )?))
+            Ok(Arc::new(
+                OpenAiBackend::new(
+                    &base,
+                    &model,
+                    resolve_key(profile, config),
+                    profile.extra_body.clone(),
+                    timeout,
+                )?
+                .with_known_secrets(known_secrets(config)),
+            ))
         }
         ProfileKind::Lamini => {
             let base = profile
@@ -318,7 +389,10 @@ pub fn remote_backend(
                     "profile `{name}` has no API key: set LAMINI_API_KEY, api.key, or the profile's api_key_env"
                 ),
             })?;
-            Ok(Arc::new(LaminiBackend::new(&base, &model, key, timeout)?))
+            Ok(Arc::new(
+                LaminiBackend::new(&base, &model, key, timeout)?
+                    .with_known_secrets(known_secrets(config)),
+            ))
         }
         ProfileKind::Rules => Err(LlmError::Config {
             message: format!(

@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::output_schema::extract_json;
 use super::{Backend, BoxFuture, LlmError, LlmRequest, LlmResponse, Message, Usage};
-use crate::config::Secret;
+use crate::config::{Secret, redact};
 
 const MODE_UNKNOWN: u8 = 0;
 const MODE_SCHEMA: u8 = 1;
@@ -21,6 +21,8 @@ pub struct OpenAiBackend {
     base_url: String,
     model: String,
     key: Option<Secret>,
+    /// Redacted from every error text: the key and the other keys the configuration knows.
+    secrets: Vec<Secret>,
     extra_body: Json,
     timeout: Duration,
     /// Whether the server enforces json_schema (learned from its first refusal).
@@ -46,11 +48,24 @@ impl OpenAiBackend {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
             model: model.to_string(),
+            secrets: key.iter().cloned().collect(),
             key,
             extra_body,
             timeout,
             mode: AtomicU8::new(MODE_UNKNOWN),
         })
+    }
+
+    /// Also redacts these keys (every key of the configuration) from error texts; the
+    /// backend's own key always is.
+    pub fn with_known_secrets(mut self, known: Vec<Secret>) -> Self {
+        self.secrets.extend(known);
+        self
+    }
+
+    /// A server's text, as it may appear in an error: without keys or credentials.
+    fn scrub(&self, text: &str) -> String {
+        redact(text, &self.secrets)
     }
 
     /// The JSON body sent for a request. With `structured`, the schema goes in
@@ -121,7 +136,8 @@ impl OpenAiBackend {
             .await
             .map_err(|e| transport_error(e, self.timeout))?;
         if !(200..300).contains(&status) {
-            return Err(http_error(status, &text, retry));
+            // Redacted before the message is picked and clipped, so no part of a key is left.
+            return Err(http_error(status, &self.scrub(&text), retry));
         }
         Ok(text)
     }
@@ -135,12 +151,18 @@ impl OpenAiBackend {
             )
             .await?;
         let v: Json = serde_json::from_str(&text).map_err(|e| LlmError::BadResponse {
-            message: format!("the server's reply is not JSON ({e}): {}", clip(&text)),
+            message: format!(
+                "the server's reply is not JSON ({e}): {}",
+                clip(&self.scrub(&text))
+            ),
         })?;
         let content = v["choices"][0]["message"]["content"]
             .as_str()
             .ok_or_else(|| LlmError::BadResponse {
-                message: format!("no choices[0].message.content in {}", clip(&text)),
+                message: format!(
+                    "no choices[0].message.content in {}",
+                    clip(&self.scrub(&text))
+                ),
             })?
             .to_string();
         let usage = v.get("usage").and_then(|u| {
@@ -203,7 +225,7 @@ impl OpenAiBackend {
                     .and_then(|v| schema.check(v))
                     .map_err(|message| LlmError::SchemaViolation {
                         message,
-                        text: clip(&text2),
+                        text: clip(&self.scrub(&text2)),
                     })?;
                 let usage = match (usage, usage2) {
                     (Some(a), Some(b)) => Some(Usage {
@@ -237,14 +259,19 @@ impl Backend for OpenAiBackend {
         &'a self,
         request: &'a LlmRequest,
     ) -> BoxFuture<'a, Result<LlmResponse, LlmError>> {
-        Box::pin(self.complete_inner(request))
+        Box::pin(async move {
+            self.complete_inner(request)
+                .await
+                .map_err(|e| e.redacted(&self.secrets))
+        })
     }
 
     fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, LlmError>> {
         Box::pin(async move {
             let text = self
                 .send(self.http.get(format!("{}/models", self.base_url)))
-                .await?;
+                .await
+                .map_err(|e| e.redacted(&self.secrets))?;
             let v: Json = serde_json::from_str(&text).map_err(|e| LlmError::BadResponse {
                 message: format!("the model list is not JSON ({e})"),
             })?;

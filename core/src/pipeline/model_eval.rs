@@ -11,9 +11,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 
-use crate::diag::InputError;
+use crate::diag::{InputError, line_col};
 use crate::pipeline::eval::{EvalItem, EvalOptions, ItemResult, Preview, Summary, evaluate_items};
-use crate::project::inputs::normalize_question;
+use crate::project::inputs::{array_element_offsets, normalize_question};
 use crate::project::{GoldPair, Project};
 use crate::sql::analyze::{analyze, template};
 use crate::sql::compare::Profile;
@@ -49,8 +49,18 @@ impl Prediction {
 /// array of strings or of objects with `sql`/`generated_query`/`output`/`prediction`, JSONL of
 /// the same, or plain text with one SQL per line.
 pub fn load_predictions(path: &Path, expected: usize) -> Result<Vec<Prediction>, InputError> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| InputError::new(path, format!("cannot read: {e}"), "check the path"))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let (line, col) = line_col(&String::from_utf8_lossy(&e.as_bytes()[..valid]), valid);
+        InputError::new(
+            path,
+            "the predictions file is not valid UTF-8",
+            "save the file as UTF-8",
+        )
+        .at(line, Some(col))
+    })?;
     let from_value = |v: &Json, line: usize| -> Result<Prediction, InputError> {
         match v {
             Json::String(s) => Ok(Prediction::from_reply(s)),
@@ -104,9 +114,12 @@ pub fn load_predictions(path: &Path, expected: usize) -> Result<Vec<Prediction>,
                 "write [\"SELECT ...\", ...] or the original's inference_results.json",
             ));
         };
+        // Each element's problem names the line the element starts on.
+        let starts = array_element_offsets(&text);
         items
             .iter()
-            .map(|v| from_value(v, 1))
+            .enumerate()
+            .map(|(i, v)| from_value(v, starts.get(i).map_or(1, |&o| line_col(&text, o).0)))
             .collect::<Result<_, _>>()?
     } else if is_jsonl {
         let mut out = Vec::new();

@@ -119,7 +119,7 @@ fn array_records(path: &Path, text: &str, fix: &str) -> Result<Vec<Record>, Inpu
 }
 
 /// Byte offsets where each top-level array element starts (the text is valid JSON).
-fn array_element_offsets(text: &str) -> Vec<usize> {
+pub(crate) fn array_element_offsets(text: &str) -> Vec<usize> {
     let mut offsets = Vec::new();
     let mut depth = 0usize;
     let mut in_string = false;

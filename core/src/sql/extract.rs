@@ -12,13 +12,12 @@ pub fn extract_sql(reply: &str) -> Option<String> {
     if reply.is_empty() {
         return None;
     }
-    if let Some(sql) = from_json(reply) {
-        return Some(sql);
-    }
-    if let Some(sql) = from_fences(reply) {
-        return Some(sql);
-    }
-    from_keyword(reply)
+    // A place that cleans up to nothing (a fence holding only `;` or a backtick) is no SQL:
+    // look further.
+    let found = |sql: Option<String>| sql.filter(|s| !s.is_empty());
+    found(from_json(reply))
+        .or_else(|| found(from_fences(reply)))
+        .or_else(|| found(from_keyword(reply)))
 }
 
 fn strip_chat_tokens(reply: &str) -> String {
@@ -218,5 +217,11 @@ mod tests {
         assert_eq!(extract_sql(""), None);
         assert_eq!(extract_sql("I cannot answer that."), None);
         assert_eq!(extract_sql("<|eot_id|>"), None);
+        // Found by the property tests: a fence that cleans up to nothing.
+        assert_eq!(extract_sql("```sql\n`"), None);
+        assert_eq!(
+            extract_sql("```sql\n;\n```\nSELECT 1").as_deref(),
+            Some("SELECT 1")
+        );
     }
 }

@@ -108,7 +108,9 @@ impl Store {
                 c.cached,
                 c.ok,
                 c.error_kind,
-                c.error
+                // A safety net: error texts are redacted where they arise, but no credential
+                // reaches the store whatever the caller passed.
+                c.error.as_deref().map(|e| crate::config::redact(e, &[]))
             ],
         )?;
         Ok(conn.last_insert_rowid())

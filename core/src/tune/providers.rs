@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 
 use super::{JobStatus, JobUpdate, Provider, TuneError, dataset};
-use crate::config::{Config, Secret};
+use crate::config::{Config, Secret, redact};
 use crate::llm::BoxFuture;
 use crate::project::Project;
 use crate::store::TuneProvider;
@@ -21,7 +21,9 @@ fn http() -> Result<reqwest::Client, TuneError> {
         .map_err(|e| TuneError::Refused(format!("cannot build the HTTP client: {e}")))
 }
 
-fn provider_error(provider: &str, status: u16, body: &str) -> TuneError {
+fn provider_error(provider: &str, status: u16, body: &str, secrets: &[Secret]) -> TuneError {
+    // Redacted before the message is picked and clipped, so no part of a key is left.
+    let body = &redact(body, secrets);
     let v: Json = serde_json::from_str(body).unwrap_or(Json::Null);
     let msg = v["error"]["message"]
         .as_str()
@@ -37,25 +39,34 @@ fn provider_error(provider: &str, status: u16, body: &str) -> TuneError {
     };
     TuneError::Provider {
         provider: provider.to_string(),
-        message: format!("HTTP {status}: {msg}{hint}"),
+        message: redact(&format!("HTTP {status}: {msg}{hint}"), secrets),
     }
 }
 
-async fn send_json(provider: &str, req: reqwest::RequestBuilder) -> Result<Json, TuneError> {
-    let resp = req.send().await.map_err(|e| TuneError::Provider {
+/// A provider's error with the keys (`secrets`) and credential-looking tokens redacted.
+fn provider_failure(provider: &str, message: String, secrets: &[Secret]) -> TuneError {
+    TuneError::Provider {
         provider: provider.to_string(),
-        message: format!("cannot reach the server: {e}"),
+        message: redact(&message, secrets),
+    }
+}
+
+async fn send_json(
+    provider: &str,
+    secrets: &[Secret],
+    req: reqwest::RequestBuilder,
+) -> Result<Json, TuneError> {
+    let resp = req.send().await.map_err(|e| {
+        provider_failure(provider, format!("cannot reach the server: {e}"), secrets)
     })?;
     let status = resp.status().as_u16();
     // A body that cannot be read leaves the status alone to explain the failure.
     let text = resp.text().await.unwrap_or_default();
     if !(200..300).contains(&status) {
-        return Err(provider_error(provider, status, &text));
+        return Err(provider_error(provider, status, &text, secrets));
     }
-    serde_json::from_str(&text).map_err(|e| TuneError::Provider {
-        provider: provider.to_string(),
-        message: format!("the reply is not JSON ({e})"),
-    })
+    serde_json::from_str(&text)
+        .map_err(|e| provider_failure(provider, format!("the reply is not JSON ({e})"), secrets))
 }
 
 /// Lamini memory tuning.
@@ -63,6 +74,8 @@ pub struct LaminiTuner {
     http: reqwest::Client,
     base: String,
     key: Secret,
+    /// Redacted from every error text: the key and the other keys the configuration knows.
+    secrets: Vec<Secret>,
     model: String,
     finetune_args: Json,
     gpu_config: Json,
@@ -77,9 +90,12 @@ impl LaminiTuner {
             )
         })?;
         let m = &config.memory_tuning;
+        let mut secrets = vec![key.clone()];
+        secrets.extend(crate::llm::known_secrets(config));
         Ok(LaminiTuner {
             http: http()?,
             base: config.api.url.trim_end_matches('/').to_string(),
+            secrets,
             key,
             model: config.model.memory_tuning.clone(),
             finetune_args: json!({"max_steps": m.max_steps, "learning_rate": m.learning_rate}),
@@ -129,6 +145,7 @@ impl Provider for LaminiTuner {
                 .collect();
             let v = send_json(
                 "lamini",
+                &self.secrets,
                 self.http
                     .post(format!("{}/v1/train", self.base))
                     .bearer_auth(self.key.expose())
@@ -139,9 +156,12 @@ impl Provider for LaminiTuner {
                 .as_i64()
                 .map(|i| i.to_string())
                 .or_else(|| v["job_id"].as_str().map(String::from))
-                .ok_or_else(|| TuneError::Provider {
-                    provider: "lamini".into(),
-                    message: format!("no job_id in the reply: {v}"),
+                .ok_or_else(|| {
+                    provider_failure(
+                        "lamini",
+                        format!("no job_id in the reply: {v}"),
+                        &self.secrets,
+                    )
                 })
         })
     }
@@ -150,6 +170,7 @@ impl Provider for LaminiTuner {
         Box::pin(async move {
             let v = send_json(
                 "lamini",
+                &self.secrets,
                 self.http
                     .get(format!("{}/v1/train/jobs/{external_id}", self.base))
                     .bearer_auth(self.key.expose()),
@@ -168,12 +189,15 @@ impl Provider for LaminiTuner {
                     .then(|| v["model_name"].as_str().map(String::from))
                     .flatten(),
                 error: (status == JobStatus::Failed).then(|| {
-                    format!(
-                        "Lamini reports the job failed: {}",
-                        v["error"]
-                            .as_str()
-                            .or(v["message"].as_str())
-                            .unwrap_or("no reason given; see the Lamini dashboard")
+                    redact(
+                        &format!(
+                            "Lamini reports the job failed: {}",
+                            v["error"]
+                                .as_str()
+                                .or(v["message"].as_str())
+                                .unwrap_or("no reason given; see the Lamini dashboard")
+                        ),
+                        &self.secrets,
                     )
                 }),
                 ..Default::default()
@@ -185,6 +209,7 @@ impl Provider for LaminiTuner {
         Box::pin(async move {
             send_json(
                 "lamini",
+                &self.secrets,
                 self.http
                     .post(format!("{}/v1/train/jobs/{external_id}/cancel", self.base))
                     .bearer_auth(self.key.expose()),
@@ -200,6 +225,8 @@ pub struct OpenAiTuner {
     http: reqwest::Client,
     base: String,
     key: Option<Secret>,
+    /// Redacted from every error text: the key and the other keys the configuration knows.
+    secrets: Vec<Secret>,
     model: String,
     n_epochs: Option<u32>,
     seed: u64,
@@ -214,9 +241,12 @@ impl OpenAiTuner {
             .ok()
             .filter(|k| !k.is_empty())
             .map(Secret::new);
+        let mut secrets: Vec<Secret> = key.iter().cloned().collect();
+        secrets.extend(crate::llm::known_secrets(config));
         Ok(OpenAiTuner {
             http: http()?,
             base: o.base_url.trim_end_matches('/').to_string(),
+            secrets,
             key,
             model: o.model.clone(),
             n_epochs: o.n_epochs,
@@ -242,17 +272,18 @@ impl OpenAiTuner {
             .part("file", part);
         let v = send_json(
             "openai",
+            &self.secrets,
             self.auth(self.http.post(format!("{}/files", self.base)))
                 .multipart(form),
         )
         .await?;
-        v["id"]
-            .as_str()
-            .map(String::from)
-            .ok_or_else(|| TuneError::Provider {
-                provider: "openai".into(),
-                message: format!("no file id in the reply: {v}"),
-            })
+        v["id"].as_str().map(String::from).ok_or_else(|| {
+            provider_failure(
+                "openai",
+                format!("no file id in the reply: {v}"),
+                &self.secrets,
+            )
+        })
     }
 }
 
@@ -311,17 +342,18 @@ impl Provider for OpenAiTuner {
             }
             let v = send_json(
                 "openai",
+                &self.secrets,
                 self.auth(self.http.post(format!("{}/fine_tuning/jobs", self.base)))
                     .json(&body),
             )
             .await?;
-            v["id"]
-                .as_str()
-                .map(String::from)
-                .ok_or_else(|| TuneError::Provider {
-                    provider: "openai".into(),
-                    message: format!("no job id in the reply: {v}"),
-                })
+            v["id"].as_str().map(String::from).ok_or_else(|| {
+                provider_failure(
+                    "openai",
+                    format!("no job id in the reply: {v}"),
+                    &self.secrets,
+                )
+            })
         })
     }
 
@@ -329,6 +361,7 @@ impl Provider for OpenAiTuner {
         Box::pin(async move {
             let v = send_json(
                 "openai",
+                &self.secrets,
                 self.auth(
                     self.http
                         .get(format!("{}/fine_tuning/jobs/{external_id}", self.base)),
@@ -343,9 +376,12 @@ impl Provider for OpenAiTuner {
                 message: raw,
                 model_id: v["fine_tuned_model"].as_str().map(String::from),
                 error: (status == JobStatus::Failed).then(|| {
-                    format!(
-                        "OpenAI reports the job failed: {}",
-                        v["error"]["message"].as_str().unwrap_or("no reason given")
+                    redact(
+                        &format!(
+                            "OpenAI reports the job failed: {}",
+                            v["error"]["message"].as_str().unwrap_or("no reason given")
+                        ),
+                        &self.secrets,
                     )
                 }),
                 ..Default::default()
@@ -366,7 +402,7 @@ impl Provider for OpenAiTuner {
             if let Some(a) = &after {
                 url.push_str(&format!("&after={a}"));
             }
-            let v = send_json("openai", self.auth(self.http.get(url))).await?;
+            let v = send_json("openai", &self.secrets, self.auth(self.http.get(url))).await?;
             let mut events: Vec<&Json> = v["data"]
                 .as_array()
                 .map(|a| a.iter().collect())
@@ -394,6 +430,7 @@ impl Provider for OpenAiTuner {
         Box::pin(async move {
             send_json(
                 "openai",
+                &self.secrets,
                 self.auth(self.http.post(format!(
                     "{}/fine_tuning/jobs/{external_id}/cancel",
                     self.base

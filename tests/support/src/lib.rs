@@ -68,6 +68,65 @@ impl FakeResponse {
         )
     }
 
+    /// An error that echoes the request's credentials, as careless servers and proxies do: a
+    /// JSON body naming the bare token of the `Authorization` header (or `x-api-key`) in its
+    /// message and listing every request header.
+    pub fn echo_headers(status: u16, request: &FakeRequest) -> FakeResponse {
+        let token = request
+            .header("authorization")
+            .map(|a| a.trim_start_matches("Bearer ").to_string())
+            .or_else(|| request.header("x-api-key").map(String::from))
+            .unwrap_or_default();
+        let headers: serde_json::Map<String, serde_json::Value> = request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        let listed: Vec<String> = request
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        FakeResponse::json(
+            status,
+            json!({
+                "error": {
+                    "message": format!(
+                        "Incorrect API key provided: {token}. You sent {}",
+                        listed.join("; ")
+                    ),
+                    "type": "invalid_request_error",
+                },
+                "headers": headers,
+            }),
+        )
+    }
+
+    /// The same as plain text: a long line first (so a message clipped to a few hundred
+    /// characters would cut the key in half), then the request's head as it arrived.
+    pub fn echo_headers_text(status: u16, request: &FakeRequest) -> FakeResponse {
+        let token = request
+            .header("authorization")
+            .map(|a| a.trim_start_matches("Bearer ").to_string())
+            .unwrap_or_default();
+        let mut body = format!(
+            "{} the request was refused {}key {token}\n{} {}\n",
+            status,
+            ".".repeat(256),
+            request.method,
+            request.path
+        );
+        for (k, v) in &request.headers {
+            body.push_str(&format!("{k}: {v}\n"));
+        }
+        FakeResponse {
+            status,
+            headers: vec![("Content-Type".into(), "text/plain".into())],
+            body,
+            delay: Duration::ZERO,
+        }
+    }
+
     pub fn with_delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
