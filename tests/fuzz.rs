@@ -143,6 +143,7 @@ const FILE_LEVEL: &[&str] = &[
     "predictions for an eval set of",
     "expected a JSON array of predictions",
     "has no entries",
+    "has no pairs",
 ];
 
 /// Config errors that serde_norway reports without a location, and that the config loader
