@@ -153,6 +153,8 @@ const FILE_LEVEL: &[&str] = &[
 /// YAML type changes between the passes (`.5`, `0x10`: a string to the first, a number to the
 /// second). They still name the file.
 const CONFIG_UNLOCATED: &[&str] = &[
+    // With a `---` or `...` marker the loader names the marker's line; without one (text the
+    // parser takes for a second document) there is no place to name.
     "more than one document",
     "invalid type: unit value",
     "invalid type: floating point",

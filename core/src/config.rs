@@ -994,7 +994,7 @@ impl Config {
             InputError::new(
                 &self.source,
                 "database.path is not set",
-                "add `database:\\n  path: your.sqlite` (relative to the config file)",
+                "add a `database:` section with `path: your.sqlite` under it (relative to the config file)",
             )
         })
     }
@@ -1004,7 +1004,7 @@ impl Config {
             InputError::new(
                 &self.source,
                 "paths.gold_test_set is not set",
-                "add `paths:\\n  gold_test_set: gold.jsonl` (relative to the config file)",
+                "add a `paths:` section with `gold_test_set: gold.jsonl` under it (relative to the config file)",
             )
         })
     }
@@ -1102,14 +1102,26 @@ fn yaml_error(path: &Path, text: &str, e: &serde_norway::Error) -> InputError {
     } else {
         "fix the YAML syntax at that place (indentation with spaces, `key: value`)".to_string()
     };
-    let err = InputError::new(path, message, fix);
-    match e.location() {
-        Some(loc) => err.at(loc.line(), Some(loc.column())),
-        None => err,
-    }
+    let line = match e.location() {
+        Some(loc) => return InputError::new(path, message, fix).at(loc.line(), Some(loc.column())),
+        // The parser gave no place: a second document starts at its marker; an error of
+        // the value-based pass names its key path (`execution.max_rows: invalid type …`).
+        None if message.contains("more than one document") => text
+            .lines()
+            .skip(1)
+            .position(|l| {
+                let l = l.trim_end();
+                l == "---" || l.starts_with("--- ") || l == "..."
+            })
+            .map(|i| i + 2),
+        None => message
+            .split_once(": ")
+            .filter(|(key, _)| !key.is_empty() && !key.contains(' '))
+            .and_then(|(key, _)| find_dotted_line(text, key)),
+    };
+    at_key(InputError::new(path, message, fix), line)
 }
 
-/// Finds the first line that defines `key:` (for errors found after parsing).
 /// The line of a dotted key (`execution.timeout_s`, `llm.profiles.local.timeout_s`): each
 /// part is looked for below the previous one, indented deeper, before the section ends.
 /// Falls back to the deepest part found, so an error still points near its setting.
@@ -1151,6 +1163,7 @@ fn find_dotted_line(text: &str, dotted: &str) -> Option<usize> {
     found
 }
 
+/// Finds the first line that defines `key:` (for errors found after parsing).
 fn find_key_line(text: &str, key: &str) -> Option<usize> {
     text.lines()
         .position(|l| {
@@ -1374,6 +1387,13 @@ paths:
         }
         assert!(seconds(1e300).is_err() && seconds(0.0).is_err() && seconds(f64::NAN).is_err());
         assert_eq!(seconds(2.5).unwrap(), Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn a_second_yaml_document_is_named_at_its_marker() {
+        let text = "database:\n  path: a.sqlite\n---\nx: 1\n";
+        let e = Config::parse(Path::new("/p/config.yml"), text, &no_env).unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
     }
 
     #[test]
