@@ -248,17 +248,45 @@ pub fn import(project: &Project, store: &Store, path: &Path) -> Result<ImportSum
             }
         }
     }
-    let run_id = store.create_run(&NewRun {
-        kind: RunKind::Import,
-        profile: String::new(),
-        config_json: json!({"file": path.display().to_string()}).to_string(),
-        snapshot_id: None,
-    })?;
+    // The run is leased while it is written, so another lode process opening the store
+    // does not take it for an interrupted one.
+    let owner = crate::store::LeaseOwner::this_process();
+    let run_id = store.create_leased_run(
+        &NewRun {
+            kind: RunKind::Import,
+            profile: String::new(),
+            config_json: json!({"file": path.display().to_string()}).to_string(),
+            snapshot_id: None,
+        },
+        &owner,
+    )?;
+    let written = write_import(project, store, run_id, &owner, items);
+    // Released whatever happened: a failed import is not a run someone is writing.
+    let released = store.release_run(run_id, &owner);
+    let summary = written?;
+    released?;
+    Ok(summary)
+}
+
+type ImportItem = (String, String, String, Option<serde_json::Value>);
+
+fn write_import(
+    project: &Project,
+    store: &Store,
+    run_id: i64,
+    owner: &crate::store::LeaseOwner,
+    items: Vec<ImportItem>,
+) -> Result<ImportSummary, ImportError> {
     let mut summary = ImportSummary {
         run_id,
         ..Default::default()
     };
+    let mut beat = std::time::Instant::now();
     for (i, (generator, question, sql, original)) in items.into_iter().enumerate() {
+        if beat.elapsed() >= crate::store::LEASE_HEARTBEAT {
+            store.heartbeat_run(run_id, owner)?;
+            beat = std::time::Instant::now();
+        }
         let v = validate(&project.db, &project.schema, &sql, &[]);
         let status = if v.ok {
             PairStatus::Valid
