@@ -668,6 +668,7 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "max_rows",
             "max_cell_bytes",
             "max_value_mb",
+            "max_result_mb",
             "threads",
         ],
     ),
@@ -1387,6 +1388,19 @@ paths:
         }
         assert!(seconds(1e300).is_err() && seconds(0.0).is_err() && seconds(f64::NAN).is_err());
         assert_eq!(seconds(2.5).unwrap(), Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn the_example_config_has_no_unknown_keys() {
+        let text = include_str!("../../config.example.yml");
+        let c = Config::parse(Path::new("/p/config.yml"), text, &no_env).unwrap();
+        let unknown: Vec<String> = c
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("unknown key"))
+            .map(|w| w.to_string())
+            .collect();
+        assert!(unknown.is_empty(), "{unknown:?}");
     }
 
     #[test]
