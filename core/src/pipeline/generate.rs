@@ -481,7 +481,26 @@ pub async fn add_questions(
     run_id: i64,
     items: Vec<NewQuestion>,
 ) -> Result<usize, GenerateError> {
-    let ctx = make_ctx(project, &store, client, run_id, Arc::new(|_| {}))?;
+    // The run is leased (with heartbeats) while pairs are added, so a generation resuming it
+    // elsewhere waits its turn, and this refuses a run another process is writing.
+    let owner = LeaseOwner::this_process();
+    store.lease_existing_run(run_id, &owner)?;
+    // Gap filling has no progress stream: a lost lease shows when another process takes the
+    // run over (it says so), not here.
+    let held = HeldRun::hold(&store, run_id, owner, Arc::new(|_| {}));
+    let n = add_questions_leased(project, &store, client, run_id, items).await?;
+    held.release()?;
+    Ok(n)
+}
+
+async fn add_questions_leased(
+    project: &Project,
+    store: &Arc<Store>,
+    client: Arc<LlmClient>,
+    run_id: i64,
+    items: Vec<NewQuestion>,
+) -> Result<usize, GenerateError> {
+    let ctx = make_ctx(project, store, client, run_id, Arc::new(|_| {}))?;
     let mut tasks = Vec::new();
     for item in items {
         if ctx.existing.contains(&item.origin) {
@@ -509,7 +528,7 @@ pub async fn add_questions(
         t.await
             .map_err(|e| GenerateError::Config(format!("a gap-filling task failed: {e}")))?;
     }
-    mark_duplicates_and_leakage(project, &store, run_id)?;
+    mark_duplicates_and_leakage(project, store, run_id)?;
     Ok(n)
 }
 

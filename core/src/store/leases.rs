@@ -164,6 +164,16 @@ impl Store {
     /// Sets a run back to running under `owner`'s lease, taking over a stale lease; refuses
     /// ([`StoreError::RunBusy`]) when another holder's lease is live.
     pub fn resume_leased_run(&self, id: i64, owner: &LeaseOwner) -> Result<()> {
+        self.lease_run(id, owner, true)
+    }
+
+    /// Takes `owner`'s lease on a run without changing its status (gap filling adds pairs to
+    /// a finished run); refuses like [`Store::resume_leased_run`] when another lease is live.
+    pub fn lease_existing_run(&self, id: i64, owner: &LeaseOwner) -> Result<()> {
+        self.lease_run(id, owner, false)
+    }
+
+    fn lease_run(&self, id: i64, owner: &LeaseOwner, reopen: bool) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let exists = tx
@@ -186,10 +196,12 @@ impl Store {
             });
         }
         write_lease(&tx, id, owner)?;
-        tx.execute(
-            "UPDATE runs SET status = 'running', finished_at = NULL, error = NULL WHERE id = ?1",
-            [id],
-        )?;
+        if reopen {
+            tx.execute(
+                "UPDATE runs SET status = 'running', finished_at = NULL, error = NULL WHERE id = ?1",
+                [id],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -229,6 +241,27 @@ mod tests {
             kind: RunKind::Generate,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn gap_filling_leases_a_finished_run_without_reopening_it() {
+        let store = Store::open_in_memory().unwrap();
+        let a = LeaseOwner::this_process();
+        let b = LeaseOwner::this_process();
+        let id = store.create_leased_run(&new_run(), &a).unwrap();
+        store
+            .finish_run(id, RunStatus::Completed, Some("{}"), None)
+            .unwrap();
+        store.release_run(id, &a).unwrap();
+        store.lease_existing_run(id, &b).unwrap();
+        assert_eq!(store.run(id).unwrap().status, RunStatus::Completed);
+        // While b fills the run, a generation elsewhere may not resume it.
+        assert!(matches!(
+            store.resume_leased_run(id, &a),
+            Err(StoreError::RunBusy { .. })
+        ));
+        store.release_run(id, &b).unwrap();
+        assert!(store.run_lease(id).unwrap().is_none());
     }
 
     #[test]
