@@ -9,12 +9,14 @@ use std::sync::{Arc, Barrier};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use lode::tui::app::{App, BgEvent, Effect};
+#[path = "common/tui_driver.rs"]
+mod tui_driver;
+use tui_driver::perform_all;
+
 use lode_core::project::Project;
 use lode_core::store::{
     LeaseOwner, PairFilter, PairStatus, ReviewAction, RunKind, RunStatus, SetName, Store, host_name,
 };
-use lode_core::tasks::StageEvent;
 
 fn lode(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lode"))
@@ -57,58 +59,6 @@ fn demo() -> (tempfile::TempDir, PathBuf) {
 
 fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
-}
-
-fn answers(e: &Effect) -> bool {
-    !matches!(e, Effect::Copy(_) | Effect::ExternalEdit(_) | Effect::Quit)
-}
-
-fn ends_an_effect(ev: &BgEvent) -> bool {
-    matches!(
-        ev,
-        BgEvent::QueryDone { .. }
-            | BgEvent::Stage(StageEvent::Finished { .. } | StageEvent::Failed { .. })
-            | BgEvent::Message(_)
-            | BgEvent::Coverage(_)
-            | BgEvent::Rows { .. }
-            | BgEvent::Detail { .. }
-            | BgEvent::Eval(_)
-            | BgEvent::Jobs(_)
-            | BgEvent::JobEvents { .. }
-            | BgEvent::Written(_)
-    )
-}
-
-/// Runs effects the way the TUI's loop does and feeds their results back, until nothing is
-/// left under way (as in tests/tui.rs).
-fn perform_all(app: &mut App, effects: Vec<Effect>) {
-    if !effects.iter().any(answers) {
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let _guard = rt.enter();
-    let mut waiting = 0;
-    let mut todo = effects;
-    loop {
-        for effect in todo.drain(..) {
-            waiting += usize::from(answers(&effect));
-            lode::tui::perform(effect, app, &tx);
-        }
-        if waiting == 0 {
-            break;
-        }
-        let ev = rt
-            .block_on(async {
-                tokio::time::timeout(std::time::Duration::from_secs(300), rx.recv()).await
-            })
-            .expect("background work answered within 5 minutes")
-            .unwrap();
-        if ends_an_effect(&ev) {
-            waiting -= 1;
-        }
-        todo = app.handle_bg(ev);
-    }
 }
 
 fn count(store_path: &Path, sql: &str) -> i64 {

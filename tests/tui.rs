@@ -10,6 +10,10 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 
+#[path = "common/tui_driver.rs"]
+mod tui_driver;
+use tui_driver::perform_all;
+
 use lode::tui::app::{App, BgEvent, Effect, Mode, Tab};
 use lode::tui::keymap::Keymap;
 use lode::tui::panes::results::Results;
@@ -328,60 +332,6 @@ fn run_keys(app: &mut App, keys: &[KeyEvent]) {
 
 fn press(app: &mut App, keys: &[KeyEvent]) -> Vec<Effect> {
     keys.iter().flat_map(|k| app.handle_key(*k)).collect()
-}
-
-/// Whether an effect answers with a result event (copying and quitting do not).
-fn answers(e: &Effect) -> bool {
-    !matches!(e, Effect::Copy(_) | Effect::ExternalEdit(_) | Effect::Quit)
-}
-
-/// Whether an event is the result that ends an effect (not a progress report).
-fn ends_an_effect(ev: &BgEvent) -> bool {
-    matches!(
-        ev,
-        BgEvent::QueryDone { .. }
-            | BgEvent::Stage(StageEvent::Finished { .. } | StageEvent::Failed { .. })
-            | BgEvent::Message(_)
-            | BgEvent::Coverage(_)
-            | BgEvent::Rows { .. }
-            | BgEvent::Detail { .. }
-            | BgEvent::Eval(_)
-            | BgEvent::Jobs(_)
-            | BgEvent::JobEvents { .. }
-            | BgEvent::Written(_)
-    )
-}
-
-/// Runs the effects the way the loop does, feeds their results back, and runs what those ask
-/// for in turn, until nothing is left under way.
-fn perform_all(app: &mut App, effects: Vec<Effect>) {
-    if !effects.iter().any(answers) {
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let _guard = rt.enter();
-    let mut waiting = 0;
-    let mut todo = effects;
-    loop {
-        for effect in todo.drain(..) {
-            waiting += usize::from(answers(&effect));
-            lode::tui::perform(effect, app, &tx);
-        }
-        if waiting == 0 {
-            break;
-        }
-        let ev = rt
-            .block_on(async {
-                tokio::time::timeout(std::time::Duration::from_secs(120), rx.recv()).await
-            })
-            .expect("background work answered within 2 minutes")
-            .unwrap();
-        if ends_an_effect(&ev) {
-            waiting -= 1;
-        }
-        todo = app.handle_bg(ev);
-    }
 }
 
 fn find(buf: &Buffer, needle: &str) -> Option<(u16, u16)> {

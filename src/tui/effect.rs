@@ -142,6 +142,36 @@ pub enum BgEvent {
     EditedSql(String),
 }
 
+impl Effect {
+    /// Whether the effect answers with a result event ([`BgEvent::ends_an_effect`]); copying,
+    /// handing over to `$EDITOR` and quitting do not.
+    pub fn answers(&self) -> bool {
+        !matches!(
+            self,
+            Effect::Copy(_) | Effect::ExternalEdit(_) | Effect::Quit
+        )
+    }
+}
+
+impl BgEvent {
+    /// Whether the event is the result that ends an effect, not a progress report.
+    pub fn ends_an_effect(&self) -> bool {
+        matches!(
+            self,
+            BgEvent::QueryDone { .. }
+                | BgEvent::Stage(StageEvent::Finished { .. } | StageEvent::Failed { .. })
+                | BgEvent::Message(_)
+                | BgEvent::Coverage(_)
+                | BgEvent::Rows { .. }
+                | BgEvent::Detail { .. }
+                | BgEvent::Eval(_)
+                | BgEvent::Jobs(_)
+                | BgEvent::JobEvents { .. }
+                | BgEvent::Written(_)
+        )
+    }
+}
+
 /// Whether an effect is carried out by [`run_blocking`].
 pub fn is_blocking(effect: &Effect) -> bool {
     matches!(
