@@ -362,3 +362,21 @@ fn a_killed_run_resumes_without_duplicates_or_repeated_calls() {
         "{first_part} + {second_part} calls, a full run makes {full_calls}"
     );
 }
+
+#[test]
+fn a_prompt_that_cannot_be_filled_in_is_said_once_not_skipped_silently() {
+    let generate_yaml = "generate:\n  per_gold:\n    pattern: 1\n  prompts:\n    llm_validator: v.txt\n  validators:\n    - name: exact\n      kind: llm\n      instruction: Check the SQL.\n";
+    let (dir, _) = demo_with(
+        generate_yaml,
+        "llm:\n  default: rules\n  profiles:\n    rules:\n      kind: rules\n",
+    );
+    std::fs::write(dir.path().join("v.txt"), "Check this: {nope}\n").unwrap();
+    let out = lode(dir.path(), &["generate", "--gold", "1,2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let warning = "the validator exact prompt cannot be used";
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    assert!(stderr.contains("{nope}"), "{stderr}");
+}

@@ -258,9 +258,26 @@ struct Ctx {
     done: AtomicUsize,
     total: AtomicUsize,
     progress: Progress,
+    /// Prompts that could not be used, already reported (each is said once per run).
+    prompt_failures: Mutex<BTreeSet<String>>,
 }
 
 impl Ctx {
+    /// Says (once per prompt and run) that a prompt could not be loaded or filled in, so the
+    /// step it drives was skipped: a custom template with a misspelt placeholder shows up.
+    fn prompt_failed(&self, prompt: &str, error: &dyn std::fmt::Display) {
+        let first = self
+            .prompt_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(prompt.to_string());
+        if first {
+            (self.progress)(GenerateEvent::Warning(format!(
+                "the {prompt} prompt cannot be used, so its step is skipped: {error}"
+            )));
+        }
+    }
+
     fn stat(&self, generator: &str, f: impl FnOnce(&mut GeneratorStats)) {
         let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         f(s.entry(generator.to_string()).or_default());
@@ -458,6 +475,7 @@ fn make_ctx(
         done: AtomicUsize::new(0),
         total: AtomicUsize::new(0),
         progress,
+        prompt_failures: Mutex::new(BTreeSet::new()),
     }))
 }
 
@@ -781,11 +799,14 @@ async fn sql_first_call(ctx: &Ctx, level: &str, k: usize) {
     }
     let g = match prompts::load("sql_first", &BTreeMap::new()) {
         Ok(t) => t,
-        Err(_) => return,
+        Err(e) => return ctx.prompt_failed("sql_first", &e),
     };
     let mut vars = ctx.vars("", "");
     vars.insert("level", level.replace('_', " "));
-    let Ok(prompt) = g.render(&vars) else { return };
+    let prompt = match g.render(&vars) {
+        Ok(p) => p,
+        Err(e) => return ctx.prompt_failed("sql_first", &e),
+    };
     let mut req = LlmRequest::new(name, vec![Message::system(&g.role), Message::user(prompt)])
         .with_schema(OutputSchema::new(
             "sql_first",
@@ -984,8 +1005,12 @@ async fn finish_pair(
         for (v, t) in &ctx.llm_validators {
             let mut vars = ctx.vars(question, &final_sql);
             vars.insert("instruction", v.instruction.clone().unwrap_or_default());
-            let Ok(prompt) = t.render(&vars) else {
-                continue;
+            let prompt = match t.render(&vars) {
+                Ok(p) => p,
+                Err(e) => {
+                    ctx.prompt_failed(&format!("validator {}", v.name), &e);
+                    continue;
+                }
             };
             let req = LlmRequest::new(
                 &format!("validator:{}", v.name),
@@ -1067,7 +1092,13 @@ async fn debug_sql(ctx: &Ctx, question: &str, sql: &str, v: &Validation) -> Opti
             v.error_kind.clone().unwrap_or_default()
         ),
     );
-    let prompt = ctx.debug_template.render(&vars).ok()?;
+    let prompt = match ctx.debug_template.render(&vars) {
+        Ok(p) => p,
+        Err(e) => {
+            ctx.prompt_failed("debugger", &e);
+            return None;
+        }
+    };
     let req = LlmRequest::new(
         "debugger",
         vec![
