@@ -16,3 +16,6 @@ pub mod sqlprompt;
 pub mod store;
 pub mod tasks;
 pub mod tune;
+
+/// The `User-Agent` of every HTTP request lode makes (LLM servers and tuning providers).
+pub const USER_AGENT: &str = concat!("lode/", env!("CARGO_PKG_VERSION"));
