@@ -240,7 +240,7 @@ async fn an_answer_that_violates_the_schema_twice_is_a_schema_violation() {
 }
 
 #[tokio::test]
-async fn a_server_refusing_json_schema_gets_prompt_only_json() {
+async fn a_server_refusing_every_response_format_gets_prompt_only_json() {
     let server = FakeServer::start(|r| {
         if r.json().get("response_format").is_some() {
             FakeResponse::json(
@@ -256,9 +256,13 @@ async fn a_server_refusing_json_schema_gets_prompt_only_json() {
     let backend = openai(&server, Duration::from_secs(5));
     let resp = backend.complete(&request()).await.unwrap();
     assert_eq!(resp.json.unwrap()["q1"], "How many customers are there?");
-    let second = server.requests()[1].json();
-    assert!(second.get("response_format").is_none());
-    let last = second["messages"].as_array().unwrap().last().unwrap()["content"]
+    // json_schema, then json_object, then the shape asked for in the prompt only.
+    let sent = server.requests();
+    assert_eq!(sent[0].json()["response_format"]["type"], "json_schema");
+    assert_eq!(sent[1].json()["response_format"]["type"], "json_object");
+    let third = sent[2].json();
+    assert!(third.get("response_format").is_none());
+    let last = third["messages"].as_array().unwrap().last().unwrap()["content"]
         .as_str()
         .unwrap()
         .to_string();
@@ -266,7 +270,7 @@ async fn a_server_refusing_json_schema_gets_prompt_only_json() {
     assert_eq!(backend.structured_mode(), Some("prompt_only"));
     // Later calls go straight to prompt-only.
     backend.complete(&request()).await.unwrap();
-    assert_eq!(server.count(), 3);
+    assert_eq!(server.count(), 4);
 }
 
 #[tokio::test]

@@ -342,6 +342,7 @@ fn the_call_log_redacts_whatever_error_text_it_is_given() {
             error: Some(format!(
                 "refused: Authorization: Bearer {KEY}; {{\"api_key\": \"{LAMINI_KEY}\"}}"
             )),
+            attempts: 1,
         })
         .unwrap();
     drop(store);

@@ -349,6 +349,12 @@ pub struct LlmProfile {
     /// 0 means no limit.
     pub requests_per_minute: u32,
     pub timeout_s: f64,
+    /// `max_tokens` of every request that sets none (evaluation, the judge, checks), so a
+    /// model that rambles stops instead of running into the timeout.
+    pub max_tokens: u32,
+    /// Temperature of the answers that are scored: evaluation, the judge, `lode llm check`.
+    /// Generators keep their own (0.7-0.8, for variety).
+    pub answer_temperature: f64,
     pub extra_body: serde_json::Value,
     /// Seed of the offline rules backend.
     pub seed: u64,
@@ -365,6 +371,8 @@ impl Default for LlmProfile {
             max_concurrency: 8,
             requests_per_minute: 0,
             timeout_s: 60.0,
+            max_tokens: crate::llm::DEFAULT_MAX_TOKENS,
+            answer_temperature: 0.0,
             extra_body: serde_json::Value::Object(Default::default()),
             seed: 7,
         }
@@ -685,6 +693,8 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "max_concurrency",
             "requests_per_minute",
             "timeout_s",
+            "max_tokens",
+            "answer_temperature",
             "extra_body",
             "seed",
         ],
@@ -945,7 +955,40 @@ impl Config {
                 ),
                 "use for example `timeout_s: 60`",
             )?;
-            if profile.kind != ProfileKind::Rules && profile.base_url.is_none() {
+            range(
+                (1..=1_000_000).contains(&profile.max_tokens),
+                &key("max_tokens"),
+                format!("must be from 1 to 1000000, not {}", profile.max_tokens),
+                "use for example `max_tokens: 1024`",
+            )?;
+            range(
+                (0.0..=2.0).contains(&profile.answer_temperature),
+                &key("answer_temperature"),
+                format!("must be from 0 to 2, not {}", profile.answer_temperature),
+                "use `answer_temperature: 0` for repeatable answers",
+            )?;
+            for field in ["model", "messages"] {
+                if profile.extra_body.get(field).is_some() {
+                    return Err(at_key(
+                        InputError::new(
+                            &path,
+                            format!(
+                                "llm.profiles.{name}.extra_body sets `{field}`, which would \
+                                 silently replace what lode sends"
+                            ),
+                            if field == "model" {
+                                "set the profile's `model:` instead and take it out of extra_body"
+                            } else {
+                                "take `messages` out of extra_body: lode writes the messages"
+                            },
+                        ),
+                        find_dotted_line(text, &key(&format!("extra_body.{field}")))
+                            .or_else(|| find_dotted_line(text, &key("extra_body"))),
+                    ));
+                }
+            }
+            // A Lamini profile without base_url talks to `api.url`.
+            if profile.kind == ProfileKind::Openai && profile.base_url.is_none() {
                 return Err(at_key(
                     InputError::new(
                         &path,

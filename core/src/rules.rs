@@ -1633,7 +1633,7 @@ impl Backend for RulesBackend {
                 text,
                 usage: None,
                 latency: start.elapsed(),
-                cached: false,
+                ..LlmResponse::default()
             })
         })
     }

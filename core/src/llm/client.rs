@@ -1,17 +1,25 @@
 //! What makes a backend dependable: the response cache, a concurrency limit and an optional
 //! requests-per-minute limit per profile, retries with exponential backoff and jitter on
-//! rate limits, server errors and timeouts (honouring `Retry-After`), cancellation, and a
-//! log of every call with its cause of failure.
+//! rate limits, server errors and timeouts (honouring `Retry-After`), bounded answers,
+//! a circuit breaker that stops a run on errors that will not go away, cancellation, and a
+//! log of every call with its cause of failure, its attempts and its run.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use backon::BackoffBuilder;
 use serde_json::json;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::{Backend, LlmError, LlmRequest, LlmResponse};
 use crate::store::{NewLlmCall, Store, cache_key};
+
+/// Purposes whose answers are judged right or wrong (evaluation, the judge, `lode llm
+/// check`): they get the profile's answer temperature (0 unless set) when they set none.
+pub const ANSWER_PURPOSES: &[&str] = &["eval", "judge", "check"];
 
 /// Limits and policies of one profile's client.
 #[derive(Debug, Clone)]
@@ -25,10 +33,20 @@ pub struct ClientOptions {
     pub max_attempts: u32,
     pub base_backoff: Duration,
     pub max_backoff: Duration,
-    /// Serve repeated requests from the store's cache (and fill it).
+    /// Answer repeated requests from the store's cache. Answers received are stored either
+    /// way, so a `--no-cache` run refreshes the cache.
     pub use_cache: bool,
-    /// The run the calls belong to, for the call log.
+    /// The run the calls belong to, for the call log (see [`LlmClient::set_run`]).
     pub run_id: Option<i64>,
+    /// After this many calls in a row fail with an error that will not go away (a refused
+    /// key, an unknown model, a server that cannot be reached even after retries), the
+    /// client stops sending and every later call fails at once with [`LlmError::Halted`].
+    /// 0 never stops.
+    pub breaker_after: u32,
+    /// `max_tokens` of requests that set none, so no answer runs until the timeout.
+    pub max_tokens: Option<u32>,
+    /// Temperature of [`ANSWER_PURPOSES`] requests that set none.
+    pub answer_temperature: Option<f64>,
 }
 
 impl Default for ClientOptions {
@@ -42,8 +60,23 @@ impl Default for ClientOptions {
             max_backoff: Duration::from_secs(30),
             use_cache: true,
             run_id: None,
+            breaker_after: 3,
+            max_tokens: Some(DEFAULT_MAX_TOKENS),
+            answer_temperature: Some(0.0),
         }
     }
+}
+
+/// `max_tokens` when a profile sets none: room for a long SQL query and its JSON wrapper.
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+
+/// The circuit breaker's state.
+#[derive(Default)]
+struct Breaker {
+    /// Calls in a row that failed with an error that will not go away.
+    consecutive: u32,
+    /// Why the client stopped sending, once it has.
+    open: Option<String>,
 }
 
 /// A backend with limits, retries, cache and log. Cheap to share in an `Arc`.
@@ -51,12 +84,22 @@ pub struct LlmClient {
     backend: Arc<dyn Backend>,
     options: ClientOptions,
     permits: Semaphore,
-    next_slot: Mutex<Instant>,
+    limiter: Option<governor::DefaultDirectRateLimiter>,
     store: Option<Arc<Store>>,
     cancel: CancellationToken,
+    run_id: Mutex<Option<i64>>,
+    breaker: Mutex<Breaker>,
+    /// The structured-output mode last written to the store for this server.
+    remembered_mode: Mutex<Option<&'static str>>,
+    /// The call-log rows this client wrote, for attributing them to a run made later.
+    call_ids: Mutex<Vec<i64>>,
     /// Cache writes and call-log writes that failed. A call's answer does not depend on them,
     /// so the call goes on; the task that owns the client reports them as warnings.
-    store_errors: std::sync::Mutex<Vec<String>>,
+    store_errors: Mutex<Vec<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl LlmClient {
@@ -65,14 +108,30 @@ impl LlmClient {
         options: ClientOptions,
         store: Option<Arc<Store>>,
     ) -> LlmClient {
+        // Evenly spaced starts: one request per period, no burst.
+        let limiter = NonZeroU32::new(options.requests_per_minute).and_then(|rpm| {
+            let period = Duration::from_secs_f64(60.0 / f64::from(rpm.get()));
+            governor::Quota::with_period(period).map(governor::RateLimiter::direct)
+        });
+        // What this server was found to support, in an earlier process.
+        let mut remembered = None;
+        if let (Some(store), Some(key)) = (&store, backend.server_key())
+            && let Ok(Some(mode)) = store.server_mode(&key)
+        {
+            remembered = backend.restore_structured_mode(&mode);
+        }
         LlmClient {
             permits: Semaphore::new(options.max_concurrency.max(1)),
+            limiter,
             backend,
+            run_id: Mutex::new(options.run_id),
             options,
-            next_slot: Mutex::new(Instant::now()),
             store,
             cancel: CancellationToken::new(),
-            store_errors: std::sync::Mutex::new(Vec::new()),
+            breaker: Mutex::new(Breaker::default()),
+            remembered_mode: Mutex::new(remembered),
+            call_ids: Mutex::new(Vec::new()),
+            store_errors: Mutex::new(Vec::new()),
         }
     }
 
@@ -84,53 +143,84 @@ impl LlmClient {
         &self.options
     }
 
+    /// Tags the calls from now on with this run, once the run is known.
+    pub fn set_run(&self, run_id: i64) {
+        *lock(&self.run_id) = Some(run_id);
+    }
+
     /// Cancelling it stops every call in flight and every call to come.
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
     }
 
-    /// The cache key of a request: backend, model, messages, schema and sampling. API keys are
-    /// never part of a request, so never part of the cache.
-    pub fn cache_key(&self, request: &LlmRequest) -> String {
-        // Plain data (strings, numbers, maps with string keys): serializing cannot fail.
-        let messages = serde_json::to_string(&request.messages).unwrap_or_default();
-        let schema = serde_json::to_string(&request.schema).unwrap_or_default();
-        let sampling = serde_json::to_string(&request.sampling).unwrap_or_default();
-        let task = serde_json::to_string(&request.task).unwrap_or_default();
-        cache_key(&[
-            self.backend.kind(),
-            self.backend.model(),
-            &messages,
-            &schema,
-            &sampling,
-            &task,
-        ])
+    /// Why the client stopped sending (the circuit breaker opened), if it has.
+    pub fn halted(&self) -> Option<String> {
+        lock(&self.breaker).open.clone()
     }
 
-    /// Sends a request: from the cache when it has the answer, else to the backend under the
-    /// limits, retrying what is worth retrying. Every call is logged in the store.
+    /// The request as sent: `max_tokens` and, for answers, the temperature filled in where
+    /// the request leaves them to the server.
+    pub fn bounded(&self, request: &LlmRequest) -> LlmRequest {
+        let mut r = request.clone();
+        if r.sampling.max_tokens.is_none() {
+            r.sampling.max_tokens = self.options.max_tokens;
+        }
+        if r.sampling.temperature.is_none() && ANSWER_PURPOSES.contains(&r.purpose.as_str()) {
+            r.sampling.temperature = self.options.answer_temperature;
+        }
+        r
+    }
+
+    /// The cache key of a request as sent: the backend's identity of it (for a server: its
+    /// address, the body after `extra_body` is merged) and the task. API keys are never
+    /// part of a request, so never part of the cache.
+    pub fn cache_key(&self, request: &LlmRequest) -> String {
+        let request = self.bounded(request);
+        // Plain data (strings, numbers, maps with string keys): serializing cannot fail.
+        let task = serde_json::to_string(&request.task).unwrap_or_default();
+        cache_key(&[&self.backend.cache_identity(&request), &task])
+    }
+
+    /// Sends a request: from the cache when it has the answer (and the cache is on), else to
+    /// the backend under the limits, retrying what is worth retrying. Every call is logged in
+    /// the store; answers received are stored in the cache.
     pub async fn call(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
         let started = Instant::now();
+        if let Some(message) = self.halted() {
+            // Nothing is sent, so nothing is logged: the call that opened the breaker was.
+            return Err(LlmError::Halted { message });
+        }
+        let request = self.bounded(request);
         // The rules backend answers instantly and deterministically: nothing to cache.
-        let cacheable = self.options.use_cache && self.backend.kind() != "rules";
-        let key = cacheable.then(|| self.cache_key(request));
-        if let (Some(store), Some(key)) = (&self.store, &key)
+        let cacheable = self.store.is_some() && self.backend.kind() != "rules";
+        let key = cacheable.then(|| self.cache_key(&request));
+        if self.options.use_cache
+            && let (Some(store), Some(key)) = (&self.store, &key)
             && let Ok(Some(hit)) = store.cache_get(key)
             && let Ok(mut response) = serde_json::from_str::<LlmResponse>(&hit)
         {
             response.cached = true;
             response.latency = started.elapsed();
-            self.log(request, &Ok(response.clone()), started.elapsed());
+            response.attempts = 0;
+            self.log(&request, &Ok(response.clone()), 0, started.elapsed());
             return Ok(response);
         }
         // The backends redact their keys at the source; credential-looking tokens from any
         // backend are taken out here too, before the error is logged, shown or reported.
+        let mut retries = Vec::new();
         let result = self
-            .call_with_retries(request)
+            .call_with_retries(&request, &mut retries)
             .await
+            .map(|mut r| {
+                r.attempts = retries.len() as u32 + 1;
+                r.retries = retries.clone();
+                r
+            })
             .map_err(|e| e.redacted(&[]));
+        self.observe(&result);
         if let (Ok(response), Some(store), Some(key)) = (&result, &self.store, &key) {
             let request_json = json!({
+                "endpoint": self.backend.server_key(),
                 "messages": request.messages,
                 "schema": request.schema,
                 "sampling": request.sampling,
@@ -149,14 +239,63 @@ impl LlmClient {
                 self.store_error(format!("an answer was not cached: {e}"));
             }
         }
-        self.log(request, &result, started.elapsed());
+        self.remember_mode();
+        let attempts = match &result {
+            Ok(r) => r.attempts,
+            Err(LlmError::Halted { .. } | LlmError::Cancelled) => retries.len() as u32,
+            Err(_) => retries.len() as u32 + 1,
+        };
+        if !matches!(result, Err(LlmError::Halted { .. })) {
+            self.log(&request, &result, attempts, started.elapsed());
+        }
         result
     }
 
-    async fn call_with_retries(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
-        let mut attempt = 0;
+    /// Counts failures that will not go away, and opens the breaker after
+    /// `breaker_after` of them in a row; an answer closes the count.
+    fn observe(&self, result: &Result<LlmResponse, LlmError>) {
+        let mut b = lock(&self.breaker);
+        match result {
+            Err(e) if e.is_permanent() => {
+                b.consecutive += 1;
+                if self.options.breaker_after > 0
+                    && b.consecutive >= self.options.breaker_after
+                    && b.open.is_none()
+                {
+                    b.open = Some(format!(
+                        "lode stopped calling profile `{}` ({} model {}) after {} calls in a row \
+                         failed with errors that retrying will not fix; the last: {e}",
+                        self.options.profile,
+                        self.backend.kind(),
+                        self.backend.model(),
+                        b.consecutive
+                    ));
+                }
+            }
+            // The server answered: it is reachable and takes the key and the model.
+            Ok(_)
+            | Err(
+                LlmError::SchemaViolation { .. }
+                | LlmError::BadResponse { .. }
+                | LlmError::Truncated { .. },
+            ) => b.consecutive = 0,
+            Err(_) => {}
+        }
+    }
+
+    async fn call_with_retries(
+        &self,
+        request: &LlmRequest,
+        retries: &mut Vec<String>,
+    ) -> Result<LlmResponse, LlmError> {
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(self.options.base_backoff)
+            .with_max_delay(self.options.max_backoff)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(self.options.max_attempts.saturating_sub(1) as usize)
+            .build();
         loop {
-            attempt += 1;
             if self.cancel.is_cancelled() {
                 return Err(LlmError::Cancelled);
             }
@@ -165,6 +304,10 @@ impl LlmClient {
                     p = self.permits.acquire() => p.map_err(|_| LlmError::Cancelled)?,
                     _ = self.cancel.cancelled() => return Err(LlmError::Cancelled),
                 };
+                // Calls queued behind the one that opened the breaker are not sent.
+                if let Some(message) = self.halted() {
+                    return Err(LlmError::Halted { message });
+                }
                 self.wait_for_rate_slot().await?;
                 tokio::select! {
                     r = self.backend.complete(request) => r,
@@ -173,10 +316,14 @@ impl LlmClient {
             };
             match outcome {
                 Ok(r) => return Ok(r),
-                Err(e) if e.is_retryable() && attempt < self.options.max_attempts => {
-                    let delay = e.retry_after().unwrap_or_else(|| self.backoff(attempt));
+                Err(e) if e.is_retryable() => {
+                    let Some(delay) = delays.next() else {
+                        return Err(e);
+                    };
+                    let delay = e.retry_after().unwrap_or(delay).min(self.options.max_backoff);
+                    retries.push(e.to_string());
                     tokio::select! {
-                        _ = tokio::time::sleep(delay.min(self.options.max_backoff)) => {}
+                        _ = tokio::time::sleep(delay) => {}
                         _ = self.cancel.cancelled() => return Err(LlmError::Cancelled),
                     }
                 }
@@ -185,47 +332,55 @@ impl LlmClient {
         }
     }
 
-    /// Exponential backoff with ±50% jitter, so parallel retries spread out.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.options.base_backoff.as_secs_f64() * 2f64.powi(attempt as i32 - 1);
-        let nanos = Instant::now().elapsed().subsec_nanos() as u64
-            ^ (std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .subsec_nanos() as u64)
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let jitter = 0.5 + (nanos % 1000) as f64 / 1000.0;
-        Duration::from_secs_f64((base * jitter).min(self.options.max_backoff.as_secs_f64()))
-    }
-
     /// Spaces request starts evenly when a requests-per-minute limit is set.
     async fn wait_for_rate_slot(&self) -> Result<(), LlmError> {
-        let rpm = self.options.requests_per_minute;
-        if rpm == 0 {
+        let Some(limiter) = &self.limiter else {
             return Ok(());
-        }
-        let interval = Duration::from_secs_f64(60.0 / rpm as f64);
-        let slot = {
-            let mut next = self.next_slot.lock().await;
-            let now = Instant::now();
-            let slot = (*next).max(now);
-            *next = slot + interval;
-            slot
         };
         tokio::select! {
-            _ = tokio::time::sleep_until(slot.into()) => Ok(()),
+            _ = limiter.until_ready() => Ok(()),
             _ = self.cancel.cancelled() => Err(LlmError::Cancelled),
         }
     }
 
-    fn log(&self, request: &LlmRequest, result: &Result<LlmResponse, LlmError>, elapsed: Duration) {
+    /// Writes the structured-output mode the server was found to support to the store, when
+    /// it changed, so the next process starts with it.
+    fn remember_mode(&self) {
+        let (Some(store), Some(key), Some(mode)) = (
+            &self.store,
+            self.backend.server_key(),
+            self.backend.structured_mode(),
+        ) else {
+            return;
+        };
+        let mut remembered = lock(&self.remembered_mode);
+        if *remembered == Some(mode) {
+            return;
+        }
+        match store.put_server_mode(&key, mode, self.backend.structured_mode_reason().as_deref())
+        {
+            Ok(()) => *remembered = Some(mode),
+            Err(e) => {
+                drop(remembered);
+                self.store_error(format!("the server's output mode was not remembered: {e}"));
+            }
+        }
+    }
+
+    fn log(
+        &self,
+        request: &LlmRequest,
+        result: &Result<LlmResponse, LlmError>,
+        attempts: u32,
+        elapsed: Duration,
+    ) {
         let Some(store) = &self.store else { return };
         let (ok, cached, usage, error_kind, error) = match result {
             Ok(r) => (true, r.cached, r.usage, None, None),
             Err(e) => (false, false, None, Some(e.kind()), Some(e.to_string())),
         };
         let logged = store.record_llm_call(&NewLlmCall {
-            run_id: self.options.run_id,
+            run_id: *lock(&self.run_id),
             profile: self.options.profile.clone(),
             model: self.backend.model().to_string(),
             purpose: request.purpose.clone(),
@@ -236,22 +391,26 @@ impl LlmClient {
             ok,
             error_kind,
             error,
+            attempts,
         });
-        if let Err(e) = logged {
-            self.store_error(format!("an LLM call was not logged: {e}"));
+        match logged {
+            Ok(id) => lock(&self.call_ids).push(id),
+            Err(e) => self.store_error(format!("an LLM call was not logged: {e}")),
         }
     }
 
+    /// The ids of the call-log rows written since the last call of this.
+    pub fn take_call_ids(&self) -> Vec<i64> {
+        std::mem::take(&mut *lock(&self.call_ids))
+    }
+
     fn store_error(&self, message: String) {
-        self.store_errors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(message);
+        lock(&self.store_errors).push(message);
     }
 
     /// The store writes that failed since the last call of this (cache and call log), so the
     /// task that owns the client can report them.
     pub fn take_store_errors(&self) -> Vec<String> {
-        std::mem::take(&mut *self.store_errors.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *lock(&self.store_errors))
     }
 }

@@ -42,13 +42,18 @@ impl LaminiBackend {
     ) -> Result<LaminiBackend, LlmError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .user_agent(crate::USER_AGENT)
             .build()
             .map_err(|e| LlmError::Config {
                 message: format!("cannot build the HTTP client: {e}"),
             })?;
+        // The path is `/v1/completions` under the API's root: a root given with its `/v1`
+        // (as Lamini's docs sometimes write it) is taken as the root.
+        let root = base_url.trim_end_matches('/');
+        let root = root.strip_suffix("/v1").unwrap_or(root);
         Ok(LaminiBackend {
             http,
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url: root.to_string(),
             model: model.to_string(),
             secrets: vec![key.clone()],
             key,
@@ -113,7 +118,13 @@ impl LaminiBackend {
             .map_err(|e| transport_error(e, self.timeout))?;
         if !(200..300).contains(&status) {
             // Redacted before the message is picked and clipped, so no part of a key is left.
-            return Err(lamini_error(status, &self.scrub(&text), retry, &self.model));
+            return Err(lamini_error(
+                status,
+                &self.scrub(&text),
+                retry,
+                &self.model,
+                &self.base_url,
+            ));
         }
         let v: Json = serde_json::from_str(&text).map_err(|e| LlmError::BadResponse {
             message: format!(
@@ -150,17 +161,24 @@ impl LaminiBackend {
             text,
             usage: None,
             latency: start.elapsed(),
-            cached: false,
+            ..LlmResponse::default()
         })
     }
 }
 
-fn lamini_error(status: u16, body: &str, retry_after: Option<Duration>, model: &str) -> LlmError {
+fn lamini_error(
+    status: u16,
+    body: &str,
+    retry_after: Option<Duration>,
+    model: &str,
+    url: &str,
+) -> LlmError {
     let message = error_message(body);
     match status {
         401 | 403 => LlmError::Auth {
             message: format!(
-                "Lamini refused the API key ({message}); set LAMINI_API_KEY or api.key in config.yml"
+                "Lamini at {url} refused the API key ({message}); set LAMINI_API_KEY or api.key \
+                 in config.yml"
             ),
         },
         429 => LlmError::RateLimited {
@@ -173,17 +191,24 @@ fn lamini_error(status: u16, body: &str, retry_after: Option<Duration>, model: &
         },
         594 => LlmError::ModelUnavailable {
             message: format!(
-                "Lamini has no model {model} ({message}); check the name, or that the tuning job finished (`lode jobs`)"
+                "Lamini at {url} has no model {model} (HTTP 594: {message}); check the name, or \
+                 that the tuning job finished (`lode jobs`)"
             ),
             retryable: false,
         },
         422 => LlmError::BadRequest {
             status,
-            message: format!("{message} (Lamini rejected the request format)"),
+            message: format!("{message} (Lamini at {url} rejected the request for model {model})"),
         },
         524 => LlmError::Timeout(Duration::ZERO),
-        500..=599 => LlmError::Server { status, message },
-        _ => LlmError::BadRequest { status, message },
+        500..=599 => LlmError::Server {
+            status,
+            message: format!("{message} (model {model} at {url})"),
+        },
+        _ => LlmError::BadRequest {
+            status,
+            message: format!("{message} (model {model} at {url})"),
+        },
     }
 }
 
@@ -209,5 +234,17 @@ impl Backend for LaminiBackend {
 
     fn structured_mode(&self) -> Option<&'static str> {
         Some("output_type")
+    }
+
+    fn server_key(&self) -> Option<String> {
+        Some(format!("lamini {} {}", self.base_url, self.model))
+    }
+
+    fn cache_identity(&self, request: &LlmRequest) -> String {
+        format!(
+            "lamini\u{1f}{}\u{1f}{}",
+            self.base_url,
+            self.request_body(request)
+        )
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-pub use client::{ClientOptions, LlmClient};
+pub use client::{ANSWER_PURPOSES, ClientOptions, DEFAULT_MAX_TOKENS, LlmClient};
 pub use lamini::{LaminiBackend, llama3_prompt as lamini_prompt};
 pub use openai::OpenAiBackend;
 pub use output_schema::{OutputSchema, extract_json};
@@ -152,7 +152,7 @@ pub struct Usage {
 }
 
 /// A model's answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LlmResponse {
     /// The structured answer, checked against the request's schema.
     pub json: Option<Json>,
@@ -164,6 +164,12 @@ pub struct LlmResponse {
     /// Served from the cache.
     #[serde(skip)]
     pub cached: bool,
+    /// Requests sent for it, retries included (0 when served from the cache).
+    #[serde(skip)]
+    pub attempts: u32,
+    /// Why each earlier attempt was retried.
+    #[serde(skip)]
+    pub retries: Vec<String>,
 }
 
 /// Why a call failed. Each carries the provider's message where there is one.
@@ -196,6 +202,12 @@ pub enum LlmError {
     Unsupported { message: String },
     #[error("configuration: {message}")]
     Config { message: String },
+    /// The answer was cut at the token limit (`finish_reason: length`).
+    #[error("the answer was cut off at the token limit: {message}")]
+    Truncated { message: String },
+    /// Not sent: earlier calls of the same client failed in a way retrying will not fix.
+    #[error("{message}")]
+    Halted { message: String },
 }
 
 impl LlmError {
@@ -214,6 +226,23 @@ impl LlmError {
             LlmError::Cancelled => ErrorKind::Cancelled,
             LlmError::Unsupported { .. } => ErrorKind::Unsupported,
             LlmError::Config { .. } => ErrorKind::Config,
+            LlmError::Truncated { .. } => ErrorKind::Truncated,
+            LlmError::Halted { .. } => ErrorKind::Halted,
+        }
+    }
+
+    /// An error that the next call would meet too: a refused key, an unknown model, a
+    /// server that could not be reached even after retries, a configuration mistake. The
+    /// client's circuit breaker counts them.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            LlmError::Auth { .. }
+            | LlmError::Network { .. }
+            | LlmError::Config { .. }
+            | LlmError::Unsupported { .. }
+            | LlmError::Halted { .. } => true,
+            LlmError::ModelUnavailable { retryable, .. } => !retryable,
+            _ => false,
         }
     }
 
@@ -272,6 +301,12 @@ impl LlmError {
             LlmError::Config { message } => LlmError::Config {
                 message: r(message),
             },
+            LlmError::Truncated { message } => LlmError::Truncated {
+                message: r(message),
+            },
+            LlmError::Halted { message } => LlmError::Halted {
+                message: r(message),
+            },
             e @ (LlmError::Timeout(_) | LlmError::Cancelled) => e,
         }
     }
@@ -300,10 +335,38 @@ pub trait Backend: Send + Sync {
     fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, LlmError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
-    /// Whether structured answers are enforced by the server (`json_schema`) or only asked
-    /// for in the prompt; `None` until known.
+    /// How structured answers are asked for: `json_schema` (enforced by the server),
+    /// `json_object`, `prompt_only` (the shape asked for in the prompt), `output_type`
+    /// (Lamini); `None` until known.
     fn structured_mode(&self) -> Option<&'static str> {
         None
+    }
+    /// Why the server is asked in the mode it is (the server's refusal of a better one).
+    fn structured_mode_reason(&self) -> Option<String> {
+        None
+    }
+    /// Starts in a mode learnt in an earlier process (`None` when the text is not a mode of
+    /// this backend); returns the mode taken.
+    fn restore_structured_mode(&self, _mode: &str) -> Option<&'static str> {
+        None
+    }
+    /// The server and model the backend talks to (`openai http://host/v1 model`), for
+    /// remembering what the server supports; `None` for backends without a server.
+    fn server_key(&self) -> Option<String> {
+        None
+    }
+    /// Everything about a request that changes the answer, as one text: for a server, its
+    /// address and the body sent (after `extra_body` is merged). The cache keys on it.
+    fn cache_identity(&self, request: &LlmRequest) -> String {
+        // Plain data (strings, numbers, maps with string keys): serializing cannot fail.
+        format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.kind(),
+            self.model(),
+            serde_json::to_string(&request.messages).unwrap_or_default(),
+            serde_json::to_string(&request.schema).unwrap_or_default(),
+            serde_json::to_string(&request.sampling).unwrap_or_default(),
+        )
     }
 }
 

@@ -1,8 +1,10 @@
 //! The OpenAI-compatible chat client: `POST {base_url}/chat/completions` with a strict
-//! `json_schema` response format; when a server refuses that (400), prompt-only JSON with
-//! tolerant extraction, then one repair request. Serves OpenAI, Lamini's `/inf`, vLLM,
-//! SGLang, Ollama, llama-server, LM Studio and Together.
+//! `json_schema` response format; when a server says it does not support that, the
+//! `json_object` format, then prompt-only JSON with tolerant extraction, and one repair
+//! request for an answer that does not fit. Serves OpenAI, Lamini's `/inf`, vLLM, SGLang,
+//! Ollama, llama-server, LM Studio and Together.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,40 @@ use crate::config::{Secret, redact};
 
 const MODE_UNKNOWN: u8 = 0;
 const MODE_SCHEMA: u8 = 1;
-const MODE_PROMPT: u8 = 2;
+const MODE_OBJECT: u8 = 2;
+const MODE_PROMPT: u8 = 3;
+
+fn mode_name(mode: u8) -> Option<&'static str> {
+    match mode {
+        MODE_SCHEMA => Some("json_schema"),
+        MODE_OBJECT => Some("json_object"),
+        MODE_PROMPT => Some("prompt_only"),
+        _ => None,
+    }
+}
+
+/// Whether a refusal says the server does not take the `response_format` asked for (and
+/// not that something else about the request is wrong, which another format would not fix).
+pub fn refuses_response_format(status: u16, message: &str) -> bool {
+    if !matches!(status, 400 | 415 | 422 | 501) {
+        return false;
+    }
+    let m = message.to_ascii_lowercase();
+    [
+        "response_format",
+        "response format",
+        "json_schema",
+        "json schema",
+        "json_object",
+        "structured output",
+        "structured_output",
+        "guided_json",
+        "guided decoding",
+        "grammar",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
+}
 
 pub struct OpenAiBackend {
     http: reqwest::Client,
@@ -25,8 +60,10 @@ pub struct OpenAiBackend {
     secrets: Vec<Secret>,
     extra_body: Json,
     timeout: Duration,
-    /// Whether the server enforces json_schema (learned from its first refusal).
+    /// How the server takes structured answers (learnt from its refusals).
     mode: AtomicU8,
+    /// The server's refusal that made lode ask it in the current mode.
+    mode_reason: Mutex<Option<String>>,
 }
 
 impl OpenAiBackend {
@@ -37,9 +74,23 @@ impl OpenAiBackend {
         extra_body: Json,
         timeout: Duration,
     ) -> Result<OpenAiBackend, LlmError> {
+        for key in ["model", "messages"] {
+            if let Some(v) = extra_body.get(key)
+                && (key != "model" || v.as_str() != Some(model))
+            {
+                return Err(LlmError::Config {
+                    message: format!(
+                        "extra_body sets `{key}`, which would silently replace what lode sends \
+                         (model {model}); set the profile's `model:` instead and take `{key}` \
+                         out of extra_body"
+                    ),
+                });
+            }
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(64)
+            .user_agent(crate::USER_AGENT)
             .build()
             .map_err(|e| LlmError::Config {
                 message: format!("cannot build the HTTP client: {e}"),
@@ -53,6 +104,7 @@ impl OpenAiBackend {
             extra_body,
             timeout,
             mode: AtomicU8::new(MODE_UNKNOWN),
+            mode_reason: Mutex::new(None),
         })
     }
 
@@ -68,12 +120,14 @@ impl OpenAiBackend {
         redact(text, &self.secrets)
     }
 
-    /// The JSON body sent for a request. With `structured`, the schema goes in
-    /// `response_format`; without, its instruction is appended to the last user message.
-    pub fn request_body(&self, request: &LlmRequest, structured: bool) -> Json {
+    /// The JSON body sent for a request in a structured-output mode: with `json_schema` the
+    /// schema goes in `response_format`; with `json_object` that format is asked for and
+    /// the schema's instruction appended to the last user message; with `prompt_only` only
+    /// the instruction. `extra_body` is merged last (it cannot carry `model` or `messages`).
+    fn body(&self, request: &LlmRequest, mode: u8) -> Json {
         let mut messages = request.messages.clone();
         if let Some(schema) = &request.schema
-            && !structured
+            && mode != MODE_SCHEMA
         {
             match messages.iter_mut().rev().find(|m| m.role == "user") {
                 Some(m) => {
@@ -95,27 +149,46 @@ impl OpenAiBackend {
         if let Some(s) = request.sampling.seed {
             body.insert("seed".into(), json!(s));
         }
-        if let Some(schema) = &request.schema
-            && structured
-        {
-            body.insert(
-                "response_format".into(),
-                json!({
-                    "type": "json_schema",
-                    "json_schema": {
-                        "name": schema.name,
-                        "schema": schema.json_schema(),
-                        "strict": true,
-                    }
-                }),
-            );
+        if let Some(schema) = &request.schema {
+            match mode {
+                MODE_SCHEMA => {
+                    body.insert(
+                        "response_format".into(),
+                        json!({
+                            "type": "json_schema",
+                            "json_schema": {
+                                "name": schema.name,
+                                "schema": schema.json_schema(),
+                                "strict": true,
+                            }
+                        }),
+                    );
+                }
+                MODE_OBJECT => {
+                    body.insert("response_format".into(), json!({"type": "json_object"}));
+                }
+                _ => {}
+            }
         }
         if let Json::Object(extra) = &self.extra_body {
             for (k, v) in extra {
-                body.insert(k.clone(), v.clone());
+                if k != "model" && k != "messages" {
+                    body.insert(k.clone(), v.clone());
+                }
             }
         }
         Json::Object(body)
+    }
+
+    /// The JSON body sent for a request: `structured` asks for `json_schema`, else the
+    /// shape is asked for in the prompt only.
+    pub fn request_body(&self, request: &LlmRequest, structured: bool) -> Json {
+        self.body(request, if structured { MODE_SCHEMA } else { MODE_PROMPT })
+    }
+
+    /// Where requests go, for messages: `model M at URL`.
+    fn endpoint(&self) -> String {
+        format!("model {} at {}", self.model, self.base_url)
     }
 
     /// Sends a request with the key and the timeout; the body of a 2xx reply, else the
@@ -137,12 +210,14 @@ impl OpenAiBackend {
             .map_err(|e| transport_error(e, self.timeout))?;
         if !(200..300).contains(&status) {
             // Redacted before the message is picked and clipped, so no part of a key is left.
-            return Err(http_error(status, &self.scrub(&text), retry));
+            return Err(http_error(status, &self.scrub(&text), retry, &self.endpoint()));
         }
         Ok(text)
     }
 
-    async fn post(&self, body: &Json) -> Result<(String, Option<Usage>), LlmError> {
+    /// One chat request: the answer's text, its token counts, and whether it was cut at
+    /// the token limit (`finish_reason: length`).
+    async fn post(&self, body: &Json) -> Result<(String, Option<Usage>, bool), LlmError> {
         let text = self
             .send(
                 self.http
@@ -171,33 +246,70 @@ impl OpenAiBackend {
                 completion_tokens: u.get("completion_tokens")?.as_u64().unwrap_or(0),
             })
         });
-        Ok((content, usage))
+        let cut = v["choices"][0]["finish_reason"].as_str() == Some("length");
+        Ok((content, usage, cut))
+    }
+
+    /// The error for an answer cut at the token limit.
+    fn truncated(&self, request: &LlmRequest) -> LlmError {
+        LlmError::Truncated {
+            message: format!(
+                "{} stopped at max_tokens {} (finish_reason: length); raise `max_tokens` in \
+                 the profile, or ask for a shorter answer",
+                self.endpoint(),
+                request
+                    .sampling
+                    .max_tokens
+                    .map_or_else(|| "(the server's default)".to_string(), |m| m.to_string())
+            ),
+        }
+    }
+
+    /// Sends the request in the current mode, stepping down (json_schema → json_object →
+    /// prompt-only) when, and only when, the server says it does not take the format.
+    async fn post_structured(
+        &self,
+        request: &LlmRequest,
+    ) -> Result<(String, Option<Usage>, bool, u8), LlmError> {
+        let mut mode = match (request.schema.is_some(), self.mode.load(Ordering::Relaxed)) {
+            (false, _) => MODE_PROMPT,
+            (true, MODE_UNKNOWN) => MODE_SCHEMA,
+            (true, m) => m,
+        };
+        loop {
+            match self.post(&self.body(request, mode)).await {
+                Err(LlmError::BadRequest { status, message })
+                    if mode != MODE_PROMPT && refuses_response_format(status, &message) =>
+                {
+                    mode += 1;
+                    self.mode.store(mode, Ordering::Relaxed);
+                    *self.mode_reason.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(format!("HTTP {status}: {}", clip(&message)));
+                }
+                Err(e) => return Err(e),
+                Ok((text, usage, cut)) => {
+                    if request.schema.is_some() {
+                        self.mode.store(mode, Ordering::Relaxed);
+                    }
+                    return Ok((text, usage, cut, mode));
+                }
+            }
+        }
     }
 
     async fn complete_inner(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
         let start = Instant::now();
-        let mut structured =
-            request.schema.is_some() && self.mode.load(Ordering::Relaxed) != MODE_PROMPT;
-        let first = self.post(&self.request_body(request, structured)).await;
-        let (text, usage) = match first {
-            Err(LlmError::BadRequest { .. }) if structured => {
-                // The server refused json_schema: ask in the prompt from now on.
-                self.mode.store(MODE_PROMPT, Ordering::Relaxed);
-                structured = false;
-                self.post(&self.request_body(request, false)).await?
-            }
-            other => other?,
-        };
-        if structured {
-            self.mode.store(MODE_SCHEMA, Ordering::Relaxed);
-        }
+        let (text, usage, cut, mode) = self.post_structured(request).await?;
         let Some(schema) = &request.schema else {
+            if cut {
+                return Err(self.truncated(request));
+            }
             return Ok(LlmResponse {
                 json: None,
                 text,
                 usage,
                 latency: start.elapsed(),
-                cached: false,
+                ..LlmResponse::default()
             });
         };
         let parsed = extract_json(&text)
@@ -209,8 +321,10 @@ impl OpenAiBackend {
                 text,
                 usage,
                 latency: start.elapsed(),
-                cached: false,
+                ..LlmResponse::default()
             }),
+            // Cut at the token limit: asking again would be cut again.
+            Err(_) if cut => Err(self.truncated(request)),
             Err(problem) => {
                 // One repair request: show the model its answer and the problem.
                 let mut repair = request.clone();
@@ -219,13 +333,19 @@ impl OpenAiBackend {
                     "That answer cannot be used ({problem}). {}",
                     schema.prompt_instruction()
                 )));
-                let (text2, usage2) = self.post(&self.request_body(&repair, structured)).await?;
+                let (text2, usage2, cut2) = self.post(&self.body(&repair, mode)).await?;
                 let json = extract_json(&text2)
                     .ok_or_else(|| "no JSON object in the answer".to_string())
                     .and_then(|v| schema.check(v))
-                    .map_err(|message| LlmError::SchemaViolation {
-                        message,
-                        text: clip(&self.scrub(&text2)),
+                    .map_err(|message| {
+                        if cut2 {
+                            self.truncated(request)
+                        } else {
+                            LlmError::SchemaViolation {
+                                message,
+                                text: clip(&self.scrub(&text2)),
+                            }
+                        }
                     })?;
                 let usage = match (usage, usage2) {
                     (Some(a), Some(b)) => Some(Usage {
@@ -239,7 +359,7 @@ impl OpenAiBackend {
                     text: text2,
                     usage,
                     latency: start.elapsed(),
-                    cached: false,
+                    ..LlmResponse::default()
                 })
             }
         }
@@ -287,11 +407,37 @@ impl Backend for OpenAiBackend {
     }
 
     fn structured_mode(&self) -> Option<&'static str> {
-        match self.mode.load(Ordering::Relaxed) {
-            MODE_SCHEMA => Some("json_schema"),
-            MODE_PROMPT => Some("prompt_only"),
-            _ => None,
-        }
+        mode_name(self.mode.load(Ordering::Relaxed))
+    }
+
+    fn structured_mode_reason(&self) -> Option<String> {
+        self.mode_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn restore_structured_mode(&self, mode: &str) -> Option<&'static str> {
+        let m = [MODE_SCHEMA, MODE_OBJECT, MODE_PROMPT]
+            .into_iter()
+            .find(|&m| mode_name(m) == Some(mode))?;
+        self.mode.store(m, Ordering::Relaxed);
+        mode_name(m)
+    }
+
+    fn server_key(&self) -> Option<String> {
+        Some(format!("openai {} {}", self.base_url, self.model))
+    }
+
+    fn cache_identity(&self, request: &LlmRequest) -> String {
+        // The body as the first request of the call sends it (after extra_body), whatever
+        // mode the server was found to need: the answer is checked against the schema
+        // either way.
+        format!(
+            "openai\u{1f}{}\u{1f}{}",
+            self.base_url,
+            self.body(request, MODE_SCHEMA)
+        )
     }
 }
 
@@ -357,21 +503,28 @@ pub(super) fn error_message(body: &str) -> String {
     clip(body.trim())
 }
 
-fn http_error(status: u16, body: &str, retry_after: Option<Duration>) -> LlmError {
+/// The typed error of an HTTP status; `endpoint` (`model M at URL`) is named where it helps
+/// to find the mistake.
+fn http_error(status: u16, body: &str, retry_after: Option<Duration>, endpoint: &str) -> LlmError {
     let message = error_message(body);
     match status {
         401 | 403 => LlmError::Auth {
-            message: format!("{message} (check the profile's api_key or api_key_env)"),
+            message: format!(
+                "{message} ({endpoint} refused the key: check the profile's api_key or api_key_env)"
+            ),
         },
         429 => LlmError::RateLimited {
             message,
             retry_after,
         },
         404 => LlmError::ModelUnavailable {
-            message: format!("{message} (check base_url and model)"),
+            message: format!("{message} ({endpoint}: check base_url and model)"),
             retryable: false,
         },
-        500..=599 => LlmError::Server { status, message },
+        500..=599 => LlmError::Server {
+            status,
+            message: format!("{message} ({endpoint})"),
+        },
         _ => LlmError::BadRequest { status, message },
     }
 }

@@ -55,16 +55,26 @@ impl OutputSchema {
         })
     }
 
-    /// The instruction appended to a prompt when the server cannot enforce the schema.
+    /// The instruction appended to a prompt when the server cannot enforce the schema: the
+    /// keys with their types and a complete example object, so a model that answers with
+    /// only the first key of several (`q1` but no `q2`) is the exception.
     pub fn prompt_instruction(&self) -> String {
         let keys: Vec<String> = self
             .fields
             .iter()
             .map(|(k, t)| format!("\"{k}\" ({})", human_type(t)))
             .collect();
+        let example: Map<String, Json> = self
+            .fields
+            .iter()
+            .map(|(k, t)| (k.clone(), example_value(t)))
+            .collect();
         format!(
-            "Answer with only a JSON object with exactly these keys: {}. No other text.",
-            keys.join(", ")
+            "Answer with only a JSON object with exactly these {} keys: {}. Every key must be \
+             present, in this shape: {}. No other text.",
+            self.fields.len(),
+            keys.join(", "),
+            Json::Object(example)
         )
     }
 
@@ -82,6 +92,20 @@ impl OutputSchema {
             out.insert(k.clone(), coerce(k, t, v)?);
         }
         Ok(Json::Object(out))
+    }
+}
+
+/// A stand-in value of a field's type, for the example object of the prompt instruction.
+fn example_value(t: &str) -> Json {
+    match t {
+        "int" | "integer" => json!(0),
+        "float" | "number" => json!(0.5),
+        "bool" | "boolean" => json!(true),
+        "array" | "list" => json!(["..."]),
+        other => match other.strip_prefix("enum:") {
+            Some(choices) => json!(choices.split('|').next().unwrap_or("...")),
+            None => json!("..."),
+        },
     }
 }
 

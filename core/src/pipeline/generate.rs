@@ -562,6 +562,7 @@ pub async fn run(
     let specs = generator_specs(project)?;
     let g = &project.config.generate;
     let (run_id, resumed, owner) = pick_run(project, &store, &client, opts, snapshot)?;
+    client.set_run(run_id);
     let held = HeldRun::hold(&store, run_id, owner, Arc::clone(&progress));
     let gold: Vec<StoredGold> = store
         .gold_set(SetName::Gold)?

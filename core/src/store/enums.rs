@@ -180,6 +180,10 @@ text_enum!(
         Config => "config",
         /// The prompt could not be rendered, so no call was made.
         Prompt => "prompt",
+        /// The answer was cut at the token limit.
+        Truncated => "truncated",
+        /// Not sent: the client stopped after errors that retrying will not fix.
+        Halted => "halted",
     }
 );
 

@@ -34,9 +34,11 @@ pub struct NewLlmCall {
     pub ok: bool,
     pub error_kind: Option<ErrorKind>,
     pub error: Option<String>,
+    /// Requests sent, retries included; 0 for an answer from the cache.
+    pub attempts: u32,
 }
 
-/// Totals over logged calls.
+/// Totals over logged calls. Tokens are those spent: answers from the cache cost none.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LlmCallStats {
     pub calls: u64,
@@ -94,8 +96,9 @@ impl Store {
         let conn = self.lock();
         conn.execute(
             "INSERT INTO llm_calls (run_id, profile, model, purpose, started_at, latency_ms,
-                                    prompt_tokens, completion_tokens, cached, ok, error_kind, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                    prompt_tokens, completion_tokens, cached, ok, error_kind, error,
+                                    attempts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 c.run_id,
                 c.profile,
@@ -110,7 +113,8 @@ impl Store {
                 c.error_kind,
                 // A safety net: error texts are redacted where they arise, but no credential
                 // reaches the store whatever the caller passed.
-                c.error.as_deref().map(|e| crate::config::redact(e, &[]))
+                c.error.as_deref().map(|e| crate::config::redact(e, &[])),
+                c.attempts
             ],
         )?;
         Ok(conn.last_insert_rowid())
@@ -120,7 +124,8 @@ impl Store {
     pub fn llm_call_stats(&self, run_id: Option<i64>) -> Result<LlmCallStats> {
         Ok(self.lock().query_row(
             "SELECT count(*), coalesce(sum(cached), 0), coalesce(sum(1 - ok), 0),
-                    coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0),
+                    coalesce(sum(prompt_tokens) FILTER (WHERE NOT cached), 0),
+                    coalesce(sum(completion_tokens) FILTER (WHERE NOT cached), 0),
                     coalesce(sum(latency_ms), 0.0)
              FROM llm_calls WHERE ?1 IS NULL OR run_id = ?1",
             [run_id],
@@ -135,6 +140,61 @@ impl Store {
                 })
             },
         )?)
+    }
+}
+
+impl Store {
+    /// How the server at `endpoint` takes structured answers, as learnt earlier.
+    pub fn server_mode(&self, endpoint: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT mode FROM llm_server_modes WHERE endpoint = ?1",
+                [endpoint],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Remembers how the server at `endpoint` takes structured answers, and why.
+    pub fn put_server_mode(&self, endpoint: &str, mode: &str, reason: Option<&str>) -> Result<()> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO llm_server_modes (endpoint, mode, reason, learned_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                endpoint,
+                mode,
+                reason.map(|r| crate::config::redact(r, &[])),
+                now_rfc3339()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Marks these logged calls as made for an evaluation run (which is created after its
+    /// model has answered).
+    pub fn attribute_calls_to_eval(&self, call_ids: &[i64], eval_run_id: i64) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare("UPDATE llm_calls SET eval_run_id = ?1 WHERE id = ?2")?;
+            for id in call_ids {
+                stmt.execute(params![eval_run_id, id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every server mode learnt: (endpoint, mode, reason).
+    pub fn server_modes(&self) -> Result<Vec<(String, String, Option<String>)>> {
+        let conn = self.lock();
+        let mut stmt =
+            conn.prepare("SELECT endpoint, mode, reason FROM llm_server_modes ORDER BY endpoint")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 }
 
@@ -179,7 +239,8 @@ mod tests {
         }
         let s = store.llm_call_stats(None).unwrap();
         assert_eq!((s.calls, s.cached, s.failed), (3, 1, 1));
-        assert_eq!(s.prompt_tokens, 300);
+        // The cached call's tokens were not spent.
+        assert_eq!(s.prompt_tokens, 200);
         assert_eq!(s.total_latency_ms, 30.0);
     }
 }

@@ -33,6 +33,9 @@ pub use pairs::{
 
 use migrate::MIGRATIONS;
 
+/// The store's schema version this lode writes (`PRAGMA user_version` after migration).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
 /// How long a store operation waits for another process's write to finish before it fails.
 /// Waiting is fine (writes are short transactions); failing a reviewer's decision is not.
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

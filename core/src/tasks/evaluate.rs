@@ -104,6 +104,8 @@ async fn run_inner(
         );
     }
     let before = call_stats(store)?;
+    // The calls the model answered with, attributed to the eval run once it exists.
+    let mut call_ids = Vec::new();
     let (predictions, model_id, label) = match &input.predictions {
         Some(path) => {
             let predictions = model_eval::load_predictions(path, project.eval.len())?;
@@ -169,6 +171,13 @@ async fn run_inner(
             )
             .await;
             super::report_store_errors(reporter, Stage::Evaluate, &choice.client);
+            call_ids = choice.client.take_call_ids();
+            // A model that could not be asked at all is not a model that scored 0.
+            if let Some(reason) = choice.client.halted() {
+                return Err(TaskError::Invalid(format!(
+                    "{reason}; the evaluation was not scored"
+                )));
+            }
             let name = input.name.clone().unwrap_or(choice.model_id);
             (predictions, name, choice.label)
         }
@@ -191,7 +200,13 @@ async fn run_inner(
         )
     })?;
     if input.judge {
-        judge(project, store, &mut result, reporter).await?;
+        call_ids.extend(judge(project, store, &mut result, reporter).await?);
+    }
+    if let Err(e) = store.attribute_calls_to_eval(&call_ids, result.eval_run_id) {
+        reporter.warn(
+            Stage::Evaluate,
+            format!("the LLM calls were not tied to eval run {}: {e}", result.eval_run_id),
+        );
     }
     let dir = input.out.clone().unwrap_or_else(|| {
         project
@@ -230,13 +245,13 @@ async fn run_inner(
 }
 
 /// Asks the LLM profile's judge about each mismatch; its opinion is stored beside the
-/// verdict, never replacing it.
+/// verdict, never replacing it. Returns the judge's logged calls.
 async fn judge(
     project: &Project,
     store: &Arc<Store>,
     result: &mut ModelEval,
     reporter: &Reporter,
-) -> Result<(), TaskError> {
+) -> Result<Vec<i64>, TaskError> {
     let judge = model::choose(
         project,
         store,
@@ -267,10 +282,19 @@ async fn judge(
             &model_eval::preview_text(p),
         );
         opinions.push((i, inference::judge(&judge.client, &req).await));
+        if judge.client.halted().is_some() {
+            break;
+        }
     }
     super::report_store_errors(reporter, Stage::Evaluate, &judge.client);
+    if let Some(reason) = judge.client.halted() {
+        reporter.warn(
+            Stage::Evaluate,
+            format!("the judge was not asked about every mismatch: {reason}"),
+        );
+    }
     model_eval::apply_judge(store, result, opinions)?;
-    Ok(())
+    Ok(judge.client.take_call_ids())
 }
 
 /// Runs blocking work (execution on worker threads) without stalling the async runtime's

@@ -24,7 +24,8 @@ pub struct ModelRequest {
     pub job: Option<i64>,
     /// `--model`: `memory:<dataset>` (evaluation only).
     pub model: Option<String>,
-    /// `--no-cache` turns this off: answers are not taken from the store's cache.
+    /// `--no-cache` turns this off: answers are not taken from the store's cache (the answers
+    /// received are still stored in it).
     pub use_cache: bool,
 }
 
@@ -219,6 +220,8 @@ pub fn profile_client(
         requests_per_minute: settings.requests_per_minute,
         use_cache,
         run_id,
+        max_tokens: Some(settings.max_tokens),
+        answer_temperature: Some(settings.answer_temperature),
         ..ClientOptions::default()
     };
     Ok(Arc::new(LlmClient::new(backend, options, store)))
@@ -244,23 +247,18 @@ fn tuned_choice(
                 .key
                 .clone()
                 .ok_or_else(|| cfg("set LAMINI_API_KEY to query a Lamini model".into()))?;
-            Arc::new(LaminiBackend::new(
-                &project.config.api.url,
-                &model_id,
-                key,
-                timeout,
-            )?)
+            Arc::new(
+                LaminiBackend::new(&project.config.api.url, &model_id, key, timeout)?
+                    .with_known_secrets(crate::llm::known_secrets(&project.config)),
+            )
         }
         TuneProvider::OpenAi => {
             let o = &project.config.tune.openai;
             let key = std::env::var(&o.api_key_env).ok().map(Secret::new);
-            Arc::new(OpenAiBackend::new(
-                &o.base_url,
-                &model_id,
-                key,
-                serde_json::json!({}),
-                timeout,
-            )?)
+            Arc::new(
+                OpenAiBackend::new(&o.base_url, &model_id, key, serde_json::json!({}), timeout)?
+                    .with_known_secrets(crate::llm::known_secrets(&project.config)),
+            )
         }
         other @ TuneProvider::Local => {
             return Err(cfg(format!(

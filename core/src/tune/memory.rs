@@ -138,7 +138,7 @@ impl Backend for MemoryBackend {
                 text: sql,
                 usage: None,
                 latency: start.elapsed(),
-                cached: false,
+                ..LlmResponse::default()
             })
         })
     }
