@@ -258,7 +258,10 @@ fn threads_opening_a_new_store_at_once_migrate_it_once() {
             .collect();
         assert!(snaps.iter().all(|&s| s == snaps[0]), "{snaps:?}");
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), lode_core::store::SCHEMA_VERSION);
+        assert_eq!(
+            store.schema_version().unwrap(),
+            lode_core::store::SCHEMA_VERSION
+        );
         assert_eq!(store.journal_mode().unwrap(), "wal");
         assert_eq!(count(&path, "SELECT count(*) FROM input_snapshots"), 1);
         assert_eq!(count(&path, "SELECT count(*) FROM gold_pairs"), 1);
@@ -288,7 +291,10 @@ fn processes_opening_a_new_store_at_once_both_succeed() {
             assert_clean(&["review", "list"], &out);
         }
         let store = Store::open(&db).unwrap();
-        assert_eq!(store.schema_version().unwrap(), lode_core::store::SCHEMA_VERSION);
+        assert_eq!(
+            store.schema_version().unwrap(),
+            lode_core::store::SCHEMA_VERSION
+        );
         assert_eq!(count(&db, "SELECT count(*) FROM input_snapshots"), 1);
         let project = Project::load(&proj.join("config.yml")).unwrap();
         assert_eq!(

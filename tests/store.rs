@@ -32,7 +32,10 @@ fn migrations_run_once_and_a_newer_store_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(".lode/lode.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), lode_core::store::SCHEMA_VERSION);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        lode_core::store::SCHEMA_VERSION
+    );
     assert_eq!(store.journal_mode().unwrap(), "wal");
     let id = run(&store);
     drop(store);
@@ -428,7 +431,10 @@ fn a_version_1_workspace_is_carried_forward_typed() {
     let path = dir.path().join("lode.db");
     v1_store(&path);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), lode_core::store::SCHEMA_VERSION);
+    assert_eq!(
+        store.schema_version().unwrap(),
+        lode_core::store::SCHEMA_VERSION
+    );
 
     // Enums read back from the version-1 text.
     let run = store.run(1).unwrap();

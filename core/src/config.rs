@@ -12,18 +12,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::diag::{InputError, Warning, did_you_mean};
 
-/// An API key or other secret. Debug and Display print `[redacted]`; only `expose` reveals it.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
+/// An API key or other secret, held in a [`secrecy::SecretString`] (zeroed when dropped).
+/// Debug, Display and Serialize give `[redacted]`; only `expose` reveals it.
+#[derive(Clone)]
+pub struct Secret(secrecy::SecretString);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Secret(secrecy::SecretString::from(value.into()))
     }
     /// The secret itself, for the one place that sends it (an HTTP header).
     pub fn expose(&self) -> &str {
-        &self.0
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Secret {}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
     }
 }
 

@@ -8,8 +8,10 @@ use clap::Args;
 
 use super::globals::Globals;
 use super::output::EventView;
-use lode_core::pipeline::generate::GenerateOptions;
+use lode_core::pipeline::generate::{GenerateError, GenerateOptions};
+use lode_core::store::{RunKind, RunStatus, Store};
 use lode_core::tasks::CancellationToken;
+use lode_core::tasks::TaskError;
 use lode_core::tasks::generate::{self, GenerateInput};
 
 #[derive(Args, Debug)]
@@ -35,11 +37,12 @@ pub fn run(globals: &Globals, args: &GenerateArgs) -> Result<i32> {
             project.gold.len()
         );
     }
+    let new_run = args.new || (args.resume.is_none() && !resume_failed_run(&store)?);
     let input = GenerateInput {
         model: globals.model_request(),
         options: GenerateOptions {
             resume: args.resume,
-            new_run: args.new,
+            new_run,
             only_gold: args.gold.iter().map(|g| g - 1).collect(),
         },
         snapshot: Some(snapshot),
@@ -58,7 +61,18 @@ pub fn run(globals: &Globals, args: &GenerateArgs) -> Result<i32> {
         generate::run(&project, &store, &input, &view.reporter(), cancel).await
     });
     view.finish();
-    let outcome = outcome?;
+    let outcome = match outcome {
+        Err(TaskError::Generate(GenerateError::RunFailed { run_id, reason })) => {
+            eprintln!("error: generation run {run_id} failed: {reason}");
+            eprintln!(
+                "  the pairs it made are kept; fix the cause (`lode llm check` tests the \
+                 profile) and run `lode generate` to resume run {run_id}, or \
+                 `lode generate --new` to start over"
+            );
+            return Ok(1);
+        }
+        other => other?,
+    };
     let s = &outcome.summary;
     println!(
         "{} in {:.1} s",
@@ -84,4 +98,32 @@ pub fn run(globals: &Globals, args: &GenerateArgs) -> Result<i32> {
     }
     println!("review them with `lode review list --run {}`", s.run_id);
     Ok(0)
+}
+
+/// When the newest generation run failed, whether to resume it (a plain `lode generate`
+/// does): asked at a terminal, said otherwise.
+fn resume_failed_run(store: &Store) -> Result<bool> {
+    let Some(last) = store.latest_run(RunKind::Generate)? else {
+        return Ok(true);
+    };
+    if last.status != RunStatus::Failed {
+        return Ok(true);
+    }
+    let reason = last.error.as_deref().unwrap_or("no reason was recorded");
+    if !super::globals::terminal_attached() {
+        eprintln!(
+            "resuming generation run {} (it failed: {reason}); `lode generate --new` starts \
+             over instead",
+            last.id
+        );
+        return Ok(true);
+    }
+    eprintln!("generation run {} failed: {reason}", last.id);
+    eprint!("resume it (the pairs it made are kept)? [Y/n] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(!matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "n" | "no"
+    ))
 }

@@ -185,10 +185,19 @@ impl LlmClient {
     /// the backend under the limits, retrying what is worth retrying. Every call is logged in
     /// the store; answers received are stored in the cache.
     pub async fn call(&self, request: &LlmRequest) -> Result<LlmResponse, LlmError> {
+        self.call_traced(request).await.0
+    }
+
+    /// [`LlmClient::call`], with why each retried attempt was retried (for the answer and
+    /// for a failure alike), for `lode llm check`.
+    pub async fn call_traced(
+        &self,
+        request: &LlmRequest,
+    ) -> (Result<LlmResponse, LlmError>, Vec<String>) {
         let started = Instant::now();
         if let Some(message) = self.halted() {
             // Nothing is sent, so nothing is logged: the call that opened the breaker was.
-            return Err(LlmError::Halted { message });
+            return (Err(LlmError::Halted { message }), Vec::new());
         }
         let request = self.bounded(request);
         // The rules backend answers instantly and deterministically: nothing to cache.
@@ -203,7 +212,7 @@ impl LlmClient {
             response.latency = started.elapsed();
             response.attempts = 0;
             self.log(&request, &Ok(response.clone()), 0, started.elapsed());
-            return Ok(response);
+            return (Ok(response), Vec::new());
         }
         // The backends redact their keys at the source; credential-looking tokens from any
         // backend are taken out here too, before the error is logged, shown or reported.
@@ -248,7 +257,7 @@ impl LlmClient {
         if !matches!(result, Err(LlmError::Halted { .. })) {
             self.log(&request, &result, attempts, started.elapsed());
         }
-        result
+        (result, retries)
     }
 
     /// Counts failures that will not go away, and opens the breaker after
@@ -320,7 +329,10 @@ impl LlmClient {
                     let Some(delay) = delays.next() else {
                         return Err(e);
                     };
-                    let delay = e.retry_after().unwrap_or(delay).min(self.options.max_backoff);
+                    let delay = e
+                        .retry_after()
+                        .unwrap_or(delay)
+                        .min(self.options.max_backoff);
                     retries.push(e.to_string());
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
@@ -357,8 +369,7 @@ impl LlmClient {
         if *remembered == Some(mode) {
             return;
         }
-        match store.put_server_mode(&key, mode, self.backend.structured_mode_reason().as_deref())
-        {
+        match store.put_server_mode(&key, mode, self.backend.structured_mode_reason().as_deref()) {
             Ok(()) => *remembered = Some(mode),
             Err(e) => {
                 drop(remembered);

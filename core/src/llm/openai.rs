@@ -210,7 +210,12 @@ impl OpenAiBackend {
             .map_err(|e| transport_error(e, self.timeout))?;
         if !(200..300).contains(&status) {
             // Redacted before the message is picked and clipped, so no part of a key is left.
-            return Err(http_error(status, &self.scrub(&text), retry, &self.endpoint()));
+            return Err(http_error(
+                status,
+                &self.scrub(&text),
+                retry,
+                &self.endpoint(),
+            ));
         }
         Ok(text)
     }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 use crate::config::{CustomGenerator, CustomValidator};
-use crate::llm::{LlmClient, LlmRequest, Message, OutputSchema, Sampling, Task};
+use crate::llm::{LlmClient, LlmError, LlmRequest, Message, OutputSchema, Sampling, Task};
 use crate::pipeline::prompts::{self, PromptError, Template};
 use crate::pipeline::validate::{Validation, validate};
 use crate::project::inputs::normalize_question;
@@ -37,6 +37,10 @@ pub enum GenerateError {
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Config(String),
+    /// The run stopped because its LLM calls failed in a way retrying will not fix, or every
+    /// call failed; the run is marked failed with this reason and can be resumed.
+    #[error("generation run {run_id} failed: {reason}")]
+    RunFailed { run_id: i64, reason: String },
 }
 
 /// A generator of new questions.
@@ -260,6 +264,8 @@ struct Ctx {
     progress: Progress,
     /// Prompts that could not be used, already reported (each is said once per run).
     prompt_failures: Mutex<BTreeSet<String>>,
+    /// The first failed call of this process, for the reason of a run where every call failed.
+    first_failure: Mutex<Option<String>>,
 }
 
 impl Ctx {
@@ -304,8 +310,9 @@ pub struct GenerateOptions {
     pub only_gold: Vec<usize>,
 }
 
-/// The run to work on: the one asked for, else the latest unfinished generate run, else a
-/// new one, held under this process's lease. A run another live process holds is refused
+/// The run to work on: the one asked for, else the latest unfinished or failed generate run
+/// (a run that failed on a wrong key goes on once the key is fixed), else a new one, held
+/// under this process's lease. A run another live process holds is refused
 /// (with who holds it), not resumed under its feet; a stale holder's run is taken over.
 /// Returns (id, resumed, owner).
 fn pick_run(
@@ -322,7 +329,10 @@ fn pick_run(
     }
     if !opts.new_run
         && let Some(last) = store.latest_run(RunKind::Generate)?
-        && matches!(last.status, RunStatus::Running | RunStatus::Interrupted)
+        && matches!(
+            last.status,
+            RunStatus::Running | RunStatus::Interrupted | RunStatus::Failed
+        )
     {
         store.resume_leased_run(last.id, &owner)?;
         return Ok((last.id, true, owner));
@@ -476,8 +486,24 @@ fn make_ctx(
         total: AtomicUsize::new(0),
         progress,
         prompt_failures: Mutex::new(BTreeSet::new()),
+        first_failure: Mutex::new(None),
     }))
 }
+
+/// Failures of generator calls that a resumed run asks again: the server's, not the
+/// answer's (an answer that did not fit would come back the same from the cache).
+const RETRIED_ON_RESUME: &[ErrorKind] = &[
+    ErrorKind::Auth,
+    ErrorKind::RateLimit,
+    ErrorKind::Timeout,
+    ErrorKind::Server,
+    ErrorKind::ModelUnavailable,
+    ErrorKind::Network,
+    ErrorKind::Cancelled,
+    ErrorKind::Config,
+    ErrorKind::Unsupported,
+    ErrorKind::Halted,
+];
 
 /// A question to add to a run (gap filling): its SQL is written by schema-to-SQL when not
 /// given; either way it is validated, debugged and stored like any generated pair.
@@ -564,6 +590,11 @@ pub async fn run(
     let (run_id, resumed, owner) = pick_run(project, &store, &client, opts, snapshot)?;
     client.set_run(run_id);
     let held = HeldRun::hold(&store, run_id, owner, Arc::clone(&progress));
+    if resumed {
+        // Calls that failed because of the server (a refused key, an outage) are asked again;
+        // answers that did not fit stay failed (asking again would get the cached answer).
+        store.clear_generation_failures(run_id, RETRIED_ON_RESUME)?;
+    }
     let gold: Vec<StoredGold> = store
         .gold_set(SetName::Gold)?
         .into_iter()
@@ -627,6 +658,35 @@ pub async fn run(
             None,
             Some("cancelled by the user"),
         )?;
+    }
+    let calls = ctx.total.load(Ordering::Relaxed);
+    let failed_calls: usize = ctx
+        .stats
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .map(|s| s.call_failures)
+        .sum();
+    let failure = match ctx.client.halted() {
+        Some(reason) => Some(reason),
+        None if calls > 0 && failed_calls >= calls => Some(format!(
+            "every one of its {calls} generator calls failed; the first: {}",
+            ctx.first_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .unwrap_or_default()
+        )),
+        None => None,
+    };
+    if let Some(reason) = failure
+        && !ctx.client.cancel_token().is_cancelled()
+    {
+        // Pairs made before the failure are kept, and dedup marks them as usual.
+        mark_duplicates_and_leakage(project, &store, run_id)?;
+        store.finish_run(run_id, RunStatus::Failed, None, Some(&reason))?;
+        held.release()?;
+        return Err(GenerateError::RunFailed { run_id, reason });
     }
 
     (progress)(GenerateEvent::Dedup);
@@ -762,6 +822,8 @@ async fn generator_call(ctx: &Ctx, spec: &GeneratorSpec, gold: &StoredGold, call
     }
     let resp = match ctx.client.call(&req).await {
         Ok(r) => r,
+        // Not sent: the run fails and a resumed run asks again.
+        Err(LlmError::Halted { .. }) => return,
         Err(e) => {
             ctx.stat(&spec.name, |s| s.call_failures += 1);
             record_failure(
@@ -833,10 +895,11 @@ async fn sql_first_call(ctx: &Ctx, level: &str, k: usize) {
             ctx.stat(name, |s| s.generated += 1);
             finish_pair(ctx, name, None, &question, Ok(sql), &origin).await;
         }
+        Err(LlmError::Halted { .. }) => {}
         Err(e) => {
             ctx.stat(name, |s| s.call_failures += 1);
-            // Its origin is the step's own key, so a resumed run does not ask again (as
-            // before failures had their own table).
+            // Its origin is the step's own key, so a resumed run does not ask again unless
+            // the failure was the server's (see RETRIED_ON_RESUME).
             record_failure(ctx, name, None, &origin, e.kind(), e.to_string());
         }
     }
@@ -852,6 +915,10 @@ fn record_failure(
     error_kind: ErrorKind,
     error: String,
 ) {
+    ctx.first_failure
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(|| error.clone());
     let failure = NewGenerationFailure {
         generator: generator.to_string(),
         gold_pair_id,
@@ -1042,6 +1109,12 @@ async fn finish_pair(
                 }
             }
         }
+    }
+    // The client stopped sending (a refused key, a server gone): this pair's SQL, debugger
+    // or validator calls were not all made, so it is not stored; a resumed run makes it
+    // again, its question coming from the cache.
+    if ctx.client.halted().is_some() {
+        return;
     }
     let analysis = analyze(&final_sql, Some(&ctx.schema)).ok();
     let pair = NewPair {

@@ -65,6 +65,23 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Forgets a run's failed calls of these kinds (a resumed run asks them again); returns
+    /// how many.
+    pub fn clear_generation_failures(&self, run_id: i64, kinds: &[ErrorKind]) -> Result<usize> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut n = 0;
+        {
+            let mut stmt = tx
+                .prepare("DELETE FROM generation_failures WHERE run_id = ?1 AND error_kind = ?2")?;
+            for kind in kinds {
+                n += stmt.execute(params![run_id, kind])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// A run's failed calls, oldest first.
     pub fn generation_failures(&self, run_id: i64) -> Result<Vec<GenerationFailure>> {
         let conn = self.lock();

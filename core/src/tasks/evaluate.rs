@@ -205,7 +205,10 @@ async fn run_inner(
     if let Err(e) = store.attribute_calls_to_eval(&call_ids, result.eval_run_id) {
         reporter.warn(
             Stage::Evaluate,
-            format!("the LLM calls were not tied to eval run {}: {e}", result.eval_run_id),
+            format!(
+                "the LLM calls were not tied to eval run {}: {e}",
+                result.eval_run_id
+            ),
         );
     }
     let dir = input.out.clone().unwrap_or_else(|| {
