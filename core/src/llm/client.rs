@@ -226,7 +226,6 @@ impl LlmClient {
                 r
             })
             .map_err(|e| e.redacted(&[]));
-        self.observe(&result);
         if let (Ok(response), Some(store), Some(key)) = (&result, &self.store, &key) {
             let request_json = json!({
                 "endpoint": self.backend.server_key(),
@@ -271,13 +270,17 @@ impl LlmClient {
                     && b.consecutive >= self.options.breaker_after
                     && b.open.is_none()
                 {
-                    b.open = Some(format!(
-                        "lode stopped calling profile `{}` ({} model {}) after {} calls in a row \
+                    // Credential-looking tokens out, as for every error the client returns.
+                    b.open = Some(crate::config::redact(
+                        &format!(
+                            "lode stopped calling profile `{}` ({} model {}) after {} calls in a row \
                          failed with errors that retrying will not fix; the last: {e}",
-                        self.options.profile,
-                        self.backend.kind(),
-                        self.backend.model(),
-                        b.consecutive
+                            self.options.profile,
+                            self.backend.kind(),
+                            self.backend.model(),
+                            b.consecutive
+                        ),
+                        &[],
                     ));
                 }
             }
@@ -308,7 +311,7 @@ impl LlmClient {
             if self.cancel.is_cancelled() {
                 return Err(LlmError::Cancelled);
             }
-            let outcome = {
+            let (outcome, retry_in) = {
                 let _permit = tokio::select! {
                     p = self.permits.acquire() => p.map_err(|_| LlmError::Cancelled)?,
                     _ = self.cancel.cancelled() => return Err(LlmError::Cancelled),
@@ -318,28 +321,33 @@ impl LlmClient {
                     return Err(LlmError::Halted { message });
                 }
                 self.wait_for_rate_slot().await?;
-                tokio::select! {
+                let outcome = tokio::select! {
                     r = self.backend.complete(request) => r,
                     _ = self.cancel.cancelled() => return Err(LlmError::Cancelled),
+                };
+                let retry_in = match &outcome {
+                    Err(e) if e.is_retryable() => delays
+                        .next()
+                        .map(|d| e.retry_after().unwrap_or(d).min(self.options.max_backoff)),
+                    _ => None,
+                };
+                // A final outcome is counted before the permit is given back, so a call
+                // waiting for it sees the breaker open and is not sent.
+                if retry_in.is_none() {
+                    self.observe(&outcome);
                 }
+                (outcome, retry_in)
             };
-            match outcome {
-                Ok(r) => return Ok(r),
-                Err(e) if e.is_retryable() => {
-                    let Some(delay) = delays.next() else {
-                        return Err(e);
-                    };
-                    let delay = e
-                        .retry_after()
-                        .unwrap_or(delay)
-                        .min(self.options.max_backoff);
+            match (outcome, retry_in) {
+                (Ok(r), _) => return Ok(r),
+                (Err(e), Some(delay)) => {
                     retries.push(e.to_string());
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = self.cancel.cancelled() => return Err(LlmError::Cancelled),
                     }
                 }
-                Err(e) => return Err(e),
+                (Err(e), None) => return Err(e),
             }
         }
     }
