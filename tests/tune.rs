@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lode_core::project::Project;
-use lode_core::store::{NewPair, NewRun, PairStatus, Store};
+use lode_core::store::{NewPair, NewRun, PairStatus, Store, TuneProvider};
 use lode_core::tune::{self, JobStatus, dataset};
 use lode_testkit::{FakeRequest, FakeResponse, FakeServer};
 use serde_json::json;
@@ -242,6 +242,7 @@ fn lamini_lifecycle_failure_and_cancel() {
             server.requests()[0].header("authorization"),
             Some("Bearer lamini-test-key")
         );
+        assert_user_agent(&server);
         assert_eq!(train["model_name"], "meta-llama/Llama-3.1-8B-Instruct");
         assert_eq!(
             train["finetune_args"],
@@ -425,6 +426,24 @@ fn openai_lifecycle_with_paged_events_and_resumed_watching() {
             .any(|r| r.path.contains("after=ev-2")),
         "events are paged with after"
     );
+    rt.block_on(p2.cancel("ftjob-1")).unwrap();
+    assert_user_agent(&server);
+}
+
+/// Every request the fake server saw came with lode's User-Agent.
+fn assert_user_agent(server: &FakeServer) {
+    let requests = server.requests();
+    assert!(!requests.is_empty());
+    for r in requests {
+        assert_eq!(
+            r.header("user-agent"),
+            Some(lode_core::USER_AGENT),
+            "{} {}",
+            r.method,
+            r.path
+        );
+    }
+    assert!(lode_core::USER_AGENT.starts_with("lode/"));
 }
 
 #[test]
@@ -581,4 +600,89 @@ fn retrieval_gives_any_model_the_closest_pairs_as_examples() {
         user.ends_with("Output only SQL - How many shops are in Nantes?"),
         "{user}"
     );
+}
+
+// Provider errors name the provider, the endpoint and the job or model.
+
+fn lamini_project(dir: &Path, url: &str, pairs: usize) -> (Project, Arc<Store>) {
+    fixture(
+        dir,
+        pairs,
+        &format!(
+            "api:\n  url: {url}\n  key: lamini-test-key-123\nmodel:\n  memory_tuning: meta-llama/Llama-3.1-8B-Instruct\ntune:\n  provider: lamini\n"
+        ),
+    )
+}
+
+/// An OpenAI project whose key is in `key_env` (unset in this process).
+fn openai_project(dir: &Path, url: &str, key_env: &str, pairs: usize) -> (Project, Arc<Store>) {
+    fixture(
+        dir,
+        pairs,
+        &format!(
+            "tune:\n  provider: openai\n  poll_s: 0.05\n  openai:\n    base_url: {url}/v1\n    api_key_env: {key_env}\n    model: gpt-4o-mini-2024-07-18\n"
+        ),
+    )
+}
+
+fn provider(project: &Project, store: &Arc<Store>, kind: TuneProvider) -> Arc<dyn tune::Provider> {
+    tune::provider_for(kind, project, Arc::clone(store)).unwrap()
+}
+
+#[test]
+fn provider_errors_name_the_provider_the_endpoint_and_the_job_or_model() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(FakeServer::start(|r| {
+            let path = r.path.split('?').next().unwrap_or("");
+            match (r.method.as_str(), path) {
+                ("POST", "/v1/files") => FakeResponse::json(200, json!({"id": "file-1"})),
+                ("POST", "/v1/fine_tuning/jobs") => FakeResponse::json(
+                    400,
+                    json!({"error": {"message": "model gpt-4o-mini-2024-07-18 cannot be fine-tuned"}}),
+                ),
+                ("POST", "/v1/train") => {
+                    FakeResponse::json(500, json!({"detail": "the trainer is down"}))
+                }
+                _ => FakeResponse::json(404, json!({"error": {"message": "no such job"}})),
+            }
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = openai_project(dir.path(), &server.url(), "LODE_TEST_UNSET_KEY", 20);
+    let p = provider(&project, &store, TuneProvider::OpenAi);
+    let err = rt
+        .block_on(tune::submit(&project, &store, &p, None))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("openai: POST /v1/fine_tuning/jobs (lode job 1, model gpt-4o-mini-2024-07-18): HTTP 400: model gpt-4o-mini-2024-07-18 cannot be fine-tuned (the request was refused as invalid)"),
+        "{msg}"
+    );
+    assert_eq!(err.http_status(), Some(400));
+    assert!(!err.is_transient());
+    let msg = rt.block_on(p.cancel("ftjob-x")).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("openai: POST /v1/fine_tuning/jobs/ftjob-x/cancel (job ftjob-x): HTTP 404: no such job (openai knows no job ftjob-x here"),
+        "{msg}"
+    );
+    // Without a key, a refusal says which variable is not set.
+    let msg = rt.block_on(p.status("ftjob-x")).unwrap_err().to_string();
+    assert!(
+        msg.contains("GET /v1/fine_tuning/jobs/ftjob-x (job ftjob-x): HTTP 404"),
+        "{msg}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = lamini_project(dir.path(), &server.url(), 20);
+    let p = provider(&project, &store, TuneProvider::Lamini);
+    let err = rt
+        .block_on(tune::submit(&project, &store, &p, None))
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "lamini: POST /v1/train (lode job 1, model meta-llama/Llama-3.1-8B-Instruct): HTTP 500: the trainer is down (a server error at lamini)"
+    );
+    assert_user_agent(&server);
 }

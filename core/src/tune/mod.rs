@@ -39,12 +39,51 @@ pub struct JobUpdate {
 pub enum TuneError {
     #[error("{0}")]
     Refused(String),
+    /// A provider's server refused a request or could not be reached. `message` names the
+    /// endpoint and the job or model it was about; keys are redacted from it.
     #[error("{provider}: {message}")]
-    Provider { provider: String, message: String },
+    Provider {
+        provider: String,
+        message: String,
+        /// Worth trying again later: the server could not be reached, timed out, was rate
+        /// limited or failed (5xx). Not so for a refused key, an unknown job or model, or a
+        /// request the server calls invalid.
+        transient: bool,
+        /// The HTTP status, when the server answered.
+        status: Option<u16>,
+        /// How long the server asked to wait (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl TuneError {
+    /// Worth trying again later (see [`TuneError::Provider`]); everything else is permanent.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            TuneError::Provider { transient, .. } => *transient,
+            _ => false,
+        }
+    }
+
+    /// The HTTP status of a provider's refusal.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            TuneError::Provider { status, .. } => *status,
+            _ => None,
+        }
+    }
+
+    /// How long the provider asked to wait before the next request.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            TuneError::Provider { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// A place to fine-tune a model.
