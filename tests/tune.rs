@@ -1,6 +1,9 @@
 //! Tuning against in-process fake Lamini and OpenAI servers and a fake trainer script: full
 //! lifecycles, failures with their reasons, cancellation, resumed watching, and the exported
-//! files pinned for a small fixture.
+//! files pinned for a small fixture. Watching: a refusal ends a watch at once, an unreachable
+//! provider is retried on a bounded schedule told retry by retry (`lode jobs watch` too), a
+//! long OpenAI job's events are shown once each and in order, and every request carries
+//! lode's User-Agent.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -422,12 +425,19 @@ fn openai_lifecycle_with_paged_events_and_resumed_watching() {
         losses.iter().any(|d| d.contains("0.9")) && losses.iter().any(|d| d.contains("0.5")),
         "{losses:?}"
     );
-    assert!(
-        server
-            .requests()
-            .iter()
-            .any(|r| r.path.contains("after=ev-2")),
-        "events are paged with after"
+    // Every poll read the same two events (newest first): each is stored once, oldest first,
+    // across the restart too.
+    let steps: Vec<&str> = events
+        .iter()
+        .map(|e| e.message.as_str())
+        .filter(|m| m.starts_with("Step "))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "Step 1/4: training loss=0.90",
+            "Step 2/4: training loss=0.50"
+        ]
     );
     rt.block_on(p2.cancel("ftjob-1")).unwrap();
     assert_user_agent(&server);
@@ -606,7 +616,8 @@ fn retrieval_gives_any_model_the_closest_pairs_as_examples() {
 }
 
 // Watching: refusals end a watch at once, an unreachable provider is retried on a bounded
-// schedule, and provider errors name the provider, the endpoint and the job or model.
+// schedule, the OpenAI event feed shows every event once and in order, and the errors name
+// the provider, the endpoint and the job or model.
 
 /// A job already submitted to `provider` as `external`, running.
 fn running_job(store: &Store, provider: TuneProvider, external: &str) -> i64 {
@@ -648,6 +659,17 @@ impl Told {
     fn warnings(&self) -> Vec<String> {
         self.warnings.lock().unwrap().clone()
     }
+
+    /// The messages of the events told (updates with a provider's event id).
+    fn events(&self) -> Vec<String> {
+        self.updates
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| u.event_id.is_some())
+            .map(|u| u.message.clone())
+            .collect()
+    }
 }
 
 fn lamini_project(dir: &Path, url: &str, pairs: usize) -> (Project, Arc<Store>) {
@@ -673,64 +695,6 @@ fn openai_project(dir: &Path, url: &str, key_env: &str, pairs: usize) -> (Projec
 
 fn provider(project: &Project, store: &Arc<Store>, kind: TuneProvider) -> Arc<dyn tune::Provider> {
     tune::provider_for(kind, project, Arc::clone(store)).unwrap()
-}
-
-#[test]
-fn provider_errors_name_the_provider_the_endpoint_and_the_job_or_model() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt
-        .block_on(FakeServer::start(|r| {
-            let path = r.path.split('?').next().unwrap_or("");
-            match (r.method.as_str(), path) {
-                ("POST", "/v1/files") => FakeResponse::json(200, json!({"id": "file-1"})),
-                ("POST", "/v1/fine_tuning/jobs") => FakeResponse::json(
-                    400,
-                    json!({"error": {"message": "model gpt-4o-mini-2024-07-18 cannot be fine-tuned"}}),
-                ),
-                ("POST", "/v1/train") => {
-                    FakeResponse::json(500, json!({"detail": "the trainer is down"}))
-                }
-                _ => FakeResponse::json(404, json!({"error": {"message": "no such job"}})),
-            }
-        }))
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (project, store) = openai_project(dir.path(), &server.url(), "LODE_TEST_UNSET_KEY", 20);
-    let p = provider(&project, &store, TuneProvider::OpenAi);
-    let err = rt
-        .block_on(tune::submit(&project, &store, &p, None))
-        .unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        msg.starts_with("openai: POST /v1/fine_tuning/jobs (lode job 1, model gpt-4o-mini-2024-07-18): HTTP 400: model gpt-4o-mini-2024-07-18 cannot be fine-tuned (the request was refused as invalid)"),
-        "{msg}"
-    );
-    assert_eq!(err.http_status(), Some(400));
-    assert!(!err.is_transient());
-    let msg = rt.block_on(p.cancel("ftjob-x")).unwrap_err().to_string();
-    assert!(
-        msg.starts_with("openai: POST /v1/fine_tuning/jobs/ftjob-x/cancel (job ftjob-x): HTTP 404: no such job (openai knows no job ftjob-x here"),
-        "{msg}"
-    );
-    // Without a key, a refusal says which variable is not set.
-    let msg = rt.block_on(p.status("ftjob-x")).unwrap_err().to_string();
-    assert!(
-        msg.contains("GET /v1/fine_tuning/jobs/ftjob-x (job ftjob-x): HTTP 404"),
-        "{msg}"
-    );
-
-    let dir = tempfile::tempdir().unwrap();
-    let (project, store) = lamini_project(dir.path(), &server.url(), 20);
-    let p = provider(&project, &store, TuneProvider::Lamini);
-    let err = rt
-        .block_on(tune::submit(&project, &store, &p, None))
-        .unwrap_err();
-    assert!(err.is_transient(), "{err:?}");
-    assert_eq!(
-        err.to_string(),
-        "lamini: POST /v1/train (lode job 1, model meta-llama/Llama-3.1-8B-Instruct): HTTP 500: the trainer is down (a server error at lamini)"
-    );
-    assert_user_agent(&server);
 }
 
 /// The watch stopped: the job's status is what it was, and the reason is its last event.
@@ -986,6 +950,179 @@ fn retry_after_is_honoured() {
         ),
         "{warnings:?}"
     );
+}
+
+/// A long OpenAI job: each status request makes the next burst of events happen (the last
+/// burst with the final status), the event list answers as OpenAI's does: newest first,
+/// `limit` per page, `after=ID` for the page of events older than ID, `has_more`.
+fn long_openai_job(bursts: &'static [usize]) -> impl Fn(&FakeRequest) -> FakeResponse {
+    let state = Mutex::new((0usize, 0usize)); // (status polls, events so far)
+    move |r| {
+        let (path, query) = r.path.split_once('?').unwrap_or((&r.path, ""));
+        let mut st = state.lock().unwrap();
+        match path {
+            "/v1/fine_tuning/jobs/ftjob-long" => {
+                st.0 += 1;
+                if let Some(n) = bursts.get(st.0 - 1) {
+                    st.1 += n;
+                }
+                let status = if st.0 >= bursts.len() {
+                    "succeeded"
+                } else {
+                    "running"
+                };
+                job_status(status)
+            }
+            "/v1/fine_tuning/jobs/ftjob-long/events" => {
+                let param = |k: &str| {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+                        .map(String::from)
+                };
+                let limit: usize = param("limit").unwrap().parse().unwrap();
+                let older_than = param("after")
+                    .map(|a| a.trim_start_matches("ftevent-").parse::<usize>().unwrap())
+                    .unwrap_or(st.1 + 1);
+                let older: Vec<usize> = (1..older_than).rev().collect();
+                let page: Vec<serde_json::Value> = older
+                    .iter()
+                    .take(limit)
+                    .map(|n| {
+                        json!({
+                            "object": "fine_tuning.job.event",
+                            "id": format!("ftevent-{n:04}"),
+                            "created_at": 1_700_000_000 + n,
+                            "level": "info",
+                            "message": format!("event {n}"),
+                            "type": "metrics",
+                            "data": {"step": n, "total_steps": 430, "train_loss": 1.0 / *n as f64},
+                        })
+                    })
+                    .collect();
+                FakeResponse::json(
+                    200,
+                    json!({"object": "list", "data": page, "has_more": older.len() > limit}),
+                )
+            }
+            _ => FakeResponse::json(404, json!({"error": {"message": "not found"}})),
+        }
+    }
+}
+
+#[test]
+fn a_long_job_shows_every_event_once_and_in_order_across_polls_pages_and_restarts() {
+    // 430 events over 7 polls; bursts of 150 and 230 take two and three pages.
+    const BURSTS: &[usize] = &[3, 0, 150, 1, 0, 230, 46];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(FakeServer::start(long_openai_job(BURSTS)))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = openai_project(dir.path(), &server.url(), "LODE_TEST_UNSET_KEY", 0);
+    let job = running_job(&store, TuneProvider::OpenAi, "ftjob-long");
+
+    // Three polls, then lode stops ...
+    let p = provider(&project, &store, TuneProvider::OpenAi);
+    let first = Told::default();
+    let options = WatchOptions {
+        max_polls: Some(3),
+        ..quick(3)
+    };
+    let s = rt
+        .block_on(tune::watch_with(&store, &p, job, &options, &first.show()))
+        .unwrap();
+    assert_eq!(s, JobStatus::Running);
+    let expected = |to: usize| (1..=to).map(|n| format!("event {n}")).collect::<Vec<_>>();
+    assert_eq!(first.events(), expected(153));
+    drop((p, store));
+
+    // ... and a new lode (a new provider, the store reopened) watches the job to its end.
+    let store = Arc::new(Store::open(&project.store_path()).unwrap());
+    let p = provider(&project, &store, TuneProvider::OpenAi);
+    let rest = Told::default();
+    let s = rt
+        .block_on(tune::watch_with(&store, &p, job, &quick(3), &rest.show()))
+        .unwrap();
+    assert_eq!(s, JobStatus::Succeeded);
+    let mut shown = first.events();
+    shown.extend(rest.events());
+    assert_eq!(shown, expected(430), "every event once, oldest first");
+
+    // The store holds each event once, in order, with its loss.
+    let stored: Vec<String> = store
+        .job_events(job)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.message.starts_with("event "))
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(stored, expected(430));
+    // The bursts larger than a page were read page after page.
+    let paged = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/events?") && r.path.contains("&after=ftevent-"))
+        .count();
+    assert!(paged >= 3, "{paged} pages after the first");
+}
+
+#[test]
+fn provider_errors_name_the_provider_the_endpoint_and_the_job_or_model() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(FakeServer::start(|r| {
+            let path = r.path.split('?').next().unwrap_or("");
+            match (r.method.as_str(), path) {
+                ("POST", "/v1/files") => FakeResponse::json(200, json!({"id": "file-1"})),
+                ("POST", "/v1/fine_tuning/jobs") => FakeResponse::json(
+                    400,
+                    json!({"error": {"message": "model gpt-4o-mini-2024-07-18 cannot be fine-tuned"}}),
+                ),
+                ("POST", "/v1/train") => {
+                    FakeResponse::json(500, json!({"detail": "the trainer is down"}))
+                }
+                _ => FakeResponse::json(404, json!({"error": {"message": "no such job"}})),
+            }
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = openai_project(dir.path(), &server.url(), "LODE_TEST_UNSET_KEY", 20);
+    let p = provider(&project, &store, TuneProvider::OpenAi);
+    let err = rt
+        .block_on(tune::submit(&project, &store, &p, None))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("openai: POST /v1/fine_tuning/jobs (lode job 1, model gpt-4o-mini-2024-07-18): HTTP 400: model gpt-4o-mini-2024-07-18 cannot be fine-tuned (the request was refused as invalid)"),
+        "{msg}"
+    );
+    assert_eq!(err.http_status(), Some(400));
+    assert!(!err.is_transient());
+    let msg = rt.block_on(p.cancel("ftjob-x")).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("openai: POST /v1/fine_tuning/jobs/ftjob-x/cancel (job ftjob-x): HTTP 404: no such job (openai knows no job ftjob-x here"),
+        "{msg}"
+    );
+    // Without a key, a refusal says which variable is not set.
+    let msg = rt.block_on(p.status("ftjob-x")).unwrap_err().to_string();
+    assert!(
+        msg.contains("GET /v1/fine_tuning/jobs/ftjob-x (job ftjob-x): HTTP 404"),
+        "{msg}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = lamini_project(dir.path(), &server.url(), 20);
+    let p = provider(&project, &store, TuneProvider::Lamini);
+    let err = rt
+        .block_on(tune::submit(&project, &store, &p, None))
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "lamini: POST /v1/train (lode job 1, model meta-llama/Llama-3.1-8B-Instruct): HTTP 500: the trainer is down (a server error at lamini)"
+    );
+    assert_user_agent(&server);
 }
 
 /// Runs `lode` in `dir` with `env` set, off the runtime that serves the fake provider.

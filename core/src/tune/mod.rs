@@ -32,6 +32,10 @@ pub struct JobUpdate {
     pub model_id: Option<String>,
     /// Why it failed, in words a user can act on.
     pub error: Option<String>,
+    /// The provider's id of this event (providers with an event feed), kept with the event in
+    /// the store so a restarted watch shows only newer ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
 }
 
 /// Why a tuning operation failed.
@@ -125,6 +129,9 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<JobUpdate>, TuneError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
+    /// Tells a provider with an event feed which event a previous watch showed last (its
+    /// [`JobUpdate::event_id`], from the store), so [`Provider::events`] starts after it.
+    fn resume_events(&self, _external_id: &str, _last_event_id: &str) {}
     fn cancel<'a>(&'a self, external_id: &'a str) -> BoxFuture<'a, Result<(), TuneError>>;
 }
 
@@ -313,7 +320,8 @@ pub async fn watch(
 }
 
 /// Polls a job until it ends (or `options.max_polls` is reached), storing every change,
-/// event and loss value before `show` is told. A restarted lode resumes from the store.
+/// event and loss value before `show` is told. A restarted lode resumes from the store, the
+/// event feed after the last event stored.
 ///
 /// A provider that cannot be reached is retried on `options.retry`, each retry told as a
 /// warning; when the schedule runs out the watch stops with [`TuneError::WatchStopped`]
@@ -335,6 +343,9 @@ pub async fn watch_with(
     })?;
     if job.status.is_terminal() {
         return Ok(job.status);
+    }
+    if let Some(last) = last_event_id(store, job_id)? {
+        provider.resume_events(&external, &last);
     }
     let name = provider.name();
     let mut last_status = job.status;
@@ -402,7 +413,7 @@ pub async fn watch_with(
             }
         };
         for ev in events {
-            let data = json!({"step": ev.step, "total_steps": ev.total_steps, "loss": ev.loss, "learning_rate": ev.learning_rate});
+            let data = json!({"step": ev.step, "total_steps": ev.total_steps, "loss": ev.loss, "learning_rate": ev.learning_rate, "event_id": ev.event_id});
             store.update_job_status(
                 job_id,
                 last_status,
@@ -462,6 +473,14 @@ fn watch_stopped(
         transient,
         message,
     })
+}
+
+/// The provider's id of the newest event stored for a job.
+fn last_event_id(store: &Store, job_id: i64) -> Result<Option<String>, TuneError> {
+    Ok(store.job_events(job_id)?.iter().rev().find_map(|e| {
+        let data: serde_json::Value = serde_json::from_str(e.data_json.as_deref()?).ok()?;
+        data["event_id"].as_str().map(String::from)
+    }))
 }
 
 /// A wait in words: `250 ms`, `4 s`, `4.5 s`, `37 s`.

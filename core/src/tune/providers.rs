@@ -8,6 +8,7 @@
 //! reached, timed out, was rate limited or failed with a 5xx) and the server's `Retry-After`.
 //! Keys are redacted from every message.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -351,6 +352,17 @@ impl Provider for LaminiTuner {
     }
 }
 
+/// Events asked for per page (OpenAI's largest page is 100).
+const EVENTS_PAGE: usize = 100;
+
+/// The events of one job already shown: the newest one's id (a poll pages back from the
+/// newest event until it meets this one) and every id (no event is shown twice).
+#[derive(Debug, Default)]
+struct EventsSeen {
+    newest: Option<String>,
+    ids: HashSet<String>,
+}
+
 /// OpenAI fine-tuning.
 pub struct OpenAiTuner {
     http: reqwest::Client,
@@ -363,8 +375,8 @@ pub struct OpenAiTuner {
     model: String,
     n_epochs: Option<u32>,
     seed: u64,
-    /// The last event id seen, for `after` paging.
-    after: Mutex<Option<String>>,
+    /// The events shown so far, per job.
+    seen: Mutex<std::collections::HashMap<String, EventsSeen>>,
 }
 
 impl OpenAiTuner {
@@ -393,7 +405,7 @@ impl OpenAiTuner {
             model: o.model.clone(),
             n_epochs: o.n_epochs,
             seed: config.tune.seed,
-            after: Mutex::new(None),
+            seen: Mutex::new(Default::default()),
         })
     }
 
@@ -411,6 +423,13 @@ impl OpenAiTuner {
             key_hint: &self.key_hint,
             secrets: &self.secrets,
         }
+    }
+
+    fn seen<T>(
+        &self,
+        f: impl FnOnce(&mut std::collections::HashMap<String, EventsSeen>) -> T,
+    ) -> T {
+        f(&mut self.seen.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     async fn upload(&self, name: &str, text: String) -> Result<String, TuneError> {
@@ -536,44 +555,93 @@ impl Provider for OpenAiTuner {
         })
     }
 
+    /// The job's events not shown yet, oldest first. OpenAI lists a job's events newest
+    /// first, a page at a time; `after=ID` gives the page of events older than event ID. So a
+    /// poll reads from the newest event back, page after page while `has_more`, until it meets
+    /// the newest event a previous poll showed (or the job's first event), and replays what it
+    /// read in reverse. Nothing is marked shown unless every page was read, so a failed poll
+    /// loses nothing: the next one reads the same events again.
     fn events<'a>(
         &'a self,
         external_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<JobUpdate>, TuneError>> {
         Box::pin(async move {
-            let after = self.after.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let mut url = format!(
-                "{}/fine_tuning/jobs/{external_id}/events?limit=100",
-                self.base
-            );
-            if let Some(a) = &after {
-                url.push_str(&format!("&after={a}"));
-            }
-            let v = self
-                .call(format!("job {external_id}"))
-                .send_json(self.auth(self.http.get(url)))
-                .await?;
-            let mut events: Vec<&Json> = v["data"]
-                .as_array()
-                .map(|a| a.iter().collect())
-                .unwrap_or_default();
-            // OpenAI lists newest first; replay in order.
-            events.reverse();
-            let mut out = Vec::new();
-            for e in events {
-                if let Some(id) = e["id"].as_str() {
-                    *self.after.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.to_string());
+            let call = self.call(format!("job {external_id}"));
+            let known = self.seen(|s| s.get(external_id).and_then(|e| e.newest.clone()));
+            // The unseen events, newest first.
+            let mut fresh: Vec<Json> = Vec::new();
+            let mut newest: Option<String> = None;
+            let mut after: Option<String> = None;
+            'pages: loop {
+                let mut url = format!(
+                    "{}/fine_tuning/jobs/{external_id}/events?limit={EVENTS_PAGE}",
+                    self.base
+                );
+                if let Some(a) = &after {
+                    url.push_str("&after=");
+                    url.push_str(a);
                 }
-                out.push(JobUpdate {
-                    message: e["message"].as_str().unwrap_or("").to_string(),
-                    step: e["data"]["step"].as_u64(),
-                    total_steps: e["data"]["total_steps"].as_u64(),
-                    loss: e["data"]["train_loss"].as_f64(),
-                    ..Default::default()
-                });
+                let v = call.send_json(self.auth(self.http.get(url))).await?;
+                let page = v["data"].as_array().cloned().unwrap_or_default();
+                let mut last: Option<String> = None;
+                for e in page {
+                    let id = e["id"].as_str().map(String::from);
+                    if id.is_some() && id == known {
+                        break 'pages;
+                    }
+                    if newest.is_none() {
+                        newest.clone_from(&id);
+                    }
+                    last = id.or(last);
+                    fresh.push(e);
+                }
+                match last {
+                    // The next (older) page starts after the last event of this one. A server
+                    // that answers the same cursor again would loop: stop there.
+                    Some(l)
+                        if v["has_more"].as_bool() == Some(true) && after.as_ref() != Some(&l) =>
+                    {
+                        after = Some(l);
+                    }
+                    _ => break,
+                }
             }
+            let out = self.seen(|s| {
+                let seen = s.entry(external_id.to_string()).or_default();
+                if newest.is_some() {
+                    seen.newest = newest;
+                }
+                let mut out = Vec::new();
+                for e in fresh.iter().rev() {
+                    let id = e["id"].as_str().map(String::from);
+                    if let Some(id) = &id
+                        && !seen.ids.insert(id.clone())
+                    {
+                        continue;
+                    }
+                    out.push(JobUpdate {
+                        message: e["message"].as_str().unwrap_or("").to_string(),
+                        step: e["data"]["step"].as_u64(),
+                        total_steps: e["data"]["total_steps"].as_u64(),
+                        loss: e["data"]["train_loss"].as_f64(),
+                        event_id: id,
+                        ..Default::default()
+                    });
+                }
+                out
+            });
             Ok(out)
         })
+    }
+
+    fn resume_events(&self, external_id: &str, last_event_id: &str) {
+        self.seen(|s| {
+            let seen = s.entry(external_id.to_string()).or_default();
+            if seen.newest.is_none() {
+                seen.newest = Some(last_event_id.to_string());
+            }
+            seen.ids.insert(last_event_id.to_string());
+        });
     }
 
     fn cancel<'a>(&'a self, external_id: &'a str) -> BoxFuture<'a, Result<(), TuneError>> {
