@@ -1,14 +1,20 @@
 //! Tuning against in-process fake Lamini and OpenAI servers and a fake trainer script: full
 //! lifecycles, failures with their reasons, cancellation, resumed watching, and the exported
-//! files pinned for a small fixture.
+//! files pinned for a small fixture. Watching: a refusal ends a watch at once, an unreachable
+//! provider is retried on a bounded schedule told retry by retry (`lode jobs watch` too), a
+//! long OpenAI job's events are shown once each and in order, and every request carries
+//! lode's User-Agent.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lode_core::project::Project;
-use lode_core::store::{NewPair, NewRun, PairStatus, Store};
-use lode_core::tune::{self, JobStatus, dataset};
+use lode_core::store::{NewPair, NewRun, PairStatus, Store, TuneProvider};
+use lode_core::tune::{
+    self, JobStatus, JobUpdate, RetrySchedule, TuneError, WatchEvent, WatchOptions, dataset,
+};
 use lode_testkit::{FakeRequest, FakeResponse, FakeServer};
 use serde_json::json;
 
@@ -242,6 +248,7 @@ fn lamini_lifecycle_failure_and_cancel() {
             server.requests()[0].header("authorization"),
             Some("Bearer lamini-test-key")
         );
+        assert_user_agent(&server);
         assert_eq!(train["model_name"], "meta-llama/Llama-3.1-8B-Instruct");
         assert_eq!(
             train["finetune_args"],
@@ -418,13 +425,38 @@ fn openai_lifecycle_with_paged_events_and_resumed_watching() {
         losses.iter().any(|d| d.contains("0.9")) && losses.iter().any(|d| d.contains("0.5")),
         "{losses:?}"
     );
-    assert!(
-        server
-            .requests()
-            .iter()
-            .any(|r| r.path.contains("after=ev-2")),
-        "events are paged with after"
+    // Every poll read the same two events (newest first): each is stored once, oldest first,
+    // across the restart too.
+    let steps: Vec<&str> = events
+        .iter()
+        .map(|e| e.message.as_str())
+        .filter(|m| m.starts_with("Step "))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "Step 1/4: training loss=0.90",
+            "Step 2/4: training loss=0.50"
+        ]
     );
+    rt.block_on(p2.cancel("ftjob-1")).unwrap();
+    assert_user_agent(&server);
+}
+
+/// Every request the fake server saw came with lode's User-Agent.
+fn assert_user_agent(server: &FakeServer) {
+    let requests = server.requests();
+    assert!(!requests.is_empty());
+    for r in requests {
+        assert_eq!(
+            r.header("user-agent"),
+            Some(lode_core::USER_AGENT),
+            "{} {}",
+            r.method,
+            r.path
+        );
+    }
+    assert!(lode_core::USER_AGENT.starts_with("lode/"));
 }
 
 #[test]
@@ -581,4 +613,588 @@ fn retrieval_gives_any_model_the_closest_pairs_as_examples() {
         user.ends_with("Output only SQL - How many shops are in Nantes?"),
         "{user}"
     );
+}
+
+// Watching: refusals end a watch at once, an unreachable provider is retried on a bounded
+// schedule, the OpenAI event feed shows every event once and in order, and the errors name
+// the provider, the endpoint and the job or model.
+
+/// A job already submitted to `provider` as `external`, running.
+fn running_job(store: &Store, provider: TuneProvider, external: &str) -> i64 {
+    let job = store
+        .create_job(provider, None, None, JobStatus::Running, "{}")
+        .unwrap();
+    store.set_job_external_id(job, external).unwrap();
+    job
+}
+
+/// Polls and retries a few milliseconds apart, at most `retries` retries in a row.
+fn quick(retries: usize) -> WatchOptions {
+    WatchOptions {
+        poll: Duration::from_millis(1),
+        max_polls: None,
+        retry: RetrySchedule {
+            first: Duration::from_millis(1),
+            longest: Duration::from_millis(4),
+            retries,
+        },
+    }
+}
+
+/// What a watch told: its warnings and its updates.
+#[derive(Default)]
+struct Told {
+    warnings: Mutex<Vec<String>>,
+    updates: Mutex<Vec<JobUpdate>>,
+}
+
+impl Told {
+    fn show(&self) -> impl Fn(WatchEvent<'_>) + Sync + '_ {
+        move |ev| match ev {
+            WatchEvent::Update(u) => self.updates.lock().unwrap().push(u.clone()),
+            WatchEvent::Warning(w) => self.warnings.lock().unwrap().push(w.to_string()),
+        }
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().unwrap().clone()
+    }
+
+    /// The messages of the events told (updates with a provider's event id).
+    fn events(&self) -> Vec<String> {
+        self.updates
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| u.event_id.is_some())
+            .map(|u| u.message.clone())
+            .collect()
+    }
+}
+
+fn lamini_project(dir: &Path, url: &str, pairs: usize) -> (Project, Arc<Store>) {
+    fixture(
+        dir,
+        pairs,
+        &format!(
+            "api:\n  url: {url}\n  key: lamini-test-key-123\nmodel:\n  memory_tuning: meta-llama/Llama-3.1-8B-Instruct\ntune:\n  provider: lamini\n"
+        ),
+    )
+}
+
+/// An OpenAI project whose key is in `key_env` (unset in this process).
+fn openai_project(dir: &Path, url: &str, key_env: &str, pairs: usize) -> (Project, Arc<Store>) {
+    fixture(
+        dir,
+        pairs,
+        &format!(
+            "tune:\n  provider: openai\n  poll_s: 0.05\n  openai:\n    base_url: {url}/v1\n    api_key_env: {key_env}\n    model: gpt-4o-mini-2024-07-18\n"
+        ),
+    )
+}
+
+fn provider(project: &Project, store: &Arc<Store>, kind: TuneProvider) -> Arc<dyn tune::Provider> {
+    tune::provider_for(kind, project, Arc::clone(store)).unwrap()
+}
+
+/// The watch stopped: the job's status is what it was, and the reason is its last event.
+fn assert_stopped_but_job_untouched(store: &Store, job: i64, message: &str) {
+    assert_eq!(store.job(job).unwrap().status, JobStatus::Running);
+    let events = store.job_events(job).unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last.status, JobStatus::Running);
+    assert_eq!(last.message, message);
+    assert!(events.iter().all(|e| e.status != JobStatus::Failed));
+}
+
+#[test]
+fn a_refusal_ends_the_watch_at_once_with_the_reason_and_the_fix() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for status in [401u16, 403, 404, 400, 422] {
+        let server = rt
+            .block_on(FakeServer::start(move |r| {
+                FakeResponse::echo_headers(status, r)
+            }))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (project, store) = lamini_project(dir.path(), &server.url(), 0);
+        let p = provider(&project, &store, TuneProvider::Lamini);
+        let job = running_job(&store, TuneProvider::Lamini, "42");
+        let told = Told::default();
+        let err = rt
+            .block_on(tune::watch_with(&store, &p, job, &quick(5), &told.show()))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TuneError::WatchStopped {
+                    transient: false,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(!err.is_transient());
+        let msg = err.to_string();
+        assert_eq!(server.count(), 1, "HTTP {status} is not retried: {msg}");
+        assert!(told.warnings().is_empty(), "{:?}", told.warnings());
+        for part in [
+            "stopped watching job",
+            "lamini: GET /v1/train/jobs/42 (job 42)",
+            &format!("HTTP {status}: Incorrect API key provided"),
+            &format!("watch it again with `lode jobs watch {job}`"),
+        ] {
+            assert!(msg.contains(part), "`{part}` missing from: {msg}");
+        }
+        let fix = match status {
+            401 | 403 => "the API key was refused: check LAMINI_API_KEY / api.key in config.yml",
+            404 => "lamini knows no job 42 here: check it and the base URL",
+            _ => "the request was refused as invalid",
+        };
+        assert!(msg.contains(fix), "`{fix}` missing from: {msg}");
+        assert!(
+            !msg.contains("lamini-test-key-123"),
+            "the key leaked: {msg}"
+        );
+        assert_stopped_but_job_untouched(&store, job, &msg);
+    }
+}
+
+#[test]
+fn an_unreachable_provider_is_retried_on_a_bounded_visible_schedule() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A server that is overloaded at every request.
+    let server = rt
+        .block_on(FakeServer::start(|_| {
+            FakeResponse::json(503, json!({"error": {"message": "overloaded"}}))
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = openai_project(dir.path(), &server.url(), "LODE_TEST_UNSET_KEY", 0);
+    let p = provider(&project, &store, TuneProvider::OpenAi);
+    let job = running_job(&store, TuneProvider::OpenAi, "ftjob-9");
+    let told = Told::default();
+    let err = rt
+        .block_on(tune::watch_with(&store, &p, job, &quick(3), &told.show()))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TuneError::WatchStopped {
+                transient: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert_eq!(server.count(), 4, "the first try and 3 retries: {msg}");
+    let warnings = told.warnings();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    for (i, w) in warnings.iter().enumerate() {
+        assert!(
+            w.starts_with(
+                "cannot reach openai: GET /v1/fine_tuning/jobs/ftjob-9 (job ftjob-9): HTTP 503: \
+                 overloaded (a server error at openai); "
+            ),
+            "{w}"
+        );
+        assert!(w.contains(&format!("; retry {} of 3 in ", i + 1)), "{w}");
+    }
+    for part in [
+        &format!("stopped watching job {job}: cannot reach openai after 3 retries"),
+        "HTTP 503",
+        "the job goes on at openai",
+        &format!("watch it again with `lode jobs watch {job}`"),
+    ] {
+        assert!(msg.contains(part), "`{part}` missing from: {msg}");
+    }
+    assert_stopped_but_job_untouched(&store, job, &msg);
+
+    // Nothing listening at all: the same schedule, saying why.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = openai_project(
+        dir.path(),
+        &format!("http://127.0.0.1:{port}"),
+        "LODE_TEST_UNSET_KEY",
+        0,
+    );
+    let p = provider(&project, &store, TuneProvider::OpenAi);
+    let job = running_job(&store, TuneProvider::OpenAi, "ftjob-9");
+    let told = Told::default();
+    let err = rt
+        .block_on(tune::watch_with(&store, &p, job, &quick(2), &told.show()))
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    let warnings = told.warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[1].starts_with(
+            "cannot reach openai: GET /v1/fine_tuning/jobs/ftjob-9 (job ftjob-9): no answer: "
+        ) && warnings[1].contains("; retry 2 of 2 in "),
+        "{warnings:?}"
+    );
+    assert_stopped_but_job_untouched(&store, job, &err.to_string());
+}
+
+/// An OpenAI job whose status requests are answered, in turn, by `script` (`running`,
+/// `succeeded`, or an HTTP error status), with no events.
+fn scripted_openai(script: Vec<FakeResponse>) -> impl Fn(&FakeRequest) -> FakeResponse {
+    let polls = AtomicUsize::new(0);
+    move |r| {
+        if r.path.contains("/events") {
+            return FakeResponse::json(200, json!({"data": [], "has_more": false}));
+        }
+        let n = polls.fetch_add(1, Ordering::SeqCst);
+        script[n.min(script.len() - 1)].clone()
+    }
+}
+
+fn job_status(status: &str) -> FakeResponse {
+    FakeResponse::json(
+        200,
+        json!({"id": "ftjob-5", "status": status, "fine_tuned_model": (status == "succeeded").then_some("ft:lode:5")}),
+    )
+}
+
+#[test]
+fn a_successful_poll_starts_the_retry_schedule_over() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let down = || FakeResponse::json(502, json!({"error": {"message": "bad gateway"}}));
+    let server = rt
+        .block_on(FakeServer::start(scripted_openai(vec![
+            down(),
+            down(),
+            job_status("running"),
+            down(),
+            down(),
+            job_status("succeeded"),
+        ])))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = openai_project(dir.path(), &server.url(), "LODE_TEST_UNSET_KEY", 0);
+    let p = provider(&project, &store, TuneProvider::OpenAi);
+    let job = running_job(&store, TuneProvider::OpenAi, "ftjob-5");
+    let told = Told::default();
+    // Two retries in a row at most: four failures in all are survived because a success
+    // came between them.
+    let status = rt
+        .block_on(tune::watch_with(&store, &p, job, &quick(2), &told.show()))
+        .unwrap();
+    assert_eq!(status, JobStatus::Succeeded);
+    let retries: Vec<String> = told
+        .warnings()
+        .iter()
+        .map(|w| {
+            w.split("; ")
+                .last()
+                .unwrap()
+                .split(" in ")
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        retries,
+        [
+            "retry 1 of 2",
+            "retry 2 of 2",
+            "retry 1 of 2",
+            "retry 2 of 2"
+        ]
+    );
+    assert_eq!(
+        tune::job_model(&store, job).unwrap().as_deref(),
+        Some("ft:lode:5")
+    );
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(FakeServer::start(scripted_openai(vec![
+            FakeResponse::json(429, json!({"error": {"message": "slow down"}}))
+                .with_header("Retry-After", "0.05"),
+            FakeResponse::json(503, json!({"error": {"message": "busy"}}))
+                .with_header("retry-after-ms", "30"),
+            job_status("succeeded"),
+        ])))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = openai_project(dir.path(), &server.url(), "LODE_TEST_UNSET_KEY", 0);
+    let p = provider(&project, &store, TuneProvider::OpenAi);
+    let job = running_job(&store, TuneProvider::OpenAi, "ftjob-5");
+    let told = Told::default();
+    let status = rt
+        .block_on(tune::watch_with(&store, &p, job, &quick(5), &told.show()))
+        .unwrap();
+    assert_eq!(status, JobStatus::Succeeded);
+    let warnings = told.warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains(
+            "HTTP 429: slow down (rate limited); retry 1 of 5 in 50 ms as the server asked"
+        ),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains(
+            "HTTP 503: busy (a server error at openai); retry 2 of 5 in 30 ms as the server asked"
+        ),
+        "{warnings:?}"
+    );
+}
+
+/// A long OpenAI job: each status request makes the next burst of events happen (the last
+/// burst with the final status), the event list answers as OpenAI's does: newest first,
+/// `limit` per page, `after=ID` for the page of events older than ID, `has_more`.
+fn long_openai_job(bursts: &'static [usize]) -> impl Fn(&FakeRequest) -> FakeResponse {
+    let state = Mutex::new((0usize, 0usize)); // (status polls, events so far)
+    move |r| {
+        let (path, query) = r.path.split_once('?').unwrap_or((&r.path, ""));
+        let mut st = state.lock().unwrap();
+        match path {
+            "/v1/fine_tuning/jobs/ftjob-long" => {
+                st.0 += 1;
+                if let Some(n) = bursts.get(st.0 - 1) {
+                    st.1 += n;
+                }
+                let status = if st.0 >= bursts.len() {
+                    "succeeded"
+                } else {
+                    "running"
+                };
+                job_status(status)
+            }
+            "/v1/fine_tuning/jobs/ftjob-long/events" => {
+                let param = |k: &str| {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+                        .map(String::from)
+                };
+                let limit: usize = param("limit").unwrap().parse().unwrap();
+                let older_than = param("after")
+                    .map(|a| a.trim_start_matches("ftevent-").parse::<usize>().unwrap())
+                    .unwrap_or(st.1 + 1);
+                let older: Vec<usize> = (1..older_than).rev().collect();
+                let page: Vec<serde_json::Value> = older
+                    .iter()
+                    .take(limit)
+                    .map(|n| {
+                        json!({
+                            "object": "fine_tuning.job.event",
+                            "id": format!("ftevent-{n:04}"),
+                            "created_at": 1_700_000_000 + n,
+                            "level": "info",
+                            "message": format!("event {n}"),
+                            "type": "metrics",
+                            "data": {"step": n, "total_steps": 430, "train_loss": 1.0 / *n as f64},
+                        })
+                    })
+                    .collect();
+                FakeResponse::json(
+                    200,
+                    json!({"object": "list", "data": page, "has_more": older.len() > limit}),
+                )
+            }
+            _ => FakeResponse::json(404, json!({"error": {"message": "not found"}})),
+        }
+    }
+}
+
+#[test]
+fn a_long_job_shows_every_event_once_and_in_order_across_polls_pages_and_restarts() {
+    // 430 events over 7 polls; bursts of 150 and 230 take two and three pages.
+    const BURSTS: &[usize] = &[3, 0, 150, 1, 0, 230, 46];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(FakeServer::start(long_openai_job(BURSTS)))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = openai_project(dir.path(), &server.url(), "LODE_TEST_UNSET_KEY", 0);
+    let job = running_job(&store, TuneProvider::OpenAi, "ftjob-long");
+
+    // Three polls, then lode stops ...
+    let p = provider(&project, &store, TuneProvider::OpenAi);
+    let first = Told::default();
+    let options = WatchOptions {
+        max_polls: Some(3),
+        ..quick(3)
+    };
+    let s = rt
+        .block_on(tune::watch_with(&store, &p, job, &options, &first.show()))
+        .unwrap();
+    assert_eq!(s, JobStatus::Running);
+    let expected = |to: usize| (1..=to).map(|n| format!("event {n}")).collect::<Vec<_>>();
+    assert_eq!(first.events(), expected(153));
+    drop((p, store));
+
+    // ... and a new lode (a new provider, the store reopened) watches the job to its end.
+    let store = Arc::new(Store::open(&project.store_path()).unwrap());
+    let p = provider(&project, &store, TuneProvider::OpenAi);
+    let rest = Told::default();
+    let s = rt
+        .block_on(tune::watch_with(&store, &p, job, &quick(3), &rest.show()))
+        .unwrap();
+    assert_eq!(s, JobStatus::Succeeded);
+    let mut shown = first.events();
+    shown.extend(rest.events());
+    assert_eq!(shown, expected(430), "every event once, oldest first");
+
+    // The store holds each event once, in order, with its loss.
+    let stored: Vec<String> = store
+        .job_events(job)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.message.starts_with("event "))
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(stored, expected(430));
+    // The bursts larger than a page were read page after page.
+    let paged = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/events?") && r.path.contains("&after=ftevent-"))
+        .count();
+    assert!(paged >= 3, "{paged} pages after the first");
+}
+
+#[test]
+fn provider_errors_name_the_provider_the_endpoint_and_the_job_or_model() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(FakeServer::start(|r| {
+            let path = r.path.split('?').next().unwrap_or("");
+            match (r.method.as_str(), path) {
+                ("POST", "/v1/files") => FakeResponse::json(200, json!({"id": "file-1"})),
+                ("POST", "/v1/fine_tuning/jobs") => FakeResponse::json(
+                    400,
+                    json!({"error": {"message": "model gpt-4o-mini-2024-07-18 cannot be fine-tuned"}}),
+                ),
+                ("POST", "/v1/train") => {
+                    FakeResponse::json(500, json!({"detail": "the trainer is down"}))
+                }
+                _ => FakeResponse::json(404, json!({"error": {"message": "no such job"}})),
+            }
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = openai_project(dir.path(), &server.url(), "LODE_TEST_UNSET_KEY", 20);
+    let p = provider(&project, &store, TuneProvider::OpenAi);
+    let err = rt
+        .block_on(tune::submit(&project, &store, &p, None))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("openai: POST /v1/fine_tuning/jobs (lode job 1, model gpt-4o-mini-2024-07-18): HTTP 400: model gpt-4o-mini-2024-07-18 cannot be fine-tuned (the request was refused as invalid)"),
+        "{msg}"
+    );
+    assert_eq!(err.http_status(), Some(400));
+    assert!(!err.is_transient());
+    let msg = rt.block_on(p.cancel("ftjob-x")).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("openai: POST /v1/fine_tuning/jobs/ftjob-x/cancel (job ftjob-x): HTTP 404: no such job (openai knows no job ftjob-x here"),
+        "{msg}"
+    );
+    // Without a key, a refusal says which variable is not set.
+    let msg = rt.block_on(p.status("ftjob-x")).unwrap_err().to_string();
+    assert!(
+        msg.contains("GET /v1/fine_tuning/jobs/ftjob-x (job ftjob-x): HTTP 404"),
+        "{msg}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = lamini_project(dir.path(), &server.url(), 20);
+    let p = provider(&project, &store, TuneProvider::Lamini);
+    let err = rt
+        .block_on(tune::submit(&project, &store, &p, None))
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "lamini: POST /v1/train (lode job 1, model meta-llama/Llama-3.1-8B-Instruct): HTTP 500: the trainer is down (a server error at lamini)"
+    );
+    assert_user_agent(&server);
+}
+
+/// Runs `lode` in `dir` with `env` set, off the runtime that serves the fake provider.
+fn lode_cli(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lode"));
+    cmd.current_dir(dir).env_remove("LAMINI_API_KEY").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run lode")
+}
+
+#[test]
+fn lode_jobs_watch_ends_non_zero_on_a_refused_key_with_the_fix() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(FakeServer::start(|r| FakeResponse::echo_headers(401, r)))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = openai_project(dir.path(), &server.url(), "LODE_WATCH_TEST_KEY", 0);
+    let job = running_job(&store, TuneProvider::OpenAi, "ftjob-7");
+    drop(store);
+    let key = "sk-watch-test-secret-0123456789";
+    let out = lode_cli(
+        dir.path(),
+        &[("LODE_WATCH_TEST_KEY", key)],
+        &["jobs", "watch", &job.to_string()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for part in [
+        "error: stopped watching job",
+        "openai: GET /v1/fine_tuning/jobs/ftjob-7 (job ftjob-7): HTTP 401",
+        "the API key was refused: check LODE_WATCH_TEST_KEY / tune.openai.api_key_env",
+        &format!("`lode jobs watch {job}`"),
+    ] {
+        assert!(stderr.contains(part), "`{part}` missing from:\n{stderr}");
+    }
+    assert!(!stderr.contains(key), "the key leaked:\n{stderr}");
+    assert!(!stderr.contains("retry"), "{stderr}");
+    assert_eq!(server.count(), 1);
+    let store = Store::open(&project.store_path()).unwrap();
+    assert_eq!(store.job(job).unwrap().status, JobStatus::Running);
+}
+
+#[test]
+fn lode_jobs_watch_shows_each_retry_and_follows_the_job_to_its_end() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(FakeServer::start(scripted_openai(vec![
+            FakeResponse::json(503, json!({"error": {"message": "overloaded"}})),
+            job_status("succeeded"),
+        ])))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (project, store) = openai_project(dir.path(), &server.url(), "LODE_WATCH_TEST_KEY", 0);
+    let job = running_job(&store, TuneProvider::OpenAi, "ftjob-5");
+    drop(store);
+    let out = lode_cli(dir.path(), &[], &["jobs", "watch", &job.to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: cannot reach openai: GET /v1/fine_tuning/jobs/ftjob-5 (job ftjob-5): HTTP 503: overloaded (a server error at openai); retry 1 of 8 in "
+        ),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("succeeded: tuned model ft:lode:5"),
+        "{stdout}"
+    );
+    let store = Store::open(&project.store_path()).unwrap();
+    assert_eq!(store.job(job).unwrap().status, JobStatus::Succeeded);
 }

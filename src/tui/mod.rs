@@ -204,6 +204,10 @@ pub fn watch_jobs(app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
             };
             let ev = match lode_core::tune::watch(&store, &provider, id, poll, None, &show).await {
                 Ok(_) => BgEvent::JobsChanged,
+                // A stopped watch says which job and how to watch it again itself.
+                Err(e @ lode_core::tune::TuneError::WatchStopped { .. }) => {
+                    BgEvent::Message(e.to_string())
+                }
                 Err(e) => BgEvent::Message(format!("stopped following job {id}: {e}")),
             };
             // A send fails only when the app has quit.

@@ -1,6 +1,9 @@
 //! Tuning and job workflows: submit a job (and watch it), watch a job, cancel a job. Watching
 //! stores every status change, event and loss value before it is reported, so a restarted
-//! lode (or another face) resumes from the store.
+//! lode (or another face) resumes from the store. A provider that cannot be reached is
+//! retried on a bounded schedule, each retry reported as a warning; a watch that stops (a
+//! refusal, or the schedule run out) is an error that says why and how to watch again, the
+//! job's status left as it was.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,24 +134,29 @@ async fn watch_with(
     reporter: &Reporter,
 ) -> Result<JobOutcome, TaskError> {
     let poll = Duration::from_secs_f64(project.config.tune.poll_s.max(0.05));
-    let show = |u: &JobUpdate| {
-        if let (Some(done), Some(total)) = (u.step, u.total_steps) {
-            reporter.emit(StageEvent::Progress {
-                stage: Stage::Tune,
-                done,
-                total,
-                unit: "steps",
-            });
+    let show = |ev: tune::WatchEvent<'_>| match ev {
+        tune::WatchEvent::Update(u) => {
+            if let (Some(done), Some(total)) = (u.step, u.total_steps) {
+                reporter.emit(StageEvent::Progress {
+                    stage: Stage::Tune,
+                    done,
+                    total,
+                    unit: "steps",
+                });
+            }
+            let text = describe_update(u);
+            if !text.is_empty() {
+                reporter.emit(StageEvent::ItemStored {
+                    stage: Stage::Tune,
+                    what: text,
+                });
+            }
         }
-        let text = describe_update(u);
-        if !text.is_empty() {
-            reporter.emit(StageEvent::ItemStored {
-                stage: Stage::Tune,
-                what: text,
-            });
-        }
+        // A retry to come, or events that cannot be read: the watch goes on.
+        tune::WatchEvent::Warning(message) => reporter.warn(Stage::Tune, message),
     };
-    let status = tune::watch(store, provider, job, poll, None, &show).await?;
+    let options = tune::WatchOptions::every(poll);
+    let status = tune::watch_with(store, provider, job, &options, &show).await?;
     let outcome = outcome(store, job, status)?;
     reporter.emit(StageEvent::Finished {
         stage: Stage::Tune,

@@ -1,7 +1,14 @@
 //! Hosted fine-tuning: Lamini memory tuning (`POST /v1/train`, job status, cancel) and
 //! OpenAI fine-tuning (file upload, job create, retrieve, events paged with `after`,
 //! cancel). Statuses map onto [`JobStatus`], raw status kept.
+//!
+//! Every request sends `User-Agent: lode/<version>`. A failed request is a
+//! [`TuneError::Provider`] naming the provider, the endpoint and the job or model it was
+//! about, with the HTTP status, whether it is worth trying again (the server could not be
+//! reached, timed out, was rate limited or failed with a 5xx) and the server's `Retry-After`.
+//! Keys are redacted from every message.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,58 +22,179 @@ use crate::store::TuneProvider;
 
 fn http() -> Result<reqwest::Client, TuneError> {
     reqwest::Client::builder()
+        .user_agent(crate::USER_AGENT)
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(120))
         .build()
         .map_err(|e| TuneError::Refused(format!("cannot build the HTTP client: {e}")))
 }
 
-fn provider_error(provider: &str, status: u16, body: &str, secrets: &[Secret]) -> TuneError {
-    // Redacted before the message is picked and clipped, so no part of a key is left.
-    let body = &redact(body, secrets);
-    let v: Json = serde_json::from_str(body).unwrap_or(Json::Null);
-    let msg = v["error"]["message"]
-        .as_str()
-        .or(v["detail"].as_str())
-        .or(v["error"].as_str())
-        .map(String::from)
-        .unwrap_or_else(|| body.chars().take(300).collect());
-    let hint = match status {
-        401 | 403 => " (check the API key)",
-        404 => " (unknown job or model)",
-        429 => " (rate limited; try again later)",
-        _ => "",
+/// The longest `Retry-After` honoured (a server asking for more is waited on this long).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Who makes a call and about what, for its error messages.
+struct Call<'a> {
+    provider: &'static str,
+    /// The job or model the call is about: `job ftjob-1`, `model gpt-4o-mini`.
+    subject: String,
+    /// What to check when the server refuses the key.
+    key_hint: &'a str,
+    /// Redacted from every error text: the key and the other keys the configuration knows.
+    secrets: &'a [Secret],
+}
+
+impl Call<'_> {
+    fn fail(
+        &self,
+        endpoint: &str,
+        detail: &str,
+        transient: bool,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+    ) -> TuneError {
+        TuneError::Provider {
+            provider: self.provider.to_string(),
+            message: redact(
+                &format!("{endpoint} ({}): {detail}", self.subject),
+                self.secrets,
+            ),
+            transient,
+            status,
+            retry_after,
+        }
+    }
+
+    /// The error for a reply with a status outside 2xx.
+    fn http_error(
+        &self,
+        endpoint: &str,
+        status: u16,
+        body: &str,
+        retry_after: Option<Duration>,
+    ) -> TuneError {
+        // Redacted before the message is picked and clipped, so no part of a key is left.
+        let body = &redact(body, self.secrets);
+        let v: Json = serde_json::from_str(body).unwrap_or(Json::Null);
+        let msg = v["error"]["message"]
+            .as_str()
+            .or(v["detail"].as_str())
+            .or(v["error"].as_str())
+            .or(v["message"].as_str())
+            .map(String::from)
+            .unwrap_or_else(|| body.trim().chars().take(300).collect());
+        let transient = is_transient_status(status);
+        let hint = match status {
+            401 | 403 => format!("the API key was refused: {}", self.key_hint),
+            404 => format!(
+                "{} knows no {} here: check it and the base URL",
+                self.provider, self.subject
+            ),
+            400 | 422 => "the request was refused as invalid".into(),
+            408 => "the server timed out".into(),
+            429 => "rate limited".into(),
+            _ if transient => format!("a server error at {}", self.provider),
+            _ => String::new(),
+        };
+        let detail = match (msg.is_empty(), hint.is_empty()) {
+            (true, true) => format!("HTTP {status}"),
+            (true, false) => format!("HTTP {status} ({hint})"),
+            (false, true) => format!("HTTP {status}: {msg}"),
+            (false, false) => format!("HTTP {status}: {msg} ({hint})"),
+        };
+        self.fail(endpoint, &detail, transient, Some(status), retry_after)
+    }
+
+    /// Sends a request and reads its JSON reply.
+    async fn send_json(&self, req: reqwest::RequestBuilder) -> Result<Json, TuneError> {
+        let (client, req) = req.build_split();
+        let req = req.map_err(|e| {
+            self.fail(
+                "a request",
+                &format!("cannot build it: {}", root_cause(&e)),
+                false,
+                None,
+                None,
+            )
+        })?;
+        let endpoint = format!("{} {}", req.method(), req.url().path());
+        let resp = client.execute(req).await.map_err(|e| {
+            let detail = if e.is_timeout() {
+                "no answer: timed out".to_string()
+            } else {
+                format!("no answer: {}", root_cause(&e))
+            };
+            // A request that could not be built or followed (a bad URL, a redirect loop)
+            // fails the same way every time; the rest is the network.
+            let transient = !(e.is_builder() || e.is_redirect());
+            self.fail(&endpoint, &detail, transient, None, None)
+        })?;
+        let status = resp.status().as_u16();
+        let wait = retry_after(resp.headers());
+        let text = resp.text().await;
+        if !(200..300).contains(&status) {
+            // A body that cannot be read leaves the status alone to explain the failure.
+            return Err(self.http_error(&endpoint, status, &text.unwrap_or_default(), wait));
+        }
+        let text = text.map_err(|e| {
+            self.fail(
+                &endpoint,
+                &format!("the reply was cut off: {}", root_cause(&e)),
+                true,
+                Some(status),
+                None,
+            )
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            self.fail(
+                &endpoint,
+                &format!("the reply is not JSON ({e}); is the base URL right?"),
+                false,
+                Some(status),
+                None,
+            )
+        })
+    }
+
+    /// An error about a reply that lacks what it should hold.
+    fn bad_reply(&self, endpoint: &str, detail: String) -> TuneError {
+        self.fail(endpoint, &detail, false, None, None)
+    }
+}
+
+/// Statuses worth trying again later: timeouts, rate limits and server errors.
+fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 425 | 429 | 500..=599)
+}
+
+/// The wait a server asks for: `retry-after-ms`, or `Retry-After` in seconds (an HTTP date
+/// is ignored), at most [`MAX_RETRY_AFTER`].
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let number = |name: &str| {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
     };
-    TuneError::Provider {
-        provider: provider.to_string(),
-        message: redact(&format!("HTTP {status}: {msg}{hint}"), secrets),
-    }
+    number("retry-after-ms")
+        .map(|ms| ms / 1000.0)
+        .or_else(|| number("retry-after"))
+        .map(|s| Duration::from_secs_f64(s.min(MAX_RETRY_AFTER.as_secs_f64())))
 }
 
-/// A provider's error with the keys (`secrets`) and credential-looking tokens redacted.
-fn provider_failure(provider: &str, message: String, secrets: &[Secret]) -> TuneError {
-    TuneError::Provider {
-        provider: provider.to_string(),
-        message: redact(&message, secrets),
+/// The innermost cause of an error: "Connection refused (os error 111)" rather than
+/// "error sending request for url (…)".
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg = s.to_string();
+        source = s.source();
     }
-}
-
-async fn send_json(
-    provider: &str,
-    secrets: &[Secret],
-    req: reqwest::RequestBuilder,
-) -> Result<Json, TuneError> {
-    let resp = req.send().await.map_err(|e| {
-        provider_failure(provider, format!("cannot reach the server: {e}"), secrets)
-    })?;
-    let status = resp.status().as_u16();
-    // A body that cannot be read leaves the status alone to explain the failure.
-    let text = resp.text().await.unwrap_or_default();
-    if !(200..300).contains(&status) {
-        return Err(provider_error(provider, status, &text, secrets));
-    }
-    serde_json::from_str(&text)
-        .map_err(|e| provider_failure(provider, format!("the reply is not JSON ({e})"), secrets))
+    msg
 }
 
 /// Lamini memory tuning.
@@ -114,6 +242,15 @@ impl LaminiTuner {
             "train_type": "memory_tuning",
         })
     }
+
+    fn call(&self, subject: String) -> Call<'_> {
+        Call {
+            provider: "lamini",
+            subject,
+            key_hint: "check LAMINI_API_KEY / api.key in config.yml",
+            secrets: &self.secrets,
+        }
+    }
 }
 
 fn lamini_status(raw: &str) -> JobStatus {
@@ -133,7 +270,7 @@ impl Provider for LaminiTuner {
 
     fn submit<'a>(
         &'a self,
-        _job_id: i64,
+        job_id: i64,
         data: &'a dataset::TrainingSet,
         project: &'a Project,
     ) -> BoxFuture<'a, Result<String, TuneError>> {
@@ -143,39 +280,35 @@ impl Provider for LaminiTuner {
                 .iter()
                 .filter_map(|e| dataset::render_line("lamini-templated", project, e))
                 .collect();
-            let v = send_json(
-                "lamini",
-                &self.secrets,
-                self.http
-                    .post(format!("{}/v1/train", self.base))
-                    .bearer_auth(self.key.expose())
-                    .json(&self.train_body(&rows)),
-            )
-            .await?;
+            let call = self.call(format!("lode job {job_id}, model {}", self.model));
+            let v = call
+                .send_json(
+                    self.http
+                        .post(format!("{}/v1/train", self.base))
+                        .bearer_auth(self.key.expose())
+                        .json(&self.train_body(&rows)),
+                )
+                .await?;
             v["job_id"]
                 .as_i64()
                 .map(|i| i.to_string())
                 .or_else(|| v["job_id"].as_str().map(String::from))
                 .ok_or_else(|| {
-                    provider_failure(
-                        "lamini",
-                        format!("no job_id in the reply: {v}"),
-                        &self.secrets,
-                    )
+                    call.bad_reply("POST /v1/train", format!("no job_id in the reply: {v}"))
                 })
         })
     }
 
     fn status<'a>(&'a self, external_id: &'a str) -> BoxFuture<'a, Result<JobUpdate, TuneError>> {
         Box::pin(async move {
-            let v = send_json(
-                "lamini",
-                &self.secrets,
-                self.http
-                    .get(format!("{}/v1/train/jobs/{external_id}", self.base))
-                    .bearer_auth(self.key.expose()),
-            )
-            .await?;
+            let v = self
+                .call(format!("job {external_id}"))
+                .send_json(
+                    self.http
+                        .get(format!("{}/v1/train/jobs/{external_id}", self.base))
+                        .bearer_auth(self.key.expose()),
+                )
+                .await?;
             let raw = v["status"].as_str().unwrap_or("").to_string();
             let status = lamini_status(&raw);
             Ok(JobUpdate {
@@ -191,7 +324,7 @@ impl Provider for LaminiTuner {
                 error: (status == JobStatus::Failed).then(|| {
                     redact(
                         &format!(
-                            "Lamini reports the job failed: {}",
+                            "Lamini reports job {external_id} failed: {}",
                             v["error"]
                                 .as_str()
                                 .or(v["message"].as_str())
@@ -207,17 +340,27 @@ impl Provider for LaminiTuner {
 
     fn cancel<'a>(&'a self, external_id: &'a str) -> BoxFuture<'a, Result<(), TuneError>> {
         Box::pin(async move {
-            send_json(
-                "lamini",
-                &self.secrets,
-                self.http
-                    .post(format!("{}/v1/train/jobs/{external_id}/cancel", self.base))
-                    .bearer_auth(self.key.expose()),
-            )
-            .await?;
+            self.call(format!("job {external_id}"))
+                .send_json(
+                    self.http
+                        .post(format!("{}/v1/train/jobs/{external_id}/cancel", self.base))
+                        .bearer_auth(self.key.expose()),
+                )
+                .await?;
             Ok(())
         })
     }
+}
+
+/// Events asked for per page (OpenAI's largest page is 100).
+const EVENTS_PAGE: usize = 100;
+
+/// The events of one job already shown: the newest one's id (a poll pages back from the
+/// newest event until it meets this one) and every id (no event is shown twice).
+#[derive(Debug, Default)]
+struct EventsSeen {
+    newest: Option<String>,
+    ids: HashSet<String>,
 }
 
 /// OpenAI fine-tuning.
@@ -225,13 +368,15 @@ pub struct OpenAiTuner {
     http: reqwest::Client,
     base: String,
     key: Option<Secret>,
+    /// What to check when the key is refused (or missing).
+    key_hint: String,
     /// Redacted from every error text: the key and the other keys the configuration knows.
     secrets: Vec<Secret>,
     model: String,
     n_epochs: Option<u32>,
     seed: u64,
-    /// The last event id seen, for `after` paging.
-    after: Mutex<Option<String>>,
+    /// The events shown so far, per job.
+    seen: Mutex<std::collections::HashMap<String, EventsSeen>>,
 }
 
 impl OpenAiTuner {
@@ -241,6 +386,14 @@ impl OpenAiTuner {
             .ok()
             .filter(|k| !k.is_empty())
             .map(Secret::new);
+        let key_hint = match &key {
+            Some(_) => format!("check {} / tune.openai.api_key_env", o.api_key_env),
+            None => format!(
+                "no key was sent because {} is not set; set it, or name the variable holding \
+                 the key in tune.openai.api_key_env",
+                o.api_key_env
+            ),
+        };
         let mut secrets: Vec<Secret> = key.iter().cloned().collect();
         secrets.extend(crate::llm::known_secrets(config));
         Ok(OpenAiTuner {
@@ -248,10 +401,11 @@ impl OpenAiTuner {
             base: o.base_url.trim_end_matches('/').to_string(),
             secrets,
             key,
+            key_hint,
             model: o.model.clone(),
             n_epochs: o.n_epochs,
             seed: config.tune.seed,
-            after: Mutex::new(None),
+            seen: Mutex::new(Default::default()),
         })
     }
 
@@ -262,7 +416,24 @@ impl OpenAiTuner {
         }
     }
 
+    fn call(&self, subject: String) -> Call<'_> {
+        Call {
+            provider: "openai",
+            subject,
+            key_hint: &self.key_hint,
+            secrets: &self.secrets,
+        }
+    }
+
+    fn seen<T>(
+        &self,
+        f: impl FnOnce(&mut std::collections::HashMap<String, EventsSeen>) -> T,
+    ) -> T {
+        f(&mut self.seen.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     async fn upload(&self, name: &str, text: String) -> Result<String, TuneError> {
+        let call = self.call(format!("file {name} for model {}", self.model));
         let part = reqwest::multipart::Part::bytes(text.into_bytes())
             .file_name(name.to_string())
             .mime_str("application/jsonl")
@@ -270,20 +441,16 @@ impl OpenAiTuner {
         let form = reqwest::multipart::Form::new()
             .text("purpose", "fine-tune")
             .part("file", part);
-        let v = send_json(
-            "openai",
-            &self.secrets,
-            self.auth(self.http.post(format!("{}/files", self.base)))
-                .multipart(form),
-        )
-        .await?;
-        v["id"].as_str().map(String::from).ok_or_else(|| {
-            provider_failure(
-                "openai",
-                format!("no file id in the reply: {v}"),
-                &self.secrets,
+        let v = call
+            .send_json(
+                self.auth(self.http.post(format!("{}/files", self.base)))
+                    .multipart(form),
             )
-        })
+            .await?;
+        v["id"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| call.bad_reply("POST /files", format!("no file id in the reply: {v}")))
     }
 }
 
@@ -340,18 +507,17 @@ impl Provider for OpenAiTuner {
             if let Some(v) = validation {
                 body["validation_file"] = json!(v);
             }
-            let v = send_json(
-                "openai",
-                &self.secrets,
-                self.auth(self.http.post(format!("{}/fine_tuning/jobs", self.base)))
-                    .json(&body),
-            )
-            .await?;
+            let call = self.call(format!("lode job {job_id}, model {}", self.model));
+            let v = call
+                .send_json(
+                    self.auth(self.http.post(format!("{}/fine_tuning/jobs", self.base)))
+                        .json(&body),
+                )
+                .await?;
             v["id"].as_str().map(String::from).ok_or_else(|| {
-                provider_failure(
-                    "openai",
+                call.bad_reply(
+                    "POST /fine_tuning/jobs",
                     format!("no job id in the reply: {v}"),
-                    &self.secrets,
                 )
             })
         })
@@ -359,15 +525,15 @@ impl Provider for OpenAiTuner {
 
     fn status<'a>(&'a self, external_id: &'a str) -> BoxFuture<'a, Result<JobUpdate, TuneError>> {
         Box::pin(async move {
-            let v = send_json(
-                "openai",
-                &self.secrets,
-                self.auth(
-                    self.http
-                        .get(format!("{}/fine_tuning/jobs/{external_id}", self.base)),
-                ),
-            )
-            .await?;
+            let v = self
+                .call(format!("job {external_id}"))
+                .send_json(
+                    self.auth(
+                        self.http
+                            .get(format!("{}/fine_tuning/jobs/{external_id}", self.base)),
+                    ),
+                )
+                .await?;
             let raw = v["status"].as_str().unwrap_or("").to_string();
             let status = openai_status(&raw);
             Ok(JobUpdate {
@@ -378,7 +544,7 @@ impl Provider for OpenAiTuner {
                 error: (status == JobStatus::Failed).then(|| {
                     redact(
                         &format!(
-                            "OpenAI reports the job failed: {}",
+                            "OpenAI reports job {external_id} failed: {}",
                             v["error"]["message"].as_str().unwrap_or("no reason given")
                         ),
                         &self.secrets,
@@ -389,54 +555,103 @@ impl Provider for OpenAiTuner {
         })
     }
 
+    /// The job's events not shown yet, oldest first. OpenAI lists a job's events newest
+    /// first, a page at a time; `after=ID` gives the page of events older than event ID. So a
+    /// poll reads from the newest event back, page after page while `has_more`, until it meets
+    /// the newest event a previous poll showed (or the job's first event), and replays what it
+    /// read in reverse. Nothing is marked shown unless every page was read, so a failed poll
+    /// loses nothing: the next one reads the same events again.
     fn events<'a>(
         &'a self,
         external_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<JobUpdate>, TuneError>> {
         Box::pin(async move {
-            let after = self.after.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let mut url = format!(
-                "{}/fine_tuning/jobs/{external_id}/events?limit=100",
-                self.base
-            );
-            if let Some(a) = &after {
-                url.push_str(&format!("&after={a}"));
-            }
-            let v = send_json("openai", &self.secrets, self.auth(self.http.get(url))).await?;
-            let mut events: Vec<&Json> = v["data"]
-                .as_array()
-                .map(|a| a.iter().collect())
-                .unwrap_or_default();
-            // OpenAI lists newest first; replay in order.
-            events.reverse();
-            let mut out = Vec::new();
-            for e in events {
-                if let Some(id) = e["id"].as_str() {
-                    *self.after.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.to_string());
+            let call = self.call(format!("job {external_id}"));
+            let known = self.seen(|s| s.get(external_id).and_then(|e| e.newest.clone()));
+            // The unseen events, newest first.
+            let mut fresh: Vec<Json> = Vec::new();
+            let mut newest: Option<String> = None;
+            let mut after: Option<String> = None;
+            'pages: loop {
+                let mut url = format!(
+                    "{}/fine_tuning/jobs/{external_id}/events?limit={EVENTS_PAGE}",
+                    self.base
+                );
+                if let Some(a) = &after {
+                    url.push_str("&after=");
+                    url.push_str(a);
                 }
-                out.push(JobUpdate {
-                    message: e["message"].as_str().unwrap_or("").to_string(),
-                    step: e["data"]["step"].as_u64(),
-                    total_steps: e["data"]["total_steps"].as_u64(),
-                    loss: e["data"]["train_loss"].as_f64(),
-                    ..Default::default()
-                });
+                let v = call.send_json(self.auth(self.http.get(url))).await?;
+                let page = v["data"].as_array().cloned().unwrap_or_default();
+                let mut last: Option<String> = None;
+                for e in page {
+                    let id = e["id"].as_str().map(String::from);
+                    if id.is_some() && id == known {
+                        break 'pages;
+                    }
+                    if newest.is_none() {
+                        newest.clone_from(&id);
+                    }
+                    last = id.or(last);
+                    fresh.push(e);
+                }
+                match last {
+                    // The next (older) page starts after the last event of this one. A server
+                    // that answers the same cursor again would loop: stop there.
+                    Some(l)
+                        if v["has_more"].as_bool() == Some(true) && after.as_ref() != Some(&l) =>
+                    {
+                        after = Some(l);
+                    }
+                    _ => break,
+                }
             }
+            let out = self.seen(|s| {
+                let seen = s.entry(external_id.to_string()).or_default();
+                if newest.is_some() {
+                    seen.newest = newest;
+                }
+                let mut out = Vec::new();
+                for e in fresh.iter().rev() {
+                    let id = e["id"].as_str().map(String::from);
+                    if let Some(id) = &id
+                        && !seen.ids.insert(id.clone())
+                    {
+                        continue;
+                    }
+                    out.push(JobUpdate {
+                        message: e["message"].as_str().unwrap_or("").to_string(),
+                        step: e["data"]["step"].as_u64(),
+                        total_steps: e["data"]["total_steps"].as_u64(),
+                        loss: e["data"]["train_loss"].as_f64(),
+                        event_id: id,
+                        ..Default::default()
+                    });
+                }
+                out
+            });
             Ok(out)
         })
     }
 
+    fn resume_events(&self, external_id: &str, last_event_id: &str) {
+        self.seen(|s| {
+            let seen = s.entry(external_id.to_string()).or_default();
+            if seen.newest.is_none() {
+                seen.newest = Some(last_event_id.to_string());
+            }
+            seen.ids.insert(last_event_id.to_string());
+        });
+    }
+
     fn cancel<'a>(&'a self, external_id: &'a str) -> BoxFuture<'a, Result<(), TuneError>> {
         Box::pin(async move {
-            send_json(
-                "openai",
-                &self.secrets,
-                self.auth(self.http.post(format!(
+            self.call(format!("job {external_id}"))
+                .send_json(self.auth(self.http.post(format!(
                     "{}/fine_tuning/jobs/{external_id}/cancel",
                     self.base
-                ))),
-            )
-            .await?;
+                ))))
+                .await?;
             Ok(())
         })
     }
