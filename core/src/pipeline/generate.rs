@@ -284,6 +284,19 @@ impl Ctx {
         }
     }
 
+    /// A generator call that failed in an earlier process of the run was asked again (a
+    /// resumed run asks every generator call) and answered: its failure no longer holds.
+    fn forget_failure(&self, origin: &str) {
+        if !self.existing.contains(origin) {
+            return;
+        }
+        if let Err(e) = self.store.forget_generation_failure(self.run_id, origin) {
+            (self.progress)(GenerateEvent::Warning(format!(
+                "could not clear the earlier failure of {origin}, answered now: {e}"
+            )));
+        }
+    }
+
     fn stat(&self, generator: &str, f: impl FnOnce(&mut GeneratorStats)) {
         let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         f(s.entry(generator.to_string()).or_default());
@@ -595,13 +608,26 @@ pub async fn run(
         // answers that did not fit stay failed (asking again would get the cached answer).
         store.clear_generation_failures(run_id, RETRIED_ON_RESUME)?;
     }
-    let gold: Vec<StoredGold> = store
-        .gold_set(SetName::Gold)?
+    // A resumed run goes on with the gold pairs it started with: its pairs' origins name
+    // their ids, which a new snapshot of the inputs (the cause of a failure fixed in
+    // config.yml) numbers afresh.
+    let mut gold = match (resumed, store.run(run_id)?.snapshot_id) {
+        (true, Some(snapshot)) => store.gold_set_of(SetName::Gold, snapshot)?,
+        _ => Vec::new(),
+    };
+    if gold.is_empty() {
+        gold = store.gold_set(SetName::Gold)?;
+    }
+    let gold: Vec<StoredGold> = gold
         .into_iter()
         .filter(|p| opts.only_gold.is_empty() || opts.only_gold.contains(&(p.position as usize)))
         .collect();
     let ctx = make_ctx(project, &store, client, run_id, Arc::clone(&progress))?;
-    let skipped_existing = ctx.existing.len();
+    // Pairs only: the run's recorded failures are origins too, but nothing was stored by them.
+    let skipped_existing = store
+        .count_pairs_by_status(Some(run_id))?
+        .values()
+        .sum::<u64>() as usize;
 
     let mut tasks = Vec::new();
     for spec in &specs {
@@ -820,8 +846,12 @@ async fn generator_call(ctx: &Ctx, spec: &GeneratorSpec, gold: &StoredGold, call
             offset: call,
         });
     }
+    ctx.forget_failure(&format!("{prefix}prompt"));
     let resp = match ctx.client.call(&req).await {
-        Ok(r) => r,
+        Ok(r) => {
+            ctx.forget_failure(&format!("{prefix}call"));
+            r
+        }
         // Not sent: the run fails and a resumed run asks again.
         Err(LlmError::Halted { .. }) => return,
         Err(e) => {
@@ -940,11 +970,14 @@ async fn write_sql(
     question: &str,
     original_question: &str,
     original_sql: &str,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let mut vars = ctx.vars(question, "");
     vars.insert("original_question", original_question.to_string());
     vars.insert("original_sql", original_sql.to_string());
-    let prompt = ctx.sql_template.render(&vars).map_err(|e| e.to_string())?;
+    let prompt = ctx
+        .sql_template
+        .render(&vars)
+        .map_err(|e| StepError::Failed(e.to_string()))?;
     let req = LlmRequest::new(
         "schema_to_sql",
         vec![
@@ -960,14 +993,44 @@ async fn write_sql(
         .client
         .call(&req)
         .await
-        .map_err(|e| format!("schema-to-SQL call failed ({}): {e}", e.kind()))?;
+        .map_err(|e| match e.is_permanent() {
+            true => StepError::Blocked(e),
+            false => StepError::Failed(format!("schema-to-SQL call failed ({}): {e}", e.kind())),
+        })?;
     let raw = resp
         .json
         .as_ref()
         .and_then(|j| j["sql_query"].as_str())
         .map(String::from)
         .unwrap_or(resp.text);
-    extract_sql(&raw).ok_or_else(|| "the schema-to-SQL answer holds no SQL".to_string())
+    extract_sql(&raw)
+        .ok_or_else(|| StepError::Failed("the schema-to-SQL answer holds no SQL".to_string()))
+}
+
+/// Why a step of a pair was not done.
+enum StepError {
+    /// An LLM call failed with an error retrying will not fix (a refused key, a server that
+    /// cannot be reached, the client stopped sending): the pair is not at fault, so it is not
+    /// stored as failed; a resumed run makes it once the cause is fixed.
+    Blocked(LlmError),
+    /// The pair's own failure, stored with it.
+    Failed(String),
+}
+
+/// A pair whose calls were blocked (see [`StepError::Blocked`]): recorded as a failed step
+/// of the run, of the error's kind, which a resumed run asks again (RETRIED_ON_RESUME); a
+/// call that was not sent at all is not recorded (the run fails, and a resumed run makes it).
+fn blocked(ctx: &Ctx, generator: &str, gold_id: Option<i64>, origin: &str, e: &LlmError) {
+    if !matches!(e, LlmError::Halted { .. }) {
+        record_failure(
+            ctx,
+            generator,
+            gold_id,
+            origin,
+            e.kind(),
+            format!("a {generator} pair was not made ({}): {e}", e.kind()),
+        );
+    }
 }
 
 async fn run_validation(ctx: &Ctx, sql: &str) -> Validation {
@@ -1013,13 +1076,14 @@ async fn finish_pair(
     generator: &str,
     gold_id: Option<i64>,
     question: &str,
-    sql: Result<String, String>,
+    sql: Result<String, StepError>,
     origin: &str,
 ) {
     let mut attempts: Vec<NewValidation> = Vec::new();
     let mut notes = PairNotes::default();
     let (final_sql, status, last) = match sql {
-        Err(message) => {
+        Err(StepError::Blocked(e)) => return blocked(ctx, generator, gold_id, origin, &e),
+        Err(StepError::Failed(message)) => {
             notes.llm_error = Some(message.clone());
             attempts.push(NewValidation {
                 attempt: 1,
@@ -1036,7 +1100,11 @@ async fn finish_pair(
             let mut attempt = 1;
             while !v.ok && attempt <= ctx.debugger_attempts {
                 attempt += 1;
-                let Some(fixed) = debug_sql(ctx, question, &sql, &v).await else {
+                let fixed = match debug_sql(ctx, question, &sql, &v).await {
+                    Ok(fixed) => fixed,
+                    Err(e) => return blocked(ctx, generator, gold_id, origin, &e),
+                };
+                let Some(fixed) = fixed else {
                     attempts.push(NewValidation {
                         attempt: attempt as i64,
                         sql: sql.clone(),
@@ -1102,6 +1170,9 @@ async fn finish_pair(
                         status = PairStatus::Invalid;
                     }
                 }
+                Err(e) if e.is_permanent() => {
+                    return blocked(ctx, generator, gold_id, origin, &e);
+                }
                 Err(e) => {
                     notes
                         .validators
@@ -1154,8 +1225,14 @@ async fn finish_pair(
     }
 }
 
-/// One debugger call, given the error and the previous attempt.
-async fn debug_sql(ctx: &Ctx, question: &str, sql: &str, v: &Validation) -> Option<String> {
+/// One debugger call, given the error and the previous attempt: the corrected SQL, if any;
+/// an error retrying will not fix is returned (the pair is blocked, not failed).
+async fn debug_sql(
+    ctx: &Ctx,
+    question: &str,
+    sql: &str,
+    v: &Validation,
+) -> Result<Option<String>, LlmError> {
     let mut vars = ctx.vars(question, sql);
     let error = v.error.clone().unwrap_or_default();
     vars.insert("error_message", error.clone());
@@ -1170,7 +1247,7 @@ async fn debug_sql(ctx: &Ctx, question: &str, sql: &str, v: &Validation) -> Opti
         Ok(p) => p,
         Err(e) => {
             ctx.prompt_failed("debugger", &e);
-            return None;
+            return Ok(None);
         }
     };
     let req = LlmRequest::new(
@@ -1186,14 +1263,18 @@ async fn debug_sql(ctx: &Ctx, question: &str, sql: &str, v: &Validation) -> Opti
         sql: sql.to_string(),
         error,
     });
-    let resp = ctx.client.call(&req).await.ok()?;
+    let resp = match ctx.client.call(&req).await {
+        Ok(resp) => resp,
+        Err(e) if e.is_permanent() => return Err(e),
+        Err(_) => return Ok(None),
+    };
     let raw = resp
         .json
         .as_ref()
         .and_then(|j| j["corrected_sql"].as_str())
         .map(String::from)
         .unwrap_or(resp.text);
-    extract_sql(&raw).filter(|s| s.trim() != sql.trim())
+    Ok(extract_sql(&raw).filter(|s| s.trim() != sql.trim()))
 }
 
 /// Words of a question, for near-duplicate detection.

@@ -65,6 +65,16 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Forgets one failed call of a run (a resumed run asked it again and it was answered);
+    /// returns whether there was one.
+    pub fn forget_generation_failure(&self, run_id: i64, origin_key: &str) -> Result<bool> {
+        let n = self.lock().execute(
+            "DELETE FROM generation_failures WHERE run_id = ?1 AND origin_key = ?2",
+            params![run_id, origin_key],
+        )?;
+        Ok(n == 1)
+    }
+
     /// Forgets a run's failed calls of these kinds (a resumed run asks them again); returns
     /// how many.
     pub fn clear_generation_failures(&self, run_id: i64, kinds: &[ErrorKind]) -> Result<usize> {

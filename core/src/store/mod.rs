@@ -343,14 +343,29 @@ impl Store {
 
     /// The gold (or eval) set of the latest snapshot that has one.
     pub fn gold_set(&self, set_name: SetName) -> Result<Vec<StoredGold>> {
+        self.gold_set_where(
+            "snapshot_id = (SELECT max(snapshot_id) FROM gold_pairs WHERE set_name = ?1)",
+            params![set_name],
+        )
+    }
+
+    /// The gold (or eval) set as recorded with a snapshot (empty when it has none).
+    pub fn gold_set_of(&self, set_name: SetName, snapshot_id: i64) -> Result<Vec<StoredGold>> {
+        self.gold_set_where("snapshot_id = ?2", params![set_name, snapshot_id])
+    }
+
+    fn gold_set_where(
+        &self,
+        snapshot: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<StoredGold>> {
         let conn = self.lock();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare(&format!(
             "SELECT id, set_name, position, question, sql, snapshot_id FROM gold_pairs
-             WHERE set_name = ?1 AND snapshot_id =
-               (SELECT max(snapshot_id) FROM gold_pairs WHERE set_name = ?1)
-             ORDER BY position",
-        )?;
-        let rows = stmt.query_map([set_name], |r| {
+             WHERE set_name = ?1 AND {snapshot}
+             ORDER BY position"
+        ))?;
+        let rows = stmt.query_map(args, |r| {
             Ok(StoredGold {
                 id: r.get(0)?,
                 set_name: r.get(1)?,
