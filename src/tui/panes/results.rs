@@ -28,6 +28,11 @@ pub enum Results {
 
 pub struct ResultsPane {
     pub state: Results,
+    /// What the results are of, for the title: `pair #12 · stored SQL`, `pair #12 · draft`,
+    /// `editor` (set by the app when the query starts).
+    pub label: String,
+    /// The results no longer match what is selected or in the editor (set by the app).
+    pub stale: bool,
     /// First column shown.
     pub col: usize,
     /// First row shown.
@@ -42,6 +47,8 @@ impl Default for ResultsPane {
     fn default() -> Self {
         ResultsPane {
             state: Results::Idle,
+            label: String::new(),
+            stale: false,
             col: 0,
             row: 0,
             page: 10,
