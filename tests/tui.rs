@@ -484,12 +484,20 @@ fn accept_reject_with_reason_and_undo() {
     run_keys(&mut a, &[key('r'), key('x'), code(KeyCode::Esc)]);
     assert_eq!(f.store.pair(third).unwrap().status, PairStatus::Valid);
 
-    // Undo on the rejected pair brings it back to valid.
-    run_keys(&mut a, &[key('k')]);
-    assert_eq!(a.review.rows[a.review.cursor].id, second);
+    // Undo takes back the last decision wherever the cursor is, and goes to its pair: the
+    // reject of the second pair, then the accept of the first.
+    run_keys(&mut a, &[key('G')]);
+    assert_ne!(a.review.rows[a.review.cursor].id, second);
     run_keys(&mut a, &[key('u')]);
     assert_eq!(f.store.pair(second).unwrap().status, PairStatus::Valid);
+    assert_eq!(
+        a.review.rows[a.review.cursor].id, second,
+        "the cursor follows the undo"
+    );
     assert!(text(&draw(&mut a, 110, 30)).contains(&format!("pair {second} back to valid")));
+    run_keys(&mut a, &[key('u')]);
+    assert_eq!(f.store.pair(first).unwrap().status, PairStatus::Valid);
+    assert_eq!(a.review.rows[a.review.cursor].id, first);
     // Nothing more to undo.
     run_keys(&mut a, &[key('u')]);
     assert!(a.message.contains("no decision to undo"), "{}", a.message);
@@ -516,7 +524,7 @@ fn edit_then_accept_validates_before_saving() {
     let new_sql = "SELECT COUNT(*) FROM stores WHERE region = 'North'";
     clear_editor(&mut a);
     run_keys(&mut a, &new_sql.chars().map(key).collect::<Vec<_>>());
-    assert!(text(&draw(&mut a, 110, 30)).contains("SQL (edited)"));
+    assert!(text(&draw(&mut a, 110, 30)).contains("SQL · draft, not saved"));
     run_keys(&mut a, &[ctrl('s')]);
     assert_eq!(a.mode, Mode::Normal);
     let p = f.store.pair(id).unwrap();
@@ -613,7 +621,7 @@ fn run_a_query_and_see_rows_then_page_and_scroll() {
     assert!(paged.contains(&format!("rows {}-", shown + 1)), "{paged}");
     run_keys(&mut a, &[key('l')]);
     let scrolled = text(&draw(&mut a, 110, 30));
-    assert!(scrolled.contains("from column 2"), "{scrolled}");
+    assert!(scrolled.contains("columns 2-"), "{scrolled}");
 
     // An error shows in place.
     run_keys(&mut a, &[key('e')]);
@@ -667,8 +675,8 @@ fn an_endless_query_is_cancelled() {
 fn filters_search_sort_and_bulk_accept() {
     let f = fixture();
     let mut a = app(&f);
-    // "to review" by default: valid and fixed, not the failed or the duplicate.
-    assert_eq!(a.review.rows.len(), 5);
+    // "to review" by default: valid, fixed and failed (a hand fix), not the duplicate.
+    assert_eq!(a.review.rows.len(), 6);
     let title = text(&draw(&mut a, 110, 30));
     assert!(title.contains("Queue run 1: to review"), "{title}");
     // f cycles: accepted (none yet), rejected, failed, duplicate, all.
@@ -893,7 +901,7 @@ fn a_paste_is_one_edit_and_never_a_decision() {
 }
 
 #[test]
-fn an_unsaved_edit_stays_with_its_pair_and_quitting_asks() {
+fn an_unsaved_edit_stays_with_its_pair_and_survives_quitting() {
     let f = fixture();
     let mut a = app(&f);
     let (first, second) = (a.review.rows[0].id, a.review.rows[1].id);
@@ -918,20 +926,29 @@ fn an_unsaved_edit_stays_with_its_pair_and_quitting_asks() {
     run_keys(&mut a, &[key('k')]);
     assert_eq!(a.editor.lines(), ["SELECT 42"]);
     assert!(a.editor.dirty);
-    assert!(text(&draw(&mut a, 110, 30)).contains("SQL (edited)"));
+    assert!(text(&draw(&mut a, 110, 30)).contains("SQL · draft, not saved"));
     assert_eq!(
         f.store.pair(first).unwrap().sql,
         "SELECT COUNT(*) FROM stores"
     );
-    // q asks before dropping it; n stays.
+    // q keeps the draft in the store and quits; the next session has it back.
     let cmds = a.handle_key(key('q'));
-    assert!(cmds.is_empty() && !a.quit);
-    assert!(text(&draw(&mut a, 110, 30)).contains("1 unsaved SQL edit will be lost. Quit? y/n"));
-    run_keys(&mut a, &[key('n')]);
-    assert!(!a.quit);
-    run_keys(&mut a, &[key('q')]);
-    let cmds = a.handle_key(key('y'));
-    assert!(a.quit && matches!(cmds.as_slice(), [Effect::Quit]));
+    assert!(a.quit);
+    assert!(matches!(cmds.last(), Some(Effect::Quit)), "{cmds:?}");
+    perform_all(&mut a, cmds);
+    assert_eq!(
+        f.store.drafts().unwrap(),
+        vec![(first, "SELECT 42".to_string())]
+    );
+    let mut b = app(&f);
+    assert_eq!(b.review.rows[0].id, first);
+    assert_eq!(b.editor.lines(), ["SELECT 42"]);
+    assert!(b.editor.dirty);
+    // D discards it: the stored SQL is back, the store forgets the draft.
+    run_keys(&mut b, &[key('D')]);
+    assert!(b.editor.lines().join(" ").contains("FROM stores"));
+    assert!(!b.editor.dirty);
+    assert!(f.store.drafts().unwrap().is_empty());
 }
 
 #[test]
@@ -982,9 +999,17 @@ fn generation_from_the_ui_shows_progress_and_a_new_queue() {
         "{}",
         a.message
     );
-    assert_ne!(a.review.run_id, before, "the queue shows the new run");
-    assert!(!a.review.rows.is_empty());
+    // The reviewer keeps their place; the new run is one key away.
+    assert_eq!(a.review.run_id, before, "the queue stays on its run");
+    assert!(
+        a.message.contains("R shows the newest run"),
+        "{}",
+        a.message
+    );
     assert!(a.background.is_none());
+    run_keys(&mut a, &[key('R')]);
+    assert_ne!(a.review.run_id, before);
+    assert!(!a.review.rows.is_empty());
 }
 
 #[test]
@@ -1075,11 +1100,11 @@ fn the_queue_switches_between_runs() {
     assert_eq!(a.review.rows.len(), 1);
     run_keys(&mut a, &[key('R')]);
     assert_eq!(a.review.run_id, Some(run2 - 1));
-    assert_eq!(a.review.rows.len(), 5);
+    assert_eq!(a.review.rows.len(), 6);
     assert!(text(&draw(&mut a, 110, 30)).contains(&format!("Queue run {}:", run2 - 1)));
     run_keys(&mut a, &[key('R')]);
     assert_eq!(a.review.run_id, None);
-    assert_eq!(a.review.rows.len(), 6);
+    assert_eq!(a.review.rows.len(), 7);
     assert!(text(&draw(&mut a, 110, 30)).contains("Queue (all runs):"));
     run_keys(&mut a, &[key('R')]);
     assert_eq!(a.review.run_id, Some(run2));
@@ -1191,4 +1216,130 @@ fn the_footer_offers_the_focused_panes_keys_as_bound() {
     run_keys(&mut a, &[code(KeyCode::Esc), key('5')]);
     let hints: Vec<String> = a.hints().iter().map(|h| h.label.clone()).collect();
     assert_eq!(hints, ["cancel job", "refresh", "help", "quit"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What misled a reviewer (issue 16): each flow failed before its fix.
+
+/// A long statement is shown whole: wrapped and laid out by clause, with a marker and a scroll
+/// when the pane is too short, never cut silently.
+#[test]
+fn a_long_sql_is_shown_whole_or_says_there_is_more() {
+    let f = fixture();
+    // Pair 3 joins, groups and orders: 5 lines laid out. At 80×24 the pane is short.
+    let mut a = app(&f);
+    run_keys(&mut a, &[key('j'), key('j')]);
+    let small = text(&draw(&mut a, 80, 24));
+    let last_clause = "ORDER BY orders DESC";
+    if !small.contains(last_clause) {
+        assert!(small.contains("more line"), "no marker:\n{small}");
+        // Scrolling brings the rest into view.
+        run_keys(&mut a, &[key('J'), key('J'), key('J')]);
+        let scrolled = text(&draw(&mut a, 80, 24));
+        assert!(scrolled.contains(last_clause), "{scrolled}");
+        assert!(scrolled.contains("above"), "{scrolled}");
+    }
+    // A line longer than the pane wraps instead of being cut: every word of it shows.
+    let long = "SELECT first_name, last_name, hourly_wage FROM employees WHERE hourly_wage > 15 \
+                AND last_name NOT IN ('Someone', 'Else', 'Entirely', 'Different') ORDER BY hourly_wage DESC";
+    run_keys(&mut a, &[key('e')]);
+    clear_editor(&mut a);
+    // One line as typed (no layout): the read view must wrap it.
+    run_keys(&mut a, &long.chars().map(key).collect::<Vec<_>>());
+    run_keys(&mut a, &[code(KeyCode::Esc)]);
+    let mut seen = String::new();
+    for _ in 0..6 {
+        seen.push_str(&text(&draw(&mut a, 80, 24)));
+        run_keys(&mut a, &[key('J')]);
+    }
+    for word in ["'Different')", "hourly_wage", "DESC"] {
+        assert!(seen.contains(word), "{word} never shown:\n{seen}");
+    }
+}
+
+/// The results are always those of the selected pair: run automatically (after the keys
+/// settle), titled with the pair, and marked stale while they are another's.
+#[test]
+fn results_belong_to_the_selected_pair() {
+    let f = fixture();
+    let mut a = app(&f);
+    let first = a.review.rows[0].id;
+    // The first pair's results are there without F5.
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(
+        screen.contains(&format!("Results · pair #{first} · stored SQL")),
+        "{screen}"
+    );
+    // Moving on: until the new pair's SQL has run, the old rows are marked stale.
+    let cmds = press(&mut a, &[key('j')]);
+    let second = a.review.rows[a.review.cursor].id;
+    let moving = text(&draw(&mut a, 110, 30));
+    assert!(moving.contains("STALE"), "{moving}");
+    perform_all(&mut a, cmds);
+    let shown = text(&draw(&mut a, 110, 30));
+    assert!(
+        shown.contains(&format!("Results · pair #{second} · stored SQL")),
+        "{shown}"
+    );
+    assert!(!shown.contains("STALE"), "{shown}");
+    // `j j j F5 a` on pair 5: the rows are pair 5's, never those of the pair before.
+    run_keys(&mut a, &[key('j'), key('j'), key('j')]);
+    let id = a.review.rows[a.review.cursor].id;
+    run_keys(&mut a, &[code(KeyCode::F(5))]);
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(screen.contains(&format!("pair #{id}")), "{screen}");
+    // Coming back to a pair shows its cached results at once (no query waits).
+    let cmds = press(&mut a, &[key('g')]);
+    assert!(
+        !cmds.iter().any(|c| matches!(c, Effect::RunQuery { .. })),
+        "{cmds:?}"
+    );
+    perform_all(&mut a, cmds);
+    assert!(matches!(a.results.state, Results::Done(_)));
+    assert!(text(&draw(&mut a, 110, 30)).contains(&format!("pair #{first}")));
+    // An edit on screen makes the results stale until it runs.
+    run_keys(&mut a, &[key('e'), code(KeyCode::End), key(' ')]);
+    assert!(text(&draw(&mut a, 110, 30)).contains("STALE"));
+}
+
+/// `a` on a pair with a draft asks which SQL to accept; `s` saves the draft and accepts.
+#[test]
+fn accepting_a_pair_with_a_draft_asks_which_sql() {
+    let f = fixture();
+    let mut a = app(&f);
+    let first = a.review.rows[0].id;
+    let draft = "SELECT COUNT(*) FROM stores WHERE region = 'South'";
+    run_keys(&mut a, &[key('e')]);
+    clear_editor(&mut a);
+    run_keys(&mut a, &draft.chars().map(key).collect::<Vec<_>>());
+    run_keys(&mut a, &[code(KeyCode::Esc), key('j'), key('k')]);
+    assert_eq!(a.review.rows[a.review.cursor].id, first);
+    // a asks; Esc cancels and nothing is written.
+    run_keys(&mut a, &[key('a')]);
+    let asked = text(&draw(&mut a, 110, 30));
+    assert!(asked.contains("unsaved SQL draft"), "{asked}");
+    run_keys(&mut a, &[code(KeyCode::Esc)]);
+    assert_eq!(f.store.pair(first).unwrap().status, PairStatus::Valid);
+    // a, s: the draft is validated, saved and accepted.
+    run_keys(&mut a, &[key('a'), key('s')]);
+    let p = f.store.pair(first).unwrap();
+    assert_eq!(p.status, PairStatus::Accepted);
+    assert_eq!(p.sql, draft);
+    assert!(
+        f.store.drafts().unwrap().is_empty(),
+        "a saved draft is forgotten"
+    );
+
+    // a, a on another pair's draft accepts the stored SQL and keeps the draft.
+    run_keys(&mut a, &[key('j')]);
+    let next = a.review.rows[a.review.cursor].id;
+    let stored = f.store.pair(next).unwrap().sql;
+    run_keys(
+        &mut a,
+        &[key('e'), code(KeyCode::End), key(' '), code(KeyCode::Esc)],
+    );
+    run_keys(&mut a, &[key('a'), key('a')]);
+    let p = f.store.pair(next).unwrap();
+    assert_eq!(p.status, PairStatus::Accepted);
+    assert_eq!(p.sql, stored);
 }

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
@@ -22,12 +23,13 @@ use super::panes::editor::EditorPane;
 use super::panes::eval::EvalPane;
 use super::panes::jobs::JobsPane;
 use super::panes::pair::PairPane;
-use super::panes::results::ResultsPane;
+use super::panes::results::{Results, ResultsPane};
 use super::panes::review::ReviewPane;
 use super::panes::schema::SchemaPane;
 use super::panes::{Hint, Intent, Pane, Prompt, Shared, centered, clip, hints};
 use super::theme::{Theme, Ui};
 use lode_core::project::Project;
+use lode_core::sql::QueryResult;
 use lode_core::store::{PairStatus, ReviewAction, Store};
 use lode_core::tasks::model::ModelRequest;
 use lode_core::tasks::{Stage, StageEvent};
@@ -136,6 +138,45 @@ pub struct App {
     writes: VecDeque<Write>,
     /// A store write is in flight.
     writing: bool,
+    /// Results of SQL run for a pair, by pair and SQL, shown again at once on return.
+    result_cache: ResultCache,
+    /// What the results pane holds the results of: the pair (if any) and the SQL run.
+    results_for: Option<(Option<i64>, String)>,
+    /// Decisions made here, newest last: what undo takes back.
+    decisions: Vec<i64>,
+    /// Pairs of a bulk accept under way, to remember as decisions once saved.
+    bulk: Vec<i64>,
+    /// The pair to select once the queue is read again (after an undo).
+    pending_select: Option<i64>,
+}
+
+/// How long the run that follows the selection waits for the keys to settle.
+pub const AUTO_RUN_DELAY: Duration = Duration::from_millis(150);
+
+/// Results by (pair, SQL), the most recent [`ResultCache::CAP`] kept.
+#[derive(Default)]
+struct ResultCache {
+    entries: VecDeque<((i64, String), QueryResult)>,
+}
+
+impl ResultCache {
+    const CAP: usize = 64;
+
+    fn get(&self, pair: i64, sql: &str) -> Option<QueryResult> {
+        self.entries
+            .iter()
+            .find(|((p, s), _)| *p == pair && s == sql)
+            .map(|(_, r)| r.clone())
+    }
+
+    fn put(&mut self, pair: i64, sql: String, result: QueryResult) {
+        self.entries
+            .retain(|((p, s), _)| !(*p == pair && *s == sql));
+        if self.entries.len() >= Self::CAP {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(((pair, sql), result));
+    }
 }
 
 /// A key typed into a one-line prompt.
@@ -187,13 +228,18 @@ impl App {
             quit: false,
             writes: VecDeque::new(),
             writing: false,
+            result_cache: ResultCache::default(),
+            results_for: None,
+            decisions: Vec::new(),
+            bulk: Vec::new(),
+            pending_select: None,
         }
     }
 
     /// The first reads: the newest run's queue, the evaluations, the tuning jobs.
     pub fn start(&mut self) -> Vec<Effect> {
         let mut effects = self.load_rows(RunChoice::Latest);
-        effects.extend([Effect::LoadEval, Effect::LoadJobs]);
+        effects.extend([Effect::LoadEval, Effect::LoadJobs, Effect::LoadDrafts]);
         effects
     }
 
@@ -235,10 +281,19 @@ impl App {
         let pair = self.review.selected_id();
         if force || (pair != self.pair.id && !self.review.loading) {
             self.pair.select(pair);
-            if let Some(m) = self.editor.follow(pair, &self.theme) {
-                self.message = m;
+            if let Some((left, sql)) = self.editor.follow(pair, &self.theme) {
+                self.message = format!("the unsaved edit of pair {left} is kept as a draft");
+                effects.extend(self.write(Write::SaveDraft { id: left, sql }));
+            }
+            // Results of the pair left are stale now; a run of it still waiting is dropped.
+            if matches!(self.results.state, Results::Running { .. })
+                && self.results_for.as_ref().map(|(p, _)| *p) != Some(pair)
+            {
+                self.results.cancel();
             }
             effects.extend(pair.map(Effect::LoadDetail));
+            // A draft shows at once: its results follow.
+            effects.extend(self.auto_run());
         }
         let job = self.jobs.selected_id();
         if force || self.jobs.requested != job {
@@ -319,31 +374,145 @@ impl App {
             Mode::Normal => self.normal_key(&key),
         };
         effects.extend(self.follow_selection(false));
+        self.sync_results();
         effects
+    }
+
+    /// Runs the selected pair's SQL (its draft if it has one) unless its results are shown
+    /// or cached: after a short wait, so that moving through the queue runs only the pair
+    /// the reviewer stops on.
+    fn auto_run(&mut self) -> Vec<Effect> {
+        let Some(id) = self.review.selected_id() else {
+            return Vec::new();
+        };
+        if self.tab != Tab::Review
+            || self.mode == Mode::Editing
+            || self.editor.pair != Some(id)
+            || !self.editor.loaded
+        {
+            return Vec::new();
+        }
+        let sql = self.editor.text();
+        if sql.trim().is_empty() {
+            return Vec::new();
+        }
+        let wanted = (Some(id), sql.clone());
+        if self.results_for.as_ref() == Some(&wanted)
+            && matches!(
+                self.results.state,
+                Results::Running { .. } | Results::Done(_)
+            )
+        {
+            return Vec::new();
+        }
+        if let Some(r) = self.result_cache.get(id, &sql) {
+            self.results.cancel();
+            self.results.label = self.results_label(Some(id));
+            self.results.show(r);
+            self.results_for = Some(wanted);
+            self.results.stale = false;
+            return Vec::new();
+        }
+        self.start_query(Some(id), sql, AUTO_RUN_DELAY)
+    }
+
+    /// Starts a query whose results the pane shows for `pair`.
+    fn start_query(&mut self, pair: Option<i64>, sql: String, delay: Duration) -> Vec<Effect> {
+        self.results.cancel();
+        let (ticket, cancel) = self.results.start();
+        self.results.label = self.results_label(pair);
+        self.results.stale = false;
+        self.results_for = Some((pair, sql.clone()));
+        vec![Effect::RunQuery {
+            ticket,
+            sql,
+            cancel,
+            delay,
+        }]
+    }
+
+    /// What the results are of: `pair #12 · stored SQL` or `pair #12 · draft`.
+    fn results_label(&self, pair: Option<i64>) -> String {
+        match pair {
+            Some(id) if self.editor.pair == Some(id) && self.editor.dirty => {
+                format!("pair #{id} · draft")
+            }
+            Some(id) => format!("pair #{id} · stored SQL"),
+            None => "the editor's SQL".into(),
+        }
+    }
+
+    /// Marks the results stale when they are no longer of the selected pair and the SQL on
+    /// screen.
+    fn sync_results(&mut self) {
+        self.results.stale = match &self.results_for {
+            None => false,
+            Some((pair, sql)) => {
+                *pair != self.review.selected_id()
+                    || (self.editor.pair == *pair
+                        && self.editor.loaded
+                        && self.editor.text() != *sql)
+            }
+        };
     }
 
     fn confirm(&mut self, what: Confirm, key: &KeyEvent) -> Vec<Effect> {
         self.mode = Mode::Normal;
+        if let Confirm::AcceptDraft(id) = what {
+            return match key.code {
+                KeyCode::Char('s') => match self.editor.draft(id) {
+                    Some(sql) if self.editor.pair == Some(id) => self.save_edit(sql),
+                    _ => {
+                        self.message = format!("pair {id}: its draft is not in the editor");
+                        Vec::new()
+                    }
+                },
+                KeyCode::Char('a') => {
+                    let effects = self.decide(id, ReviewAction::Accept, None);
+                    self.message = format!(
+                        "pair {id} saving… (stored SQL accepted; the draft is kept, {} discards it)",
+                        self.keymap.keys_of(Action::DiscardDraft)
+                    );
+                    effects
+                }
+                _ => {
+                    self.message = "cancelled".into();
+                    Vec::new()
+                }
+            };
+        }
         if key.code != KeyCode::Char('y') {
             self.message = "cancelled".into();
             return Vec::new();
         }
         match what {
-            Confirm::Quit(_) => self.quit(),
             Confirm::BulkAccept(ids) => {
                 self.message = format!("accepting {} pairs…", ids.len());
+                self.bulk = ids.clone();
                 self.write(Write::BulkAccept(ids))
             }
             Confirm::CancelJob(id) => vec![Effect::CancelJob(id)],
+            Confirm::AcceptDraft(_) => Vec::new(),
         }
     }
 
     fn quit(&mut self) -> Vec<Effect> {
+        // An unsaved edit is kept as a draft in the store: it is there next time.
+        let mut effects = Vec::new();
+        if self.editor.dirty
+            && let Some(id) = self.editor.pair
+        {
+            effects = self.write(Write::SaveDraft {
+                id,
+                sql: self.editor.text(),
+            });
+        }
         self.quit = true;
         if self.saving() {
             self.message = "saving… (lode quits once the store has it)".into();
         }
-        vec![Effect::Quit]
+        effects.push(Effect::Quit);
+        effects
     }
 
     /// A bracketed paste: one edit in the editor, or text for the prompt being typed; never
@@ -426,14 +595,13 @@ impl App {
         // Keys of the whole app first, then the focused pane's, then those of the other
         // panes of the view; the queue's search, filter and order answer from every view.
         match action {
-            Action::Quit => {
-                let n = self.editor.unsaved();
-                if n > 0 {
-                    self.mode = Mode::Confirm(Confirm::Quit(n));
-                    return Vec::new();
-                }
-                return self.quit();
+            Action::Quit => return self.quit(),
+            Action::SqlDown | Action::SqlUp if self.tab == Tab::Review => {
+                self.editor
+                    .scroll_by(if action == Action::SqlDown { 3 } else { -3 });
+                return Vec::new();
             }
+            Action::DiscardDraft if self.tab == Tab::Review => return self.discard_draft(),
             Action::Help => {
                 self.mode = Mode::Help;
                 return Vec::new();
@@ -453,7 +621,13 @@ impl App {
                     self.message = format!("pair {id} is still being read; run again in a moment");
                     return Vec::new();
                 }
-                return self.run_query(self.editor.text());
+                let pair = self.editor.pair;
+                let sql = self.editor.text();
+                if sql.trim().is_empty() {
+                    self.message = "nothing to run".into();
+                    return Vec::new();
+                }
+                return self.start_query(pair, sql, Duration::ZERO);
             }
             Action::CancelQuery => {
                 self.results.cancel();
@@ -533,9 +707,19 @@ impl App {
                 self.review.cursor = 0;
                 self.load_rows(RunChoice::After(self.review.run_id))
             }
+            Intent::Decide {
+                id,
+                action: ReviewAction::Accept,
+            } if self.editor.has_draft(id) => {
+                self.mode = Mode::Confirm(Confirm::AcceptDraft(id));
+                Vec::new()
+            }
             Intent::Decide { id, action } => self.decide(id, action, None),
-            Intent::Undo(id) => {
-                self.message = format!("pair {id}: undoing…");
+            Intent::Undo(selected) => {
+                // The last decision made here, wherever it was; with none, the selected
+                // pair's last decision (from an earlier session).
+                let id = self.decisions.pop().unwrap_or(selected);
+                self.message = format!("pair {id}: undoing its last decision…");
                 self.write(Write::Undo(id))
             }
             Intent::EnterEditor => {
@@ -552,7 +736,14 @@ impl App {
                 self.mode = Mode::Normal;
                 Vec::new()
             }
-            Intent::RunQuery(sql) => self.run_query(sql),
+            Intent::RunQuery(sql) => {
+                let pair = self.editor.pair;
+                if sql.trim().is_empty() {
+                    self.message = "nothing to run".into();
+                    return Vec::new();
+                }
+                self.start_query(pair, sql, Duration::ZERO)
+            }
             Intent::CancelQuery => {
                 if self.results.cancel() {
                     self.message = "cancelling the query…".into();
@@ -606,17 +797,29 @@ impl App {
         })
     }
 
-    fn run_query(&mut self, sql: String) -> Vec<Effect> {
-        if sql.trim().is_empty() {
-            self.message = "nothing to run".into();
+    /// Forgets the selected pair's draft; the editor shows its stored SQL again.
+    fn discard_draft(&mut self) -> Vec<Effect> {
+        let Some(id) = self.review.selected_id() else {
+            self.message = "no pair selected".into();
+            return Vec::new();
+        };
+        if !self.editor.has_draft(id) {
+            self.message = format!("pair {id} has no draft");
             return Vec::new();
         }
-        let (ticket, cancel) = self.results.start();
-        vec![Effect::RunQuery {
-            ticket,
-            sql,
-            cancel,
-        }]
+        let stored = self
+            .pair
+            .shown()
+            .filter(|d| d.pair.id == id)
+            .map(|d| d.pair.sql.clone());
+        self.editor.discard(id, stored.as_deref(), &self.theme);
+        if self.mode == Mode::Editing {
+            self.mode = Mode::Normal;
+        }
+        self.message = format!("pair {id}: draft discarded");
+        let mut effects = self.write(Write::DropDraft(id));
+        effects.extend(self.auto_run());
+        effects
     }
 
     /// Entering the coverage view recomputes a stale coverage in the background.
@@ -633,11 +836,20 @@ impl App {
     fn stage_ended(&mut self, message: String) -> Vec<Effect> {
         self.background = None;
         self.coverage.stale = true;
-        self.message = message;
-        let run = if self.review.run_id.is_none() || self.tab == Tab::Review {
+        // The reviewer keeps their place: the queue stays on its run (the new run is one
+        // `R` away), unless there was nothing to review yet.
+        let run = if self.review.run_id.is_none() && self.review.rows.is_empty() {
             RunChoice::Latest
         } else {
             RunChoice::Keep
+        };
+        self.message = if run == RunChoice::Keep {
+            format!(
+                "{message} · {} shows the newest run",
+                self.keymap.keys_of(Action::NextRun)
+            )
+        } else {
+            message
         };
         let mut effects = self.load_rows(run);
         effects.extend([Effect::LoadEval, Effect::LoadJobs]);
@@ -659,6 +871,7 @@ impl App {
             Written::Decided { id, result } => match result {
                 Ok(r) => {
                     self.coverage.stale = true;
+                    self.decisions.push(id);
                     self.message = format!("pair {id} {} (saved)", r.new_status);
                     self.review.set_status(id, r.new_status);
                     self.reread(id)
@@ -671,9 +884,13 @@ impl App {
             Written::Undone { id, result } => match result {
                 Ok(Some(r)) => {
                     self.coverage.stale = true;
+                    self.decisions.retain(|d| *d != id);
                     self.message = format!("pair {id} back to {}", r.new_status);
                     self.review.set_status(id, r.new_status);
-                    self.reread(id)
+                    // The queue is read again (the pair may come back under the filter) and
+                    // the cursor goes to the pair.
+                    self.pending_select = Some(id);
+                    self.request_rows()
                 }
                 Ok(None) => {
                     self.message = format!("pair {id} has no decision to undo");
@@ -695,7 +912,11 @@ impl App {
                     }
                     self.message = format!("pair {id} edited and accepted (saved)");
                     self.review.set_status(id, PairStatus::Accepted);
-                    self.reread(id)
+                    self.decisions.push(id);
+                    self.editor.drafts.remove(&id);
+                    let mut effects = self.write(Write::DropDraft(id));
+                    effects.extend(self.reread(id));
+                    effects
                 }
                 Err(e) => {
                     self.message = format!("not saved: {e}");
@@ -719,11 +940,25 @@ impl App {
             },
             Written::BulkAccepted { accepted, failed } => {
                 self.coverage.stale = true;
+                for id in std::mem::take(&mut self.bulk) {
+                    if !failed.iter().any(|(f, _)| *f == id) {
+                        self.decisions.push(id);
+                    }
+                }
                 self.message = format!("accepted {accepted} pairs (saved)");
                 if let Some((id, e)) = failed.first() {
                     self.message += &format!("; {} not saved (pair {id}: {e})", failed.len());
                 }
                 self.request_rows()
+            }
+            Written::Draft { id, saved, result } => {
+                if let Err(e) = result {
+                    self.message = format!(
+                        "the draft of pair {id} was not {}: {e}",
+                        if saved { "kept" } else { "discarded" }
+                    );
+                }
+                Vec::new()
             }
         }
     }
@@ -734,7 +969,14 @@ impl App {
         let mut effects = Vec::new();
         let mut force = false;
         match ev {
-            BgEvent::QueryDone { ticket, result } => self.results.finish(ticket, result),
+            BgEvent::QueryDone { ticket, result } => {
+                if self.results.running_ticket() == Some(ticket)
+                    && let (Ok(r), Some((Some(pair), sql))) = (&result, &self.results_for)
+                {
+                    self.result_cache.put(*pair, sql.clone(), r.clone());
+                }
+                self.results.finish(ticket, result);
+            }
             BgEvent::Rows {
                 generation,
                 choice,
@@ -747,6 +989,18 @@ impl App {
                         Ok(rows) => {
                             self.review.run_id = run;
                             self.review.set_rows(rows);
+                            if let Some(id) = self.pending_select.take() {
+                                match self.review.rows.iter().position(|r| r.id == id) {
+                                    Some(i) => self.review.cursor = i,
+                                    None => {
+                                        self.message += &format!(
+                                            " (not shown under the filter `{}`; {} changes it)",
+                                            self.review.filter_name(),
+                                            self.keymap.keys_of(Action::FilterStatus)
+                                        )
+                                    }
+                                }
+                            }
                             if let RunChoice::After(_) = choice {
                                 self.message = match run {
                                     Some(r) => format!("showing run {r}"),
@@ -765,8 +1019,20 @@ impl App {
                     && let Some(d) = &self.pair.detail
                 {
                     self.editor.loaded_sql(id, &d.pair.sql, &self.theme);
+                    effects.extend(self.auto_run());
                 }
             }
+            BgEvent::Drafts(Ok(drafts)) => {
+                for (id, sql) in drafts {
+                    if self.editor.pair == Some(id) && !self.editor.dirty {
+                        self.editor.replace(&sql, &self.theme);
+                        self.editor.loaded = true;
+                    } else if self.editor.pair != Some(id) {
+                        self.editor.drafts.insert(id, sql);
+                    }
+                }
+            }
+            BgEvent::Drafts(Err(e)) => self.message = format!("cannot read the SQL drafts: {e}"),
             BgEvent::Eval(Ok(view)) => self.eval.view = *view,
             BgEvent::Eval(Err(e)) => self.message = format!("cannot read the evaluations: {e}"),
             BgEvent::Jobs(Ok(list)) => {
@@ -836,6 +1102,7 @@ impl App {
             }
         }
         effects.extend(self.follow_selection(force));
+        self.sync_results();
         effects
     }
 
@@ -914,10 +1181,22 @@ impl App {
                     Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                         .areas(body);
                 self.review.render(f, left, &cx, !editing);
+                // The SQL pane is as tall as the whole statement needs (wrapped), up to half
+                // the column; what does not fit scrolls, with a marker.
+                let results_h = (right.height * 30 / 100).max(6);
+                let sql_lines = if editing {
+                    self.editor.lines().len()
+                } else {
+                    self.editor
+                        .view_lines(right.width.saturating_sub(2) as usize, &self.theme)
+                        .len()
+                };
+                let sql_max = (right.height / 2).max(5);
+                let sql_h = (sql_lines as u16 + 2).clamp(5, sql_max);
                 let [detail, editor, results] = Layout::vertical([
-                    Constraint::Percentage(40),
-                    Constraint::Percentage(25),
-                    Constraint::Percentage(35),
+                    Constraint::Min(4),
+                    Constraint::Length(sql_h),
+                    Constraint::Length(results_h),
                 ])
                 .areas(right);
                 self.pair.render(f, detail, &cx, false);
@@ -938,15 +1217,16 @@ impl App {
                         format!("Accept the {} valid pairs shown? y/n", ids.len())
                     }
                     Confirm::CancelJob(id) => format!("Cancel tuning job {id}? y/n"),
-                    Confirm::Quit(n) => format!(
-                        "{n} unsaved SQL edit{} will be lost. Quit? y/n",
-                        if *n == 1 { "" } else { "s" }
+                    Confirm::AcceptDraft(id) => format!(
+                        "Pair {id} has an unsaved SQL draft. s: save the draft and accept · a: \
+                         accept the stored SQL · Esc: cancel"
                     ),
                 };
-                let r = centered(area, 50, 3);
+                let r = centered(area, 60, 4);
                 f.render_widget(Clear, r);
                 f.render_widget(
                     Paragraph::new(text)
+                        .wrap(Wrap { trim: true })
                         .block(Block::bordered().border_style(self.theme.ui(Ui::Warning))),
                     r,
                 );

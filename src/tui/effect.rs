@@ -46,6 +46,13 @@ pub enum Write {
         status: PairStatus,
     },
     BulkAccept(Vec<i64>),
+    /// Keep the pair's unsaved SQL edit as a draft (it survives quitting).
+    SaveDraft {
+        id: i64,
+        sql: String,
+    },
+    /// Forget the pair's draft (saved or discarded).
+    DropDraft(i64),
 }
 
 /// Side effects the loop performs.
@@ -55,6 +62,9 @@ pub enum Effect {
         ticket: u64,
         sql: String,
         cancel: CancelFlag,
+        /// Wait this long first (a run that follows the selection waits for the keys to
+        /// settle; moving on cancels it before it starts).
+        delay: std::time::Duration,
     },
     /// Reads the queue for a filter, search, order or run.
     LoadRows {
@@ -68,6 +78,8 @@ pub enum Effect {
     LoadEval,
     LoadJobs,
     LoadJobEvents(i64),
+    /// Reads the SQL drafts kept in the store.
+    LoadDrafts,
     Write(Write),
     Copy(String),
     ExternalEdit(String),
@@ -102,6 +114,12 @@ pub enum Written {
     BulkAccepted {
         accepted: usize,
         failed: Vec<(i64, String)>,
+    },
+    /// A draft was kept (`saved`) or forgotten.
+    Draft {
+        id: i64,
+        saved: bool,
+        result: Result<(), String>,
     },
 }
 
@@ -140,6 +158,8 @@ pub enum BgEvent {
     /// The coverage of the run shown, or why it could not be computed.
     Coverage(Result<Box<Coverage>, String>),
     EditedSql(String),
+    /// The SQL drafts kept in the store.
+    Drafts(Result<Vec<(i64, String)>, String>),
 }
 
 impl Effect {
@@ -168,6 +188,7 @@ impl BgEvent {
                 | BgEvent::Jobs(_)
                 | BgEvent::JobEvents { .. }
                 | BgEvent::Written(_)
+                | BgEvent::Drafts(_)
         )
     }
 }
@@ -182,6 +203,7 @@ pub fn is_blocking(effect: &Effect) -> bool {
             | Effect::LoadEval
             | Effect::LoadJobs
             | Effect::LoadJobEvents(_)
+            | Effect::LoadDrafts
             | Effect::Write(_)
     )
 }
@@ -195,7 +217,14 @@ pub fn run_blocking(effect: Effect, project: &Project, store: &Store) -> Option<
             ticket,
             sql,
             cancel,
+            delay,
         } => {
+            // The wait is cut short when the run is cancelled (the selection moved on); the
+            // query then answers `cancelled` at once.
+            let until = std::time::Instant::now() + delay;
+            while !cancel.is_cancelled() && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(5).min(delay));
+            }
             let db = &project.db;
             let result = db.query_detached(&sql, db.limits(), Some(&cancel));
             BgEvent::QueryDone { ticket, result }
@@ -238,6 +267,7 @@ pub fn run_blocking(effect: Effect, project: &Project, store: &Store) -> Option<
                 .job_events(id)
                 .map_err(|e| format!("cannot read the events of job {id}: {e}")),
         },
+        Effect::LoadDrafts => BgEvent::Drafts(store.drafts().map_err(text)),
         Effect::Write(w) => BgEvent::Written(write(w, project, store)),
         Effect::Copy(_)
         | Effect::ExternalEdit(_)
@@ -311,6 +341,16 @@ fn write(w: Write, project: &Project, store: &Store) -> Written {
             result: store
                 .review(id, action, None, None, None, note.as_deref())
                 .map_err(text),
+        },
+        Write::SaveDraft { id, sql } => Written::Draft {
+            id,
+            saved: true,
+            result: store.save_draft(id, &sql).map_err(text),
+        },
+        Write::DropDraft(id) => Written::Draft {
+            id,
+            saved: false,
+            result: store.drop_draft(id).map(|_| ()).map_err(text),
         },
         Write::Undo(id) => Written::Undone {
             id,

@@ -350,6 +350,107 @@ fn breaks_before(k: Option<Keyword>, prev: Option<Keyword>) -> bool {
     }
 }
 
+/// The text as styled lines (the same colours as the editor), for a read-only view.
+pub fn styled_lines(text: &str, theme: &Theme) -> Vec<ratatui::text::Line<'static>> {
+    use ratatui::text::{Line, Span};
+    let lines: Vec<&str> = text.split('\n').collect();
+    // Per line: (byte start, byte end, style) of each coloured token, in order.
+    let mut marks: Vec<Vec<(usize, usize, Style)>> = vec![Vec::new(); lines.len()];
+    if let Ok(tokens) = Tokenizer::new(&SQLiteDialect {}, text).tokenize_with_location() {
+        for t in tokens {
+            let Some(role) = role(&t.token) else { continue };
+            let (s, e) = (t.span.start, t.span.end);
+            if s.line == 0 || e.line == 0 {
+                continue;
+            }
+            for line_no in s.line..=e.line {
+                let row = (line_no - 1) as usize;
+                let Some(line) = lines.get(row) else { break };
+                let start = if line_no == s.line {
+                    byte_offset(line, s.column)
+                } else {
+                    0
+                };
+                let end = if line_no == e.line {
+                    byte_offset(line, e.column)
+                } else {
+                    line.len()
+                };
+                if start < end {
+                    marks[row].push((start, end, theme.sql(role)));
+                }
+            }
+        }
+    }
+    lines
+        .iter()
+        .zip(marks)
+        .map(|(line, mut m)| {
+            m.sort_by_key(|(s, _, _)| *s);
+            let mut spans = Vec::new();
+            let mut at = 0;
+            for (s, e, style) in m {
+                if s < at || e > line.len() {
+                    continue;
+                }
+                if s > at {
+                    spans.push(Span::raw(line[at..s].to_string()));
+                }
+                spans.push(Span::styled(line[s..e].to_string(), style));
+                at = e;
+            }
+            if at < line.len() {
+                spans.push(Span::raw(line[at..].to_string()));
+            }
+            Line::from(spans)
+        })
+        .collect()
+}
+
+/// Lines cut to `width` columns, the rest of each going on continuation lines indented by
+/// two spaces, so a reader sees every character (the read-only SQL view wraps this way, and
+/// knows how many lines it needs).
+pub fn hard_wrap(
+    lines: Vec<ratatui::text::Line<'static>>,
+    width: usize,
+) -> Vec<ratatui::text::Line<'static>> {
+    use ratatui::text::{Line, Span};
+    use unicode_width::UnicodeWidthChar;
+    let width = width.max(8);
+    let mut out = Vec::new();
+    for line in lines {
+        if line.width() <= width {
+            out.push(line);
+            continue;
+        }
+        let mut cur: Vec<Span<'static>> = Vec::new();
+        let mut used = 0;
+        for span in line.spans {
+            let mut piece = String::new();
+            for ch in span.content.chars() {
+                let w = ch.width().unwrap_or(0);
+                if used + w > width {
+                    if !piece.is_empty() {
+                        cur.push(Span::styled(std::mem::take(&mut piece), span.style));
+                    }
+                    out.push(Line::from(std::mem::take(&mut cur)));
+                    cur.push(Span::raw("  "));
+                    used = 2;
+                }
+                piece.push(ch);
+                used += w;
+            }
+            if !piece.is_empty() {
+                cur.push(Span::styled(piece, span.style));
+            }
+        }
+        if !cur.is_empty() {
+            out.push(Line::from(cur));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

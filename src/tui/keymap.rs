@@ -47,6 +47,9 @@ pub enum Action {
     ResultsDown,
     ResultsUp,
     NextRun,
+    SqlDown,
+    SqlUp,
+    DiscardDraft,
 }
 
 /// Where a binding applies.
@@ -307,6 +310,27 @@ impl Action {
             "queue of the next run (or all runs)",
             Context::Normal,
             &["R"],
+        ),
+        (
+            Action::SqlDown,
+            "sql_down",
+            "scroll the SQL down",
+            Context::Normal,
+            &["J"],
+        ),
+        (
+            Action::SqlUp,
+            "sql_up",
+            "scroll the SQL up",
+            Context::Normal,
+            &["K"],
+        ),
+        (
+            Action::DiscardDraft,
+            "discard_draft",
+            "discard the pair's SQL draft",
+            Context::Normal,
+            &["D"],
         ),
     ];
 

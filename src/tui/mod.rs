@@ -162,6 +162,7 @@ pub fn perform(effect: Effect, app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
         | Effect::LoadEval
         | Effect::LoadJobs
         | Effect::LoadJobEvents(_)
+        | Effect::LoadDrafts
         | Effect::Write(_) => unreachable!("run on a blocking thread above"),
     }
 }

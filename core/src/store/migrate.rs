@@ -33,6 +33,7 @@ pub(super) const MIGRATIONS: &[&[Step]] = &[
     ],
     &[Step::Sql(include_str!("migrations/003_run_leases.sql"))],
     &[Step::Sql(include_str!("migrations/004_llm_servers.sql"))],
+    &[Step::Sql(include_str!("migrations/005_review_drafts.sql"))],
 ];
 
 /// Version 1 recorded a failed generator or sql-first call as a pair with empty SQL and a

@@ -2,6 +2,7 @@
 //! migrations) that every stage writes and every face reads. Each write is one transaction
 //! with `synchronous=FULL`, so a `kill -9` at any moment loses nothing reported saved.
 
+mod drafts;
 mod enums;
 mod evals;
 mod failures;

@@ -1,5 +1,7 @@
-//! The SQL editor: the selected pair's SQL, laid out and highlighted, editable. An unsaved
-//! edit stays with its pair as a draft when the selection moves on, and comes back with it.
+//! The SQL pane: the selected pair's whole SQL, laid out by clause, highlighted and wrapped,
+//! scrollable with a marker when it does not fit; editable (`e`). An unsaved edit stays with
+//! its pair as a draft when the selection moves on (the app keeps drafts in the store, so
+//! they survive quitting), and comes back with it.
 
 use std::collections::HashMap;
 
@@ -7,12 +9,14 @@ use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
 use tui_textarea::TextArea;
 
 use super::{Hint, Intent, Pane, Shared};
 use crate::tui::highlight;
 use crate::tui::keymap::{Action, Context};
-use crate::tui::theme::Theme;
+use crate::tui::theme::{Theme, Ui};
 
 #[derive(Default)]
 pub struct EditorPane {
@@ -25,6 +29,10 @@ pub struct EditorPane {
     pub loaded: bool,
     /// Unsaved edits of pairs the user moved away from, restored on return.
     pub drafts: HashMap<i64, String>,
+    /// First line shown of the read-only view (wrapped lines).
+    pub scroll: usize,
+    /// Wrapped lines of the read-only view and how many it showed, when last drawn.
+    view: (usize, usize),
 }
 
 impl EditorPane {
@@ -41,17 +49,55 @@ impl EditorPane {
         self.drafts.len() + usize::from(self.dirty)
     }
 
+    /// The selected pair has a draft: an unsaved edit on screen or one kept for it.
+    pub fn has_draft(&self, id: i64) -> bool {
+        (self.pair == Some(id) && self.dirty) || self.drafts.contains_key(&id)
+    }
+
+    /// The draft of `id`, on screen or kept.
+    pub fn draft(&self, id: i64) -> Option<String> {
+        if self.pair == Some(id) && self.dirty {
+            return Some(self.text());
+        }
+        self.drafts.get(&id).cloned()
+    }
+
+    /// Forgets the draft of `id`; the editor shows `stored` again if it holds that pair.
+    pub fn discard(&mut self, id: i64, stored: Option<&str>, theme: &Theme) {
+        self.drafts.remove(&id);
+        if self.pair == Some(id) {
+            self.set(stored.unwrap_or(""), theme);
+            self.loaded = stored.is_some();
+        }
+    }
+
+    /// Scrolls the read-only view by `delta` wrapped lines.
+    pub fn scroll_by(&mut self, delta: isize) {
+        let (total, shown) = self.view;
+        let max = total.saturating_sub(shown.max(1));
+        self.scroll = self.scroll.saturating_add_signed(delta).min(max);
+    }
+
+    /// The wrapped lines the read-only view needs at this inner width.
+    pub fn view_lines(&self, width: usize, theme: &Theme) -> Vec<Line<'static>> {
+        highlight::hard_wrap(highlight::styled_lines(&self.text(), theme), width)
+    }
+
     /// Replaces the text (laid out for reading); not an edit.
     pub fn set(&mut self, sql: &str, theme: &Theme) {
+        self.scroll = 0;
         let sql = highlight::layout(sql);
         self.textarea = TextArea::new(sql.lines().map(String::from).collect());
         self.dirty = false;
         highlight::apply(&mut self.textarea, theme);
     }
 
-    /// The user's text replaces the editor's (from `$EDITOR`).
+    /// The user's text replaces the editor's (from `$EDITOR`, or a draft coming back): kept
+    /// exactly as written, not laid out.
     pub fn replace(&mut self, sql: &str, theme: &Theme) {
-        self.set(sql, theme);
+        self.scroll = 0;
+        self.textarea = TextArea::new(sql.lines().map(String::from).collect());
+        highlight::apply(&mut self.textarea, theme);
         self.dirty = true;
     }
 
@@ -62,19 +108,20 @@ impl EditorPane {
         highlight::apply(&mut self.textarea, theme);
     }
 
-    /// The selection moved to `id`: an unsaved edit of the pair left is kept as a draft (the
-    /// message says so), and the new pair's draft comes back. Without a draft the editor waits
-    /// for the pair's SQL ([`EditorPane::loaded_sql`]).
-    pub fn follow(&mut self, id: Option<i64>, theme: &Theme) -> Option<String> {
+    /// The selection moved to `id`: an unsaved edit of the pair left is kept as a draft
+    /// (returned, for the app to keep in the store), and the new pair's draft comes back.
+    /// Without a draft the editor waits for the pair's SQL ([`EditorPane::loaded_sql`]).
+    pub fn follow(&mut self, id: Option<i64>, theme: &Theme) -> Option<(i64, String)> {
         if self.pair == id {
             return None;
         }
-        let mut message = None;
+        let mut left = None;
         if self.dirty
             && let Some(p) = self.pair
         {
-            self.drafts.insert(p, self.text());
-            message = Some(format!("the unsaved edit of pair {p} is kept as a draft"));
+            let text = self.text();
+            self.drafts.insert(p, text.clone());
+            left = Some((p, text));
         }
         match id.and_then(|id| self.drafts.remove(&id)) {
             Some(draft) => {
@@ -87,7 +134,7 @@ impl EditorPane {
             }
         }
         self.pair = id;
-        message
+        left
     }
 
     /// The stored SQL of `id` was read: shown unless the user is editing it.
@@ -129,11 +176,47 @@ impl Pane for EditorPane {
     }
 
     fn render(&mut self, f: &mut Frame, area: Rect, cx: &Shared, focused: bool) {
-        self.textarea.set_block(cx.block(
-            format!(" SQL{} ", if self.dirty { " (edited)" } else { "" }),
-            focused,
-        ));
-        self.textarea.set_cursor_line_style(Style::default());
-        f.render_widget(&self.textarea, area);
+        let title = format!(
+            " SQL{} ",
+            if self.dirty {
+                " · draft, not saved"
+            } else {
+                ""
+            }
+        );
+        if focused {
+            self.textarea.set_block(cx.block(title, focused));
+            self.textarea.set_cursor_line_style(Style::default());
+            f.render_widget(&self.textarea, area);
+            return;
+        }
+        // Reading: the whole statement, wrapped, scrolled, with what is out of sight said.
+        let inner_w = area.width.saturating_sub(2) as usize;
+        let shown = area.height.saturating_sub(2) as usize;
+        let lines = self.view_lines(inner_w, cx.theme);
+        let total = lines.len();
+        self.view = (total, shown);
+        self.scroll = self.scroll.min(total.saturating_sub(shown.max(1)));
+        let below = total.saturating_sub(self.scroll + shown);
+        let mut block = cx.block(title, focused);
+        let keys = format!(
+            "{}/{}",
+            cx.keymap.keys_of(Action::SqlDown),
+            cx.keymap.keys_of(Action::SqlUp)
+        );
+        let marker = match (self.scroll > 0, below > 0) {
+            (_, true) => Some(format!(" ↓ {below} more line{} · {keys} ", plural(below))),
+            (true, false) => Some(format!(" ↑ {} above · {keys} ", self.scroll)),
+            _ => None,
+        };
+        if let Some(m) = marker {
+            block = block.title_bottom(Line::from(Span::styled(m, cx.theme.ui(Ui::Warning))));
+        }
+        let visible: Vec<Line> = lines.into_iter().skip(self.scroll).take(shown).collect();
+        f.render_widget(Paragraph::new(visible).block(block), area);
     }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }

@@ -78,10 +78,11 @@ pub enum Prompt {
 /// A question the app asks before doing something that cannot be taken back.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Confirm {
-    /// Quit although SQL edits are unsaved.
-    Quit(usize),
     BulkAccept(Vec<i64>),
     CancelJob(i64),
+    /// Accept a pair that has an unsaved SQL draft: save the draft and accept (`s`), accept
+    /// the stored SQL (`a`), or cancel.
+    AcceptDraft(i64),
 }
 
 /// What a key asks for. Panes change their own view state themselves (a cursor, a scroll);

@@ -3,9 +3,9 @@
 
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::style::Modifier;
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
 use super::{Hint, Intent, Pane, Shared, clip};
@@ -81,6 +81,21 @@ impl ResultsPane {
         }
     }
 
+    /// The ticket of the query running, if one is.
+    pub fn running_ticket(&self) -> Option<u64> {
+        match &self.state {
+            Results::Running { ticket, .. } => Some(*ticket),
+            _ => None,
+        }
+    }
+
+    /// Shows results already at hand (run before for the same pair and SQL).
+    pub fn show(&mut self, result: QueryResult) {
+        self.state = Results::Done(result);
+        self.col = 0;
+        self.row = 0;
+    }
+
     /// Stops the running query; whether one was running.
     pub fn cancel(&self) -> bool {
         if let Results::Running { cancel, .. } = &self.state {
@@ -93,6 +108,32 @@ impl ResultsPane {
 
     fn page_rows(&self) -> usize {
         self.page.max(1)
+    }
+
+    /// ` · pair #12 · stored SQL` for the title, when the app said what the results are of.
+    fn about(&self) -> String {
+        if self.label.is_empty() {
+            String::new()
+        } else {
+            format!(" · {}", self.label)
+        }
+    }
+
+    /// The block with a `STALE` mark (text, so it survives NO_COLOR) when the results are
+    /// not of what is selected or on screen.
+    fn titled<'a>(
+        &self,
+        block: ratatui::widgets::Block<'a>,
+        cx: &Shared,
+    ) -> ratatui::widgets::Block<'a> {
+        if self.stale {
+            block.title_bottom(Line::from(Span::styled(
+                " STALE: not the results of the pair and SQL shown ",
+                cx.theme.ui(Ui::Warning).add_modifier(Modifier::BOLD),
+            )))
+        } else {
+            block
+        }
     }
 }
 
@@ -142,35 +183,70 @@ impl Pane for ResultsPane {
                     ),
                     theme.ui(Ui::Warning),
                 ))
-                .block(block(" Results ".into())),
+                .block(self.titled(block(format!(" Results{} ", self.about())), cx)),
                 area,
             ),
             Results::Error(e) => f.render_widget(
                 Paragraph::new(Span::styled(e.clone(), theme.ui(Ui::Error)))
                     .wrap(Wrap { trim: true })
-                    .block(block(" Results ".into())),
+                    .block(self.titled(block(format!(" Results{} ", self.about())), cx)),
                 area,
             ),
             Results::Done(r) => {
-                let cols: Vec<usize> =
-                    (self.col.min(r.columns.len().saturating_sub(1))..r.columns.len()).collect();
-                let header = Row::new(cols.iter().map(|&c| Cell::from(r.columns[c].clone())))
-                    .style(theme.ui(Ui::Title).add_modifier(Modifier::BOLD));
                 let page = self.page_rows();
                 let first = self.row.min(r.rows.len().saturating_sub(1));
-                let rows: Vec<Row> = r
-                    .rows
+                let shown_rows: Vec<&Vec<lode_core::sql::Value>> =
+                    r.rows.iter().skip(first).take(page).collect();
+                // Natural widths from the header and the cells shown, each capped; columns
+                // from `col` on, as many as fit.
+                let inner = area.width.saturating_sub(2) as usize;
+                let mut cols = Vec::new();
+                let mut widths = Vec::new();
+                let mut used = 0;
+                for c in self.col.min(r.columns.len().saturating_sub(1))..r.columns.len() {
+                    let natural = shown_rows
+                        .iter()
+                        .map(|row| row[c].display().chars().count())
+                        .chain([r.columns[c].chars().count()])
+                        .max()
+                        .unwrap_or(1)
+                        .clamp(1, 40);
+                    if !cols.is_empty() && used + natural + 1 > inner {
+                        break;
+                    }
+                    used += natural + 1;
+                    cols.push(c);
+                    widths.push(natural.min(inner));
+                }
+                let numeric = |v: &lode_core::sql::Value| {
+                    matches!(
+                        v,
+                        lode_core::sql::Value::Integer(_) | lode_core::sql::Value::Real(_)
+                    )
+                };
+                let header = Row::new(
+                    cols.iter()
+                        .zip(&widths)
+                        .map(|(&c, &w)| Cell::from(clip(&r.columns[c], w))),
+                )
+                .style(theme.ui(Ui::Title).add_modifier(Modifier::BOLD));
+                let rows: Vec<Row> = shown_rows
                     .iter()
-                    .skip(first)
-                    .take(page)
                     .map(|row| {
-                        Row::new(
-                            cols.iter()
-                                .map(|&c| Cell::from(clip(&row[c].display(), 30))),
-                        )
+                        Row::new(cols.iter().zip(&widths).map(|(&c, &w)| {
+                            let text = clip(&row[c].display(), w);
+                            if numeric(&row[c]) {
+                                Cell::from(Line::from(text).alignment(Alignment::Right))
+                            } else {
+                                Cell::from(text)
+                            }
+                        }))
                     })
                     .collect();
-                let widths: Vec<Constraint> = cols.iter().map(|_| Constraint::Min(8)).collect();
+                let constraints: Vec<Constraint> = widths
+                    .iter()
+                    .map(|w| Constraint::Length(*w as u16))
+                    .collect();
                 let shown = if r.rows.is_empty() {
                     "no rows".to_string()
                 } else {
@@ -182,21 +258,30 @@ impl Pane for ResultsPane {
                     )
                 };
                 let title = format!(
-                    " Results: {shown}{}{} · {:.1} ms ",
+                    " Results{}: {shown}{}{} · {:.1} ms ",
+                    self.about(),
                     if r.truncated {
                         format!(" (capped at {})", r.rows.len())
                     } else {
                         String::new()
                     },
-                    if cols.len() < r.columns.len() {
-                        format!(" · from column {}", cols.first().map_or(0, |c| c + 1))
+                    if cols.first().is_some_and(|c| *c > 0) || cols.len() < r.columns.len() {
+                        format!(
+                            " · columns {}-{} of {}",
+                            cols.first().map_or(0, |c| c + 1),
+                            cols.last().map_or(0, |c| c + 1),
+                            r.columns.len()
+                        )
                     } else {
                         String::new()
                     },
                     r.elapsed.as_secs_f64() * 1000.0
                 );
                 f.render_widget(
-                    Table::new(rows, widths).header(header).block(block(title)),
+                    Table::new(rows, constraints)
+                        .header(header)
+                        .column_spacing(1)
+                        .block(self.titled(block(title), cx)),
                     area,
                 );
             }

@@ -18,9 +18,15 @@ use lode_core::store::{PairStatus, PairSummary, QueueQuery, QueueSort, ReviewAct
 /// Status filters of the queue.
 pub const FILTERS: [(&str, &[PairStatus]); 6] = [
     ("all", &[]),
+    // Failed pairs need a hand fix: they are to review too.
     (
         "to review",
-        &[PairStatus::Valid, PairStatus::Fixed, PairStatus::Pending],
+        &[
+            PairStatus::Valid,
+            PairStatus::Fixed,
+            PairStatus::Pending,
+            PairStatus::Invalid,
+        ],
     ),
     ("accepted", &[PairStatus::Accepted]),
     ("rejected", &[PairStatus::Rejected]),
@@ -58,6 +64,11 @@ impl Default for ReviewPane {
 }
 
 impl ReviewPane {
+    /// The name of the status filter shown (`to review`, `accepted`, …).
+    pub fn filter_name(&self) -> &'static str {
+        FILTERS[self.filter % FILTERS.len()].0
+    }
+
     pub fn selected_id(&self) -> Option<i64> {
         self.rows.get(self.cursor).map(|r| r.id)
     }
