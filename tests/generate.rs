@@ -220,7 +220,14 @@ fn debugger_failures_duplicates_and_custom_components() {
     assert!(v.iter().all(|a| !a.ok));
 
     // QC: the same SQL template and result as a gold pair: a duplicate. QD is new.
-    assert_eq!(find("QC").status, PairStatus::Duplicate);
+    let qc = find("QC");
+    assert_eq!(qc.status, PairStatus::Duplicate);
+    // It says what it repeats: a gold pair, by number and question.
+    let repeats = qc
+        .notes
+        .duplicate_text()
+        .expect("a duplicate says what it repeats");
+    assert!(repeats.starts_with("same as gold pair "), "{repeats}");
     assert_eq!(find("QD").status, PairStatus::Valid);
 
     // The custom generator took part; the custom rule validator failed its first SQL

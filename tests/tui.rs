@@ -1343,3 +1343,139 @@ fn accepting_a_pair_with_a_draft_asks_which_sql() {
     assert_eq!(p.status, PairStatus::Accepted);
     assert_eq!(p.sql, stored);
 }
+
+/// A rejected pair shows why, and its history; a canned reason is one number key away.
+#[test]
+fn reject_reasons_and_history_show_in_the_pair_pane() {
+    let f = fixture();
+    let mut a = app(&f);
+    let first = a.review.rows[0].id;
+    // r then 2: the second canned reason (ui.reject_reasons), no typing.
+    run_keys(&mut a, &[key('r')]);
+    let asked = text(&draw(&mut a, 200, 40));
+    assert!(asked.contains("2 wrong filter or value"), "{asked}");
+    run_keys(&mut a, &[key('2')]);
+    let history = f.store.review_history(first).unwrap();
+    assert_eq!(
+        history.last().unwrap().note.as_deref(),
+        Some("wrong filter or value")
+    );
+    run_keys(&mut a, &[key('k')]);
+    assert_eq!(a.review.rows[a.review.cursor].id, first);
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(
+        screen.contains("rejected: wrong filter or value"),
+        "{screen}"
+    );
+    assert!(screen.contains("reject (valid → rejected)"), "{screen}");
+    // Undone, the decision stays in the history, marked.
+    run_keys(&mut a, &[key('u')]);
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(screen.contains("· undone"), "{screen}");
+    assert!(!screen.contains("rejected: wrong"), "{screen}");
+}
+
+/// A duplicate says what it repeats, `p` goes there, and `a` on it warns once.
+#[test]
+fn a_duplicate_says_what_it_repeats_and_accepting_it_warns_once() {
+    let f = fixture();
+    let first = f.store.pair_summaries(&Default::default()).unwrap()[0].id;
+    let dup = f
+        .store
+        .pair_summaries(&Default::default())
+        .unwrap()
+        .into_iter()
+        .find(|p| p.status == PairStatus::Duplicate)
+        .unwrap()
+        .id;
+    f.store
+        .mark_repeat(
+            dup,
+            PairStatus::Duplicate,
+            &serde_json::json!({"pair": first, "question": "How many stores are there?"}),
+        )
+        .unwrap();
+    let mut a = app(&f);
+    // The "all" filter shows it.
+    run_keys(&mut a, &[key('f'), key('f'), key('f'), key('f'), key('f')]);
+    let i = a.review.rows.iter().position(|r| r.id == dup).unwrap();
+    a.review.cursor = i;
+    run_keys(&mut a, &[key('s'), key('k')]);
+    assert_eq!(a.review.rows[a.review.cursor].id, dup);
+    let screen = text(&draw(&mut a, 110, 30));
+    assert!(
+        screen.contains(&format!("duplicate of pair #{first}: How many stores")),
+        "{screen}"
+    );
+    run_keys(&mut a, &[key('a')]);
+    assert_eq!(f.store.pair(dup).unwrap().status, PairStatus::Duplicate);
+    assert!(
+        a.message.contains("again accepts it anyway"),
+        "{}",
+        a.message
+    );
+    run_keys(&mut a, &[key('a')]);
+    assert_eq!(f.store.pair(dup).unwrap().status, PairStatus::Accepted);
+    // p jumps to the pair it repeats.
+    run_keys(&mut a, &[key('k')]);
+    while a.review.rows[a.review.cursor].id != dup {
+        run_keys(&mut a, &[key('j')]);
+    }
+    run_keys(&mut a, &[key('p')]);
+    assert_eq!(a.review.rows[a.review.cursor].id, first);
+}
+
+/// The pair's SQL against its gold parent's: only what the generator changed is marked.
+#[test]
+fn the_gold_parent_diff_marks_only_what_changed() {
+    let f = fixture();
+    let mut a = app(&f);
+    // Pair 3 came from the gold "online orders" pair; its SQL shares tokens with it.
+    run_keys(&mut a, &[key('j'), key('j')]);
+    let screen = text(&draw(&mut a, 200, 60));
+    assert!(screen.contains("from gold:"), "{screen}");
+    assert!(screen.contains("{+"), "{screen}");
+    assert!(screen.contains("[-"), "{screen}");
+    // Tokens in both are not marked.
+    assert!(
+        !screen.contains("[-SELECT-]") && !screen.contains("{+SELECT+}"),
+        "{screen}"
+    );
+}
+
+/// Results: numbers right-aligned, long cells cut with `…`, and one row as a record (`v`).
+#[test]
+fn results_align_numbers_cut_long_cells_and_show_a_record() {
+    let f = fixture();
+    let mut a = app(&f);
+    run_keys(&mut a, &[key('e')]);
+    clear_editor(&mut a);
+    let sql = "SELECT 'a very long text value that is much wider than any column may be shown at \
+               this width of the results pane' AS note, 7 AS n, 12345 AS big";
+    run_keys(&mut a, &sql.chars().map(key).collect::<Vec<_>>());
+    run_keys(&mut a, &[code(KeyCode::F(5)), code(KeyCode::Esc)]);
+    let buf = draw(&mut a, 110, 30);
+    let screen = text(&buf);
+    assert!(screen.contains('…'), "{screen}");
+    // Numbers right-aligned: in a column 5 wide (12345), the 7 sits in its last cell.
+    run_keys(&mut a, &[key('e')]);
+    clear_editor(&mut a);
+    let numbers = "SELECT 7 AS num UNION ALL SELECT 12345";
+    run_keys(&mut a, &numbers.chars().map(key).collect::<Vec<_>>());
+    run_keys(&mut a, &[code(KeyCode::F(5)), code(KeyCode::Esc)]);
+    let buf = draw(&mut a, 110, 30);
+    let (bx, hy) = find(&buf, "│num").expect("the header");
+    let hx = bx + 1;
+    assert_eq!(buf[(hx + 4, hy + 1)].symbol(), "7", "{}", text(&buf));
+    assert_eq!(buf[(hx, hy + 1)].symbol(), " ", "{}", text(&buf));
+    // Back to the wide row for the record view.
+    run_keys(&mut a, &[key('e')]);
+    clear_editor(&mut a);
+    run_keys(&mut a, &sql.chars().map(key).collect::<Vec<_>>());
+    run_keys(&mut a, &[code(KeyCode::F(5)), code(KeyCode::Esc)]);
+    run_keys(&mut a, &[key('v')]);
+    let record = text(&draw(&mut a, 110, 30));
+    assert!(record.contains("note: a very long"), "{record}");
+    assert!(record.contains("n: 7"), "{record}");
+    assert!(record.contains("row 1 of 1"), "{record}");
+}

@@ -408,6 +408,8 @@ pub struct UiConfig {
     pub mouse: bool,
     /// Action name to key, overriding the defaults.
     pub keymap: BTreeMap<String, String>,
+    /// Reject reasons offered on the number keys when rejecting (1 is the first).
+    pub reject_reasons: Vec<String>,
 }
 
 impl Default for UiConfig {
@@ -416,6 +418,15 @@ impl Default for UiConfig {
             theme: "ansi16".into(),
             mouse: false,
             keymap: BTreeMap::new(),
+            reject_reasons: [
+                "wrong table or join",
+                "wrong filter or value",
+                "question and SQL disagree",
+                "ambiguous question",
+                "trivial or unnatural",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -714,7 +725,7 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("llm.profiles.*.extra_body", &["*"]),
-    ("ui", &["theme", "mouse", "keymap"]),
+    ("ui", &["theme", "mouse", "keymap", "reject_reasons"]),
     ("ui.keymap", &["*"]),
 ];
 

@@ -132,6 +132,22 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
             )?;
             writeln!(out, "question: {}", p.question)?;
             writeln!(out, "sql:      {}", p.sql)?;
+            let history = store.review_history(p.id)?;
+            if p.status == lode_core::store::PairStatus::Rejected {
+                let reason = history
+                    .iter()
+                    .rev()
+                    .find(|r| r.action == lode_core::store::ReviewAction::Reject && !r.undone)
+                    .and_then(|r| r.note.clone());
+                writeln!(
+                    out,
+                    "rejected: {}",
+                    reason.as_deref().unwrap_or("(no reason given)")
+                )?;
+            }
+            if let Some(repeats) = p.notes.duplicate_text() {
+                writeln!(out, "repeats:  {repeats}")?;
+            }
             for v in store.validations(p.id)? {
                 writeln!(
                     out,
@@ -145,14 +161,15 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
                     v.error.map(|e| format!(": {e}")).unwrap_or_default()
                 )?;
             }
-            for r in store.review_history(p.id)? {
+            for r in history {
                 writeln!(
                     out,
-                    "  {} {} {} → {}{}",
+                    "  {} {} {} → {}{}{}",
                     r.created_at,
                     r.action,
                     r.prev_status,
                     r.new_status,
+                    r.note.map(|n| format!(": {n}")).unwrap_or_default(),
                     if r.undone { " (undone)" } else { "" }
                 )?;
             }

@@ -148,6 +148,8 @@ pub struct App {
     bulk: Vec<i64>,
     /// The pair to select once the queue is read again (after an undo).
     pending_select: Option<i64>,
+    /// Duplicates the reviewer was warned about before accepting (each is warned once).
+    warned: std::collections::HashSet<i64>,
 }
 
 /// How long the run that follows the selection waits for the keys to settle.
@@ -233,6 +235,7 @@ impl App {
             decisions: Vec::new(),
             bulk: Vec::new(),
             pending_select: None,
+            warned: Default::default(),
         }
     }
 
@@ -326,6 +329,30 @@ impl App {
                 }
                 LineEdit::Ignored => Vec::new(),
             },
+            // A number key on an empty reason picks a canned one (ui.reject_reasons).
+            Mode::Reason(s)
+                if s.is_empty()
+                    && matches!(key.code, KeyCode::Char('1'..='9'))
+                    && key.modifiers == KeyModifiers::NONE =>
+            {
+                let KeyCode::Char(c) = key.code else {
+                    unreachable!()
+                };
+                let reasons = &self.project.config.ui.reject_reasons;
+                match reasons.get((c as u8 - b'1') as usize).cloned() {
+                    Some(reason) => {
+                        self.mode = Mode::Normal;
+                        match self.review.selected_id() {
+                            Some(id) => self.decide(id, ReviewAction::Reject, Some(reason)),
+                            None => Vec::new(),
+                        }
+                    }
+                    None => {
+                        self.mode = Mode::Reason(c.to_string());
+                        Vec::new()
+                    }
+                }
+            }
             Mode::Reason(s) => match edit_line(s, &key) {
                 LineEdit::Submit(s) => {
                     self.mode = Mode::Normal;
@@ -602,6 +629,39 @@ impl App {
                 return Vec::new();
             }
             Action::DiscardDraft if self.tab == Tab::Review => return self.discard_draft(),
+            Action::JumpToRepeat if self.tab == Tab::Review => {
+                let target = self
+                    .pair
+                    .shown()
+                    .and_then(|d| d.pair.notes.duplicate_pair());
+                match target {
+                    Some(id) => match self.review.rows.iter().position(|r| r.id == id) {
+                        Some(i) => {
+                            self.review.cursor = i;
+                            self.message = format!("pair {id}, which the duplicate repeats");
+                        }
+                        None => {
+                            self.message = format!(
+                                "pair {id} is not in this queue; {} (all) or {} (all runs) \
+                                 shows it",
+                                self.keymap.keys_of(Action::FilterStatus),
+                                self.keymap.keys_of(Action::NextRun)
+                            )
+                        }
+                    },
+                    None => self.message = "this pair repeats no other pair".into(),
+                }
+                return Vec::new();
+            }
+            Action::RecordView => {
+                self.results.record = !self.results.record;
+                self.message = if self.results.record {
+                    "results: one row at a time".into()
+                } else {
+                    "results: the table".into()
+                };
+                return Vec::new();
+            }
             Action::Help => {
                 self.mode = Mode::Help;
                 return Vec::new();
@@ -706,6 +766,27 @@ impl App {
             Intent::NextRun => {
                 self.review.cursor = 0;
                 self.load_rows(RunChoice::After(self.review.run_id))
+            }
+            Intent::Decide {
+                id,
+                action: ReviewAction::Accept,
+            } if !self.warned.contains(&id)
+                && self.review.rows.iter().any(|r| {
+                    r.id == id && matches!(r.status, PairStatus::Duplicate | PairStatus::Leakage)
+                }) =>
+            {
+                self.warned.insert(id);
+                let what = self
+                    .pair
+                    .shown()
+                    .filter(|d| d.pair.id == id)
+                    .and_then(|d| d.pair.notes.duplicate_text())
+                    .unwrap_or_else(|| "a duplicate".into());
+                self.message = format!(
+                    "pair {id} is {what}; {} again accepts it anyway",
+                    self.keymap.keys_of(Action::Accept)
+                );
+                Vec::new()
             }
             Intent::Decide {
                 id,
@@ -1257,6 +1338,22 @@ impl App {
         let status = match &self.mode {
             Mode::Search(s) => prompt("search: ", s),
             Mode::Question(s) => prompt("question (Enter to save, Esc to cancel): ", s),
+            Mode::Reason(s) if s.is_empty() => {
+                let canned: Vec<String> = self
+                    .project
+                    .config
+                    .ui
+                    .reject_reasons
+                    .iter()
+                    .take(9)
+                    .enumerate()
+                    .map(|(i, r)| format!("{} {r}", i + 1))
+                    .collect();
+                prompt(
+                    &format!("reason (type, or {}; Esc cancels): ", canned.join(" · ")),
+                    s,
+                )
+            }
             Mode::Reason(s) => prompt("reason (Enter to reject, Esc to cancel): ", s),
             _ => {
                 let mut spans = vec![Span::raw(self.message.clone())];

@@ -312,10 +312,12 @@ fn load_detail(store: &Store, id: i64) -> lode_core::store::Result<Detail> {
         Some(g) => store.gold_pair(g)?,
         None => None,
     };
+    let reviews = store.review_history(id)?;
     Ok(Detail {
         pair,
         attempts,
         gold,
+        reviews,
     })
 }
 

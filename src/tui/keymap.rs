@@ -50,6 +50,8 @@ pub enum Action {
     SqlDown,
     SqlUp,
     DiscardDraft,
+    JumpToRepeat,
+    RecordView,
 }
 
 /// Where a binding applies.
@@ -331,6 +333,20 @@ impl Action {
             "discard the pair's SQL draft",
             Context::Normal,
             &["D"],
+        ),
+        (
+            Action::JumpToRepeat,
+            "jump_to_repeat",
+            "go to the pair a duplicate repeats",
+            Context::Normal,
+            &["p"],
+        ),
+        (
+            Action::RecordView,
+            "record_view",
+            "results: one row as column: value lines",
+            Context::Normal,
+            &["v"],
         ),
     ];
 

@@ -7,6 +7,7 @@
 pub mod app;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod diff;
 pub mod effect;
 pub mod highlight;
 pub mod keymap;

@@ -1312,33 +1312,37 @@ pub fn mark_duplicates_and_leakage(
     run_id: i64,
 ) -> Result<Marks, GenerateError> {
     let mut marks = Marks::default();
-    let eval_questions: BTreeSet<String> = if project.eval_is_gold {
-        BTreeSet::new()
-    } else {
-        project
-            .eval
-            .iter()
-            .map(|p| normalize_question(&p.question))
-            .collect()
-    };
-    let eval_templates: BTreeSet<String> = if project.eval_is_gold {
-        BTreeSet::new()
-    } else {
-        project.eval.iter().map(|p| template(&p.sql)).collect()
-    };
-    let mut seen_sql: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut seen_q: BTreeSet<String> = BTreeSet::new();
-    let mut by_template: HashMap<String, Vec<BTreeSet<String>>> = HashMap::new();
-    for g in &project.gold {
+    // What each key was first seen in, so a duplicate can say what it repeats.
+    let said = |kind: &str, n: i64, question: &str| json!({kind: n, "question": question});
+    let mut eval_questions: BTreeMap<String, Json> = BTreeMap::new();
+    let mut eval_templates: BTreeMap<String, Json> = BTreeMap::new();
+    if !project.eval_is_gold {
+        for (i, p) in project.eval.iter().enumerate() {
+            let of = said("eval", i as i64 + 1, &p.question);
+            eval_questions
+                .entry(normalize_question(&p.question))
+                .or_insert_with(|| of.clone());
+            eval_templates.entry(template(&p.sql)).or_insert(of);
+        }
+    }
+    let mut seen_sql: BTreeMap<(String, String), Json> = BTreeMap::new();
+    let mut seen_q: BTreeMap<String, Json> = BTreeMap::new();
+    let mut by_template: HashMap<String, Vec<(BTreeSet<String>, Json)>> = HashMap::new();
+    for (i, g) in project.gold.iter().enumerate() {
+        let of = said("gold", i as i64 + 1, &g.question);
         let t = template(&g.sql);
         if let Ok(r) = project.db.query(&g.sql) {
-            seen_sql.insert((t.clone(), crate::pipeline::validate::fingerprint(&r)));
+            seen_sql
+                .entry((t.clone(), crate::pipeline::validate::fingerprint(&r)))
+                .or_insert_with(|| of.clone());
         }
-        seen_q.insert(normalize_question(&g.question));
+        seen_q
+            .entry(normalize_question(&g.question))
+            .or_insert_with(|| of.clone());
         by_template
             .entry(t)
             .or_default()
-            .push(word_set(&g.question));
+            .push((word_set(&g.question), of));
     }
     // Pairs of earlier runs count as seen too: a new run must not repeat them.
     let candidates = store.pairs(&PairFilter {
@@ -1351,27 +1355,31 @@ pub fn mark_duplicates_and_leakage(
         let words = word_set(&p.question);
         let key = (t.clone(), p.result_fingerprint.clone().unwrap_or_default());
         let mine = p.run_id == run_id && p.status != PairStatus::Accepted;
-        let leaked = eval_questions.contains(&nq) || eval_templates.contains(&t);
-        let same_sql = p.generator != "paraphrase"
-            && p.result_fingerprint.is_some()
-            && seen_sql.contains(&key);
-        let same_question = seen_q.contains(&nq)
-            || by_template
-                .get(&t)
-                .is_some_and(|qs| qs.iter().any(|w| near_identical(w, &words)));
-        if mine && leaked {
-            store.set_pair_status(p.id, PairStatus::Leakage)?;
+        let leaked = eval_questions.get(&nq).or_else(|| eval_templates.get(&t));
+        let same_sql = (p.generator != "paraphrase" && p.result_fingerprint.is_some())
+            .then(|| seen_sql.get(&key))
+            .flatten();
+        let same_question = seen_q.get(&nq).or_else(|| {
+            by_template.get(&t).and_then(|qs| {
+                qs.iter()
+                    .find(|(w, _)| near_identical(w, &words))
+                    .map(|(_, of)| of)
+            })
+        });
+        if mine && let Some(of) = leaked {
+            store.mark_repeat(p.id, PairStatus::Leakage, of)?;
             marks.leakage += 1;
             continue;
         }
-        if mine && (same_sql || same_question) {
-            store.set_pair_status(p.id, PairStatus::Duplicate)?;
+        if mine && let Some(of) = same_sql.or(same_question) {
+            store.mark_repeat(p.id, PairStatus::Duplicate, of)?;
             marks.duplicate += 1;
             continue;
         }
-        seen_sql.insert(key);
-        seen_q.insert(nq);
-        by_template.entry(t).or_default().push(words);
+        let of = said("pair", p.id, &p.question);
+        seen_sql.entry(key).or_insert_with(|| of.clone());
+        seen_q.entry(nq).or_insert_with(|| of.clone());
+        by_template.entry(t).or_default().push((words, of));
     }
     Ok(marks)
 }

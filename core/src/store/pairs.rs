@@ -93,6 +93,9 @@ pub struct PairNotes {
     pub validators: Vec<(String, Json)>,
     /// An imported pair's validation in the original tool's shape; free-form JSON.
     pub original_validation: Option<Json>,
+    /// What a duplicate or leaking pair repeats: `{"pair": id, "question": …}`,
+    /// `{"gold": position, "question": …}` or `{"eval": position, "question": …}`.
+    pub duplicate_of: Option<Json>,
 }
 
 impl PairNotes {
@@ -119,7 +122,30 @@ impl PairNotes {
         if let Some(v) = &self.original_validation {
             out.push(("original_validation".to_string(), text(v)));
         }
+        if let Some(d) = self.duplicate_text() {
+            out.push(("repeats".to_string(), d));
+        }
         out
+    }
+
+    /// What a duplicate repeats, in words: `duplicate of pair #12: How many …`.
+    pub fn duplicate_text(&self) -> Option<String> {
+        let d = self.duplicate_of.as_ref()?;
+        let q = d["question"].as_str().unwrap_or("");
+        if let Some(id) = d["pair"].as_i64() {
+            Some(format!("duplicate of pair #{id}: {q}"))
+        } else if let Some(n) = d["gold"].as_i64() {
+            Some(format!("same as gold pair {n}: {q}"))
+        } else {
+            d["eval"]
+                .as_i64()
+                .map(|n| format!("leaks eval question {n}: {q}"))
+        }
+    }
+
+    /// The pair a duplicate repeats, to jump to.
+    pub fn duplicate_pair(&self) -> Option<i64> {
+        self.duplicate_of.as_ref()?["pair"].as_i64()
     }
 
     /// The free-form part as stored in `pairs.notes_json` (an object keyed `validator:NAME`
@@ -131,6 +157,9 @@ impl PairNotes {
         }
         if let Some(v) = &self.original_validation {
             m.insert("original_validation".into(), v.clone());
+        }
+        if let Some(v) = &self.duplicate_of {
+            m.insert("duplicate_of".into(), v.clone());
         }
         (!m.is_empty()).then(|| Json::Object(m).to_string())
     }
@@ -155,6 +184,7 @@ impl PairNotes {
             match k.strip_prefix("validator:") {
                 Some(name) => notes.validators.push((name.to_string(), v)),
                 None if k == "original_validation" => notes.original_validation = Some(v),
+                None if k == "duplicate_of" => notes.duplicate_of = Some(v),
                 None => {
                     return Err(bad_column(&format!(
                         "unknown note `{k}` in pairs.notes_json"
@@ -773,6 +803,21 @@ impl Store {
             out.insert(status, n as u64);
         }
         Ok(out)
+    }
+
+    /// Marks a pair duplicate or leakage and records what it repeats (see
+    /// [`PairNotes::duplicate_of`]), in one statement.
+    pub fn mark_repeat(&self, id: i64, status: PairStatus, of: &Json) -> Result<()> {
+        let n = self.lock().execute(
+            "UPDATE pairs SET status = ?2, updated_at = ?3,
+                 notes_json = json_set(coalesce(notes_json, '{}'), '$.duplicate_of', json(?4))
+             WHERE id = ?1",
+            params![id, status.as_str(), now_rfc3339(), of.to_string()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound { what: "pair", id });
+        }
+        Ok(())
     }
 
     pub fn set_pair_status(&self, id: i64, status: PairStatus) -> Result<()> {

@@ -9,9 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{Hint, Intent, Pane, Prompt, Shared, clip};
+use crate::tui::diff::{DiffPiece, sql_diff};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::theme::Ui;
-use lode_core::store::{Pair, ValidationAttempt};
+use lode_core::store::{Pair, PairStatus, Review, ReviewAction, ValidationAttempt};
 
 /// The selected pair, with what the detail pane shows.
 #[derive(Debug, Clone)]
@@ -19,6 +20,22 @@ pub struct Detail {
     pub pair: Pair,
     pub attempts: Vec<ValidationAttempt>,
     pub gold: Option<(String, String)>,
+    /// The review history, oldest first.
+    pub reviews: Vec<Review>,
+}
+
+impl Detail {
+    /// Why the pair was rejected: the note of the reject in force.
+    pub fn reject_reason(&self) -> Option<&str> {
+        if self.pair.status != PairStatus::Rejected {
+            return None;
+        }
+        self.reviews
+            .iter()
+            .rev()
+            .find(|r| r.action == ReviewAction::Reject && !r.undone)
+            .and_then(|r| r.note.as_deref())
+    }
 }
 
 #[derive(Default)]
@@ -96,15 +113,58 @@ impl Pane for PairPane {
                 ),
             ]));
             text.push(Line::from(p.question.clone()));
+            if p.status == PairStatus::Rejected {
+                text.push(Line::from(Span::styled(
+                    format!(
+                        "rejected: {}",
+                        d.reject_reason().unwrap_or("(no reason given)")
+                    ),
+                    theme.ui(Ui::Error).add_modifier(Modifier::BOLD),
+                )));
+            }
+            if let Some(repeats) = p.notes.duplicate_text() {
+                let jump = p
+                    .notes
+                    .duplicate_pair()
+                    .map(|_| format!(" ({} goes there)", cx.keymap.keys_of(Action::JumpToRepeat)))
+                    .unwrap_or_default();
+                text.push(Line::from(Span::styled(
+                    format!("{repeats}{jump}"),
+                    theme.ui(Ui::Warning),
+                )));
+            }
             if let Some((gq, gs)) = &d.gold {
                 text.push(Line::from(Span::styled(
                     format!("from gold: {gq}"),
                     theme.ui(Ui::Muted),
                 )));
-                text.push(Line::from(Span::styled(
-                    format!("  {}", clip(gs, 200)),
-                    theme.ui(Ui::Muted),
-                )));
+                // What the generator changed: removed [-…-], added {+…+}; whole, wrapped.
+                let mut spans = vec![Span::styled("  ", theme.ui(Ui::Muted))];
+                match sql_diff(gs, &p.sql) {
+                    Some(diff) if diff.iter().any(|d| matches!(d, DiffPiece::Same(_))) => {
+                        let mut first = true;
+                        for piece in diff {
+                            if !first {
+                                spans.push(Span::raw(" "));
+                            }
+                            first = false;
+                            spans.push(match piece {
+                                DiffPiece::Same(t) => Span::styled(t, theme.ui(Ui::Muted)),
+                                DiffPiece::Removed(t) => Span::styled(
+                                    format!("[-{t}-]"),
+                                    theme.ui(Ui::Error).add_modifier(Modifier::CROSSED_OUT),
+                                ),
+                                DiffPiece::Added(t) => Span::styled(
+                                    format!("{{+{t}+}}"),
+                                    theme.ui(Ui::Success).add_modifier(Modifier::BOLD),
+                                ),
+                            });
+                        }
+                    }
+                    // Nothing in common (or too long to diff): the gold SQL as it is.
+                    _ => spans.push(Span::styled(gs.clone(), theme.ui(Ui::Muted))),
+                }
+                text.push(Line::from(spans));
             }
             let mut prov = vec![format!("origin {}", p.origin_key)];
             if let Some(parent) = p.parent_pair_id {
@@ -124,6 +184,26 @@ impl Pane for PairPane {
                 text.push(Line::from(Span::styled(
                     format!("{k}: {}", clip(&v, 120)),
                     theme.ui(Ui::Warning),
+                )));
+            }
+            for r in &d.reviews {
+                text.push(Line::from(Span::styled(
+                    format!(
+                        "{} {} ({} → {}){}{}",
+                        r.created_at
+                            .get(..16)
+                            .unwrap_or(&r.created_at)
+                            .replace('T', " "),
+                        r.action,
+                        r.prev_status,
+                        r.new_status,
+                        r.note
+                            .as_deref()
+                            .map(|n| format!(": {}", clip(n, 80)))
+                            .unwrap_or_default(),
+                        if r.undone { " · undone" } else { "" }
+                    ),
+                    theme.ui(Ui::Muted),
                 )));
             }
             for a in &d.attempts {

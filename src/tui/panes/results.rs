@@ -33,6 +33,8 @@ pub struct ResultsPane {
     pub label: String,
     /// The results no longer match what is selected or in the editor (set by the app).
     pub stale: bool,
+    /// One row at a time, as `column: value` lines.
+    pub record: bool,
     /// First column shown.
     pub col: usize,
     /// First row shown.
@@ -49,6 +51,7 @@ impl Default for ResultsPane {
             state: Results::Idle,
             label: String::new(),
             stale: false,
+            record: false,
             col: 0,
             row: 0,
             page: 10,
@@ -110,6 +113,11 @@ impl ResultsPane {
         self.page.max(1)
     }
 
+    /// How far `]` and `[` move: a page of the table, or one record.
+    fn step(&self) -> usize {
+        if self.record { 1 } else { self.page_rows() }
+    }
+
     /// ` · pair #12 · stored SQL` for the title, when the app said what the results are of.
     fn about(&self) -> String {
         if self.label.is_empty() {
@@ -142,8 +150,8 @@ impl Pane for ResultsPane {
         match cx.keymap.action(Context::Normal, key) {
             Some(Action::ScrollLeft) => self.col = self.col.saturating_sub(1),
             Some(Action::ScrollRight) => self.col += 1,
-            Some(Action::ResultsDown) => self.row += self.page_rows(),
-            Some(Action::ResultsUp) => self.row = self.row.saturating_sub(self.page_rows()),
+            Some(Action::ResultsDown) => self.row += self.step(),
+            Some(Action::ResultsUp) => self.row = self.row.saturating_sub(self.step()),
             _ => return Intent::Unhandled,
         }
         Intent::Handled
@@ -157,6 +165,7 @@ impl Pane for ResultsPane {
                 Action::ResultsUp,
                 Action::ScrollLeft,
                 Action::ScrollRight,
+                Action::RecordView,
             ],
         )
     }
@@ -192,6 +201,44 @@ impl Pane for ResultsPane {
                     .block(self.titled(block(format!(" Results{} ", self.about())), cx)),
                 area,
             ),
+            Results::Done(r) if self.record && !r.rows.is_empty() => {
+                let i = self.row.min(r.rows.len() - 1);
+                let name_w = r
+                    .columns
+                    .iter()
+                    .map(|c| c.chars().count())
+                    .max()
+                    .unwrap_or(1)
+                    .min(30);
+                let value_w = (area.width as usize).saturating_sub(name_w + 4).max(4);
+                let lines: Vec<Line> = r
+                    .columns
+                    .iter()
+                    .zip(&r.rows[i])
+                    .map(|(c, v)| {
+                        Line::from(vec![
+                            Span::styled(
+                                format!("{:>name_w$}: ", clip(c, name_w)),
+                                theme.ui(Ui::Title),
+                            ),
+                            Span::raw(clip(&v.display(), value_w)),
+                        ])
+                    })
+                    .collect();
+                let title = format!(
+                    " Results{}: row {} of {} ({} table) ",
+                    self.about(),
+                    i + 1,
+                    r.rows.len(),
+                    cx.keymap.keys_of(Action::RecordView)
+                );
+                f.render_widget(
+                    Paragraph::new(lines)
+                        .scroll((self.col.min(u16::MAX as usize) as u16, 0))
+                        .block(self.titled(block(title), cx)),
+                    area,
+                );
+            }
             Results::Done(r) => {
                 let page = self.page_rows();
                 let first = self.row.min(r.rows.len().saturating_sub(1));
