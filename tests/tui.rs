@@ -1479,3 +1479,40 @@ fn results_align_numbers_cut_long_cells_and_show_a_record() {
     assert!(record.contains("n: 7"), "{record}");
     assert!(record.contains("row 1 of 1"), "{record}");
 }
+
+/// The question is a real text field (a cursor that moves); a search with an unknown status
+/// says so; pasted CR line breaks are new lines in the editor.
+#[test]
+fn the_question_field_has_a_cursor_and_searches_say_what_they_cannot_match() {
+    let f = fixture();
+    let mut a = app(&f);
+    let id = a.review.rows[0].id;
+    run_keys(&mut a, &[key('E'), code(KeyCode::Home)]);
+    run_keys(&mut a, &"Exactly: ".chars().map(key).collect::<Vec<_>>());
+    // Delete the last character from the end.
+    run_keys(&mut a, &[code(KeyCode::End), code(KeyCode::Backspace)]);
+    run_keys(&mut a, &[code(KeyCode::Enter)]);
+    assert_eq!(
+        f.store.pair(id).unwrap().question,
+        "Exactly: How many stores are there"
+    );
+
+    let mut keys = vec![key('/')];
+    keys.extend("status:bogus".chars().map(key));
+    keys.push(code(KeyCode::Enter));
+    run_keys(&mut a, &keys);
+    assert!(
+        a.message
+            .contains("status:bogus matches no known status (known: "),
+        "{}",
+        a.message
+    );
+    assert!(a.review.rows.is_empty());
+
+    run_keys(&mut a, &[code(KeyCode::Esc)]);
+    let mut a = app(&f);
+    run_keys(&mut a, &[key('e')]);
+    clear_editor(&mut a);
+    a.handle_paste("SELECT 1\rFROM stores\r\nWHERE 1");
+    assert_eq!(a.editor.lines(), ["SELECT 1", "FROM stores", "WHERE 1"]);
+}

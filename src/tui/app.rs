@@ -148,6 +148,8 @@ pub struct App {
     bulk: Vec<i64>,
     /// The pair to select once the queue is read again (after an undo).
     pending_select: Option<i64>,
+    /// Where the cursor is in the one-line field being typed (search, reason, question).
+    pub cursor: usize,
     /// Duplicates the reviewer was warned about before accepting (each is warned once).
     warned: std::collections::HashSet<i64>,
 }
@@ -189,16 +191,48 @@ enum LineEdit {
     Ignored,
 }
 
-fn edit_line(mut s: String, key: &KeyEvent) -> LineEdit {
+/// A key typed into a one-line field with a cursor (a char index): typing inserts at the
+/// cursor; ←/→, Home/End move it; Backspace/Delete remove around it.
+fn edit_line(mut s: String, cursor: &mut usize, key: &KeyEvent) -> LineEdit {
+    let n = s.chars().count();
+    *cursor = (*cursor).min(n);
+    let byte = |s: &str, c: usize| s.char_indices().nth(c).map_or(s.len(), |(b, _)| b);
     match key.code {
         KeyCode::Enter => LineEdit::Submit(s),
         KeyCode::Esc => LineEdit::Cancel,
-        KeyCode::Backspace => {
-            s.pop();
+        KeyCode::Left => {
+            *cursor = cursor.saturating_sub(1);
             LineEdit::Changed(s)
         }
-        KeyCode::Char(c) => {
-            s.push(c);
+        KeyCode::Right => {
+            *cursor = (*cursor + 1).min(n);
+            LineEdit::Changed(s)
+        }
+        KeyCode::Home => {
+            *cursor = 0;
+            LineEdit::Changed(s)
+        }
+        KeyCode::End => {
+            *cursor = n;
+            LineEdit::Changed(s)
+        }
+        KeyCode::Backspace if *cursor > 0 => {
+            let at = byte(&s, *cursor - 1);
+            s.remove(at);
+            *cursor -= 1;
+            LineEdit::Changed(s)
+        }
+        KeyCode::Backspace => LineEdit::Changed(s),
+        KeyCode::Delete if *cursor < n => {
+            let at = byte(&s, *cursor);
+            s.remove(at);
+            LineEdit::Changed(s)
+        }
+        KeyCode::Delete => LineEdit::Changed(s),
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            let at = byte(&s, *cursor);
+            s.insert(at, c);
+            *cursor += 1;
             LineEdit::Changed(s)
         }
         _ => LineEdit::Ignored,
@@ -236,6 +270,7 @@ impl App {
             bulk: Vec::new(),
             pending_select: None,
             warned: Default::default(),
+            cursor: 0,
         }
     }
 
@@ -314,10 +349,14 @@ impl App {
                 self.mode = Mode::Normal;
                 Vec::new()
             }
-            Mode::Search(s) => match edit_line(s, &key) {
+            Mode::Search(s) => match edit_line(s, &mut self.cursor, &key) {
                 LineEdit::Submit(s) => {
                     self.mode = Mode::Normal;
-                    self.apply_search(s)
+                    let effects = self.apply_search(s);
+                    if let Some(w) = self.review.search_warning() {
+                        self.message = w;
+                    }
+                    effects
                 }
                 LineEdit::Cancel => {
                     self.mode = Mode::Normal;
@@ -349,11 +388,12 @@ impl App {
                     }
                     None => {
                         self.mode = Mode::Reason(c.to_string());
+                        self.cursor = 1;
                         Vec::new()
                     }
                 }
             }
-            Mode::Reason(s) => match edit_line(s, &key) {
+            Mode::Reason(s) => match edit_line(s, &mut self.cursor, &key) {
                 LineEdit::Submit(s) => {
                     self.mode = Mode::Normal;
                     let note = (!s.trim().is_empty()).then(|| s.trim().to_string());
@@ -376,7 +416,7 @@ impl App {
                 }
                 LineEdit::Ignored => Vec::new(),
             },
-            Mode::Question(s) => match edit_line(s, &key) {
+            Mode::Question(s) => match edit_line(s, &mut self.cursor, &key) {
                 LineEdit::Submit(s) => {
                     self.mode = Mode::Normal;
                     self.save_question(s.trim())
@@ -553,17 +593,17 @@ impl App {
                 Vec::new()
             }
             Mode::Search(mut s) => {
-                s.push_str(&one_line());
+                self.insert_at_cursor(&mut s, &one_line());
                 self.mode = Mode::Search(s.clone());
                 self.apply_search(s)
             }
             Mode::Reason(mut s) => {
-                s.push_str(&one_line());
+                self.insert_at_cursor(&mut s, &one_line());
                 self.mode = Mode::Reason(s);
                 Vec::new()
             }
             Mode::Question(mut s) => {
-                s.push_str(&one_line());
+                self.insert_at_cursor(&mut s, &one_line());
                 self.mode = Mode::Question(s);
                 Vec::new()
             }
@@ -572,6 +612,16 @@ impl App {
                 Vec::new()
             }
         }
+    }
+
+    /// Puts pasted text into a one-line field at its cursor.
+    fn insert_at_cursor(&mut self, s: &mut String, text: &str) {
+        let at = s
+            .char_indices()
+            .nth(self.cursor)
+            .map_or(s.len(), |(b, _)| b);
+        s.insert_str(at, text);
+        self.cursor += text.chars().count();
     }
 
     /// The mouse wheel (with `ui.mouse: true`): moves the list of the view.
@@ -752,6 +802,10 @@ impl App {
                     Prompt::Search => Mode::Search(String::new()),
                     Prompt::Reason => Mode::Reason(String::new()),
                     Prompt::Question(q) => Mode::Question(q),
+                };
+                self.cursor = match &self.mode {
+                    Mode::Question(q) => q.chars().count(),
+                    _ => 0,
                 };
                 Vec::new()
             }
@@ -1329,10 +1383,15 @@ impl App {
             ));
         }
         let prompt = |label: &str, s: &str| {
+            let at = s
+                .char_indices()
+                .nth(self.cursor)
+                .map_or(s.len(), |(b, _)| b);
             Line::from(vec![
                 Span::styled(label.to_string(), self.theme.ui(Ui::KeyHint)),
-                Span::raw(s.to_string()),
+                Span::raw(s[..at].to_string()),
                 Span::raw("▏"),
+                Span::raw(s[at..].to_string()),
             ])
         };
         let status = match &self.mode {

@@ -103,7 +103,9 @@ impl EditorPane {
 
     /// Inserts text at the cursor, as typing would.
     pub fn insert(&mut self, text: &str, theme: &Theme) {
-        self.textarea.insert_str(text.replace("\r\n", "\n"));
+        // Terminals paste line breaks as CR LF or a lone CR: both are new lines here.
+        self.textarea
+            .insert_str(text.replace("\r\n", "\n").replace('\r', "\n"));
         self.dirty = true;
         highlight::apply(&mut self.textarea, theme);
     }
