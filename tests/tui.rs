@@ -1516,3 +1516,38 @@ fn the_question_field_has_a_cursor_and_searches_say_what_they_cannot_match() {
     a.handle_paste("SELECT 1\rFROM stores\r\nWHERE 1");
     assert_eq!(a.editor.lines(), ["SELECT 1", "FROM stores", "WHERE 1"]);
 }
+
+/// Tab completes names from the schema; an error says where it is.
+#[test]
+fn the_editor_completes_names_and_locates_errors() {
+    let f = fixture();
+    let mut a = app(&f);
+    run_keys(&mut a, &[key('e')]);
+    clear_editor(&mut a);
+    run_keys(
+        &mut a,
+        &"SELECT hourly_w".chars().map(key).collect::<Vec<_>>(),
+    );
+    run_keys(&mut a, &[code(KeyCode::Tab)]);
+    assert_eq!(a.editor.lines(), ["SELECT hourly_wage"]);
+    run_keys(&mut a, &" FROM emp".chars().map(key).collect::<Vec<_>>());
+    run_keys(&mut a, &[code(KeyCode::Tab)]);
+    // Several names start so: their common start, and the candidates listed.
+    assert_eq!(a.editor.lines(), ["SELECT hourly_wage FROM employee"]);
+    assert!(a.message.contains("employees"), "{}", a.message);
+    run_keys(&mut a, &[key('s')]);
+    // A second line with a misspelt keyword: the error names line 2.
+    run_keys(&mut a, &[code(KeyCode::Enter)]);
+    run_keys(
+        &mut a,
+        &"WHERE hourly_wage > 1 ORDR BY 1"
+            .chars()
+            .map(key)
+            .collect::<Vec<_>>(),
+    );
+    run_keys(&mut a, &[code(KeyCode::F(5))]);
+    match &a.results.state {
+        Results::Error(e) => assert!(e.contains("(at line 2, column"), "{e}"),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}

@@ -154,6 +154,32 @@ pub struct App {
     warned: std::collections::HashSet<i64>,
 }
 
+/// Where in `sql` an error message points: the token after `near "…"`, or the name in
+/// `no such column: …` / `no such table: …`, as a 1-based line and column.
+pub fn error_location(sql: &str, message: &str) -> Option<(usize, usize)> {
+    let token = if let Some(rest) = message.split("near \"").nth(1) {
+        rest.split('"').next()?.to_string()
+    } else {
+        let rest = message
+            .split("no such column: ")
+            .nth(1)
+            .or_else(|| message.split("no such table: ").nth(1))?;
+        rest.split(|c: char| c.is_whitespace() || c == ')' || c == ',')
+            .next()?
+            .to_string()
+    };
+    if token.is_empty() {
+        return None;
+    }
+    let needle = token.to_lowercase();
+    sql.lines().enumerate().find_map(|(i, l)| {
+        let lower = l.to_lowercase();
+        lower
+            .find(&needle)
+            .map(|b| (i + 1, lower[..b].chars().count() + 1))
+    })
+}
+
 /// How long the run that follows the selection waits for the keys to settle.
 pub const AUTO_RUN_DELAY: Duration = Duration::from_millis(150);
 
@@ -1111,6 +1137,14 @@ impl App {
                     self.result_cache.put(*pair, sql.clone(), r.clone());
                 }
                 self.results.finish(ticket, result);
+                // Where SQLite says the error is, when the message names a token.
+                if let (Results::Error(e), Some((_, sql))) =
+                    (&self.results.state, &self.results_for)
+                    && let Some((line, col)) = error_location(sql, e)
+                {
+                    self.results.state =
+                        Results::Error(format!("{e} (at line {line}, column {col})"));
+                }
             }
             BgEvent::Rows {
                 generation,

@@ -52,6 +52,7 @@ pub enum Action {
     DiscardDraft,
     JumpToRepeat,
     RecordView,
+    Complete,
 }
 
 /// Where a binding applies.
@@ -347,6 +348,13 @@ impl Action {
             "results: one row as column: value lines",
             Context::Normal,
             &["v"],
+        ),
+        (
+            Action::Complete,
+            "complete",
+            "complete a table, column or keyword",
+            Context::Editor,
+            &["tab"],
         ),
     ];
 

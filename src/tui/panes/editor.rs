@@ -71,6 +71,69 @@ impl EditorPane {
         }
     }
 
+    /// Completes the word before the cursor from the schema's table and column names and
+    /// SQL keywords: a single match is written out, several give their common start and are
+    /// listed (the message says which).
+    pub fn complete(&mut self, cx: &Shared) -> Option<String> {
+        let (row, col) = self.textarea.cursor();
+        let line = self.textarea.lines().get(row)?.clone();
+        let before: String = line.chars().take(col).collect();
+        let prefix: String = before
+            .chars()
+            .rev()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        if prefix.is_empty() {
+            return Some("type the start of a name, then Tab".into());
+        }
+        let schema = &cx.project.schema;
+        let mut names: Vec<String> = schema
+            .tables
+            .iter()
+            .flat_map(|t| {
+                std::iter::once(t.name.clone()).chain(t.columns.iter().map(|c| c.name.clone()))
+            })
+            .chain(COMPLETION_KEYWORDS.iter().map(|k| k.to_string()))
+            .filter(|n| n.to_lowercase().starts_with(&prefix.to_lowercase()) && *n != prefix)
+            .collect();
+        names.sort();
+        names.dedup();
+        let Some(first) = names.first() else {
+            return Some(format!(
+                "no table, column or keyword starts with `{prefix}`"
+            ));
+        };
+        // The longest start every candidate shares (without case).
+        let common: String = first
+            .chars()
+            .enumerate()
+            .take_while(|(i, c)| {
+                names
+                    .iter()
+                    .all(|n| n.chars().nth(*i).is_some_and(|d| d.eq_ignore_ascii_case(c)))
+            })
+            .map(|(_, c)| c)
+            .collect();
+        let rest: String = common.chars().skip(prefix.chars().count()).collect();
+        if !rest.is_empty() {
+            self.textarea.insert_str(&rest);
+            self.dirty = true;
+            highlight::apply(&mut self.textarea, cx.theme);
+        }
+        (names.len() > 1).then(|| {
+            let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
+            format!(
+                "{} names: {}{}",
+                names.len(),
+                shown.join(" "),
+                if names.len() > 8 { " …" } else { "" }
+            )
+        })
+    }
+
     /// Scrolls the read-only view by `delta` wrapped lines.
     pub fn scroll_by(&mut self, delta: isize) {
         let (total, shown) = self.view;
@@ -155,6 +218,10 @@ impl Pane for EditorPane {
             Some(Action::CancelQuery) => Intent::CancelQuery,
             Some(Action::SaveEdit) => Intent::SaveEdit(self.text()),
             Some(Action::LeaveEditor) => Intent::LeaveEditor,
+            Some(Action::Complete) => match self.complete(cx) {
+                Some(m) => Intent::Message(m),
+                None => Intent::Handled,
+            },
             _ => {
                 if self.textarea.input(*key) {
                     self.dirty = true;
@@ -171,6 +238,7 @@ impl Pane for EditorPane {
             &[
                 Action::RunQuery,
                 Action::SaveEdit,
+                Action::Complete,
                 Action::CancelQuery,
                 Action::LeaveEditor,
             ],
@@ -222,3 +290,11 @@ impl Pane for EditorPane {
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
+
+/// Keywords offered by completion (the schema's names come first in use).
+const COMPLETION_KEYWORDS: &[&str] = &[
+    "SELECT", "FROM", "WHERE", "GROUP", "ORDER", "BY", "HAVING", "LIMIT", "JOIN", "LEFT", "INNER",
+    "ON", "AND", "OR", "NOT", "IN", "EXISTS", "BETWEEN", "LIKE", "DISTINCT", "COUNT", "SUM", "AVG",
+    "MIN", "MAX", "CASE", "WHEN", "THEN", "ELSE", "END", "UNION", "DESC", "ASC", "WITH", "AS",
+    "IS", "NULL",
+];
