@@ -435,6 +435,15 @@ impl Store {
         Ok(out)
     }
 
+    /// The id of each job's newest event: a job whose newest event is the same has nothing
+    /// new to show.
+    pub fn job_event_heads(&self) -> Result<std::collections::BTreeMap<i64, i64>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT job_id, max(id) FROM job_events GROUP BY job_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn job_events(&self, job_id: i64) -> Result<Vec<JobEvent>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
@@ -596,6 +605,10 @@ mod tests {
             }
         );
         assert_eq!(all[&other], JobProgress::default());
+        let heads = store.job_event_heads().unwrap();
+        let newest = store.job_events(id).unwrap().last().unwrap().id;
+        assert_eq!(heads[&id], newest);
+        assert!(heads[&other] < newest);
         assert_eq!(all[&other].ratio(), None);
         // Counts as floats or strings still count.
         store
