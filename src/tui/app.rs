@@ -693,7 +693,7 @@ impl App {
                 .filter(|a| matches!(a, Action::RunQuery | Action::CancelQuery))
         });
         let Some(action) = action else {
-            return Vec::new();
+            return self.unbound_key(key);
         };
         // Keys of the whole app first, then the focused pane's, then those of the other
         // panes of the view; the queue's search, filter and order answer from every view.
@@ -815,6 +815,17 @@ impl App {
         self.apply(intent)
     }
 
+    /// A key bound to no action: the coverage view's Enter (the pairs of the concept or the
+    /// table selected, in the review queue).
+    fn unbound_key(&mut self, key: &KeyEvent) -> Vec<Effect> {
+        if self.tab != Tab::Coverage {
+            return Vec::new();
+        }
+        let cx = shared!(self);
+        let intent = self.coverage.handle(key, &cx);
+        self.apply(intent)
+    }
+
     /// Turns a pane's intent into state and effects.
     fn apply(&mut self, intent: Intent) -> Vec<Effect> {
         match intent {
@@ -912,6 +923,7 @@ impl App {
                 Vec::new()
             }
             Intent::SaveEdit(sql) => self.save_edit(sql),
+            Intent::FilterQueue(search) => self.filter_queue(search),
             Intent::InsertName(name) => {
                 self.editor.insert(&name, &self.theme);
                 self.tab = Tab::Review;
@@ -919,6 +931,29 @@ impl App {
                 self.message = format!("inserted {name}");
                 Vec::new()
             }
+        }
+    }
+
+    /// The periodic tick of the loop (every 2 s): reads the tuning jobs again, so a job
+    /// submitted elsewhere shows (and is followed) without a refresh, and the ages move on.
+    /// No new read while the last one asked for here is under way.
+    pub fn on_tick(&mut self) -> Vec<Effect> {
+        if self.jobs.reading {
+            return Vec::new();
+        }
+        self.jobs.reading = true;
+        vec![Effect::LoadJobs]
+    }
+
+    /// Shows the review queue filtered by `search` (a concept or a table picked in the
+    /// coverage view).
+    fn filter_queue(&mut self, search: String) -> Vec<Effect> {
+        self.tab = Tab::Review;
+        self.message = format!("review queue: {search}");
+        if self.review.set_search(search) {
+            self.request_rows()
+        } else {
+            Vec::new()
         }
     }
 
@@ -1204,12 +1239,16 @@ impl App {
             BgEvent::Drafts(Err(e)) => self.message = format!("cannot read the SQL drafts: {e}"),
             BgEvent::Eval(Ok(view)) => self.eval.view = *view,
             BgEvent::Eval(Err(e)) => self.message = format!("cannot read the evaluations: {e}"),
-            BgEvent::Jobs(Ok(list)) => {
-                self.jobs.set_list(list);
-                // The selected job's events may have changed with it.
-                self.jobs.requested = None;
+            BgEvent::Jobs(Ok(read)) => {
+                // The selected job's events are read again when the jobs changed.
+                if self.jobs.set_list(*read) {
+                    self.jobs.requested = None;
+                }
             }
-            BgEvent::Jobs(Err(e)) => self.message = format!("cannot read the tuning jobs: {e}"),
+            BgEvent::Jobs(Err(e)) => {
+                self.jobs.reading = false;
+                self.message = format!("cannot read the tuning jobs: {e}");
+            }
             BgEvent::JobEvents { id, events } => {
                 if self.jobs.requested == Some(id) {
                     self.jobs.events = Some((id, events));

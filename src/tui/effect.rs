@@ -7,11 +7,12 @@ use lode_core::pipeline::coverage::Coverage;
 use lode_core::project::Project;
 use lode_core::sql::{CancelFlag, ExecError, QueryResult};
 use lode_core::store::{
-    Job, JobEvent, PairStatus, PairSummary, QueueQuery, Review, ReviewAction, RunKind, Store,
+    JobEvent, PairStatus, PairSummary, QueueQuery, Review, ReviewAction, RunKind, Store,
 };
 use lode_core::tasks::StageEvent;
 
 use super::panes::eval::EvalView;
+use super::panes::jobs::JobsRead;
 use super::panes::pair::Detail;
 
 /// Which run a queue read shows.
@@ -143,7 +144,8 @@ pub enum BgEvent {
         detail: Result<Box<Detail>, String>,
     },
     Eval(Result<Box<EvalView>, String>),
-    Jobs(Result<Vec<Job>, String>),
+    /// The tuning jobs with their progress.
+    Jobs(Result<Box<JobsRead>, String>),
     JobEvents {
         id: i64,
         events: Result<Vec<JobEvent>, String>,
@@ -260,7 +262,7 @@ pub fn run_blocking(effect: Effect, project: &Project, store: &Store) -> Option<
                 .map_err(|e| format!("cannot read pair {id}: {e}")),
         },
         Effect::LoadEval => BgEvent::Eval(load_eval(store).map(Box::new).map_err(text)),
-        Effect::LoadJobs => BgEvent::Jobs(store.jobs().map_err(text)),
+        Effect::LoadJobs => BgEvent::Jobs(JobsRead::load(store).map(Box::new).map_err(text)),
         Effect::LoadJobEvents(id) => BgEvent::JobEvents {
             id,
             events: store

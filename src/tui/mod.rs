@@ -177,16 +177,13 @@ fn stage_reporter(tx: &mpsc::UnboundedSender<BgEvent>) -> lode_core::tasks::Repo
     })
 }
 
-/// Watches every tuning job that has not ended (as `lode jobs watch` does), so the jobs view
-/// follows them; each change is in the store before the view is told to reload. A job that
-/// cannot be followed says why in the footer.
-pub fn watch_jobs(app: &App, tx: &mpsc::UnboundedSender<BgEvent>) {
+/// Follows every tuning job that has not ended and is not followed yet (as `lode jobs watch`
+/// does: the same watcher), so the jobs view shows its progress; each change is in the store
+/// before the view is told to reload. Each job is followed once, however often this is called
+/// (after every read of the jobs); a job that cannot be followed says why in the footer.
+pub fn watch_jobs(app: &mut App, tx: &mpsc::UnboundedSender<BgEvent>) {
     let poll = Duration::from_secs_f64(app.project.config.tune.poll_s.max(0.05));
-    for job in &app.jobs.list {
-        let ended = job.status.is_terminal();
-        if ended || job.external_id.is_none() {
-            continue;
-        }
+    for job in app.jobs.to_follow() {
         let id = job.id;
         let provider =
             match lode_core::tune::provider_for(job.provider, &app.project, Arc::clone(&app.store))
@@ -289,8 +286,11 @@ pub fn run(project: Project, store: Arc<Store>, model: ModelRequest) -> Result<(
         for e in app.start() {
             perform(e, &app, &tx);
         }
-        let mut watching = false;
         let mut events = EventStream::new();
+        // Reads the jobs again every 2 s: a job submitted elsewhere shows and is followed.
+        let every = Duration::from_secs(2);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let frame = Duration::from_millis(33);
         let mut last_draw = Instant::now() - frame;
         loop {
@@ -298,10 +298,7 @@ pub fn run(project: Project, store: Arc<Store>, model: ModelRequest) -> Result<(
             if app.quit && !app.saving() {
                 break;
             }
-            if !watching && app.jobs.loaded {
-                watching = true;
-                watch_jobs(&app, &tx);
-            }
+            watch_jobs(&mut app, &tx);
             if app.dirty && last_draw.elapsed() >= frame {
                 crossterm::execute!(
                     std::io::stdout(),
@@ -365,6 +362,11 @@ pub fn run(project: Project, store: Arc<Store>, model: ModelRequest) -> Result<(
                 },
                 Some(bg) = rx.recv() => {
                     for e in app.handle_bg(bg) {
+                        perform(e, &app, &tx);
+                    }
+                }
+                _ = tick.tick() => {
+                    for e in app.on_tick() {
                         perform(e, &app, &tx);
                     }
                 }

@@ -47,6 +47,126 @@ pub struct JobEvent {
     pub data_json: Option<String>,
 }
 
+impl Job {
+    /// The tuned model's id, once the job made one (`model_id` of the result the watcher
+    /// stores); not the provider's job id, nor the base model.
+    pub fn tuned_model(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(self.result_json.as_deref()?).ok()?;
+        v["model_id"].as_str().map(String::from)
+    }
+}
+
+/// What a job's stored event data tell of its progress. The watcher stores the provider's
+/// figures with each status change (`step`, `total_steps`, `loss`, `raw_status`) and with each
+/// event of its feed (`step`, `total_steps`, `loss`); the newest of each figure counts.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct JobProgress {
+    pub step: Option<u64>,
+    pub total_steps: Option<u64>,
+    /// The provider's own word for where the job is (its raw status: Lamini's `SCHEDULED`,
+    /// OpenAI's `validating_files`), finer than lode's status.
+    pub phase: Option<String>,
+    /// The loss values reported, oldest first, one per step: a status polled again at the
+    /// same step is not a new point. Empty when read without them.
+    pub losses: Vec<f64>,
+}
+
+impl JobProgress {
+    /// From a job's events, oldest first (as [`Store::job_events`] returns them), with the
+    /// loss series.
+    pub fn of_events(events: &[JobEvent]) -> JobProgress {
+        let mut p = JobProgress::default();
+        let mut points = Points::default();
+        for e in events.iter().rev() {
+            if let Some(v) = e.data_json.as_deref().and_then(parse_data) {
+                p.take(&v);
+                points.take(&v);
+            }
+        }
+        p.losses = points.finish();
+        p
+    }
+
+    /// `step / total_steps` in 0..=1, when both are known (and the total is not zero).
+    pub fn ratio(&self) -> Option<f64> {
+        match (self.step, self.total_steps) {
+            (Some(s), Some(t)) if t > 0 => Some((s as f64 / t as f64).clamp(0.0, 1.0)),
+            _ => None,
+        }
+    }
+
+    /// Fills the figures still unknown from one event's data (events are taken newest first).
+    fn take(&mut self, v: &serde_json::Value) {
+        if self.step.is_none() {
+            self.step = count(&v["step"]);
+        }
+        if self.total_steps.is_none() {
+            self.total_steps = count(&v["total_steps"]);
+        }
+        if self.phase.is_none() {
+            self.phase = v["raw_status"]
+                .as_str()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from);
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.step.is_some() && self.total_steps.is_some() && self.phase.is_some()
+    }
+}
+
+/// Event data is JSON the watcher wrote from what a provider said: what does not parse, or is
+/// not an object, has no figures.
+fn parse_data(d: &str) -> Option<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(d)
+        .ok()
+        .filter(serde_json::Value::is_object)
+}
+
+/// A count a provider reported: an integer, a whole float or a number in a string.
+fn count(v: &serde_json::Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| {
+            v.as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                .map(|f| f.round() as u64)
+        })
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// The loss points, gathered newest first: one per step (or per value, without steps).
+#[derive(Default)]
+struct Points(Vec<(Option<u64>, f64)>);
+
+impl Points {
+    fn take(&mut self, v: &serde_json::Value) {
+        let loss = v["loss"]
+            .as_f64()
+            .or_else(|| v["loss"].as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|l: &f64| l.is_finite());
+        let Some(loss) = loss else {
+            return;
+        };
+        let step = count(&v["step"]);
+        // The newer point of a step stands; without steps, a value repeated by the next poll
+        // is the same point.
+        let same = self.0.last().is_some_and(|(s, l)| match (s, step) {
+            (Some(a), Some(b)) => *a == b,
+            (None, None) => *l == loss,
+            _ => false,
+        });
+        if !same {
+            self.0.push((step, loss));
+        }
+    }
+
+    fn finish(self) -> Vec<f64> {
+        self.0.into_iter().rev().map(|(_, l)| l).collect()
+    }
+}
+
 const DATASET_COLUMNS: &str = "id, name, format, created_at, run_id, path, item_count, sha256";
 
 fn dataset_from_row(r: &Row<'_>) -> rusqlite::Result<Dataset> {
@@ -284,6 +404,46 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Each job's progress as its newest event data tell it, without the loss series (for a
+    /// list of jobs: only the newest events of each job are read, until every figure is
+    /// known).
+    pub fn jobs_progress(&self) -> Result<std::collections::BTreeMap<i64, JobProgress>> {
+        let conn = self.lock();
+        let ids: Vec<i64> = conn
+            .prepare("SELECT id FROM jobs")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = conn.prepare(
+            "SELECT data_json FROM job_events WHERE job_id = ?1 AND data_json IS NOT NULL
+             ORDER BY id DESC",
+        )?;
+        let mut out = std::collections::BTreeMap::new();
+        for id in ids {
+            let mut p = JobProgress::default();
+            let mut rows = stmt.query([id])?;
+            while let Some(r) = rows.next()? {
+                let data: String = r.get(0)?;
+                if let Some(v) = parse_data(&data) {
+                    p.take(&v);
+                }
+                if p.complete() {
+                    break;
+                }
+            }
+            out.insert(id, p);
+        }
+        Ok(out)
+    }
+
+    /// The id of each job's newest event: a job whose newest event is the same has nothing
+    /// new to show.
+    pub fn job_event_heads(&self) -> Result<std::collections::BTreeMap<i64, i64>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT job_id, max(id) FROM job_events GROUP BY job_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn job_events(&self, job_id: i64) -> Result<Vec<JobEvent>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(
@@ -387,5 +547,112 @@ mod tests {
                 .is_none()
         );
         assert!(store.set_job_exit_code(99, 0).is_err());
+    }
+
+    #[test]
+    fn progress_phase_and_losses_come_from_the_newest_event_data() {
+        let store = Store::open_in_memory().unwrap();
+        let id = store
+            .create_job(TuneProvider::Lamini, None, None, JobStatus::Queued, "{}")
+            .unwrap();
+        let other = store
+            .create_job(TuneProvider::OpenAi, None, None, JobStatus::Queued, "{}")
+            .unwrap();
+        let status = |step: u64, loss: f64, raw: &str| {
+            serde_json::json!({"step": step, "total_steps": 500, "loss": loss, "raw_status": raw})
+                .to_string()
+        };
+        for (step, loss, raw) in [
+            (100, 2.0, "TRAINING"),
+            (100, 2.0, "TRAINING"),
+            (120, 1.5, "TRAINING"),
+        ] {
+            store
+                .update_job_status(
+                    id,
+                    JobStatus::Running,
+                    raw,
+                    Some(&status(step, loss, raw)),
+                    None,
+                )
+                .unwrap();
+        }
+        // An event of a feed (no raw status, no loss) and one whose data is not JSON.
+        store
+            .update_job_status(
+                id,
+                JobStatus::Running,
+                "checkpoint",
+                Some(r#"{"step": null, "total_steps": null, "loss": null, "event_id": "e1"}"#),
+                None,
+            )
+            .unwrap();
+        store
+            .update_job_status(id, JobStatus::Running, "?", Some("not json"), None)
+            .unwrap();
+        let p = JobProgress::of_events(&store.job_events(id).unwrap());
+        assert_eq!((p.step, p.total_steps), (Some(120), Some(500)));
+        assert_eq!(p.phase.as_deref(), Some("TRAINING"));
+        // The same step polled twice is one point.
+        assert_eq!(p.losses, vec![2.0, 1.5]);
+        assert_eq!(p.ratio(), Some(0.24));
+        let all = store.jobs_progress().unwrap();
+        assert_eq!(
+            all[&id],
+            JobProgress {
+                losses: Vec::new(),
+                ..p
+            }
+        );
+        assert_eq!(all[&other], JobProgress::default());
+        let heads = store.job_event_heads().unwrap();
+        let newest = store.job_events(id).unwrap().last().unwrap().id;
+        assert_eq!(heads[&id], newest);
+        assert!(heads[&other] < newest);
+        assert_eq!(all[&other].ratio(), None);
+        // Counts as floats or strings still count.
+        store
+            .update_job_status(
+                other,
+                JobStatus::Running,
+                "x",
+                Some(r#"{"step": "7", "total_steps": 10.0, "raw_status": " running "}"#),
+                None,
+            )
+            .unwrap();
+        let p = &store.jobs_progress().unwrap()[&other];
+        assert_eq!(
+            (p.step, p.total_steps, p.phase.as_deref()),
+            (Some(7), Some(10), Some("running"))
+        );
+    }
+
+    #[test]
+    fn the_tuned_model_is_the_results_model_id() {
+        let store = Store::open_in_memory().unwrap();
+        let id = store
+            .create_job(
+                TuneProvider::Lamini,
+                Some("base"),
+                None,
+                JobStatus::Queued,
+                "{}",
+            )
+            .unwrap();
+        store.set_job_external_id(id, "ext-1").unwrap();
+        assert_eq!(store.job(id).unwrap().tuned_model(), None);
+        store
+            .update_job_status(
+                id,
+                JobStatus::Succeeded,
+                "done",
+                None,
+                Some(r#"{"model_id": "tuned-7"}"#),
+            )
+            .unwrap();
+        assert_eq!(
+            store.job(id).unwrap().tuned_model().as_deref(),
+            Some("tuned-7")
+        );
     }
 }

@@ -24,7 +24,7 @@ pub use enums::{
 };
 pub use evals::{EvalCase, EvalRun, NewEvalCase};
 pub use failures::{GenerationFailure, NewGenerationFailure};
-pub use jobs::{Dataset, Job, JobEvent};
+pub use jobs::{Dataset, Job, JobEvent, JobProgress};
 pub use leases::{LEASE_HEARTBEAT, LEASE_STALE_AFTER, LeaseOwner, RunLease, host_name, unix_ms};
 pub use llm::{LlmCallStats, NewLlmCall, cache_key};
 pub use pairs::{

@@ -115,6 +115,8 @@ pub enum Intent {
     SaveEdit(String),
     /// Put a table or column name into the editor.
     InsertName(String),
+    /// Show the review queue with this search (`concept:NAME`, `table:NAME`).
+    FilterQueue(String),
 }
 
 /// A pane of the TUI.
@@ -166,6 +168,24 @@ pub fn clip(s: &str, n: usize) -> String {
     } else {
         one
     }
+}
+
+/// `s` cut to `n` characters with an ellipsis, its spacing kept (for text laid out in
+/// columns already).
+pub fn elide(s: &str, n: usize) -> String {
+    if s.chars().count() > n {
+        format!(
+            "{}…",
+            s.chars().take(n.saturating_sub(1)).collect::<String>()
+        )
+    } else {
+        s.to_string()
+    }
+}
+
+/// A block title of at most `w` characters: ` text `, elided when longer.
+pub fn title(s: &str, w: usize) -> String {
+    format!(" {} ", elide(s.trim(), w.saturating_sub(2)))
 }
 
 /// A `w`×`h` rectangle in the middle of `area`.
