@@ -693,7 +693,7 @@ impl App {
                 .filter(|a| matches!(a, Action::RunQuery | Action::CancelQuery))
         });
         let Some(action) = action else {
-            return self.unbound_key(key);
+            return Vec::new();
         };
         // Keys of the whole app first, then the focused pane's, then those of the other
         // panes of the view; the queue's search, filter and order answer from every view.
@@ -812,17 +812,6 @@ impl App {
         if intent == Intent::Unhandled && self.tab != Tab::Review {
             intent = self.review.queue_key(action);
         }
-        self.apply(intent)
-    }
-
-    /// A key bound to no action: the coverage view's Enter (the pairs of the concept or the
-    /// table selected, in the review queue).
-    fn unbound_key(&mut self, key: &KeyEvent) -> Vec<Effect> {
-        if self.tab != Tab::Coverage {
-            return Vec::new();
-        }
-        let cx = shared!(self);
-        let intent = self.coverage.handle(key, &cx);
         self.apply(intent)
     }
 

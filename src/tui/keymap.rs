@@ -53,6 +53,7 @@ pub enum Action {
     JumpToRepeat,
     RecordView,
     Complete,
+    ShowPairs,
 }
 
 /// Where a binding applies.
@@ -355,6 +356,13 @@ impl Action {
             "complete a table, column or keyword",
             Context::Editor,
             &["tab"],
+        ),
+        (
+            Action::ShowPairs,
+            "show_pairs",
+            "the review queue of the concept or table selected",
+            Context::Normal,
+            &["enter"],
         ),
     ];
 

@@ -4,7 +4,7 @@
 //! a legend; Spider hardness and what the pairs never touch beside. Enter on a concept or a
 //! table shows its pairs in the review queue.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -355,7 +355,7 @@ impl CoveragePane {
 
 impl Pane for CoveragePane {
     fn handle(&mut self, key: &KeyEvent, cx: &Shared) -> Intent {
-        if key.code == KeyCode::Enter && key.modifiers == KeyModifiers::NONE {
+        if cx.keymap.action(Context::Normal, key) == Some(Action::ShowPairs) {
             return match self.selected() {
                 Some(r) => Intent::FilterQueue(format!("{}:{}", r.kind.word(), r.name)),
                 None => Intent::Handled,
@@ -371,7 +371,10 @@ impl Pane for CoveragePane {
     }
 
     fn hints(&self, cx: &Shared) -> Vec<Hint> {
-        super::hints(cx.keymap, &[Action::Down, Action::Up, Action::Analyze])
+        super::hints(
+            cx.keymap,
+            &[Action::Down, Action::Up, Action::ShowPairs, Action::Analyze],
+        )
     }
 
     fn scroll(&mut self, delta: isize, _cx: &Shared) {
