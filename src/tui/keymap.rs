@@ -129,7 +129,7 @@ impl Action {
         (
             Action::Reject,
             "reject",
-            "reject the pair (with a reason)",
+            "reject, with a reason",
             Context::Normal,
             &["r"],
         ),
@@ -157,7 +157,7 @@ impl Action {
         (
             Action::Search,
             "search",
-            "search the questions / tables",
+            "search queue or schema",
             Context::Normal,
             &["/"],
         ),
@@ -171,7 +171,7 @@ impl Action {
         (
             Action::BulkAccept,
             "bulk_accept",
-            "accept every valid pair shown",
+            "accept all valid shown",
             Context::Normal,
             &["A"],
         ),
@@ -192,7 +192,7 @@ impl Action {
         (
             Action::SaveEdit,
             "save",
-            "validate, save and accept the edit",
+            "validate, save, accept",
             Context::Editor,
             &["ctrl-s"],
         ),
@@ -220,7 +220,7 @@ impl Action {
         (
             Action::InsertName,
             "insert_name",
-            "insert the name into the editor",
+            "put the name in the SQL",
             Context::Normal,
             &["i"],
         ),
@@ -255,7 +255,7 @@ impl Action {
         (
             Action::Evaluate,
             "evaluate",
-            "evaluate the newest tuned model",
+            "evaluate the tuned model",
             Context::Normal,
             &["ctrl-e"],
         ),
@@ -304,7 +304,7 @@ impl Action {
         (
             Action::NextRun,
             "next_run",
-            "queue of the next run (or all runs)",
+            "next run (or all runs)",
             Context::Normal,
             &["R"],
         ),

@@ -7,7 +7,9 @@
 pub mod app;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod chrome;
 pub mod effect;
+pub mod fit;
 pub mod highlight;
 pub mod keymap;
 pub mod panes;

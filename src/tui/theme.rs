@@ -5,6 +5,7 @@
 //! reverse.
 
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
 use serde::Deserialize;
 
 use lode_core::store::PairStatus;
@@ -201,6 +202,17 @@ impl Theme {
             .fg(self.ui.selection_fg.0)
             .bg(self.ui.selection_bg.0)
             .add_modifier(Modifier::BOLD)
+    }
+
+    /// A selected row: the selection colours over the whole line, with its spans' own
+    /// colours dropped (a green status on a cyan selection does not read); bold and the
+    /// other modifiers stay.
+    pub fn selected<'a>(&self, mut line: Line<'a>) -> Line<'a> {
+        for span in &mut line.spans {
+            span.style.fg = None;
+            span.style.bg = None;
+        }
+        line.style(self.selection())
     }
 
     pub fn border(&self, focused: bool) -> Style {
