@@ -13,6 +13,7 @@ pub mod fit;
 pub mod highlight;
 pub mod keymap;
 pub mod panes;
+pub mod search;
 pub mod theme;
 
 use std::io::Write;

@@ -153,13 +153,15 @@ impl Pane for SchemaPane {
                         .take(3)
                         .map(|v| elide(&v.display(), 16))
                         .collect();
-                    let room = w.saturating_sub(2 + name_w + 1 + type_w + 1 + key_w + 1);
+                    // Two spaces between the columns: a key's table never runs into a
+                    // sample number (`→ employees  13`).
+                    let room = w.saturating_sub(2 + name_w + 2 + type_w + 2 + key_w + 2);
                     Line::from(vec![
-                        Span::raw(format!("  {} ", pad(&col.name, name_w))),
+                        Span::raw(format!("  {}  ", pad(&col.name, name_w))),
                         Span::styled(pad(&col.decl_type, type_w), theme.sql("keyword")),
-                        Span::raw(" "),
+                        Span::raw("  "),
                         Span::styled(pad(&key, key_w), theme.ui(Ui::Warning)),
-                        Span::raw(" "),
+                        Span::raw("  "),
                         Span::styled(join_fitting(&samples, ", ", room), theme.ui(Ui::Muted)),
                     ])
                 }
