@@ -255,7 +255,7 @@ impl Action {
         (
             Action::Evaluate,
             "evaluate",
-            "evaluate the tuned model",
+            "run an evaluation",
             Context::Normal,
             &["ctrl-e"],
         ),
