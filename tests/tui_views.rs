@@ -509,6 +509,48 @@ fn the_help_lists_every_key_whole_grouped_by_pane() {
     assert!(!under("App", Action::CancelJob.description()));
 }
 
+/// A queue search that cannot match as meant says so in the footer as it is typed, and
+/// while it holds; the schema's search (plain words) does not.
+#[test]
+fn a_search_for_an_unknown_status_says_it_matches_none() {
+    let f = fixture();
+    let mut a = app(&f);
+    let typed = |a: &mut App, s: &str| {
+        run_keys(a, &[key('/')]);
+        run_keys(a, &s.chars().map(key).collect::<Vec<_>>());
+    };
+    typed(&mut a, "status:bogus");
+    let l = lines(&draw(&mut a, 200, 60));
+    assert!(l[59].starts_with("search: status:bogus"), "{}", l[59]);
+    assert!(
+        l[59].contains("status:bogus matches no known status"),
+        "{}",
+        l[59]
+    );
+    let l = lines(&draw(&mut a, 80, 24));
+    assert!(
+        l[23].contains("status:bogus matches no known status"),
+        "{}",
+        l[23]
+    );
+    assert!(l[23].chars().count() <= 80);
+    run_keys(&mut a, &[code(KeyCode::Enter)]);
+    a.message.clear();
+    let l = lines(&draw(&mut a, 200, 60));
+    assert!(
+        l[59].contains("status:bogus matches no known status"),
+        "{}",
+        l[59]
+    );
+    // A known status: no warning.
+    run_keys(&mut a, &[key('/'), code(KeyCode::Esc)]);
+    typed(&mut a, "status:valid");
+    assert!(!text(&draw(&mut a, 200, 60)).contains("no known status"));
+    run_keys(&mut a, &[code(KeyCode::Esc), key('2')]);
+    typed(&mut a, "status:bogus");
+    assert!(!text(&draw(&mut a, 200, 60)).contains("no known status"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Colours
 

@@ -15,10 +15,11 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
-use super::app::{APP_KEYS, App, Mode};
+use super::app::{APP_KEYS, App, Mode, Tab};
 use super::fit::{elide, pad, tail, width};
 use super::keymap::{Action, Context, Keymap};
 use super::panes::{Hint, Pane, Shared, centered, movement};
+use super::search::search_warning;
 use super::theme::Ui;
 
 /// A footer message stays for this many keys after it appeared.
@@ -148,19 +149,37 @@ pub fn render_footer(f: &mut Frame, area: Rect, app: &App) {
         }
         spans.push(Span::styled(label, theme.ui(Ui::Muted)));
     }
-    let prompt = |label: &str, s: &str| {
+    let warn = theme.ui(Ui::Warning);
+    let prompt = |label: &str, s: &str, warning: Option<String>| {
         // The end of what is typed shows (the cursor is there); a long start gives way.
         let shown = tail(s, w.saturating_sub(width(label) + 1));
-        Line::from(vec![
+        let used = width(label) + width(&shown) + 1;
+        let mut spans = vec![
             Span::styled(label.to_string(), theme.ui(Ui::KeyHint)),
             Span::raw(shown),
             Span::raw("▏"),
-        ])
+        ];
+        // What the search cannot match, as it is typed, in the room the text leaves.
+        if let Some(warning) = warning {
+            let room = w.saturating_sub(used + 2);
+            if room >= 8 {
+                spans.push(Span::styled(format!("  {}", elide(&warning, room)), warn));
+            }
+        }
+        Line::from(spans)
+    };
+    // The queue's search syntax (the schema's search is plain words).
+    let queue_warning = |s: &str| {
+        if app.tab == Tab::Schema {
+            None
+        } else {
+            search_warning(s)
+        }
     };
     let status = match &app.mode {
-        Mode::Search(s) => prompt("search: ", s),
-        Mode::Question(s) => prompt("question (Enter to save, Esc to cancel): ", s),
-        Mode::Reason(s) => prompt("reason (Enter to reject, Esc to cancel): ", s),
+        Mode::Search(s) => prompt("search: ", s, queue_warning(s)),
+        Mode::Question(s) => prompt("question (Enter to save, Esc to cancel): ", s, None),
+        Mode::Reason(s) => prompt("reason (Enter to reject, Esc to cancel): ", s, None),
         _ => {
             // The background task keeps its figures; the message gives way first.
             let bg = app
@@ -168,9 +187,16 @@ pub fn render_footer(f: &mut Frame, area: Rect, app: &App) {
                 .as_ref()
                 .map(|b| format!("   {}", elide(&format!("⟳ {b}"), w.saturating_sub(3))))
                 .unwrap_or_default();
-            let mut spans = vec![Span::raw(elide(&app.message, w - width(&bg)))];
+            let room = w - width(&bg);
+            // With no message, the queue's search says what it cannot match while it holds.
+            let mut spans = match queue_warning(&app.review.search) {
+                Some(warning) if app.message.is_empty() && app.tab == Tab::Review => {
+                    vec![Span::styled(elide(&warning, room), warn)]
+                }
+                _ => vec![Span::raw(elide(&app.message, room))],
+            };
             if !bg.is_empty() {
-                spans.push(Span::styled(bg, theme.ui(Ui::Warning)));
+                spans.push(Span::styled(bg, warn));
             }
             Line::from(spans)
         }
