@@ -811,9 +811,13 @@ fn keymap_overrides_and_conflicts() {
     assert_eq!(f.store.pair(id).unwrap().status, PairStatus::Accepted);
     // The help overlay follows the keymap.
     run_keys(&mut a, &[key('?')]);
-    let help = text(&draw(&mut a, 110, 30));
+    let help = text(&draw(&mut a, 110, 30)).replace('│', " ");
     assert!(
-        help.contains("y                  accept the pair"),
+        help.lines().any(|l| l
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(4)
+            .any(|w| w == ["y", "accept", "the", "pair"])),
         "{help}"
     );
 }
@@ -1502,8 +1506,7 @@ fn the_question_field_has_a_cursor_and_searches_say_what_they_cannot_match() {
     keys.push(code(KeyCode::Enter));
     run_keys(&mut a, &keys);
     assert!(
-        a.message
-            .contains("status:bogus matches no known status (known: "),
+        a.message.contains("status:bogus matches no known status"),
         "{}",
         a.message
     );

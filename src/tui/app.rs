@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout};
 use ratatui::style::Modifier;
-use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Clear, Paragraph, Tabs, Wrap};
 
 pub use super::effect::{BgEvent, Effect, RunChoice, Write, Written};
 use super::keymap::{Action, Context, Keymap};
@@ -26,7 +26,7 @@ use super::panes::pair::PairPane;
 use super::panes::results::{Results, ResultsPane};
 use super::panes::review::ReviewPane;
 use super::panes::schema::SchemaPane;
-use super::panes::{Hint, Intent, Pane, Prompt, Shared, centered, clip, hints};
+use super::panes::{Hint, Intent, Pane, Prompt, Shared, centered, hints};
 use super::theme::{Theme, Ui};
 use lode_core::project::Project;
 use lode_core::sql::QueryResult;
@@ -66,7 +66,7 @@ impl Tab {
 
 /// Keys the app answers itself, in every view (see `normal_key`); the queue's search, filter
 /// and order answer in every view too.
-const APP_KEYS: &[Action] = &[
+pub(crate) const APP_KEYS: &[Action] = &[
     Action::Quit,
     Action::Help,
     Action::NextTab,
@@ -130,6 +130,8 @@ pub struct App {
     pub jobs: JobsPane,
     pub message: String,
     pub background: Option<String>,
+    /// The footer's and the help overlay's state (see `chrome`).
+    pub chrome: super::chrome::Chrome,
     /// The model generation and evaluation started here use (the global flags).
     pub model: ModelRequest,
     pub dirty: bool,
@@ -285,6 +287,7 @@ impl App {
             jobs: JobsPane::default(),
             message: String::new(),
             background: None,
+            chrome: Default::default(),
             model: ModelRequest::default_model(),
             dirty: true,
             quit: false,
@@ -370,16 +373,20 @@ impl App {
     /// Handles one key press.
     pub fn handle_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         self.dirty = true;
+        let saving = self.saving();
+        self.chrome.on_key(&mut self.message, saving);
         let mut effects = match self.mode.clone() {
             Mode::Help => {
-                self.mode = Mode::Normal;
+                if self.chrome.help_key(&self.keymap, &key) {
+                    self.mode = Mode::Normal;
+                }
                 Vec::new()
             }
             Mode::Search(s) => match edit_line(s, &mut self.cursor, &key) {
                 LineEdit::Submit(s) => {
                     self.mode = Mode::Normal;
                     let effects = self.apply_search(s);
-                    if let Some(w) = self.review.search_warning() {
+                    if let Some(w) = super::search::search_warning(&self.review.search) {
                         self.message = w;
                     }
                     effects
@@ -1325,7 +1332,7 @@ impl App {
 
     /// Every key the view answers now: the footer's, those of the view's other panes, and
     /// the app's own (which answer in every view).
-    fn view_hints(&self) -> Vec<Hint> {
+    pub fn view_hints(&self) -> Vec<Hint> {
         let cx = shared!(self);
         let mut h = self.hints();
         if self.tab == Tab::Review {
@@ -1405,9 +1412,9 @@ impl App {
             Tab::Eval => self.eval.render(f, body, &cx, true),
             Tab::Jobs => self.jobs.render(f, body, &cx, true),
         }
-        self.render_footer(f, footer);
+        super::chrome::render_footer(f, footer, self);
         match &self.mode {
-            Mode::Help => self.render_help(f, area),
+            Mode::Help => super::chrome::render_help(f, area, self),
             Mode::Confirm(c) => {
                 let text = match c {
                     Confirm::BulkAccept(ids) => {
@@ -1430,134 +1437,5 @@ impl App {
             }
             _ => {}
         }
-    }
-
-    fn render_footer(&self, f: &mut Frame, area: Rect) {
-        let mut spans = Vec::new();
-        for h in self.hints() {
-            spans.push(Span::styled(
-                h.keys,
-                self.theme.ui(Ui::KeyHint).add_modifier(Modifier::BOLD),
-            ));
-            spans.push(Span::styled(
-                format!(" {}  ", h.label),
-                self.theme.ui(Ui::Muted),
-            ));
-        }
-        let prompt = |label: &str, s: &str| {
-            let at = s
-                .char_indices()
-                .nth(self.cursor)
-                .map_or(s.len(), |(b, _)| b);
-            Line::from(vec![
-                Span::styled(label.to_string(), self.theme.ui(Ui::KeyHint)),
-                Span::raw(s[..at].to_string()),
-                Span::raw("▏"),
-                Span::raw(s[at..].to_string()),
-            ])
-        };
-        let status = match &self.mode {
-            Mode::Search(s) => prompt("search: ", s),
-            Mode::Question(s) => prompt("question (Enter to save, Esc to cancel): ", s),
-            Mode::Reason(s) if s.is_empty() => {
-                let canned: Vec<String> = self
-                    .project
-                    .config
-                    .ui
-                    .reject_reasons
-                    .iter()
-                    .take(9)
-                    .enumerate()
-                    .map(|(i, r)| format!("{} {r}", i + 1))
-                    .collect();
-                prompt(
-                    &format!("reason (type, or {}; Esc cancels): ", canned.join(" · ")),
-                    s,
-                )
-            }
-            Mode::Reason(s) => prompt("reason (Enter to reject, Esc to cancel): ", s),
-            _ => {
-                let mut spans = vec![Span::raw(self.message.clone())];
-                if let Some(b) = &self.background {
-                    spans.push(Span::styled(
-                        format!("   ⟳ {b}"),
-                        self.theme.ui(Ui::Warning),
-                    ));
-                }
-                Line::from(spans)
-            }
-        };
-        f.render_widget(
-            Paragraph::new(Text::from(vec![Line::from(spans), status]))
-                .block(Block::default().borders(Borders::NONE)),
-            area,
-        );
-    }
-
-    /// Every binding of the keymap with its description; those the view answers now stand
-    /// out, the others are muted.
-    fn render_help(&self, f: &mut Frame, area: Rect) {
-        let offered: Vec<Action> = self.view_hints().iter().map(|h| h.action).collect();
-        let entries = self.keymap.help_lines();
-        let footer = [
-            "1-5 switch views · any key closes this help",
-            "search words, gen:NAME concept:NAME table:NAME status:NAME valid:yes|no",
-        ];
-        // As many columns as the height needs, each as wide as the width allows.
-        let rows_avail = area.height.saturating_sub(2 + footer.len() as u16).max(1) as usize;
-        let columns = entries.len().div_ceil(rows_avail).max(1);
-        let per = entries.len().div_ceil(columns);
-        let col_w = ((area.width.saturating_sub(2)) as usize / columns).min(56);
-        let key_w = (col_w / 3).min(18);
-        let desc_w = col_w.saturating_sub(key_w + 1);
-        let r = centered(
-            area,
-            (col_w * columns) as u16 + 2,
-            (per + footer.len()) as u16 + 2,
-        );
-        f.render_widget(Clear, r);
-        let cx = shared!(self);
-        let block = cx.block(" Keys ".into(), true);
-        let inner = block.inner(r);
-        f.render_widget(block, r);
-        let [body, foot] =
-            Layout::vertical([Constraint::Min(1), Constraint::Length(footer.len() as u16)])
-                .areas(inner);
-        let areas = Layout::horizontal(vec![Constraint::Length(col_w as u16); columns]).split(body);
-        for (chunk, a) in entries.chunks(per).zip(areas.iter()) {
-            let lines: Vec<Line> = chunk
-                .iter()
-                .map(|(action, keys, desc, ctx)| {
-                    let desc = if ctx.is_empty() {
-                        desc.to_string()
-                    } else {
-                        format!("{desc} ({ctx})")
-                    };
-                    let desc_style = if offered.contains(action) {
-                        ratatui::style::Style::default()
-                    } else {
-                        self.theme.ui(Ui::Muted)
-                    };
-                    Line::from(vec![
-                        Span::styled(
-                            format!("{:<w$} ", clip(keys, key_w), w = key_w),
-                            self.theme.ui(Ui::KeyHint).add_modifier(Modifier::BOLD),
-                        ),
-                        Span::styled(clip(&desc, desc_w), desc_style),
-                    ])
-                })
-                .collect();
-            f.render_widget(Paragraph::new(lines), *a);
-        }
-        let foot_lines: Vec<Line> = footer
-            .iter()
-            .map(|t| {
-                Line::from(Span::styled(
-                    clip(t, inner.width as usize),
-                    self.theme.ui(Ui::Muted),
-                ))
-            })
-            .collect();
-        f.render_widget(Paragraph::new(foot_lines), foot);
     }
 }

@@ -136,7 +136,7 @@ impl Action {
         (
             Action::Reject,
             "reject",
-            "reject the pair (with a reason)",
+            "reject, with a reason",
             Context::Normal,
             &["r"],
         ),
@@ -164,7 +164,7 @@ impl Action {
         (
             Action::Search,
             "search",
-            "search the questions / tables",
+            "search queue or schema",
             Context::Normal,
             &["/"],
         ),
@@ -178,7 +178,7 @@ impl Action {
         (
             Action::BulkAccept,
             "bulk_accept",
-            "accept every valid pair shown",
+            "accept all valid shown",
             Context::Normal,
             &["A"],
         ),
@@ -199,7 +199,7 @@ impl Action {
         (
             Action::SaveEdit,
             "save",
-            "validate, save and accept the edit",
+            "validate, save, accept",
             Context::Editor,
             &["ctrl-s"],
         ),
@@ -227,7 +227,7 @@ impl Action {
         (
             Action::InsertName,
             "insert_name",
-            "insert the name into the editor",
+            "put the name in the SQL",
             Context::Normal,
             &["i"],
         ),
@@ -262,7 +262,7 @@ impl Action {
         (
             Action::Evaluate,
             "evaluate",
-            "evaluate the newest tuned model",
+            "run an evaluation",
             Context::Normal,
             &["ctrl-e"],
         ),
@@ -311,7 +311,7 @@ impl Action {
         (
             Action::NextRun,
             "next_run",
-            "queue of the next run (or all runs)",
+            "next run (or all runs)",
             Context::Normal,
             &["R"],
         ),

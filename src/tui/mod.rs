@@ -7,11 +7,14 @@
 pub mod app;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod chrome;
 pub mod diff;
 pub mod effect;
+pub mod fit;
 pub mod highlight;
 pub mod keymap;
 pub mod panes;
+pub mod search;
 pub mod theme;
 
 use std::io::Write;
@@ -299,6 +302,11 @@ pub fn run(project: Project, store: Arc<Store>, model: ModelRequest) -> Result<(
                 break;
             }
             watch_jobs(&mut app, &tx);
+            // A footer message goes after a few seconds (or a few keys).
+            let saving = app.saving();
+            if app.chrome.tick(&mut app.message, Instant::now(), saving) {
+                app.dirty = true;
+            }
             if app.dirty && last_draw.elapsed() >= frame {
                 crossterm::execute!(
                     std::io::stdout(),
@@ -315,7 +323,12 @@ pub fn run(project: Project, store: Arc<Store>, model: ModelRequest) -> Result<(
             let wait = if app.dirty {
                 frame.saturating_sub(last_draw.elapsed())
             } else {
-                Duration::from_secs(3600)
+                app.chrome
+                    .expires_at()
+                    .map_or(Duration::from_secs(3600), |t| {
+                        t.saturating_duration_since(Instant::now())
+                            .max(Duration::from_millis(50))
+                    })
             };
             tokio::select! {
                 ev = events.next() => match ev {

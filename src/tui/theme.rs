@@ -5,6 +5,7 @@
 //! reverse.
 
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Line;
 use serde::Deserialize;
 
 use lode_core::store::PairStatus;
@@ -93,6 +94,16 @@ pub struct Theme {
     pub no_color: bool,
 }
 
+/// One of the 16 ANSI colours (which the terminal's palette defines) or the terminal's
+/// default: what a 16-colour terminal shows as meant.
+pub fn is_ansi16(c: Color) -> bool {
+    match c {
+        Color::Rgb(..) => false,
+        Color::Indexed(i) => i < 16,
+        _ => true,
+    }
+}
+
 fn color(s: &str) -> Option<Color> {
     if let Some(hex) = s.strip_prefix('#') {
         let v = u32::from_str_radix(hex, 16).ok()?;
@@ -134,6 +145,14 @@ impl Theme {
         };
         let mut theme: Theme =
             serde_norway::from_str(text).map_err(|e| format!("theme {name}: {e}"))?;
+        // The 16-colour theme follows the terminal's palette: it names no other colour.
+        if theme.name == "ansi16"
+            && let Some((key, c)) = theme.colours().into_iter().find(|(_, c)| !is_ansi16(*c))
+        {
+            return Err(format!(
+                "theme ansi16: {key} is {c}; this theme takes only the 16 ANSI colour names and reset"
+            ));
+        }
         theme.no_color = no_color;
         Ok(theme)
     }
@@ -203,6 +222,51 @@ impl Theme {
             .add_modifier(Modifier::BOLD)
     }
 
+    /// A selected row: the selection colours over the whole line, with its spans' own
+    /// colours dropped (a green status on a cyan selection does not read); bold and the
+    /// other modifiers stay.
+    pub fn selected<'a>(&self, mut line: Line<'a>) -> Line<'a> {
+        for span in &mut line.spans {
+            span.style.fg = None;
+            span.style.bg = None;
+        }
+        line.style(self.selection())
+    }
+
+    /// Every colour of the theme, named by its key in the theme file.
+    pub fn colours(&self) -> Vec<(&'static str, Color)> {
+        let (u, s, q) = (&self.ui, &self.status, &self.sql);
+        vec![
+            ("ui.fg", u.fg.0),
+            ("ui.bg", u.bg.0),
+            ("ui.border", u.border.0),
+            ("ui.border_focused", u.border_focused.0),
+            ("ui.title", u.title.0),
+            ("ui.selection_fg", u.selection_fg.0),
+            ("ui.selection_bg", u.selection_bg.0),
+            ("ui.muted", u.muted.0),
+            ("ui.key_hint", u.key_hint.0),
+            ("ui.error", u.error.0),
+            ("ui.warning", u.warning.0),
+            ("ui.success", u.success.0),
+            ("status.pending", s.pending.0),
+            ("status.valid", s.valid.0),
+            ("status.invalid", s.invalid.0),
+            ("status.fixed", s.fixed.0),
+            ("status.duplicate", s.duplicate.0),
+            ("status.leakage", s.leakage.0),
+            ("status.accepted", s.accepted.0),
+            ("status.rejected", s.rejected.0),
+            ("sql.keyword", q.keyword.0),
+            ("sql.function", q.function.0),
+            ("sql.string", q.string.0),
+            ("sql.number", q.number.0),
+            ("sql.comment", q.comment.0),
+            ("sql.operator", q.operator.0),
+            ("sql.identifier", q.identifier.0),
+        ]
+    }
+
     pub fn border(&self, focused: bool) -> Style {
         if focused {
             self.fg(self.ui.border_focused).add_modifier(Modifier::BOLD)
@@ -223,5 +287,24 @@ mod tests {
             assert_eq!(t.name, name);
         }
         assert!(Theme::load("solarized", false).is_err());
+    }
+
+    #[test]
+    fn the_16_colour_theme_names_only_the_16_colours() {
+        let t = Theme::load("ansi16", false).unwrap();
+        for (key, c) in t.colours() {
+            assert!(is_ansi16(c), "{key} is {c}");
+        }
+        assert!(!is_ansi16(Color::Rgb(1, 2, 3)));
+        assert!(!is_ansi16(Color::Indexed(16)));
+        assert!(is_ansi16(Color::Indexed(15)) && is_ansi16(Color::Reset));
+        // The selection reads: dark on a light colour, not a colour on a colour.
+        assert_eq!(
+            (t.ui.selection_fg.0, t.ui.selection_bg.0),
+            (Color::Black, Color::Cyan)
+        );
+        // The truecolor theme keeps its RGB colours.
+        let tc = Theme::load("truecolor", false).unwrap();
+        assert!(tc.colours().iter().any(|(_, c)| !is_ansi16(*c)));
     }
 }

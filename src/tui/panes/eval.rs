@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::{Hint, Intent, Pane, Shared, clip, movement, step, window_start};
+use crate::tui::fit::{elide, pad, pad_left, width};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::theme::Ui;
 use lode_core::pipeline::model_eval::Flip;
@@ -64,66 +65,67 @@ impl Pane for EvalPane {
                     "No evaluation yet: press {} to evaluate, or run `lode eval`.",
                     cx.keymap.keys_of(Action::Evaluate)
                 ))
+                .wrap(Wrap { trim: true })
                 .block(cx.block(" Evaluation ".into(), focused)),
                 area,
             );
             return;
         };
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)])
-                .areas(area);
         // A summary that does not parse shows as empty figures; the cases are still listed.
         let summary: serde_json::Value = run
             .summary_json
             .as_deref()
             .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or_default();
+        let sections = breakdowns(&summary);
+        let table = Breakdown::layout(&sections);
+        // The accuracy pane is as wide as its names, counts and bars need, between 40% and
+        // half of the width; narrower, the bars shrink, then the names are elided.
+        let left_w = (table.full_width() + 2).clamp(area.width * 2 / 5, area.width / 2);
+        let [left, right] =
+            Layout::horizontal([Constraint::Length(left_w), Constraint::Min(0)]).areas(area);
+        let block = cx.block(" Accuracy ".into(), focused);
+        let inner = block.inner(left);
+        f.render_widget(block, left);
+        let w = inner.width as usize;
+        let suffix = format!(" ({}, run {})", run.profile, run.id);
         let mut lines = vec![Line::from(vec![
-            Span::styled(format!("{} ", run.model), theme.ui(Ui::Title)),
             Span::styled(
-                format!("({}, run {})", run.profile, run.id),
-                theme.ui(Ui::Muted),
+                elide(&run.model, w.saturating_sub(width(&suffix)).max(4)),
+                theme.ui(Ui::Title),
             ),
+            Span::styled(suffix, theme.ui(Ui::Muted)),
         ])];
         lines.push(Line::from(format!(
             "accuracy {:.1}%",
             summary["accuracy"].as_f64().unwrap_or(0.0) * 100.0
         )));
-        lines.push(Line::from(""));
-        for section in ["by_hardness", "by_concept"] {
-            let src = if section == "by_hardness" {
-                &summary["summary"]["by_hardness"]
-            } else {
-                &summary[section]
-            };
-            if let Some(obj) = src.as_object() {
-                lines.push(Line::from(Span::styled(
-                    section.replace('_', " "),
-                    theme.ui(Ui::Title),
-                )));
-                for (k, v) in obj {
-                    let (n, c) = (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0));
-                    let pct = if n == 0 { 0.0 } else { c as f64 / n as f64 };
-                    lines.push(Line::from(format!(
-                        "  {:<22} {:>3}/{:<3} {}",
-                        clip(k, 22),
-                        c,
-                        n,
-                        "█".repeat((pct * 10.0).round() as usize)
-                    )));
-                }
-            }
-        }
         if !self.view.flips.is_empty() {
             lines.push(Line::from(Span::styled(
-                format!("{} flipped since the previous run", self.view.flips.len()),
+                elide(
+                    &format!("{} flipped since the previous run", self.view.flips.len()),
+                    w,
+                ),
                 theme.ui(Ui::Warning),
             )));
         }
-        f.render_widget(
-            Paragraph::new(lines).block(cx.block(" Accuracy ".into(), focused)),
-            left,
-        );
+        lines.push(Line::from(""));
+        for (title, rows) in &sections {
+            lines.push(Line::from(Span::styled(*title, theme.ui(Ui::Title))));
+            lines.extend(rows.iter().map(|r| table.line(r, w)));
+        }
+        // What does not fit is said, not cut off silently.
+        let h = inner.height as usize;
+        if lines.len() > h && h > 0 {
+            let more = lines.len() - (h - 1);
+            lines.truncate(h - 1);
+            lines.push(Line::from(Span::styled(
+                elide(&format!("… {more} more lines"), w),
+                theme.ui(Ui::Muted),
+            )));
+        }
+        f.render_widget(Paragraph::new(lines), inner);
+
         let failed = self.failed();
         let [list, sel] =
             Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(right);
@@ -133,20 +135,39 @@ impl Pane for EvalPane {
         let h = inner.height as usize;
         let cursor = self.cursor.min(failed.len().saturating_sub(1));
         let start = window_start(cursor, h, failed.len());
+        // Positions whole, reasons as wide as the longest (up to 16), the question elided.
+        let pos_w = failed
+            .iter()
+            .map(|c| width(&format!("#{}", c.position + 1)))
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let reason_w = failed
+            .iter()
+            .map(|c| width(c.reason.as_deref().unwrap_or("")))
+            .max()
+            .unwrap_or(0)
+            .min(16)
+            + 1;
+        let question_w = (inner.width as usize).saturating_sub(pos_w + reason_w);
         let mut fl = Vec::new();
         for (i, c) in failed.iter().enumerate().skip(start).take(h) {
-            let mut line = Line::from(vec![
-                Span::styled(format!("#{:<4}", c.position + 1), theme.ui(Ui::Muted)),
+            let line = Line::from(vec![
                 Span::styled(
-                    format!("{:<16}", c.reason.as_deref().unwrap_or("")),
+                    pad(&format!("#{}", c.position + 1), pos_w),
+                    theme.ui(Ui::Muted),
+                ),
+                Span::styled(
+                    pad(c.reason.as_deref().unwrap_or(""), reason_w - 1) + " ",
                     theme.ui(Ui::Error),
                 ),
-                Span::raw(clip(&c.question, inner.width.saturating_sub(22) as usize)),
+                Span::raw(elide(&c.question, question_w)),
             ]);
-            if i == cursor {
-                line = line.style(theme.selection());
-            }
-            fl.push(line);
+            fl.push(if i == cursor {
+                theme.selected(line)
+            } else {
+                line
+            });
         }
         if failed.is_empty() {
             fl.push(Line::from(Span::styled(
@@ -161,6 +182,100 @@ impl Pane for EvalPane {
     }
 }
 
+/// A breakdown row: a hardness level or a concept, and how many of its cases were right.
+struct Row {
+    name: String,
+    correct: u64,
+    total: u64,
+}
+
+/// The accuracy by hardness and by concept, as the summary records them (`[total, correct]`).
+fn breakdowns(summary: &serde_json::Value) -> Vec<(&'static str, Vec<Row>)> {
+    [
+        ("by hardness", &summary["summary"]["by_hardness"]),
+        ("by concept", &summary["by_concept"]),
+    ]
+    .into_iter()
+    .filter_map(|(title, src)| {
+        let obj = src.as_object()?;
+        let rows = obj
+            .iter()
+            .map(|(k, v)| Row {
+                name: k.clone(),
+                total: v[0].as_u64().unwrap_or(0),
+                correct: v[1].as_u64().unwrap_or(0),
+            })
+            .collect();
+        Some((title, rows))
+    })
+    .collect()
+}
+
+/// The column widths of the breakdown rows: the counts are always whole (`correct/total`,
+/// the slashes aligned); the bar shrinks or goes first, then the name is elided.
+struct Breakdown {
+    name_w: usize,
+    correct_w: usize,
+    total_w: usize,
+}
+
+const INDENT: usize = 2;
+const BAR: usize = 10;
+
+impl Breakdown {
+    fn layout(sections: &[(&str, Vec<Row>)]) -> Breakdown {
+        let rows = || sections.iter().flat_map(|(_, r)| r);
+        Breakdown {
+            name_w: rows().map(|r| width(&r.name)).max().unwrap_or(0),
+            correct_w: rows()
+                .map(|r| r.correct.to_string().len())
+                .max()
+                .unwrap_or(1),
+            total_w: rows().map(|r| r.total.to_string().len()).max().unwrap_or(1),
+        }
+    }
+
+    fn count_w(&self) -> usize {
+        self.correct_w + 1 + self.total_w
+    }
+
+    /// The width every name, count and a full bar need.
+    fn full_width(&self) -> u16 {
+        (INDENT + self.name_w + 1 + self.count_w() + 1 + BAR) as u16
+    }
+
+    fn line(&self, r: &Row, w: usize) -> Line<'static> {
+        let fixed = INDENT + 1 + self.count_w();
+        // The bar takes what the names leave, up to its full length; under 3 cells it goes.
+        let mut bar_w = w.saturating_sub(fixed + self.name_w + 1).min(BAR);
+        if bar_w < 3 {
+            bar_w = 0;
+        }
+        let name_w = w
+            .saturating_sub(fixed + if bar_w > 0 { bar_w + 1 } else { 0 })
+            .min(self.name_w);
+        let pct = if r.total == 0 {
+            0.0
+        } else {
+            r.correct as f64 / r.total as f64
+        };
+        let mut spans = vec![
+            Span::raw(" ".repeat(INDENT)),
+            Span::raw(pad(&r.name, name_w)),
+            Span::raw(format!(
+                " {}/{}",
+                pad_left(&r.correct.to_string(), self.correct_w),
+                pad(&r.total.to_string(), self.total_w)
+            )),
+        ];
+        if bar_w > 0 {
+            let filled = ((pct * bar_w as f64).round() as usize).min(bar_w);
+            spans.push(Span::raw(format!(" {}", "█".repeat(filled))));
+        }
+        Line::from(spans)
+    }
+}
+
 /// One failed case: why, then the gold and predicted SQL and rows side by side.
 fn render_case(f: &mut Frame, area: Rect, cx: &Shared, c: &EvalCase) {
     let theme = cx.theme;
@@ -171,15 +286,16 @@ fn render_case(f: &mut Frame, area: Rect, cx: &Shared, c: &EvalCase) {
         .as_deref()
         .and_then(|d| serde_json::from_str(d).ok())
         .unwrap_or_default();
+    let title = format!(
+        "#{} {}",
+        c.position + 1,
+        detail["reason"]
+            .as_str()
+            .or(c.reason.as_deref())
+            .unwrap_or("")
+    );
     let block = cx.block(
-        format!(
-            " #{} {} ",
-            c.position + 1,
-            detail["reason"]
-                .as_str()
-                .or(c.reason.as_deref())
-                .unwrap_or("")
-        ),
+        format!(" {} ", elide(&title, area.width.saturating_sub(4) as usize)),
         false,
     );
     let inner = block.inner(area);

@@ -319,7 +319,7 @@ impl Pane for JobsPane {
             }
             let mut line = Line::from(spans);
             if i == self.cursor {
-                line = line.style(theme.selection());
+                line = theme.selected(line);
             }
             lines.push(line);
         }

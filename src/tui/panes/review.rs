@@ -165,25 +165,6 @@ impl ReviewPane {
         q
     }
 
-    /// What in the search cannot match as meant: `status:` names that are not statuses.
-    pub fn search_warning(&self) -> Option<String> {
-        let unknown: Vec<&str> = self
-            .search
-            .split_whitespace()
-            .filter_map(|w| w.strip_prefix("status:"))
-            .flat_map(|v| v.split(','))
-            .filter(|s| !s.is_empty() && s.parse::<PairStatus>().is_err())
-            .collect();
-        (!unknown.is_empty()).then(|| {
-            let known: Vec<&str> = PairStatus::ALL.iter().map(|s| s.as_str()).collect();
-            format!(
-                "status:{} matches no known status (known: {})",
-                unknown.join(","),
-                known.join(", ")
-            )
-        })
-    }
-
     /// Keys that act on the queue from every view: search, status filter, order.
     pub fn queue_key(&mut self, action: Action) -> Intent {
         match action {
@@ -326,7 +307,7 @@ impl Pane for ReviewPane {
             );
             let mut line = Line::from(vec![status, Span::raw(text)]);
             if i == self.cursor {
-                line = line.style(theme.selection());
+                line = theme.selected(line);
             }
             lines.push(line);
         }
