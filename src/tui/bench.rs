@@ -125,15 +125,8 @@ pub fn first_frame(dir: &Path, started: Instant) -> Result<(Duration, App)> {
     )?;
     // The first frame shows the queue: the start's reads are part of it.
     // The pair's query (run after the keys settle, in the background) is not part of it.
-    let mut pending = app.start();
-    while !pending.is_empty() {
-        let mut deferred = Vec::new();
-        settle(&mut app, pending, Some(&mut deferred));
-        pending = deferred
-            .into_iter()
-            .filter(|e| matches!(e, Effect::LoadRows { .. }))
-            .collect();
-    }
+    let effects = app.start();
+    settle_without_queries(&mut app, effects);
     let mut terminal = Terminal::new(TestBackend::new(120, 40))?;
     terminal.draw(|f| app.render(f))?;
     Ok((started.elapsed(), app))
@@ -150,6 +143,21 @@ fn settle(app: &mut App, effects: Vec<Effect>, mut deferred: Option<&mut Vec<Eff
             (&effect, deferred.as_deref_mut())
         {
             d.push(effect);
+            continue;
+        }
+        let (project, store) = (Arc::clone(&app.project), Arc::clone(&app.store));
+        if let Some(ev) = run_blocking(effect, &project, &store) {
+            queue.extend(app.handle_bg(ev));
+        }
+    }
+}
+
+/// Carries out `effects` like [`settle`], but drops the queries that follow the selection
+/// (background work that the frame does not wait for).
+fn settle_without_queries(app: &mut App, effects: Vec<Effect>) {
+    let mut queue: VecDeque<Effect> = effects.into();
+    while let Some(effect) = queue.pop_front() {
+        if matches!(effect, Effect::RunQuery { .. }) {
             continue;
         }
         let (project, store) = (Arc::clone(&app.project), Arc::clone(&app.store));
