@@ -695,17 +695,22 @@ impl Store {
             args.push(t.clone().into());
         }
         for word in &q.text {
-            sql.push_str(
-                " AND (instr(lower(question), lower(?)) > 0 OR instr(lower(sql), lower(?)) > 0)",
-            );
-            args.push(word.clone().into());
-            args.push(word.clone().into());
+            // LIKE matches without case (ASCII, as lower() does) and without building a
+            // lowered copy of every question and query: several times faster at 100k pairs.
+            sql.push_str(" AND (question LIKE ? ESCAPE '\\' OR sql LIKE ? ESCAPE '\\')");
+            let escaped = word
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let pattern = format!("%{escaped}%");
+            args.push(pattern.clone().into());
+            args.push(pattern.into());
         }
         sql.push_str(match q.sort {
             QueueSort::Id => " ORDER BY id",
             QueueSort::Status => " ORDER BY status, id",
             QueueSort::Generator => " ORDER BY generator, id",
-            QueueSort::Question => " ORDER BY lower(question), id",
+            QueueSort::Question => " ORDER BY question COLLATE NOCASE, id",
             QueueSort::Newest => " ORDER BY updated_at DESC, id DESC",
         });
         let conn = self.lock();
