@@ -1079,10 +1079,18 @@ impl App {
                     self.decisions.retain(|d| *d != id);
                     self.message = format!("pair {id} back to {}", r.new_status);
                     self.review.set_status(id, r.new_status);
-                    // The queue is read again (the pair may come back under the filter) and
-                    // the cursor goes to the pair.
-                    self.pending_select = Some(id);
-                    self.request_rows()
+                    // The cursor goes to the pair: in the queue shown (decided pairs stay
+                    // until it is read again), else once the queue is read again.
+                    match self.review.rows.iter().position(|row| row.id == id) {
+                        Some(i) => {
+                            self.review.cursor = i;
+                            self.reread(id)
+                        }
+                        None => {
+                            self.pending_select = Some(id);
+                            self.request_rows()
+                        }
+                    }
                 }
                 Ok(None) => {
                     self.message = format!("pair {id} has no decision to undo");
