@@ -34,6 +34,7 @@ pub(super) const MIGRATIONS: &[&[Step]] = &[
     &[Step::Sql(include_str!("migrations/003_run_leases.sql"))],
     &[Step::Sql(include_str!("migrations/004_llm_servers.sql"))],
     &[Step::Sql(include_str!("migrations/005_review_drafts.sql"))],
+    &[Step::Sql(include_str!("migrations/006_queue_index.sql"))],
 ];
 
 /// Version 1 recorded a failed generator or sql-first call as a pair with empty SQL and a
