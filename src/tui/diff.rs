@@ -52,12 +52,13 @@ pub fn sql_diff(gold: &str, pair: &str) -> Option<Vec<DiffPiece>> {
             out.push(DiffPiece::Same(b[j].clone()));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(DiffPiece::Added(b[j].clone()));
-            j += 1;
-        } else {
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            // What the gold SQL had comes before what replaced it.
             out.push(DiffPiece::Removed(a[i].clone()));
             i += 1;
+        } else {
+            out.push(DiffPiece::Added(b[j].clone()));
+            j += 1;
         }
     }
     Some(out)
