@@ -1433,18 +1433,30 @@ fn a_duplicate_says_what_it_repeats_and_accepting_it_warns_once() {
 #[test]
 fn the_gold_parent_diff_marks_only_what_changed() {
     let f = fixture();
+    // Pair 3 came from the gold "online orders" pair; make it differ by one literal.
+    let id = f.store.pair_summaries(&Default::default()).unwrap()[2].id;
+    let gold = "SELECT COUNT(*) AS online_orders FROM orders WHERE channel = 'online'";
+    let db = rusqlite::Connection::open(f.project.dir().join(".lode/lode.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    db.execute(
+        "UPDATE pairs SET sql = ?1 WHERE id = ?2",
+        rusqlite::params![gold.replace("'online'", "'store'"), id],
+    )
+    .unwrap();
     let mut a = app(&f);
-    // Pair 3 came from the gold "online orders" pair; its SQL shares tokens with it.
     run_keys(&mut a, &[key('j'), key('j')]);
+    assert_eq!(a.review.rows[a.review.cursor].id, id);
     let screen = text(&draw(&mut a, 200, 60));
     assert!(screen.contains("from gold:"), "{screen}");
-    assert!(screen.contains("{+"), "{screen}");
-    assert!(screen.contains("[-"), "{screen}");
-    // Tokens in both are not marked.
     assert!(
-        !screen.contains("[-SELECT-]") && !screen.contains("{+SELECT+}"),
+        screen.contains(
+            "SELECT COUNT(*) AS online_orders FROM orders WHERE channel = [-'online'-] {+'store'+}"
+        ),
         "{screen}"
     );
+    // Exactly one token removed and one added.
+    assert_eq!(screen.matches("[-").count(), 1, "{screen}");
+    assert_eq!(screen.matches("{+").count(), 1, "{screen}");
 }
 
 /// Results: numbers right-aligned, long cells cut with `…`, and one row as a record (`v`).

@@ -140,14 +140,33 @@ impl Pane for PairPane {
                 )));
                 // What the generator changed: removed [-…-], added {+…+}; whole, wrapped.
                 let mut spans = vec![Span::styled("  ", theme.ui(Ui::Muted))];
-                match sql_diff(gs, &p.sql) {
-                    Some(diff) if diff.iter().any(|d| matches!(d, DiffPiece::Same(_))) => {
-                        let mut first = true;
+                // A diff helps when the generator changed a few things; a query rewritten
+                // through and through reads better as it is.
+                let diff = sql_diff(gs, &p.sql).filter(|d| {
+                    let same = d.iter().filter(|x| matches!(x, DiffPiece::Same(_))).count();
+                    same > 0 && crate::tui::diff::changes(d) <= same
+                });
+                match diff {
+                    Some(diff) => {
+                        let mut prev: Option<String> = None;
                         for piece in diff {
-                            if !first {
+                            let tok = match &piece {
+                                DiffPiece::Same(t)
+                                | DiffPiece::Removed(t)
+                                | DiffPiece::Added(t) => t.clone(),
+                            };
+                            // Spaces as SQL is written: none around `.`, inside parentheses,
+                            // or before a comma.
+                            let tight = prev.as_deref().is_some_and(|p| p == "." || p == "(")
+                                || matches!(tok.as_str(), "." | "," | ")")
+                                || (tok == "("
+                                    && prev.as_deref().is_some_and(|p| {
+                                        p.chars().all(|c| c.is_alphanumeric() || c == '_')
+                                    }));
+                            if prev.is_some() && !tight {
                                 spans.push(Span::raw(" "));
                             }
-                            first = false;
+                            prev = Some(tok);
                             spans.push(match piece {
                                 DiffPiece::Same(t) => Span::styled(t, theme.ui(Ui::Muted)),
                                 DiffPiece::Removed(t) => Span::styled(
@@ -161,8 +180,8 @@ impl Pane for PairPane {
                             });
                         }
                     }
-                    // Nothing in common (or too long to diff): the gold SQL as it is.
-                    _ => spans.push(Span::styled(gs.clone(), theme.ui(Ui::Muted))),
+                    // Rewritten (or too long to diff): the gold SQL as it is.
+                    None => spans.push(Span::styled(gs.clone(), theme.ui(Ui::Muted))),
                 }
                 text.push(Line::from(spans));
             }
