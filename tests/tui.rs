@@ -1271,7 +1271,7 @@ fn results_belong_to_the_selected_pair() {
     // The first pair's results are there without F5.
     let screen = text(&draw(&mut a, 110, 30));
     assert!(
-        screen.contains(&format!("Results · pair #{first} · stored SQL")),
+        screen.contains(&format!("pair #{first} · stored SQL")),
         "{screen}"
     );
     // Moving on: until the new pair's SQL has run, the old rows are marked stale.
@@ -1282,7 +1282,7 @@ fn results_belong_to_the_selected_pair() {
     perform_all(&mut a, cmds);
     let shown = text(&draw(&mut a, 110, 30));
     assert!(
-        shown.contains(&format!("Results · pair #{second} · stored SQL")),
+        shown.contains(&format!("pair #{second} · stored SQL")),
         "{shown}"
     );
     assert!(!shown.contains("STALE"), "{shown}");
@@ -1565,4 +1565,15 @@ fn the_editor_completes_names_and_locates_errors() {
         Results::Error(e) => assert!(e.contains("(at line 2, column"), "{e}"),
         other => panic!("expected an error, got {other:?}"),
     }
+}
+
+/// The review view at the smallest usual terminal and a large one: every pane fits, nothing
+/// is cut into a wrong number.
+#[test]
+fn review_snapshots_at_80x24_and_200x60() {
+    let f = fixture();
+    let mut a = app(&f);
+    run_keys(&mut a, &[key('j'), key('j')]);
+    insta::assert_snapshot!("review_80x24", text(&draw(&mut a, 80, 24)));
+    insta::assert_snapshot!("review_200x60", text(&draw(&mut a, 200, 60)));
 }

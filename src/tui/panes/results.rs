@@ -304,9 +304,9 @@ impl Pane for ResultsPane {
                         r.rows.len()
                     )
                 };
+                // Rows and columns first: a narrow window elides what the results are of.
                 let title = format!(
-                    " Results{}: {shown}{}{} · {:.1} ms ",
-                    self.about(),
+                    " Results: {shown}{}{} · {:.1} ms{} ",
                     if r.truncated {
                         format!(" (capped at {})", r.rows.len())
                     } else {
@@ -322,7 +322,12 @@ impl Pane for ResultsPane {
                     } else {
                         String::new()
                     },
-                    r.elapsed.as_secs_f64() * 1000.0
+                    r.elapsed.as_secs_f64() * 1000.0,
+                    self.about(),
+                );
+                let title = format!(
+                    " {} ",
+                    crate::tui::fit::elide(title.trim(), area.width.saturating_sub(4) as usize)
                 );
                 f.render_widget(
                     Table::new(rows, constraints)

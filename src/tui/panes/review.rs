@@ -270,22 +270,27 @@ impl Pane for ReviewPane {
     fn render(&mut self, f: &mut Frame, area: Rect, cx: &Shared, focused: bool) {
         let theme = cx.theme;
         // Only the visible window is built, whatever the number of pairs.
+        // The count comes early so a narrow window elides the order and the search, not it.
         let title = format!(
-            " Queue{}: {} · by {} · {}{} ",
+            " Queue{}: {} · {} · by {}{} ",
             self.run_id
                 .map_or(" (all runs)".to_string(), |r| format!(" run {r}")),
             FILTERS[self.filter].0,
-            self.sort.as_str(),
             if self.loading {
                 "loading…".to_string()
             } else {
                 format!("{} shown", self.rows.len())
             },
+            self.sort.as_str(),
             if self.search.is_empty() {
                 String::new()
             } else {
                 format!(" matching \"{}\"", self.search)
             },
+        );
+        let title = format!(
+            " {} ",
+            crate::tui::fit::elide(title.trim(), area.width.saturating_sub(4) as usize)
         );
         // Counts by status along the bottom edge, where a long search cannot push them out.
         let block = cx.block(title, focused).title_bottom(Span::styled(
