@@ -1577,3 +1577,23 @@ fn review_snapshots_at_80x24_and_200x60() {
     insta::assert_snapshot!("review_80x24", text(&draw(&mut a, 80, 24)));
     insta::assert_snapshot!("review_200x60", text(&draw(&mut a, 200, 60)));
 }
+
+/// `y` with nothing to copy says so; the search in effect stays visible at 80×24.
+#[test]
+fn copy_with_nothing_says_so_and_the_search_stays_in_sight() {
+    let f = fixture();
+    let mut a = app(&f);
+    let mut keys = vec![key('/')];
+    keys.extend("nothing-matches-this-word".chars().map(key));
+    keys.push(code(KeyCode::Enter));
+    run_keys(&mut a, &keys);
+    assert!(a.review.rows.is_empty());
+    let cmds = a.handle_key(key('y'));
+    assert!(
+        !cmds.iter().any(|c| matches!(c, Effect::Copy(_))),
+        "{cmds:?}"
+    );
+    assert!(a.message.starts_with("nothing to copy"), "{}", a.message);
+    let screen = text(&draw(&mut a, 80, 24));
+    assert!(screen.contains("/nothing-matches"), "{screen}");
+}

@@ -777,8 +777,14 @@ impl App {
                 return Vec::new();
             }
             Action::CopySql => {
+                let sql = self.editor.text();
+                if sql.trim().is_empty() {
+                    self.message =
+                        "nothing to copy: no pair is selected, or its SQL is empty".into();
+                    return Vec::new();
+                }
                 self.message = "SQL copied to the clipboard (OSC 52)".into();
-                return vec![Effect::Copy(self.editor.text())];
+                return vec![Effect::Copy(sql)];
             }
             Action::OpenExternalEditor => return vec![Effect::ExternalEdit(self.editor.text())],
             Action::Generate => {

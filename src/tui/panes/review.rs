@@ -293,10 +293,21 @@ impl Pane for ReviewPane {
             crate::tui::fit::elide(title.trim(), area.width.saturating_sub(4) as usize)
         );
         // Counts by status along the bottom edge, where a long search cannot push them out.
-        let block = cx.block(title, focused).title_bottom(Span::styled(
-            format!(" {} ", self.status_counts()),
-            theme.ui(Ui::Muted),
-        ));
+        // The search in effect stays in sight on the bottom edge (the title may be elided).
+        let bottom = if self.search.is_empty() {
+            format!(" {} ", self.status_counts())
+        } else {
+            format!(
+                " {} ",
+                crate::tui::fit::elide(
+                    &format!("/{} · {}", self.search, self.status_counts()),
+                    area.width.saturating_sub(4) as usize
+                )
+            )
+        };
+        let block = cx
+            .block(title, focused)
+            .title_bottom(Span::styled(bottom, theme.ui(Ui::Muted)));
         let inner = block.inner(area);
         f.render_widget(block, area);
         let h = inner.height as usize;
