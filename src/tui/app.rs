@@ -1027,6 +1027,10 @@ impl App {
             self.background = Some("computing coverage…".into());
             return vec![Effect::Analyze];
         }
+        // Back on the review view: the selected pair's results if they are not shown yet.
+        if self.tab == Tab::Review {
+            return self.auto_run();
+        }
         Vec::new()
     }
 
