@@ -93,7 +93,16 @@ impl Pane for PairPane {
     }
 
     fn hints(&self, cx: &Shared) -> Vec<Hint> {
-        super::hints(cx.keymap, &[Action::EditQuestion])
+        super::hints(
+            cx.keymap,
+            &[
+                Action::EditQuestion,
+                Action::JumpToRepeat,
+                Action::SqlDown,
+                Action::SqlUp,
+                Action::DiscardDraft,
+            ],
+        )
     }
 
     fn render(&mut self, f: &mut Frame, area: Rect, cx: &Shared, focused: bool) {
