@@ -91,7 +91,8 @@ fn the_binary_reviews_a_pair_in_a_terminal() {
     });
     let mut writer = pair.master.take_writer().unwrap();
 
-    let screen = wait_for(&parser, "to review · by id", Duration::from_secs(60));
+    // "N shown" once the queue is read ("loading…" before).
+    let screen = wait_for(&parser, " shown · by id", Duration::from_secs(60));
     assert!(screen.contains("1 Review"), "{screen}");
     assert!(parser.lock().unwrap().screen().alternate_screen());
     writer.write_all(b"a").unwrap();
