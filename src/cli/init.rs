@@ -88,6 +88,10 @@ pub fn run(args: &InitArgs) -> Result<i32> {
             );
         }
     }
+    // Generator counts scaled to the gold set: a small set gets more calls per pair.
+    if let Some(n) = gold_count(&args.gold) {
+        text = scale_generation(&text, n);
+    }
     std::fs::write(&config_path, text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     println!("wrote {}", config_path.display());
@@ -130,5 +134,67 @@ fn yaml_str(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+/// How many gold pairs the given file holds, if it can be read (else the template's counts
+/// stay; `lode check` reports a bad file).
+fn gold_count(gold: &Option<PathBuf>) -> Option<usize> {
+    let path = gold.as_ref()?;
+    lode_core::project::inputs::load_gold_set(path)
+        .ok()
+        .map(|loaded| loaded.items.len())
+}
+
+/// Calls per gold pair of each built-in generator for a gold set of `n` pairs: about 20 gold
+/// pairs' worth of calls, so 5 pairs get 4 calls each and 20 or more get 1.
+pub fn calls_per_gold(n: usize) -> usize {
+    (20usize.div_ceil(n.max(1))).clamp(1, 4)
+}
+
+/// The template's `generate.per_gold` counts (each 1) multiplied for a gold set of `n`.
+fn scale_generation(text: &str, n: usize) -> String {
+    let m = calls_per_gold(n);
+    let mut in_per_gold = false;
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if line.starts_with("  per_gold:") {
+            in_per_gold = true;
+        } else if in_per_gold && !line.starts_with("    ") {
+            in_per_gold = false;
+        }
+        if in_per_gold
+            && let Some((name, rest)) = trimmed.split_once(": 1")
+            && !name.contains(' ')
+        {
+            out.push_str(&format!("    {name}: {m}{rest}"));
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_counts_scale_with_the_gold_set() {
+        assert_eq!(calls_per_gold(5), 4);
+        assert_eq!(calls_per_gold(10), 2);
+        assert_eq!(calls_per_gold(15), 2);
+        assert_eq!(calls_per_gold(20), 1);
+        assert_eq!(calls_per_gold(300), 1);
+        let scaled = scale_generation(CONFIG_TEMPLATE, 5);
+        assert!(scaled.contains("    pattern: 4           #"), "{scaled}");
+        assert!(scaled.contains("    paraphrase: 4        #"), "{scaled}");
+        // Only the per_gold block changes.
+        assert_eq!(
+            scaled.lines().count(),
+            CONFIG_TEMPLATE.lines().count(),
+            "{scaled}"
+        );
     }
 }

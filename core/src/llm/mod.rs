@@ -236,10 +236,11 @@ impl LlmError {
     /// client's circuit breaker counts them.
     pub fn is_permanent(&self) -> bool {
         match self {
+            // Not `Unsupported`: that is one request the backend cannot answer (the offline
+            // rules backend and a free-form validator prompt), not a server that is gone.
             LlmError::Auth { .. }
             | LlmError::Network { .. }
             | LlmError::Config { .. }
-            | LlmError::Unsupported { .. }
             | LlmError::Halted { .. } => true,
             LlmError::ModelUnavailable { retryable, .. } => !retryable,
             _ => false,

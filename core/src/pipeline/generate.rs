@@ -162,6 +162,9 @@ pub struct GeneratorStats {
     pub leakage: usize,
     /// LLM calls that failed (the run went on).
     pub call_failures: usize,
+    /// Why a generator that was asked made no question at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why_none: Option<String>,
 }
 
 /// What a run produced.
@@ -223,6 +226,11 @@ impl GenerateSummary {
             row(name, g);
         }
         row("all", &self.totals());
+        for (name, g) in &self.by_generator {
+            if let Some(why) = &g.why_none {
+                s.push_str(&format!("{name} made no question: {why}\n"));
+            }
+        }
         s
     }
 }
@@ -720,6 +728,7 @@ pub async fn run(
     let mut by_generator = ctx.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
     // Recount from the store, so a resumed run reports the whole run.
     recount(&store, run_id, &mut by_generator)?;
+    explain_empty_generators(project, &specs, &mut by_generator);
     let summary = GenerateSummary {
         run_id,
         resumed,
@@ -736,6 +745,43 @@ pub async fn run(
     }
     held.release()?;
     Ok(summary)
+}
+
+/// Says why each generator that was asked made no question: every call failed, nothing in
+/// the gold set it can work on, or the model gave nothing usable.
+fn explain_empty_generators(
+    project: &Project,
+    specs: &[GeneratorSpec],
+    stats: &mut BTreeMap<String, GeneratorStats>,
+) {
+    let splittable = project.gold.iter().any(|g| {
+        let upper = g.sql.to_uppercase();
+        upper.contains(" JOIN ") || upper.matches("SELECT").count() > 1
+    });
+    for (name, g) in stats.iter_mut() {
+        if g.asked == 0 || g.generated > 0 {
+            continue;
+        }
+        let calls = specs
+            .iter()
+            .find(|s| &s.name == name)
+            .map_or(0, |s| s.calls * project.gold.len());
+        g.why_none = Some(if calls > 0 && g.call_failures >= calls {
+            format!(
+                "every one of its {} calls failed (the run's failures say why)",
+                g.call_failures
+            )
+        } else if name == "decomposer" && !splittable {
+            "no gold query has a subquery or join to split".to_string()
+        } else if g.call_failures > 0 {
+            format!(
+                "{} of its calls failed and the others gave no usable question",
+                g.call_failures
+            )
+        } else {
+            "the model gave no usable question for any gold pair".to_string()
+        });
+    }
 }
 
 /// Status counts from the store into the per-generator stats (asked/generated/call
