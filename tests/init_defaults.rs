@@ -109,4 +109,11 @@ fn init_scales_generation_and_a_generator_with_nothing_to_do_says_why() {
             .contains("decomposer made no question: no gold query has a subquery or join to split"),
         "{stdout}"
     );
+    // The example's LLM validator needs an LLM: said once, not failed for every pair.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("answers_the_question needs an LLM profile"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(", 0 failed)"), "{stdout}");
 }

@@ -462,12 +462,28 @@ fn make_ctx(
 ) -> Result<Arc<Ctx>, GenerateError> {
     let g = &project.config.generate;
     let existing = store.origins(run_id)?;
-    let llm_validators = g
+    let mut llm_validators = g
         .validators
         .iter()
         .filter(|v| v.kind == "llm")
         .map(|v| Ok((v.clone(), prompts::load("llm_validator", &g.prompts)?)))
         .collect::<Result<Vec<_>, PromptError>>()?;
+    // The offline rules backend answers lode's own tasks, not a validator's free-form prompt:
+    // asking it for every pair only fills the call log with failures. Said once, skipped.
+    if client.backend().kind() == "rules" && !llm_validators.is_empty() {
+        let names: Vec<&str> = llm_validators
+            .iter()
+            .map(|(v, _)| v.name.as_str())
+            .collect();
+        progress(GenerateEvent::Warning(format!(
+            "the LLM validator{} {} need{} an LLM profile (--profile or llm.default); skipped \
+             with the offline rules backend",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            if names.len() == 1 { "s" } else { "" }
+        )));
+        llm_validators.clear();
+    }
     for v in &g.validators {
         if v.kind != "rule" && v.kind != "llm" {
             return Err(GenerateError::Config(format!(
