@@ -201,7 +201,13 @@ impl ResultCache {
             .map(|(_, r)| r.clone())
     }
 
+    /// Results bigger than this are not kept (64 of them could otherwise hold a lot).
+    const MAX_ROWS: usize = 2000;
+
     fn put(&mut self, pair: i64, sql: String, result: QueryResult) {
+        if result.rows.len() > Self::MAX_ROWS {
+            return;
+        }
         self.entries
             .retain(|((p, s), _)| !(*p == pair && *s == sql));
         if self.entries.len() >= Self::CAP {

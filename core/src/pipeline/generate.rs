@@ -482,6 +482,22 @@ fn make_ctx(
             names.join(", "),
             if names.len() == 1 { "s" } else { "" }
         )));
+        // A template that cannot be filled in is still said (once), so a typo in a custom
+        // prompt shows before the profile that would use it is set up.
+        for (v, t) in &llm_validators {
+            let mut vars: BTreeMap<&'static str, String> =
+                ["question", "sql", "schema", "glossary"]
+                    .into_iter()
+                    .map(|k| (k, String::new()))
+                    .collect();
+            vars.insert("instruction", v.instruction.clone().unwrap_or_default());
+            if let Err(e) = t.render(&vars) {
+                progress(GenerateEvent::Warning(format!(
+                    "the validator {} prompt cannot be used, so its step is skipped: {e}",
+                    v.name
+                )));
+            }
+        }
         llm_validators.clear();
     }
     for v in &g.validators {
