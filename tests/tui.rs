@@ -5,14 +5,12 @@
 use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 
 #[path = "common/tui_driver.rs"]
 mod tui_driver;
-use tui_driver::perform_all;
+use tui_driver::{code, draw, key, perform_all, run_keys};
 
 use lode::tui::app::{App, BgEvent, Effect, Mode, Tab};
 use lode::tui::keymap::Keymap;
@@ -240,12 +238,6 @@ fn reload(app: &mut App) {
     perform_all(app, effects);
 }
 
-fn draw(app: &mut App, w: u16, h: u16) -> Buffer {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|frame| app.render(frame)).unwrap();
-    t.backend().buffer().clone()
-}
-
 /// The screen as text, with times and timings (which change run to run) masked.
 fn text(buf: &Buffer) -> String {
     let mut out = String::new();
@@ -295,14 +287,6 @@ fn mask(s: &str) -> String {
     masked
 }
 
-fn key(c: char) -> KeyEvent {
-    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
-}
-
-fn code(c: KeyCode) -> KeyEvent {
-    KeyEvent::new(c, KeyModifiers::NONE)
-}
-
 fn ctrl(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
 }
@@ -320,14 +304,6 @@ fn clear_editor(a: &mut App) {
         a.handle_key(code(KeyCode::Backspace));
     }
     panic!("the editor did not empty: {:?}", a.editor.lines());
-}
-
-/// Presses keys and performs what they ask for (queue reads included) before going on.
-fn run_keys(app: &mut App, keys: &[KeyEvent]) {
-    for k in keys {
-        let cmds = app.handle_key(*k);
-        perform_all(app, cmds);
-    }
 }
 
 fn press(app: &mut App, keys: &[KeyEvent]) -> Vec<Effect> {

@@ -6,15 +6,13 @@
 
 use std::sync::Arc;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use crossterm::event::KeyCode;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 
 #[path = "common/tui_driver.rs"]
 mod tui_driver;
-use tui_driver::perform_all;
+use tui_driver::{code, draw, key, perform_all, run_keys};
 
 use lode::tui::app::{App, BgEvent, Effect, Tab};
 use lode::tui::keymap::Keymap;
@@ -216,12 +214,6 @@ fn app(f: &Fixture) -> App {
     app_with(f, false)
 }
 
-fn draw(app: &mut App, w: u16, h: u16) -> Buffer {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|frame| app.render(frame)).unwrap();
-    t.backend().buffer().clone()
-}
-
 /// The screen as text, with the stored times (which change run to run) masked.
 fn text(buf: &Buffer) -> String {
     let mut out = String::new();
@@ -256,21 +248,6 @@ fn mask(s: &str) -> String {
         i += 1;
     }
     out
-}
-
-fn key(c: char) -> KeyEvent {
-    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
-}
-
-fn code(c: KeyCode) -> KeyEvent {
-    KeyEvent::new(c, KeyModifiers::NONE)
-}
-
-fn run_keys(app: &mut App, keys: &[KeyEvent]) {
-    for k in keys {
-        let effects = app.handle_key(*k);
-        perform_all(app, effects);
-    }
 }
 
 /// The line of the screen holding `needle`.

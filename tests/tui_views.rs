@@ -6,15 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use crossterm::event::KeyCode;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 
 #[path = "common/tui_driver.rs"]
 mod tui_driver;
-use tui_driver::perform_all;
+use tui_driver::{code, draw, key, perform_all, run_keys};
 
 use lode::tui::app::{App, Mode};
 use lode::tui::chrome::{Chrome, MESSAGE_KEYS, MESSAGE_TTL};
@@ -203,12 +201,6 @@ fn app(f: &Fixture) -> App {
     a
 }
 
-fn draw(app: &mut App, w: u16, h: u16) -> Buffer {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|frame| app.render(frame)).unwrap();
-    t.backend().buffer().clone()
-}
-
 /// The screen's lines, right spaces trimmed, times (which change run to run) masked.
 fn lines(buf: &Buffer) -> Vec<String> {
     (0..buf.area.height)
@@ -249,21 +241,6 @@ fn mask(s: &str) -> String {
 fn footer(buf: &Buffer) -> String {
     let l = lines(buf);
     l[l.len() - 2..].join("\n")
-}
-
-fn key(c: char) -> KeyEvent {
-    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
-}
-
-fn code(c: KeyCode) -> KeyEvent {
-    KeyEvent::new(c, KeyModifiers::NONE)
-}
-
-fn run_keys(app: &mut App, keys: &[KeyEvent]) {
-    for k in keys {
-        let effects = app.handle_key(*k);
-        perform_all(app, effects);
-    }
 }
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (200, 60)];

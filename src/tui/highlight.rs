@@ -229,14 +229,14 @@ fn byte_offset(line: &str, col: u64) -> usize {
         .map_or(line.len(), |(i, _)| i)
 }
 
-/// Re-highlights the whole editor (cheap for editor-sized SQL).
-pub fn apply(editor: &mut TextArea<'static>, theme: &Theme) {
-    editor.clear_custom_highlight();
-    let lines: Vec<String> = editor.lines().to_vec();
+/// The coloured stretches of `lines` (as one SQL text): (row, byte start, byte end, style),
+/// in token order; a multi-line token (a block comment) gives one stretch per line.
+fn marks(lines: &[&str], theme: &Theme) -> Vec<(usize, usize, usize, Style)> {
     let text = lines.join("\n");
     let Ok(tokens) = Tokenizer::new(&SQLiteDialect {}, &text).tokenize_with_location() else {
-        return;
+        return Vec::new();
     };
+    let mut out = Vec::new();
     for t in tokens {
         let Some(role) = role(&t.token) else { continue };
         let style: Style = theme.sql(role);
@@ -244,7 +244,6 @@ pub fn apply(editor: &mut TextArea<'static>, theme: &Theme) {
         if s.line == 0 || e.line == 0 {
             continue;
         }
-        // Multi-line tokens (block comments) are coloured line by line.
         for line_no in s.line..=e.line {
             let row = (line_no - 1) as usize;
             let Some(line) = lines.get(row) else { break };
@@ -259,9 +258,20 @@ pub fn apply(editor: &mut TextArea<'static>, theme: &Theme) {
                 line.len()
             };
             if start < end {
-                editor.custom_highlight(((row, start), (row, end)), style, 1);
+                out.push((row, start, end, style));
             }
         }
+    }
+    out
+}
+
+/// Re-highlights the whole editor (cheap for editor-sized SQL).
+pub fn apply(editor: &mut TextArea<'static>, theme: &Theme) {
+    editor.clear_custom_highlight();
+    let lines: Vec<String> = editor.lines().to_vec();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    for (row, start, end, style) in marks(&refs, theme) {
+        editor.custom_highlight(((row, start), (row, end)), style, 1);
     }
 }
 
@@ -354,39 +364,14 @@ fn breaks_before(k: Option<Keyword>, prev: Option<Keyword>) -> bool {
 pub fn styled_lines(text: &str, theme: &Theme) -> Vec<ratatui::text::Line<'static>> {
     use ratatui::text::{Line, Span};
     let lines: Vec<&str> = text.split('\n').collect();
-    // Per line: (byte start, byte end, style) of each coloured token, in order.
-    let mut marks: Vec<Vec<(usize, usize, Style)>> = vec![Vec::new(); lines.len()];
-    if let Ok(tokens) = Tokenizer::new(&SQLiteDialect {}, text).tokenize_with_location() {
-        for t in tokens {
-            let Some(role) = role(&t.token) else { continue };
-            let (s, e) = (t.span.start, t.span.end);
-            if s.line == 0 || e.line == 0 {
-                continue;
-            }
-            for line_no in s.line..=e.line {
-                let row = (line_no - 1) as usize;
-                let Some(line) = lines.get(row) else { break };
-                let start = if line_no == s.line {
-                    byte_offset(line, s.column)
-                } else {
-                    0
-                };
-                let end = if line_no == e.line {
-                    byte_offset(line, e.column)
-                } else {
-                    line.len()
-                };
-                if start < end {
-                    marks[row].push((start, end, theme.sql(role)));
-                }
-            }
-        }
+    let mut by_row: Vec<Vec<(usize, usize, Style)>> = vec![Vec::new(); lines.len()];
+    for (row, start, end, style) in marks(&lines, theme) {
+        by_row[row].push((start, end, style));
     }
     lines
         .iter()
-        .zip(marks)
-        .map(|(line, mut m)| {
-            m.sort_by_key(|(s, _, _)| *s);
+        .zip(by_row)
+        .map(|(line, m)| {
             let mut spans = Vec::new();
             let mut at = 0;
             for (s, e, style) in m {

@@ -1,7 +1,37 @@
-//! Drives the TUI's effects in tests the way its loop does (shared by the TUI tests; each
-//! test file includes it with `#[path]`).
+//! Drives the TUI's effects in tests the way its loop does, with the key and drawing helpers
+//! the TUI tests share (each test file includes it with `#[path]`; not every file uses all).
+#![allow(dead_code)]
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use lode::tui::app::{App, Effect};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+
+/// A plain key.
+pub fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+/// A special key (Enter, Esc, arrows, F5) without modifiers.
+pub fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+/// Presses each key and carries out what it asks for before the next.
+pub fn run_keys(app: &mut App, keys: &[KeyEvent]) {
+    for k in keys {
+        let effects = app.handle_key(*k);
+        perform_all(app, effects);
+    }
+}
+
+/// One frame of the app at `w`×`h`.
+pub fn draw(app: &mut App, w: u16, h: u16) -> Buffer {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|frame| app.render(frame)).unwrap();
+    t.backend().buffer().clone()
+}
 
 /// Runs the effects, feeds their results back, and runs what those ask for in turn, until
 /// nothing is left under way.

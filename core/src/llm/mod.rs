@@ -20,6 +20,7 @@ use serde_json::Value as Json;
 pub use client::{ANSWER_PURPOSES, ClientOptions, DEFAULT_MAX_TOKENS, LlmClient};
 pub use lamini::{LaminiBackend, llama3_prompt as lamini_prompt};
 pub use openai::OpenAiBackend;
+pub(crate) use openai::{retry_after_capped, root_cause};
 pub use output_schema::{OutputSchema, extract_json};
 
 use crate::config::{Config, LlmProfile, ProfileKind, Secret};

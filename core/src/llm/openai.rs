@@ -460,7 +460,9 @@ pub(super) fn transport_error(e: reqwest::Error, timeout: Duration) -> LlmError 
     }
 }
 
-fn root_cause(e: &dyn std::error::Error) -> String {
+/// The innermost cause of an error: "Connection refused (os error 111)" rather than
+/// "error sending request for url (…)". Shared with the tuning providers.
+pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -470,18 +472,32 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     msg
 }
 
-/// `Retry-After` in seconds (HTTP dates are rare from LLM servers and ignored).
+/// The wait a server asks for, at most `cap`: `retry-after-ms` (OpenAI's), else
+/// `Retry-After` in seconds (HTTP dates are rare from these servers and ignored). Shared by
+/// the LLM clients and the tuning providers.
+pub(crate) fn retry_after_capped(
+    headers: &reqwest::header::HeaderMap,
+    cap: Duration,
+) -> Option<Duration> {
+    let number = |name: &str| {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+    };
+    number("retry-after-ms")
+        .map(|ms| ms / 1000.0)
+        .or_else(|| number("retry-after"))
+        .map(|s| Duration::from_secs_f64(s.min(cap.as_secs_f64())))
+}
+
+/// The wait an LLM server asks for; more than a day is capped there (and never crashes lode).
 pub(super) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        // A server asking for more than a day is capped there (and never crashes lode).
-        .map(|s| Duration::from_secs_f64(s.min(crate::config::MAX_SECONDS)))
+    retry_after_capped(headers, Duration::from_secs_f64(crate::config::MAX_SECONDS))
 }
 
 /// The provider's message from an error body of any usual shape.

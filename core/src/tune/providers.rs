@@ -110,7 +110,7 @@ impl Call<'_> {
         let req = req.map_err(|e| {
             self.fail(
                 "a request",
-                &format!("cannot build it: {}", root_cause(&e)),
+                &format!("cannot build it: {}", crate::llm::root_cause(&e)),
                 false,
                 None,
                 None,
@@ -121,7 +121,7 @@ impl Call<'_> {
             let detail = if e.is_timeout() {
                 "no answer: timed out".to_string()
             } else {
-                format!("no answer: {}", root_cause(&e))
+                format!("no answer: {}", crate::llm::root_cause(&e))
             };
             // A request that could not be built or followed (a bad URL, a redirect loop)
             // fails the same way every time; the rest is the network.
@@ -138,7 +138,7 @@ impl Call<'_> {
         let text = text.map_err(|e| {
             self.fail(
                 &endpoint,
-                &format!("the reply was cut off: {}", root_cause(&e)),
+                &format!("the reply was cut off: {}", crate::llm::root_cause(&e)),
                 true,
                 Some(status),
                 None,
@@ -166,35 +166,9 @@ fn is_transient_status(status: u16) -> bool {
     matches!(status, 408 | 425 | 429 | 500..=599)
 }
 
-/// The wait a server asks for: `retry-after-ms`, or `Retry-After` in seconds (an HTTP date
-/// is ignored), at most [`MAX_RETRY_AFTER`].
+/// The wait a provider asks for, at most [`MAX_RETRY_AFTER`].
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let number = |name: &str| {
-        headers
-            .get(name)?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0)
-    };
-    number("retry-after-ms")
-        .map(|ms| ms / 1000.0)
-        .or_else(|| number("retry-after"))
-        .map(|s| Duration::from_secs_f64(s.min(MAX_RETRY_AFTER.as_secs_f64())))
-}
-
-/// The innermost cause of an error: "Connection refused (os error 111)" rather than
-/// "error sending request for url (…)".
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg = s.to_string();
-        source = s.source();
-    }
-    msg
+    crate::llm::retry_after_capped(headers, MAX_RETRY_AFTER)
 }
 
 /// Lamini memory tuning.

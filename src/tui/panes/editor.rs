@@ -44,11 +44,6 @@ impl EditorPane {
         self.textarea.lines()
     }
 
-    /// Unsaved SQL edits: the editor's and the stashed drafts.
-    pub fn unsaved(&self) -> usize {
-        self.drafts.len() + usize::from(self.dirty)
-    }
-
     /// The selected pair has a draft: an unsaved edit on screen or one kept for it.
     pub fn has_draft(&self, id: i64) -> bool {
         (self.pair == Some(id) && self.dirty) || self.drafts.contains_key(&id)
