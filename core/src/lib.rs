@@ -14,6 +14,7 @@ pub mod rules;
 pub mod sql;
 pub mod sqlprompt;
 pub mod store;
+pub mod synth;
 pub mod tasks;
 pub mod tune;
 
