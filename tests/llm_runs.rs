@@ -123,7 +123,7 @@ fn good(r: &FakeRequest) -> FakeResponse {
     let (system, user) = messages(r);
     let t = tag(&user);
     let answer = if system.contains("precise SQL queries") {
-        json!({"sql_query": format!("SELECT name, '{t}' AS tag FROM stores")})
+        json!({"sql_query": format!("SELECT name AS n_{t} FROM stores")})
     } else if system.contains("debugging expert") {
         json!({"corrected_sql": "SELECT name FROM stores"})
     } else {
@@ -463,7 +463,7 @@ fn a_pair_whose_debugger_call_is_refused_is_made_again_on_resume_not_kept_as_fai
                 let sql = format!("SELECT nme, '{t}' AS tag FROM stores");
                 FakeResponse::chat(&json!({ "sql_query": sql }).to_string())
             } else if system.contains("debugging expert") {
-                let sql = format!("SELECT name, '{t}' AS tag FROM stores");
+                let sql = format!("SELECT name AS n_{t} FROM stores");
                 FakeResponse::chat(&json!({ "corrected_sql": sql }).to_string())
             } else {
                 good(r)

@@ -18,8 +18,30 @@ use crate::diag::did_you_mean;
 use crate::llm::{Backend, BoxFuture, LlmError, LlmRequest, LlmResponse, OutputSchema, Task};
 use crate::project::inputs::normalize_question;
 use crate::project::{GlossaryEntry, GoldPair, Project};
+use crate::sql::analyze::Hardness;
 use crate::sql::schema::{Schema, Table};
 use crate::sql::{Database, Value};
+use crate::synth::names::{human, singular};
+use crate::synth::sqlgen::{Candidate, Synth, worth_keeping};
+use crate::synth::{Rng, hash_str};
+
+/// The generators that get synthesized pairs near their gold pair, each its own share.
+const NEAR_STRIPES: &[&str] = &[
+    "pattern",
+    "variation",
+    "decomposer",
+    "comparative",
+    "edge_case",
+    "granular",
+];
+/// The share of the synthesized pairs SQL-first gives out (with those near no gold pair).
+const SQL_FIRST_SLOT: usize = 6;
+
+/// The synthesized candidates and which of them were found to return rows.
+struct SynthPool {
+    candidates: Vec<Candidate>,
+    checked: Mutex<Vec<Option<bool>>>,
+}
 
 /// A question/SQL pair the rules made, with how.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,42 +65,14 @@ pub struct RulesEngine {
     memory: Mutex<HashMap<String, String>>,
     /// Distinct values per (table, column), sampled once.
     values: Mutex<HashMap<(String, String), Vec<Value>>>,
-    /// The schema-driven pairs, built once.
-    schema_cache: std::sync::OnceLock<Vec<RulePair>>,
+    /// The synthesized candidates, written once.
+    synth_pool: std::sync::OnceLock<SynthPool>,
+    /// The gold pair each pool candidate is nearest to.
+    pool_owners: std::sync::OnceLock<Vec<(Option<usize>, usize)>>,
+    /// Serializes the SQL-first walk over the pool, so concurrent calls agree on offsets.
+    sql_first_lock: Mutex<()>,
     /// Answer only from the given pairs (the memory index), never from schema templates.
     retrieval_only: bool,
-}
-
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            items.swap(i, j);
-        }
-    }
-}
-
-fn hash_str(s: &str) -> u64 {
-    // FNV-1a: stable across runs and platforms, unlike std's hasher.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 const NUMBER_WORDS: [&str; 21] = [
@@ -136,34 +130,6 @@ fn days_in_month(year: i32, month: usize) -> u32 {
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
-    }
-}
-
-/// "a" or "an" before a word.
-fn article(word: &str) -> &'static str {
-    let first = word.chars().next().unwrap_or('x').to_ascii_lowercase();
-    if "aeiou".contains(first) && !word.starts_with("uni") && !word.starts_with("eu") {
-        "an"
-    } else {
-        "a"
-    }
-}
-
-/// `order_items` → `order items`.
-fn human(name: &str) -> String {
-    name.replace('_', " ").to_lowercase()
-}
-
-/// A rough singular: `categories` → `category`, `stores` → `store`.
-fn singular(word: &str) -> String {
-    if let Some(stem) = word.strip_suffix("ies") {
-        format!("{stem}y")
-    } else if word.ends_with("ss") {
-        word.to_string()
-    } else if let Some(stem) = word.strip_suffix('s') {
-        stem.to_string()
-    } else {
-        word.to_string()
     }
 }
 
@@ -234,7 +200,9 @@ impl RulesEngine {
             seed,
             memory: Mutex::new(HashMap::new()),
             values: Mutex::new(HashMap::new()),
-            schema_cache: std::sync::OnceLock::new(),
+            synth_pool: std::sync::OnceLock::new(),
+            pool_owners: std::sync::OnceLock::new(),
+            sql_first_lock: Mutex::new(()),
             retrieval_only: false,
         }
     }
@@ -247,14 +215,10 @@ impl RulesEngine {
         e
     }
 
-    /// Runs the query; keeps it only if it returns rows that are not all NULL.
+    /// Runs the query; keeps it only if it returns rows that are not all NULL (nor a lone
+    /// zero count).
     fn executes(&self, sql: &str) -> bool {
-        match self.db.query(sql) {
-            Ok(r) => {
-                !r.rows.is_empty() && r.rows.iter().any(|row| row.iter().any(|v| !v.is_null()))
-            }
-            Err(_) => false,
-        }
+        self.db.query(sql).is_ok_and(|r| worth_keeping(&r.rows))
     }
 
     fn remember(&self, pair: &RulePair) {
@@ -609,7 +573,226 @@ impl RulesEngine {
                 }
             }
         }
+        out.extend(self.aggregate_swaps(gold, &tokens));
+        out.extend(self.column_swaps(gold, &tokens));
         out
+    }
+
+    /// One aggregate call changed with its word in the question: "average" → "total".
+    fn aggregate_swaps(&self, gold: &GoldPair, tokens: &[Token]) -> Vec<RulePair> {
+        const AGGS: &[(&str, &[&str])] = &[
+            ("AVG", &["average", "mean"]),
+            ("SUM", &["total", "sum"]),
+            ("MAX", &["maximum", "highest", "largest"]),
+            ("MIN", &["minimum", "lowest", "smallest"]),
+        ];
+        let calls: Vec<usize> = tokens
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| {
+                matches!(t, Token::Word(w) if AGGS.iter().any(|(f, _)| w.value.eq_ignore_ascii_case(f)))
+                    && matches!(tokens.get(i + 1), Some(Token::LParen))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let [i] = calls.as_slice() else {
+            return Vec::new();
+        };
+        let Token::Word(w) = &tokens[*i] else {
+            return Vec::new();
+        };
+        let Some((from, from_words)) = AGGS.iter().find(|(f, _)| w.value.eq_ignore_ascii_case(f))
+        else {
+            return Vec::new();
+        };
+        // "total number of" is a count, whatever function the SQL uses.
+        if gold.question.to_lowercase().contains("total number") {
+            return Vec::new();
+        }
+        let Some(range) = from_words
+            .iter()
+            .find_map(|fw| find_words(&gold.question, fw))
+        else {
+            return Vec::new();
+        };
+        AGGS.iter()
+            .filter(|(f, _)| f != from)
+            .map(|(f, words)| {
+                let mut toks = tokens.to_vec();
+                toks[*i] = Token::make_word(f, None);
+                RulePair {
+                    question: replace_keep_case(&gold.question, range, words[0]),
+                    sql: detokenize(&toks),
+                    how: "aggregate".into(),
+                }
+            })
+            .collect()
+    }
+
+    /// A measure (or a shown label) the question names, swapped for another of its table's
+    /// measures (labels) in the SQL and the question alike.
+    fn column_swaps(&self, gold: &GoldPair, tokens: &[Token]) -> Vec<RulePair> {
+        let profile = crate::synth::profile::SchemaProfile::new(&self.schema);
+        let names = crate::synth::names::Names::new(&self.schema, &self.glossary);
+        let mut out = Vec::new();
+        let words_at: Vec<(usize, String)> = tokens
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| match t {
+                Token::Word(w) => Some((i, w.value.clone())),
+                _ => None,
+            })
+            .collect();
+        for (i, name) in &words_at {
+            let Some(table) = self.table_with_column(&gold.sql, name) else {
+                continue;
+            };
+            let Some(ti) = self.schema.tables.iter().position(|t| t.name == table.name) else {
+                continue;
+            };
+            let Some(ci) = table
+                .columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(name))
+            else {
+                continue;
+            };
+            let tp = &profile.tables[ti];
+            let group = if tp.nums.contains(&ci) {
+                &tp.nums
+            } else if tp.labels.contains(&ci) {
+                &tp.labels
+            } else {
+                continue;
+            };
+            let words = names.column(&table.name, name);
+            let Some(range) = find_words(&gold.question, &words) else {
+                continue;
+            };
+            for &other in group.iter().filter(|&&o| o != ci) {
+                let oc = &table.columns[other];
+                // A column the query already uses would repeat itself.
+                if words_at
+                    .iter()
+                    .any(|(_, w)| w.eq_ignore_ascii_case(&oc.name))
+                {
+                    continue;
+                }
+                let ow = names.column(&table.name, &oc.name);
+                // Every use of the column changes, not only this one.
+                let toks: Vec<Token> = tokens
+                    .iter()
+                    .map(|t| match t {
+                        Token::Word(w) if w.value.eq_ignore_ascii_case(name) => {
+                            Token::make_word(&oc.name, w.quote_style)
+                        }
+                        other => other.clone(),
+                    })
+                    .collect();
+                let question = replace_keep_case(&gold.question, range, &ow);
+                if find_words(&question, &words).is_some() {
+                    continue;
+                }
+                out.push(RulePair {
+                    question,
+                    sql: detokenize(&toks),
+                    how: "column".into(),
+                });
+            }
+            let _ = i;
+            break;
+        }
+        out
+    }
+
+    /// Which gold pair each pool candidate is nearest to (same tables, most shared
+    /// concepts; `None` when it shares no table with any), worked out once.
+    fn owners(&self) -> &Vec<(Option<usize>, usize)> {
+        self.pool_owners.get_or_init(|| {
+            let gold: Vec<Option<crate::sql::analyze::Analysis>> = self
+                .gold
+                .iter()
+                .map(|g| crate::sql::analyze::analyze(&g.sql, Some(&self.schema)).ok())
+                .collect();
+            let owners = self
+                .pool()
+                .candidates
+                .iter()
+                .map(|c| {
+                    let a = crate::sql::analyze::analyze(&c.sql, Some(&self.schema)).ok()?;
+                    let mut best: Option<(usize, usize)> = None;
+                    for (gi, ga) in gold.iter().enumerate() {
+                        let Some(ga) = ga else { continue };
+                        let shared_tables = a
+                            .tables
+                            .iter()
+                            .filter(|t| ga.tables.iter().any(|g| g.eq_ignore_ascii_case(t)))
+                            .count();
+                        if shared_tables == 0 {
+                            continue;
+                        }
+                        let shared = a
+                            .concepts
+                            .keys()
+                            .filter(|k| ga.concepts.contains_key(k))
+                            .count();
+                        let score = shared * 4 + shared_tables;
+                        if best.is_none_or(|(s, _)| score > s) {
+                            best = Some((score, gi));
+                        }
+                    }
+                    best.map(|(_, gi)| gi)
+                })
+                .collect::<Vec<Option<usize>>>();
+            // Each gold pair's candidates (first templates of their own, then repeats) are
+            // dealt round the six generators and SQL-first, so no two consumers share one.
+            let pool = self.pool();
+            let mut dealt = vec![0usize; self.gold.len()];
+            let mut order: Vec<usize> = (0..owners.len()).collect();
+            order.sort_by_key(|&i| pool.candidates[i].repeat);
+            let mut out = vec![(None, SQL_FIRST_SLOT); owners.len()];
+            for i in order {
+                if let Some(gi) = owners[i] {
+                    out[i] = (Some(gi), dealt[gi] % (NEAR_STRIPES.len() + 1));
+                    dealt[gi] += 1;
+                }
+            }
+            out
+        })
+    }
+
+    /// Synthesized pairs near a gold pair: the pool candidates dealt to it and to this
+    /// generator (see `owners`), so generators, gold pairs and SQL-first never give the same
+    /// pair twice.
+    fn near(&self, gold: &GoldPair, generator: &str) -> Vec<RulePair> {
+        let Some(gi) = self
+            .gold
+            .iter()
+            .position(|g| g.sql == gold.sql && g.question == gold.question)
+        else {
+            return Vec::new();
+        };
+        let stripe = NEAR_STRIPES
+            .iter()
+            .position(|g| *g == generator)
+            .unwrap_or((hash_str(generator) % NEAR_STRIPES.len() as u64) as usize);
+        let pool = self.pool();
+        let mut mine: Vec<usize> = self
+            .owners()
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| **o == (Some(gi), stripe))
+            .map(|(i, _)| i)
+            .collect();
+        mine.sort_by_key(|&i| pool.candidates[i].repeat);
+        mine.into_iter()
+            .filter(|&i| self.pool_ok(i))
+            .map(|i| {
+                let mut p = self.pool_pair(i);
+                p.how = format!("near:{}", pool.candidates[i].shape);
+                p
+            })
+            .collect()
     }
 
     /// Glossary terms: a question that spells out a term's definition words gets the term,
@@ -839,377 +1022,50 @@ impl RulesEngine {
     }
 
     /// A name-like column to show for a table's rows.
-    fn label_column(table: &Table) -> Option<String> {
-        let names = ["name", "title", "last_name", "first_name", "city", "label"];
-        for n in names {
-            if let Some(c) = table
-                .columns
-                .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(n))
-            {
-                return Some(c.name.clone());
+    /// The synthesis pool: every candidate the schema allows, written once, each executed
+    /// when first asked for (`checked`).
+    fn pool(&self) -> &SynthPool {
+        self.synth_pool.get_or_init(|| {
+            let synth = Synth::new(&self.db, &self.schema, &self.glossary, &self.gold);
+            let candidates = synth.candidates(self.seed);
+            let checked = Mutex::new(vec![None; candidates.len()]);
+            SynthPool {
+                candidates,
+                checked,
             }
+        })
+    }
+
+    /// Whether pool candidate `i` executes and returns rows worth keeping (executed once).
+    fn pool_ok(&self, i: usize) -> bool {
+        let pool = self.pool();
+        if let Some(ok) = pool.checked.lock().unwrap_or_else(|p| p.into_inner())[i] {
+            return ok;
         }
-        table
-            .columns
-            .iter()
-            .find(|c| c.decl_type.to_uppercase().contains("TEXT") && !c.categorical)
-            .map(|c| c.name.clone())
+        let ok = self
+            .db
+            .query(&pool.candidates[i].sql)
+            .is_ok_and(|r| worth_keeping(&r.rows));
+        pool.checked.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(ok);
+        ok
     }
 
-    fn is_numeric(c: &crate::sql::schema::Column) -> bool {
-        let t = c.decl_type.to_uppercase();
-        (t.contains("REAL")
-            || t.contains("NUM")
-            || t.contains("DEC")
-            || t.contains("FLOAT")
-            || t.contains("DOUBLE")
-            || (t.contains("INT") && !c.primary_key))
-            && !c.name.to_lowercase().ends_with("_id")
-            && !c.categorical
+    fn pool_pair(&self, i: usize) -> RulePair {
+        let c = &self.pool().candidates[i];
+        RulePair {
+            question: c.question.clone(),
+            sql: c.sql.clone(),
+            how: format!("schema:{}", c.shape),
+        }
     }
 
-    fn is_date(c: &crate::sql::schema::Column) -> bool {
-        Self::is_date_inner(c)
-    }
-
-    fn is_date_inner(c: &crate::sql::schema::Column) -> bool {
-        let t = c.decl_type.to_uppercase();
-        let n = c.name.to_lowercase();
-        t.contains("DATE") || t.contains("TIME") || n.ends_with("_date") || n.ends_with("_at")
-    }
-
-    /// Schema-driven pairs covering counting, grouping, filtering, top-k, joins along each
-    /// foreign key, HAVING, NOT EXISTS, date grouping, subqueries, a CTE, a window function,
-    /// CASE and DISTINCT. Each has executed and returned rows.
+    /// Schema-driven pairs over the whole concept catalogue (see [`crate::synth::sqlgen`]).
+    /// Each has executed and returned rows.
     pub fn schema_pairs(&self) -> Vec<RulePair> {
-        self.schema_cache
-            .get_or_init(|| self.build_schema_pairs())
-            .clone()
-    }
-
-    fn build_schema_pairs(&self) -> Vec<RulePair> {
-        let q = |s: &str| {
-            if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                s.to_string()
-            } else {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            }
-        };
-        let mut out = Vec::new();
-        let mut push = |name: &str, question: String, sql: String| {
-            out.push(RulePair {
-                question,
-                sql,
-                how: format!("schema:{name}"),
-            });
-        };
-        for t in &self.schema.tables {
-            if t.name.starts_with("sqlite_") || t.row_count == 0 {
-                continue;
-            }
-            let tn = q(&t.name);
-            let th = human(&t.name);
-            let one = singular(&th);
-            push(
-                "count",
-                format!("How many {th} are there?"),
-                format!("SELECT COUNT(*) FROM {tn}"),
-            );
-            let label = Self::label_column(t);
-            let cats: Vec<&crate::sql::schema::Column> = t
-                .columns
-                .iter()
-                .filter(|c| {
-                    let n = c.name.to_lowercase();
-                    c.categorical
-                        && !c.primary_key
-                        && n != "id"
-                        && !n.ends_with("_id")
-                        && c.samples.iter().all(|v| matches!(v, Value::Text(_)))
-                })
-                .collect();
-            let nums: Vec<&crate::sql::schema::Column> =
-                t.columns.iter().filter(|c| Self::is_numeric(c)).collect();
-            let dates: Vec<&crate::sql::schema::Column> =
-                t.columns.iter().filter(|c| Self::is_date(c)).collect();
-            for c in cats.iter().take(2) {
-                let cn = q(&c.name);
-                let ch = human(&c.name);
-                push(
-                    "group_count",
-                    format!("How many {th} are there for each {ch}?"),
-                    format!("SELECT {cn}, COUNT(*) AS n FROM {tn} GROUP BY {cn} ORDER BY n DESC"),
-                );
-                if let Some(value) = self.distinct_values(&t.name, &c.name).first().cloned()
-                    && let Some(v) = sql_text(&value)
-                {
-                    let lit = value.sql_literal();
-                    push(
-                        "filter",
-                        format!("How many {th} have {ch} {v}?"),
-                        format!("SELECT COUNT(*) FROM {tn} WHERE {cn} = {lit}"),
-                    );
-                    if let Some(l) = &label {
-                        push(
-                            "in_list",
-                            format!(
-                                "Which {th} have {} {ch} other than {v}? Show their {}.",
-                                article(&ch),
-                                human(l)
-                            ),
-                            format!(
-                                "SELECT {} FROM {tn} WHERE {cn} NOT IN ({lit}) ORDER BY {}",
-                                q(l),
-                                q(l)
-                            ),
-                        );
-                    }
-                }
-                push(
-                    "distinct",
-                    format!("Which different {} values do {th} have?", ch),
-                    format!("SELECT DISTINCT {cn} FROM {tn} ORDER BY {cn}"),
-                );
-                for n in nums.iter().take(1) {
-                    let nn = q(&n.name);
-                    let nh = human(&n.name);
-                    push(
-                        "group_avg",
-                        format!("What is the average {nh} of {th} for each {ch}?"),
-                        format!(
-                            "SELECT {cn}, ROUND(AVG({nn}), 2) AS avg_{} FROM {tn} GROUP BY {cn} ORDER BY {cn}",
-                            n.name.to_lowercase()
-                        ),
-                    );
-                    push(
-                        "window",
-                        format!("Rank the {th} by {nh} within each {ch}, highest first."),
-                        format!(
-                            "SELECT {cn}, {}, {nn}, RANK() OVER (PARTITION BY {cn} ORDER BY {nn} DESC) AS rank_in_{} FROM {tn}",
-                            label.as_deref().map(q).unwrap_or_else(|| nn.clone()),
-                            c.name.to_lowercase()
-                        ),
-                    );
-                    push(
-                        "cte_share",
-                        format!("What share of all {th} does each {ch} account for, in percent?"),
-                        format!(
-                            "WITH totals AS (SELECT COUNT(*) AS n FROM {tn}) SELECT {cn}, ROUND(100.0 * COUNT(*) / (SELECT n FROM totals), 1) AS pct FROM {tn} GROUP BY {cn} ORDER BY pct DESC"
-                        ),
-                    );
-                }
-            }
-            for n in nums.iter().take(2) {
-                let nn = q(&n.name);
-                let nh = human(&n.name);
-                push(
-                    "max",
-                    format!("What is the highest {nh} of any {one}?"),
-                    format!("SELECT MAX({nn}) FROM {tn}"),
-                );
-                push(
-                    "avg",
-                    format!("What is the average {nh} of {th}?"),
-                    format!("SELECT ROUND(AVG({nn}), 2) FROM {tn}"),
-                );
-                if let Some(l) = &label {
-                    let lh = human(l);
-                    push(
-                        "top_k",
-                        format!("Which 3 {th} have the highest {nh}? Show their {lh} and {nh}."),
-                        format!("SELECT {}, {nn} FROM {tn} ORDER BY {nn} DESC LIMIT 3", q(l)),
-                    );
-                    push(
-                        "above_average",
-                        format!(
-                            "Which {th} have {} {nh} above the average? Show their {lh}.",
-                            article(&nh)
-                        ),
-                        format!(
-                            "SELECT {} FROM {tn} WHERE {nn} > (SELECT AVG({nn}) FROM {tn}) ORDER BY {nn} DESC",
-                            q(l)
-                        ),
-                    );
-                    push(
-                        "case",
-                        format!(
-                            "How many {th} have {} {nh} above the average, and how many do not?",
-                            article(&nh)
-                        ),
-                        format!(
-                            "SELECT CASE WHEN {nn} > (SELECT AVG({nn}) FROM {tn}) THEN 'above average' ELSE 'not above average' END AS band, COUNT(*) AS n FROM {tn} GROUP BY band"
-                        ),
-                    );
-                }
-            }
-            for d in dates.iter().take(1) {
-                let dn = q(&d.name);
-                let dh = human(&d.name);
-                push(
-                    "by_year",
-                    format!("How many {th} are there per year of {dh}?"),
-                    format!(
-                        "SELECT strftime('%Y', {dn}) AS year, COUNT(*) AS n FROM {tn} GROUP BY year ORDER BY year"
-                    ),
-                );
-                push(
-                    "latest",
-                    format!("What is the most recent {dh} among {th}?"),
-                    format!("SELECT MAX({dn}) FROM {tn}"),
-                );
-            }
-            // Joins along each foreign key: child rows per parent row.
-            for fk in &t.foreign_keys {
-                let Some(parent) = self.schema.table(&fk.ref_table) else {
-                    continue;
-                };
-                if parent.name == t.name || fk.columns.len() != 1 {
-                    continue;
-                }
-                let Some(pl) = Self::label_column(parent) else {
-                    continue;
-                };
-                let pk = fk
-                    .ref_columns
-                    .first()
-                    .cloned()
-                    .or_else(|| parent.primary_key.first().cloned())
-                    .unwrap_or_else(|| "id".into());
-                let ph = human(&parent.name);
-                let pone = singular(&ph);
-                let (pn, fkc, pkc, pln) = (q(&parent.name), q(&fk.columns[0]), q(&pk), q(&pl));
-                push(
-                    "join_count",
-                    format!(
-                        "How many {th} does each {pone} have? Show the {pone}'s {}.",
-                        human(&pl)
-                    ),
-                    format!(
-                        "SELECT p.{pln}, COUNT(*) AS n FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc} GROUP BY p.{pkc}, p.{pln} ORDER BY n DESC"
-                    ),
-                );
-                let median = self
-                    .db
-                    .query(&format!("SELECT COUNT(*) AS n FROM {tn} GROUP BY {fkc} ORDER BY n LIMIT 1 OFFSET (SELECT COUNT(DISTINCT {fkc}) FROM {tn}) / 2"))
-                    .ok()
-                    .and_then(|r| r.rows.first().and_then(|row| row.first().cloned()))
-                    .and_then(|v| match v {
-                        Value::Integer(i) => Some(i),
-                        _ => None,
-                    })
-                    .unwrap_or(1);
-                push(
-                    "having",
-                    format!("Which {ph} have more than {median} {th}?"),
-                    format!(
-                        "SELECT p.{pln}, COUNT(*) AS n FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc} GROUP BY p.{pkc}, p.{pln} HAVING COUNT(*) > {median} ORDER BY n DESC"
-                    ),
-                );
-                push(
-                    "not_exists",
-                    format!("Which {ph} have no {th}?"),
-                    format!(
-                        "SELECT p.{pln} FROM {pn} p WHERE NOT EXISTS (SELECT 1 FROM {tn} c WHERE c.{fkc} = p.{pkc}) ORDER BY p.{pln}"
-                    ),
-                );
-                for n in child_nums(t).iter().take(1) {
-                    let nn = q(&n.name);
-                    let nh = human(&n.name);
-                    push(
-                        "join_sum",
-                        format!(
-                            "What is the total {nh} of {th} for each {pone}? Show the {pone}'s {}.",
-                            human(&pl)
-                        ),
-                        format!(
-                            "SELECT p.{pln}, SUM(c.{nn}) AS total_{} FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc} GROUP BY p.{pkc}, p.{pln} ORDER BY total_{} DESC",
-                            n.name.to_lowercase(),
-                            n.name.to_lowercase()
-                        ),
-                    );
-                    push(
-                        "join_avg",
-                        format!("What is the average {nh} of {th} for each {pone}?"),
-                        format!(
-                            "SELECT p.{pln}, ROUND(AVG(c.{nn}), 2) AS avg_{} FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc} GROUP BY p.{pkc}, p.{pln} ORDER BY p.{pln}",
-                            n.name.to_lowercase()
-                        ),
-                    );
-                    push(
-                        "two_ctes",
-                        format!(
-                            "Rank each {pone} by its total {nh} of {th}, and show how far it is from the average {pone}."
-                        ),
-                        format!(
-                            "WITH totals AS (SELECT c.{fkc} AS pid, SUM(c.{nn}) AS total FROM {tn} c GROUP BY c.{fkc}), overall AS (SELECT AVG(total) AS avg_total FROM totals) SELECT p.{pln}, ROUND(t.total, 2) AS total, ROUND(t.total - o.avg_total, 2) AS vs_average, RANK() OVER (ORDER BY t.total DESC) AS rnk FROM totals t JOIN {pn} p ON p.{pkc} = t.pid CROSS JOIN overall o ORDER BY rnk"
-                        ),
-                    );
-                    push(
-                        "top_per_parent",
-                        format!("For each {pone}, which of its {th} has the highest {nh}?"),
-                        format!(
-                            "SELECT {pone_col}, {nh_col} FROM (SELECT p.{pln} AS {pone_col}, c.{nn} AS {nh_col}, ROW_NUMBER() OVER (PARTITION BY p.{pkc} ORDER BY c.{nn} DESC) AS rn FROM {pn} p JOIN {tn} c ON c.{fkc} = p.{pkc}) WHERE rn = 1 ORDER BY {pone_col}",
-                            pone_col = q(&format!(
-                                "{}_{}",
-                                singular(&parent.name.to_lowercase()),
-                                pl.to_lowercase()
-                            )),
-                            nh_col = q(&n.name.to_lowercase())
-                        ),
-                    );
-                }
-                push(
-                    "left_join",
-                    format!(
-                        "List every {pone} with its number of {th}, including those with none."
-                    ),
-                    format!(
-                        "SELECT p.{pln}, COUNT(c.{fkc}) AS n FROM {pn} p LEFT JOIN {tn} c ON c.{fkc} = p.{pkc} GROUP BY p.{pkc}, p.{pln} ORDER BY n"
-                    ),
-                );
-            }
-        }
-        // Two tables sharing a text column (a city, a name): UNION of their values.
-        let text_cols: Vec<(&Table, &crate::sql::schema::Column)> = self
-            .schema
-            .tables
-            .iter()
-            .flat_map(|t| {
-                t.columns
-                    .iter()
-                    .filter(|c| c.categorical)
-                    .map(move |c| (t, c))
-            })
-            .collect();
-        for (i, (t1, c1)) in text_cols.iter().enumerate() {
-            if let Some((t2, _)) = text_cols[i + 1..]
-                .iter()
-                .find(|(t2, c2)| t2.name != t1.name && c2.name.eq_ignore_ascii_case(&c1.name))
-            {
-                push(
-                    "union",
-                    format!(
-                        "List every {} that appears among {} or {}.",
-                        human(&c1.name),
-                        human(&t1.name),
-                        human(&t2.name)
-                    ),
-                    format!(
-                        "SELECT {c} FROM {a} UNION SELECT {c} FROM {b} ORDER BY 1",
-                        c = q(&c1.name),
-                        a = q(&t1.name),
-                        b = q(&t2.name)
-                    ),
-                );
-                break;
-            }
-        }
-        out.retain(|p| self.executes(&p.sql));
-        for p in &out {
-            self.remember(p);
-        }
-        out
+        (0..self.pool().candidates.len())
+            .filter(|&i| self.pool_ok(i))
+            .map(|i| self.pool_pair(i))
+            .collect()
     }
 
     /// Up to `count` new pairs in the manner of the gold pair `gold`, for a generator.
@@ -1265,6 +1121,19 @@ impl RulesEngine {
             ]
             .concat(),
         };
+        // A gold query that returns nothing worth keeping gives no rewording of itself.
+        if generator == "paraphrase" && !self.executes(&gold.sql) {
+            return Vec::new();
+        }
+        // Then synthesized pairs over the gold pair's tables, a stripe per generator.
+        // (The decomposer splits joins and subqueries: a gold query with neither gets none.)
+        let splittable = {
+            let upper = gold.sql.to_uppercase();
+            upper.contains(" JOIN ") || upper.matches("SELECT").count() > 1
+        };
+        if generator != "paraphrase" && (generator != "decomposer" || splittable) {
+            candidates.extend(self.near(gold, generator));
+        }
         let gold_q = normalize_question(&gold.question);
         let mut seen = std::collections::HashSet::new();
         candidates.retain(|p| {
@@ -1449,20 +1318,47 @@ impl RulesEngine {
             .collect()
     }
 
-    /// Pairs at a complexity level, from the schema-driven templates.
-    pub fn sql_first(&self, level: &str, count: usize) -> Vec<RulePair> {
-        let mut pairs: Vec<RulePair> = self
-            .schema_pairs()
-            .into_iter()
-            .filter(|p| {
-                crate::sql::analyze::analyze(&p.sql, Some(&self.schema))
-                    .is_ok_and(|a| a.level.name() == level || level.is_empty())
-            })
-            .collect();
-        let mut rng = Rng::new(self.seed ^ hash_str(level));
-        rng.shuffle(&mut pairs);
-        pairs.truncate(count);
-        pairs
+    /// The `offset`-th synthesized pair at a complexity level: a SynSQL level (`simple` ..
+    /// `highly_complex`, read as Spider's easy .. extra) or a Spider hardness name. Past the
+    /// level's own pairs, the rest of the pool is used from its end.
+    pub fn sql_first_at(&self, level: &str, offset: usize) -> Option<RulePair> {
+        let want = match level {
+            "simple" => Hardness::Easy,
+            "moderate" => Hardness::Medium,
+            "complex" => Hardness::Hard,
+            "highly_complex" => Hardness::Extra,
+            other => Hardness::from_name(other).unwrap_or(Hardness::Medium),
+        };
+        let pool = self.pool();
+        let owners = self.owners();
+        let _guard = self
+            .sql_first_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let valid = |h: Option<Hardness>| -> Vec<usize> {
+            (0..pool.candidates.len())
+                .filter(|&i| {
+                    h.is_none_or(|h| {
+                        owners[i].1 == SQL_FIRST_SLOT && pool.candidates[i].hardness == h
+                    }) && self.pool_ok(i)
+                })
+                .collect()
+        };
+        let own = valid(Some(want));
+        let i = match own.get(offset) {
+            Some(&i) => i,
+            None => {
+                // Past its own: the whole pool from its end (generators take their shares from
+                // the front), each level taking every fourth, so they meet only when it is spent.
+                let k = offset - own.len();
+                let all = valid(None);
+                let at = k * 4 + want as usize;
+                *all.iter().rev().nth(at)?
+            }
+        };
+        let p = self.pool_pair(i);
+        self.remember(&p);
+        Some(p)
     }
 }
 
@@ -1482,14 +1378,6 @@ fn indirect(q: &str) -> Option<String> {
 
 /// What the rules produced for a task: questions, SQL, topics.
 type TaskAnswer = (Vec<String>, Option<String>, Vec<String>);
-
-/// Numeric measure columns of a table (not keys, not categories).
-fn child_nums(t: &Table) -> Vec<&crate::sql::schema::Column> {
-    t.columns
-        .iter()
-        .filter(|c| RulesEngine::is_numeric(c))
-        .collect()
-}
 
 /// The backend face of the engine.
 pub struct RulesBackend {
@@ -1545,13 +1433,10 @@ impl RulesBackend {
                     .or_else(|| self.engine.answer(question).filter(|s| s != sql));
                 (Vec::new(), fixed, Vec::new())
             }
-            Task::SqlFirst { level, offset } => {
-                let pairs = self.engine.sql_first(level, offset + 1);
-                match pairs.into_iter().nth(*offset) {
-                    Some(p) => (vec![p.question], Some(p.sql), Vec::new()),
-                    None => (Vec::new(), None, Vec::new()),
-                }
-            }
+            Task::SqlFirst { level, offset } => match self.engine.sql_first_at(level, *offset) {
+                Some(p) => (vec![p.question], Some(p.sql), Vec::new()),
+                None => (Vec::new(), None, Vec::new()),
+            },
             Task::Topics { question } => (Vec::new(), None, self.engine.topics(question)),
             Task::FillGap {
                 kind,

@@ -86,6 +86,7 @@ pub fn run(globals: &Globals, args: &GenerateArgs) -> Result<i32> {
         );
     }
     print!("{}", s.table());
+    println!("{}", s.diversity.line());
     let t = s.totals();
     if t.call_failures > 0 {
         println!(

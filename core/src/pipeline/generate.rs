@@ -17,7 +17,7 @@ use crate::llm::{LlmClient, LlmError, LlmRequest, Message, OutputSchema, Samplin
 use crate::pipeline::prompts::{self, PromptError, Template};
 use crate::pipeline::validate::{Validation, validate};
 use crate::project::inputs::normalize_question;
-use crate::project::{Project, format_glossary};
+use crate::project::{GoldPair, Project, format_glossary};
 use crate::sql::Database;
 use crate::sql::analyze::{analyze, template};
 use crate::sql::extract::extract_sql;
@@ -175,6 +175,87 @@ pub struct GenerateSummary {
     pub by_generator: BTreeMap<String, GeneratorStats>,
     /// Pairs that were already stored when the run resumed.
     pub skipped_existing: usize,
+    /// How varied the run's kept pairs are.
+    pub diversity: Diversity,
+}
+
+/// Distinct SQL templates (the query with its literals blanked) and distinct result
+/// fingerprints among a run's valid and fixed pairs, overall and per gold pair they came from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Diversity {
+    pub pairs: usize,
+    pub templates: usize,
+    pub results: usize,
+    /// Per gold position (1-based): (pairs, templates, results).
+    pub per_gold: BTreeMap<i64, (usize, usize, usize)>,
+    /// Pairs from no gold pair (SQL-first, gap filling).
+    pub unanchored: (usize, usize, usize),
+}
+
+impl Diversity {
+    /// "175 pairs: 137 distinct SQL templates, 160 distinct results; per gold pair 2-9
+    /// templates (median 5)".
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "diversity: {} pairs, {} distinct SQL templates, {} distinct results",
+            self.pairs, self.templates, self.results
+        );
+        let mut per: Vec<usize> = self.per_gold.values().map(|v| v.1).collect();
+        per.sort_unstable();
+        if let (Some(lo), Some(hi)) = (per.first(), per.last()) {
+            s.push_str(&format!(
+                "; per gold pair {lo}-{hi} templates (median {})",
+                per[per.len() / 2]
+            ));
+        }
+        if self.unanchored.0 > 0 {
+            s.push_str(&format!(
+                "; {} pairs from no gold pair, {} templates",
+                self.unanchored.0, self.unanchored.1
+            ));
+        }
+        s
+    }
+}
+
+/// The diversity of a run's kept pairs.
+pub fn diversity(store: &Store, run_id: i64) -> Result<Diversity, GenerateError> {
+    let pairs = store.pairs(&PairFilter {
+        run_id: Some(run_id),
+        statuses: vec![PairStatus::Valid, PairStatus::Fixed, PairStatus::Accepted],
+        ..Default::default()
+    })?;
+    let gold_pos: HashMap<i64, i64> = store
+        .gold_set(SetName::Gold)?
+        .into_iter()
+        .map(|g| (g.id, g.position))
+        .collect();
+    type Sets = (usize, BTreeSet<String>, BTreeSet<String>);
+    let mut all: Sets = Default::default();
+    let mut by: BTreeMap<Option<i64>, Sets> = BTreeMap::new();
+    for p in &pairs {
+        let t = p.template.clone().unwrap_or_else(|| template(&p.sql));
+        let f = p.result_fingerprint.clone().unwrap_or_default();
+        let key = p
+            .parent_gold_id
+            .map(|g| gold_pos.get(&g).copied().unwrap_or(g));
+        for sets in [&mut all, by.entry(key).or_default()] {
+            sets.0 += 1;
+            sets.1.insert(t.clone());
+            sets.2.insert(f.clone());
+        }
+    }
+    let count = |s: &Sets| (s.0, s.1.len(), s.2.len());
+    Ok(Diversity {
+        pairs: all.0,
+        templates: all.1.len(),
+        results: all.2.len(),
+        unanchored: by.get(&None).map(count).unwrap_or_default(),
+        per_gold: by
+            .iter()
+            .filter_map(|(k, v)| k.map(|k| (k, count(v))))
+            .collect(),
+    })
 }
 
 impl GenerateSummary {
@@ -689,8 +770,8 @@ pub async fn run(
         }
     }
     if opts.only_gold.is_empty() {
-        for level in ["simple", "moderate", "complex", "highly_complex"] {
-            for k in 0..g.sql_first {
+        for (level, n) in sql_first_mix(&project.gold, g.sql_first) {
+            for k in 0..n {
                 ctx.total.fetch_add(1, Ordering::Relaxed);
                 let ctx = Arc::clone(&ctx);
                 tasks.push(tokio::spawn(async move {
@@ -766,6 +847,7 @@ pub async fn run(
         resumed,
         by_generator,
         skipped_existing,
+        diversity: diversity(&store, run_id)?,
     };
     if !ctx.client.cancel_token().is_cancelled() {
         store.finish_run(
@@ -777,6 +859,64 @@ pub async fn run(
     }
     held.release()?;
     Ok(summary)
+}
+
+/// The literals of a query in order (strings unquoted, numbers as written).
+fn literals(sql: &str) -> Vec<String> {
+    use sqlparser::dialect::SQLiteDialect;
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    Tokenizer::new(&SQLiteDialect {}, sql)
+        .tokenize()
+        .map(|toks| {
+            toks.into_iter()
+                .filter_map(|t| match t {
+                    Token::Number(n, _) => Some(n),
+                    Token::SingleQuotedString(s) => Some(s),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a question names a literal: the value (without LIKE's `%`) as words.
+fn names_literal(question: &str, literal: &str) -> bool {
+    let v = literal.trim_matches('%').to_lowercase();
+    !v.is_empty() && question.to_lowercase().contains(&v)
+}
+
+/// How many SQL-first pairs to ask per level: `per_level` × 4 in all, shared out like the
+/// Spider hardness mix of the gold set (easy → simple, medium → moderate, hard → complex,
+/// extra → highly complex), by largest remainder; evenly when no gold query parses.
+pub fn sql_first_mix(gold: &[GoldPair], per_level: usize) -> Vec<(&'static str, usize)> {
+    const LEVELS: [&str; 4] = ["simple", "moderate", "complex", "highly_complex"];
+    let total = per_level * 4;
+    let mut counts = [0usize; 4];
+    for g in gold {
+        if let Ok(h) = crate::sql::analyze::hardness(&g.sql) {
+            counts[h as usize] += 1;
+        }
+    }
+    let seen: usize = counts.iter().sum();
+    if seen == 0 {
+        return LEVELS.iter().map(|l| (*l, per_level)).collect();
+    }
+    let mut share: Vec<(usize, usize, usize)> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| (i, total * c / seen, total * c % seen))
+        .collect();
+    let mut left = total - share.iter().map(|s| s.1).sum::<usize>();
+    share.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    for s in share.iter_mut() {
+        if left == 0 {
+            break;
+        }
+        s.1 += 1;
+        left -= 1;
+    }
+    share.sort_by_key(|s| s.0);
+    share.into_iter().map(|(i, n, _)| (LEVELS[i], n)).collect()
 }
 
 /// Says why each generator that was asked made no question: every call failed, nothing in
@@ -1406,6 +1546,17 @@ pub fn mark_duplicates_and_leakage(
     let mut seen_sql: BTreeMap<(String, String), Json> = BTreeMap::new();
     let mut seen_q: BTreeMap<String, Json> = BTreeMap::new();
     let mut by_template: HashMap<String, Vec<(BTreeSet<String>, Json)>> = HashMap::new();
+    // Kept pairs by template with their literals, for the literal-only rule below; templates
+    // whose literals the gold set itself varies are exempt.
+    let mut literals_of: HashMap<String, Vec<(Vec<String>, Json)>> = HashMap::new();
+    let mut gold_literals: HashMap<String, BTreeSet<Vec<String>>> = HashMap::new();
+    for g in &project.gold {
+        gold_literals
+            .entry(template(&g.sql))
+            .or_default()
+            .insert(literals(&g.sql));
+    }
+    let gold_varies = |t: &str| gold_literals.get(t).is_some_and(|l| l.len() > 1);
     for (i, g) in project.gold.iter().enumerate() {
         let of = said("gold", i as i64 + 1, &g.question);
         let t = template(&g.sql);
@@ -1454,7 +1605,33 @@ pub fn mark_duplicates_and_leakage(
             marks.duplicate += 1;
             continue;
         }
+        // The SQL of a kept pair with only literals changed that the question does not name
+        // (a rounding, a limit, a value it never says) is the same example again.
+        let lits = literals(&p.sql);
+        let unnamed = mine
+            .then(|| literals_of.get(&t))
+            .flatten()
+            .filter(|_| !gold_varies(&t))
+            .and_then(|kept| {
+                kept.iter().find(|(other, _)| {
+                    other.len() == lits.len()
+                        && lits
+                            .iter()
+                            .zip(other)
+                            .filter(|(a, b)| a != b)
+                            .all(|(a, _)| !names_literal(&p.question, a))
+                })
+            });
+        if let Some((_, of)) = unnamed {
+            store.mark_repeat(p.id, PairStatus::Duplicate, of)?;
+            marks.duplicate += 1;
+            continue;
+        }
         let of = said("pair", p.id, &p.question);
+        literals_of
+            .entry(t.clone())
+            .or_default()
+            .push((lits, of.clone()));
         seen_sql.entry(key).or_insert_with(|| of.clone());
         seen_q.entry(nq).or_insert_with(|| of.clone());
         by_template.entry(t).or_default().push((words, of));

@@ -127,7 +127,7 @@ const SINGULAR_S: &[&str] = &[
 /// digits apart from letters.
 pub fn split_words(name: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
-    for part in name.split(|c: char| c == '_' || c == ' ' || c == '-' || c == '.') {
+    for part in name.split(['_', ' ', '-', '.']) {
         if part.is_empty() {
             continue;
         }
@@ -147,7 +147,7 @@ pub fn split_words(name: &str) -> Vec<String> {
                         || (p.is_uppercase()
                             && c.is_uppercase()
                             && next.is_some_and(|n| n.is_lowercase())
-                            && cur.len() >= 1)
+                            && !cur.is_empty())
                 }
             };
             if boundary && !cur.is_empty() {
@@ -389,6 +389,19 @@ fn column_words(table: &Table, column: &Column) -> String {
     let one = singular(&table_words(&table.name));
     // `concert_Name` in `concert` → "name"; `pet_age` in `Pets` → "age"; but `Singer_ID`
     // stays "singer ID" when the column is the table's own key, which reads better.
+    // `Course` in `course`: the row's own name.
+    if words == one || words == plural(&one) {
+        return "name".to_string();
+    }
+    // A lone comparative word (`Highest`, `Average`) is a figure, not a direction.
+    if [
+        "highest", "lowest", "average", "maximum", "minimum", "total", "best", "worst", "mean",
+        "max", "min",
+    ]
+    .contains(&words.as_str())
+    {
+        return format!("{words} figure");
+    }
     for lead in [one.clone(), plural(&one)] {
         if let Some(rest) = words.strip_prefix(&format!("{lead} "))
             && !rest.is_empty()
@@ -459,7 +472,6 @@ mod tests {
                     ..Default::default()
                 },
             ],
-            ..Default::default()
         };
         let glossary = vec![GlossaryEntry {
             term: "hs".into(),
