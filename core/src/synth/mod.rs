@@ -2,4 +2,5 @@
 //! schema and its data with the question that says what it does, and the check that a
 //! question and its SQL agree.
 
+pub mod agree;
 pub mod names;
