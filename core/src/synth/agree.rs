@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     BinaryOperator, Expr, FunctionArg, FunctionArgExpr, LimitClause, OrderByKind, OrderBySort,
-    Query, SelectItem, SetExpr, UnaryOperator, Value as AstValue, Visit, Visitor,
+    Query, Select, SelectItem, SetExpr, UnaryOperator, Value as AstValue, Visit, Visitor,
 };
 
 use crate::sql::analyze::{
@@ -24,13 +24,66 @@ use crate::synth::names::{Names, singular, split_words};
 /// Why `question` and `sql` disagree, in words (empty when they agree, or when the SQL cannot
 /// be parsed: validation says that).
 pub fn check(question: &str, sql: &str, schema: &Schema, names: &Names) -> Vec<String> {
+    check_with(question, sql, schema, names, &Conventions::default())
+}
+
+/// Filter values a project's queries use without their questions naming them: a house rule
+/// such as `status = 'completed'` for revenue, learnt from the gold pairs that filter on a
+/// value their question does not name, or written in the glossary. A generated pair that
+/// follows the rule is not flagged for it.
+#[derive(Debug, Clone, Default)]
+pub struct Conventions {
+    values: BTreeSet<String>,
+    glossary: String,
+}
+
+impl Conventions {
+    pub fn learn<'a>(
+        schema: &Schema,
+        glossary_text: &str,
+        gold: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Conventions {
+        let mut values = BTreeSet::new();
+        for (question, sql) in gold {
+            let Some(reading) = Reading::of(sql, schema) else {
+                continue;
+            };
+            let q = Question::new(question, &reading);
+            for f in &reading.filters {
+                if let Literal::Text(v) = f
+                    && !names_value(&q, v)
+                {
+                    values.insert(plain(v));
+                }
+            }
+        }
+        Conventions {
+            values,
+            glossary: format!(" {} ", plain(glossary_text)),
+        }
+    }
+
+    fn covers(&self, value: &str) -> bool {
+        let v = plain(value);
+        !v.is_empty() && (self.values.contains(&v) || self.glossary.contains(&format!(" {v} ")))
+    }
+}
+
+/// [`check`] for a project whose house rules are `conventions`.
+pub fn check_with(
+    question: &str,
+    sql: &str,
+    schema: &Schema,
+    names: &Names,
+    conventions: &Conventions,
+) -> Vec<String> {
     let Some(reading) = Reading::of(sql, schema) else {
         return Vec::new();
     };
     let q = Question::new(question, &reading);
     let mut reasons = Vec::new();
     direction(&q, &reading, schema, &mut reasons);
-    values(&q, &reading, schema, names, &mut reasons);
+    values(&q, &reading, schema, names, conventions, &mut reasons);
     aggregates(&q, &reading, &mut reasons);
     tables(&q, &reading, schema, names, &mut reasons);
     reasons
@@ -200,35 +253,54 @@ impl Visitor for Collector<'_> {
         ControlFlow::Continue(())
     }
 
-    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-        let schema = self.schema;
-        let filters = &mut self.reading.filters;
-        match expr {
-            Expr::Function(f) if is_aggregate_call(f) => {
-                if let Some(a) = Agg::from_name(&function_name(&f.name)) {
-                    self.reading.aggs.push((a, args_text(f)));
-                }
-            }
-            Expr::BinaryOp { left, op, right } if is_comparison(op) => {
-                filters.extend([left, right].into_iter().filter_map(|e| literal(e, schema)));
-            }
-            Expr::InList { list, .. } => {
-                filters.extend(list.iter().filter_map(|e| literal(e, schema)));
-            }
-            Expr::Between { low, high, .. } => {
-                filters.extend([low, high].into_iter().filter_map(|e| literal(e, schema)));
-            }
-            Expr::Like { pattern, .. } | Expr::ILike { pattern, .. } => {
-                if let Some(Literal::Text(p)) = literal(pattern, schema) {
-                    let words = p.replace(['%', '_'], " ").trim().to_string();
-                    if !words.is_empty() {
-                        filters.push(Literal::Text(words));
-                    }
-                }
-            }
-            _ => {}
+    fn pre_visit_select(&mut self, select: &Select) -> ControlFlow<()> {
+        // Filters are what WHERE and HAVING test; a CASE in the SELECT list is not one.
+        for e in select.selection.iter().chain(&select.having) {
+            filter_literals(e, self.schema, &mut self.reading.filters);
         }
         ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        if let Expr::Function(f) = expr
+            && is_aggregate_call(f)
+            && let Some(a) = Agg::from_name(&function_name(&f.name))
+        {
+            self.reading.aggs.push((a, args_text(f)));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The literals a condition compares with, through AND, OR, NOT and parentheses (a
+/// subquery's own conditions are its SELECT's).
+fn filter_literals(e: &Expr, schema: &Schema, out: &mut Vec<Literal>) {
+    match e {
+        Expr::BinaryOp { left, op, right } if is_comparison(op) => {
+            out.extend([left, right].into_iter().filter_map(|e| literal(e, schema)));
+        }
+        Expr::BinaryOp { left, right, .. } => {
+            filter_literals(left, schema, out);
+            filter_literals(right, schema, out);
+        }
+        Expr::Nested(inner) | Expr::UnaryOp { expr: inner, .. } => {
+            filter_literals(inner, schema, out)
+        }
+        Expr::InList { list, .. } => {
+            out.extend(list.iter().filter_map(|e| literal(e, schema)));
+        }
+        Expr::Between { low, high, .. } => {
+            out.extend([low, high].into_iter().filter_map(|e| literal(e, schema)));
+        }
+        Expr::Like { pattern, .. } | Expr::ILike { pattern, .. } => {
+            if let Some(Literal::Text(p)) = literal(pattern, schema) {
+                let words = p.replace(['%', '_'], " ").trim().to_string();
+                if !words.is_empty() {
+                    out.push(Literal::Text(words));
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -625,8 +697,8 @@ fn is_time(key: &str, schema: &Schema) -> bool {
 }
 
 fn direction(q: &Question, r: &Reading, schema: &Schema, reasons: &mut Vec<String>) {
+    // "order" alone is as often a table ("order items") as a sorting.
     let sort_words = [
-        "order",
         "ordered",
         "sort",
         "sorted",
@@ -636,7 +708,6 @@ fn direction(q: &Question, r: &Reading, schema: &Schema, reasons: &mut Vec<Strin
         "increasing",
         "alphabetical",
         "alphabetically",
-        "rank",
         "ranked",
     ];
     let has_max = r.has(Agg::Max);
@@ -777,17 +848,28 @@ fn names_value(q: &Question, value: &str) -> bool {
     {
         return true;
     }
-    // Every word of a multi-word value, in any order ("Paris, France" as "France's Paris").
-    let words: Vec<&str> = v.split(' ').collect();
-    words.len() > 1 && words.iter().all(|w| q.says(w))
+    // Every word of a multi-word value, in any order ("Paris, France" as "France's Paris"),
+    // a web suffix aside ('@gmail.com' as "a gmail address").
+    let words: Vec<&str> = v
+        .split(' ')
+        .filter(|w| !matches!(*w, "com" | "org" | "net" | "edu" | "www"))
+        .collect();
+    !words.is_empty() && (v.contains(' ')) && words.iter().all(|w| q.says(w))
 }
 
-fn values(q: &Question, r: &Reading, schema: &Schema, names: &Names, reasons: &mut Vec<String>) {
+fn values(
+    q: &Question,
+    r: &Reading,
+    schema: &Schema,
+    names: &Names,
+    conventions: &Conventions,
+    reasons: &mut Vec<String>,
+) {
     let mut said = BTreeSet::new();
     for f in &r.filters {
         match f {
             Literal::Text(s) => {
-                if !names_value(q, s) && said.insert(s.to_lowercase()) {
+                if !names_value(q, s) && !conventions.covers(s) && said.insert(s.to_lowercase()) {
                     reasons.push(format!(
                         "SQL filters on '{s}', which the question does not name"
                     ));
@@ -1184,6 +1266,26 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn a_house_rule_of_the_gold_pairs_is_no_disagreement() {
+        let s = schema();
+        let names = Names::new(&s, &[]);
+        let sql = "SELECT count(*) FROM concert WHERE Theme = 'Party' AND Year = 2014";
+        let question = "How many concerts were there in 2014?";
+        assert_eq!(
+            check(question, sql, &s, &names),
+            ["SQL filters on 'Party', which the question does not name"]
+        );
+        let gold = [(
+            "How many concerts are there?",
+            "SELECT count(*) FROM concert WHERE Theme = 'party'",
+        )];
+        let conventions = Conventions::learn(&s, "", gold);
+        assert!(check_with(question, sql, &s, &names, &conventions).is_empty());
+        let glossary = Conventions::learn(&s, "concert: a show with theme Party", []);
+        assert!(check_with(question, sql, &s, &names, &glossary).is_empty());
     }
 
     #[test]
