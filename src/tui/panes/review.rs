@@ -29,11 +29,11 @@ pub const FILTERS: [(&str, &[PairStatus]); 7] = [
             PairStatus::Invalid,
         ],
     ),
-    // Question and SQL disagree: each wants a look before it is accepted.
-    ("suspect", &[PairStatus::Suspect]),
     ("accepted", &[PairStatus::Accepted]),
     ("rejected", &[PairStatus::Rejected]),
     ("failed", &[PairStatus::Invalid]),
+    // Question and SQL disagree: each wants a look before it is accepted.
+    ("suspect", &[PairStatus::Suspect]),
     ("duplicate", &[PairStatus::Duplicate, PairStatus::Leakage]),
 ];
 
