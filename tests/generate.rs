@@ -128,7 +128,7 @@ fn scripted(r: &FakeRequest) -> FakeResponse {
         return chat(json!({"q1": "QA: store names please", "q2": "QB: something impossible"}));
     }
     if system.contains("meaningful variations") {
-        return chat(json!({"q1": "QC: online orders again", "q2": "QD: cities of stores"}));
+        return chat(json!({"q1": "QC: cakes by unit price again", "q2": "QD: cities of stores"}));
     }
     if system.contains("seasonal") {
         return chat(json!({"q1": "QX: how many stores"}));

@@ -655,13 +655,16 @@ fn filters_search_sort_and_bulk_accept() {
     assert_eq!(a.review.rows.len(), 6);
     let title = text(&draw(&mut a, 110, 30));
     assert!(title.contains("Queue run 1: to review"), "{title}");
-    // f cycles: accepted (none yet), rejected, failed, duplicate, all.
+    // f cycles: accepted (none yet), rejected, failed, suspect (none), duplicate, all.
     run_keys(&mut a, &[key('f')]);
     assert_eq!(a.review.rows.len(), 0);
     assert!(text(&draw(&mut a, 110, 30)).contains("No pair matches this filter."));
     run_keys(&mut a, &[key('f'), key('f')]);
     assert_eq!(a.review.rows.len(), 1);
     assert_eq!(a.review.rows[0].status, PairStatus::Invalid);
+    run_keys(&mut a, &[key('f')]);
+    assert!(text(&draw(&mut a, 110, 30)).contains("Queue run 1: suspect"));
+    assert_eq!(a.review.rows.len(), 0);
     run_keys(&mut a, &[key('f')]);
     assert_eq!(a.review.rows[0].status, PairStatus::Duplicate);
     run_keys(&mut a, &[key('f')]);
@@ -1379,7 +1382,7 @@ fn a_duplicate_says_what_it_repeats_and_accepting_it_warns_once() {
         .unwrap();
     let mut a = app(&f);
     // The "all" filter shows it.
-    run_keys(&mut a, &[key('f'), key('f'), key('f'), key('f'), key('f')]);
+    run_keys(&mut a, &[key('f'); 6]);
     let i = a.review.rows.iter().position(|r| r.id == dup).unwrap();
     a.review.cursor = i;
     run_keys(&mut a, &[key('s'), key('k')]);

@@ -442,6 +442,9 @@ pub struct GenerateConfig {
     pub sql_first: usize,
     /// Debugger attempts for a query that fails validation.
     pub debugger_attempts: usize,
+    /// Check that each valid pair's question and SQL agree (direction, filter values,
+    /// aggregate, table); a pair that does not is marked `suspect` with the reasons.
+    pub agreement_check: bool,
     /// Template name → file replacing the built-in prompt (relative to the config file).
     pub prompts: BTreeMap<String, PathBuf>,
     pub generators: Vec<CustomGenerator>,
@@ -466,6 +469,7 @@ impl Default for GenerateConfig {
             per_gold,
             sql_first: 0,
             debugger_attempts: 2,
+            agreement_check: true,
             prompts: BTreeMap::new(),
             generators: Vec::new(),
             validators: Vec::new(),
@@ -679,6 +683,7 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "per_gold",
             "sql_first",
             "debugger_attempts",
+            "agreement_check",
             "prompts",
             "generators",
             "validators",

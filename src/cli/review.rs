@@ -34,6 +34,9 @@ pub enum ReviewVerb {
         ids: Vec<i64>,
         #[arg(long)]
         all_valid: bool,
+        /// With --all-valid, accept suspect pairs too (question and SQL disagree)
+        #[arg(long, requires = "all_valid")]
+        include_suspect: bool,
         #[arg(long)]
         run: Option<i64>,
         #[arg(long)]
@@ -148,6 +151,9 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
             if let Some(repeats) = p.notes.duplicate_text() {
                 writeln!(out, "repeats:  {repeats}")?;
             }
+            for reason in &p.notes.disagreement {
+                writeln!(out, "disagrees: {reason}")?;
+            }
             for v in store.validations(p.id)? {
                 writeln!(
                     out,
@@ -177,25 +183,39 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
         ReviewVerb::Accept {
             ids,
             all_valid,
+            include_suspect,
             run,
             reason,
         } => {
             let mut targets = ids.clone();
+            let mut left_out = 0;
             if *all_valid {
                 let run = match run {
                     Some(r) => Some(*r),
                     None => lode_core::tasks::analyze::default_run(&store)?,
                 };
-                targets.extend(
-                    store
-                        .pairs(&PairFilter {
-                            run_id: run,
-                            statuses: vec![PairStatus::Valid, PairStatus::Fixed],
-                            ..Default::default()
-                        })?
-                        .into_iter()
-                        .map(|p| p.id),
-                );
+                let valid = store.pairs(&PairFilter {
+                    run_id: run,
+                    statuses: vec![PairStatus::Valid, PairStatus::Fixed, PairStatus::Suspect],
+                    ..Default::default()
+                })?;
+                for p in valid {
+                    if p.status == PairStatus::Suspect && !include_suspect {
+                        left_out += 1;
+                    } else {
+                        targets.push(p.id);
+                    }
+                }
+            }
+            if targets.is_empty() && left_out > 0 {
+                writeln!(
+                    out,
+                    "accepted 0 pairs; left out {left_out} suspect pair{} (question and SQL \
+                     disagree: `lode review list --status suspect` shows them, \
+                     --include-suspect accepts them too)",
+                    if left_out == 1 { "" } else { "s" }
+                )?;
+                return Ok(0);
             }
             if targets.is_empty() {
                 bail!("give pair ids to accept, or --all-valid");
@@ -211,6 +231,15 @@ pub fn run(globals: &Globals, args: &ReviewArgs) -> Result<i32> {
                 )?;
             }
             writeln!(out, "accepted {} pairs", targets.len())?;
+            if left_out > 0 {
+                writeln!(
+                    out,
+                    "left out {left_out} suspect pair{} (question and SQL disagree): \
+                     `lode review list --status suspect` shows them, --include-suspect \
+                     accepts them too",
+                    if left_out == 1 { "" } else { "s" }
+                )?;
+            }
         }
         ReviewVerb::Reject { ids, reason } => {
             if ids.is_empty() {

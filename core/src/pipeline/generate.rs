@@ -27,6 +27,8 @@ use crate::store::{
     PairAnalysis, PairFilter, PairNotes, PairStatus, RunKind, RunStatus, SetName, Store,
     StoredGold,
 };
+use crate::synth::agree;
+use crate::synth::names::Names;
 
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +156,8 @@ pub struct GeneratorStats {
     pub valid: usize,
     /// Valid only after the debugger.
     pub fixed: usize,
+    /// Valid or fixed, but the question and the SQL disagree.
+    pub suspect: usize,
     /// Invalid after every attempt (empty results included).
     pub failed: usize,
     /// Failed with an empty, all-NULL or zero-count result.
@@ -266,6 +270,7 @@ impl GenerateSummary {
             t.generated += s.generated;
             t.valid += s.valid;
             t.fixed += s.fixed;
+            t.suspect += s.suspect;
             t.failed += s.failed;
             t.empty += s.empty;
             t.duplicate += s.duplicate;
@@ -278,12 +283,13 @@ impl GenerateSummary {
     /// The summary table per generator.
     pub fn table(&self) -> String {
         let mut s = format!(
-            "{:<14} {:>6} {:>9} {:>6} {:>6} {:>7} {:>6} {:>9} {:>8}\n",
+            "{:<14} {:>6} {:>9} {:>6} {:>6} {:>7} {:>7} {:>6} {:>9} {:>8}\n",
             "generator",
             "asked",
             "generated",
             "valid",
             "fixed",
+            "suspect",
             "failed",
             "empty",
             "duplicate",
@@ -291,12 +297,13 @@ impl GenerateSummary {
         );
         let mut row = |name: &str, g: &GeneratorStats| {
             s.push_str(&format!(
-                "{:<14} {:>6} {:>9} {:>6} {:>6} {:>7} {:>6} {:>9} {:>8}\n",
+                "{:<14} {:>6} {:>9} {:>6} {:>6} {:>7} {:>7} {:>6} {:>9} {:>8}\n",
                 name,
                 g.asked,
                 g.generated,
                 g.valid,
                 g.fixed,
+                g.suspect,
                 g.failed,
                 g.empty,
                 g.duplicate,
@@ -344,6 +351,9 @@ struct Ctx {
     debugger_attempts: usize,
     rules: Arc<Vec<CustomValidator>>,
     llm_validators: Vec<(CustomValidator, Template)>,
+    /// The schema's words and the project's house rules for the agreement check; `None`
+    /// when `generate.agreement_check` is off.
+    agreement: Option<(Names, agree::Conventions)>,
     sql_template: Template,
     debug_template: Template,
     existing: BTreeSet<String>,
@@ -612,6 +622,17 @@ fn make_ctx(
                 .collect(),
         ),
         llm_validators,
+        agreement: g.agreement_check.then(|| {
+            let conventions = agree::Conventions::learn(
+                &project.schema,
+                &format_glossary(&project.glossary),
+                project
+                    .gold
+                    .iter()
+                    .map(|p| (p.question.as_str(), p.sql.as_str())),
+            );
+            (Names::new(&project.schema, &project.glossary), conventions)
+        }),
         sql_template: prompts::load("schema_to_sql", &g.prompts)?,
         debug_template: prompts::load("debugger", &g.prompts)?,
         existing,
@@ -966,6 +987,7 @@ fn recount(
     for s in stats.values_mut() {
         s.valid = 0;
         s.fixed = 0;
+        s.suspect = 0;
         s.failed = 0;
         s.empty = 0;
         s.duplicate = 0;
@@ -981,6 +1003,7 @@ fn recount(
         match p.status {
             PairStatus::Valid | PairStatus::Accepted => s.valid += 1,
             PairStatus::Fixed => s.fixed += 1,
+            PairStatus::Suspect => s.suspect += 1,
             PairStatus::Invalid | PairStatus::Rejected | PairStatus::Pending => {
                 s.failed += 1;
                 s.empty += empty as usize;
@@ -1381,12 +1404,14 @@ async fn finish_pair(
                         .as_ref()
                         .and_then(|j| j["is_valid"].as_bool())
                         .unwrap_or(false);
+                    if !ok {
+                        notes
+                            .disagreement
+                            .push(validator_reason(&v.name, &resp.json));
+                    }
                     notes
                         .validators
                         .push((v.name.clone(), resp.json.unwrap_or(Json::Null)));
-                    if !ok {
-                        status = PairStatus::Invalid;
-                    }
                 }
                 Err(e) if e.is_permanent() => {
                     return blocked(ctx, generator, gold_id, origin, &e);
@@ -1398,6 +1423,21 @@ async fn finish_pair(
                 }
             }
         }
+    }
+    // The agreement check: the SQL runs, but does it do what the question asks?
+    if matches!(status, PairStatus::Valid | PairStatus::Fixed)
+        && let Some((names, conventions)) = &ctx.agreement
+    {
+        notes.disagreement.extend(agree::check_with(
+            question,
+            &final_sql,
+            &ctx.schema,
+            names,
+            conventions,
+        ));
+    }
+    if matches!(status, PairStatus::Valid | PairStatus::Fixed) && !notes.disagreement.is_empty() {
+        status = PairStatus::Suspect;
     }
     // The client stopped sending (a refused key, a server gone): this pair's SQL, debugger
     // or validator calls were not all made, so it is not stored; a resumed run makes it
@@ -1441,6 +1481,17 @@ async fn finish_pair(
             "could not store a {generator} pair (it is retried on resume): {e}"
         ))),
     }
+}
+
+/// Why an LLM validator said no: its explanation, else its whole answer.
+fn validator_reason(name: &str, answer: &Option<Json>) -> String {
+    let why = answer
+        .as_ref()
+        .and_then(|j| j["explanation"].as_str())
+        .map(str::to_string)
+        .or_else(|| answer.as_ref().map(|j| j.to_string()))
+        .unwrap_or_else(|| "no answer".to_string());
+    format!("validator {name}: {why}")
 }
 
 /// One debugger call, given the error and the previous attempt: the corrected SQL, if any;

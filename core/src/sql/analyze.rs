@@ -538,7 +538,7 @@ const NUMERIC_FNS: &[&str] = &[
 ];
 const NULL_FNS: &[&str] = &["coalesce", "ifnull", "nullif"];
 
-fn is_aggregate_call(f: &Function) -> bool {
+pub(crate) fn is_aggregate_call(f: &Function) -> bool {
     let name = function_name(&f.name);
     f.over.is_none() && AGGREGATES.contains(&name.as_str()) && !is_scalar_min_max(f, &name)
 }
@@ -548,7 +548,7 @@ fn is_scalar_min_max(f: &Function, name: &str) -> bool {
     (name == "min" || name == "max") && function_args(f).len() > 1
 }
 
-fn function_name(name: &ObjectName) -> String {
+pub(crate) fn function_name(name: &ObjectName) -> String {
     name.0
         .last()
         .and_then(|p| p.as_ident())
@@ -556,7 +556,7 @@ fn function_name(name: &ObjectName) -> String {
         .unwrap_or_default()
 }
 
-fn function_args(f: &Function) -> Vec<&FunctionArg> {
+pub(crate) fn function_args(f: &Function) -> Vec<&FunctionArg> {
     match &f.args {
         FunctionArguments::List(list) => list.args.iter().collect(),
         _ => Vec::new(),

@@ -107,6 +107,9 @@ text_enum!(
         Valid => "valid",
         Invalid => "invalid",
         Fixed => "fixed",
+        /// Runs, but its question and SQL disagree (the agreement check or an LLM
+        /// validator said so): held back from accepting in bulk until a person looks.
+        Suspect => "suspect",
         Duplicate => "duplicate",
         Leakage => "leakage",
         Accepted => "accepted",

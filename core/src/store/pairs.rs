@@ -96,6 +96,10 @@ pub struct PairNotes {
     /// What a duplicate or leaking pair repeats: `{"pair": id, "question": …}`,
     /// `{"gold": position, "question": …}` or `{"eval": position, "question": …}`.
     pub duplicate_of: Option<Json>,
+    /// Why the question and the SQL disagree (the agreement check's reasons, an LLM
+    /// validator's explanation); a pair with any is `suspect`. Absent from older notes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disagreement: Vec<String>,
 }
 
 impl PairNotes {
@@ -125,6 +129,9 @@ impl PairNotes {
         if let Some(d) = self.duplicate_text() {
             out.push(("repeats".to_string(), d));
         }
+        for reason in &self.disagreement {
+            out.push(("disagrees".to_string(), reason.clone()));
+        }
         out
     }
 
@@ -148,8 +155,8 @@ impl PairNotes {
         self.duplicate_of.as_ref()?["pair"].as_i64()
     }
 
-    /// The free-form part as stored in `pairs.notes_json` (an object keyed `validator:NAME`
-    /// and `original_validation`); `None` when there is none.
+    /// The free-form part as stored in `pairs.notes_json` (an object keyed `validator:NAME`,
+    /// `original_validation`, `duplicate_of` and `disagreement`); `None` when there is none.
     fn free_form_json(&self) -> Option<String> {
         let mut m = serde_json::Map::new();
         for (name, v) in &self.validators {
@@ -160,6 +167,9 @@ impl PairNotes {
         }
         if let Some(v) = &self.duplicate_of {
             m.insert("duplicate_of".into(), v.clone());
+        }
+        if !self.disagreement.is_empty() {
+            m.insert("disagreement".into(), serde_json::json!(self.disagreement));
         }
         (!m.is_empty()).then(|| Json::Object(m).to_string())
     }
@@ -185,6 +195,10 @@ impl PairNotes {
                 Some(name) => notes.validators.push((name.to_string(), v)),
                 None if k == "original_validation" => notes.original_validation = Some(v),
                 None if k == "duplicate_of" => notes.duplicate_of = Some(v),
+                None if k == "disagreement" => {
+                    notes.disagreement = serde_json::from_value(v)
+                        .map_err(|e| bad_column(&format!("pairs.notes_json disagreement: {e}")))?;
+                }
                 None => {
                     return Err(bad_column(&format!(
                         "unknown note `{k}` in pairs.notes_json"

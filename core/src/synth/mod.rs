@@ -2,6 +2,7 @@
 //! schema and its data with the question that says what it does, and the check that a
 //! question and its SQL agree.
 
+pub mod agree;
 pub mod names;
 pub mod profile;
 pub mod sqlgen;

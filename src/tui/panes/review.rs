@@ -16,7 +16,7 @@ use crate::tui::theme::Ui;
 use lode_core::store::{PairStatus, PairSummary, QueueQuery, QueueSort, ReviewAction};
 
 /// Status filters of the queue.
-pub const FILTERS: [(&str, &[PairStatus]); 6] = [
+pub const FILTERS: [(&str, &[PairStatus]); 7] = [
     ("all", &[]),
     // Failed pairs need a hand fix: they are to review too.
     (
@@ -24,6 +24,7 @@ pub const FILTERS: [(&str, &[PairStatus]); 6] = [
         &[
             PairStatus::Valid,
             PairStatus::Fixed,
+            PairStatus::Suspect,
             PairStatus::Pending,
             PairStatus::Invalid,
         ],
@@ -31,6 +32,8 @@ pub const FILTERS: [(&str, &[PairStatus]); 6] = [
     ("accepted", &[PairStatus::Accepted]),
     ("rejected", &[PairStatus::Rejected]),
     ("failed", &[PairStatus::Invalid]),
+    // Question and SQL disagree: each wants a look before it is accepted.
+    ("suspect", &[PairStatus::Suspect]),
     ("duplicate", &[PairStatus::Duplicate, PairStatus::Leakage]),
 ];
 
