@@ -3,3 +3,4 @@
 //! question and its SQL agree.
 
 pub mod names;
+pub mod retrieve;

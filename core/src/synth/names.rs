@@ -127,7 +127,7 @@ const SINGULAR_S: &[&str] = &[
 /// digits apart from letters.
 pub fn split_words(name: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
-    for part in name.split(|c: char| c == '_' || c == ' ' || c == '-' || c == '.') {
+    for part in name.split(['_', ' ', '-', '.']) {
         if part.is_empty() {
             continue;
         }
@@ -147,7 +147,7 @@ pub fn split_words(name: &str) -> Vec<String> {
                         || (p.is_uppercase()
                             && c.is_uppercase()
                             && next.is_some_and(|n| n.is_lowercase())
-                            && cur.len() >= 1)
+                            && !cur.is_empty())
                 }
             };
             if boundary && !cur.is_empty() {
@@ -459,7 +459,6 @@ mod tests {
                     ..Default::default()
                 },
             ],
-            ..Default::default()
         };
         let glossary = vec![GlossaryEntry {
             term: "hs".into(),
