@@ -217,6 +217,8 @@ struct Doc {
     cues: HashSet<&'static str>,
     /// 1 descending (or MAX), -1 ascending (or MIN), 0 neither or both.
     direction: i8,
+    /// 1 when its comparisons are all `>`/`>=`, -1 all `<`/`<=`, else 0.
+    polarity: i8,
 }
 
 /// A value in the lexicon: its folded words, its text, the columns (`table.column`) holding it.
@@ -406,6 +408,7 @@ impl Retriever {
                 .map(|t| r.sql_columns(t))
                 .unwrap_or_default();
             let (cues, direction) = tokens.as_deref().map(sql_cues).unwrap_or_default();
+            let polarity = tokens.as_deref().map(sql_polarity).unwrap_or_default();
             r.exact
                 .entry(normalize_question(&question))
                 .or_insert(r.docs.len());
@@ -418,6 +421,7 @@ impl Retriever {
                 columns,
                 cues,
                 direction,
+                polarity,
             });
         }
         r.avg_len =
@@ -782,11 +786,31 @@ impl Retriever {
             .filter(|c| !self.keys.contains(*c))
             .collect();
         let (q_cues, q_dir) = question_cues(question);
+        let q_polarity = question_polarity(question);
         let mut ranked: Vec<(f64, String)> = order
             .iter()
             .map(|&i| {
                 let doc = &self.docs[i];
-                let (sql, used, left, unfilled) = self.bind(doc, &reading.named);
+                let (mut sql, used, left, unfilled) = self.bind(doc, &reading.named);
+                // The question says the opposite direction or comparison of the pair: the
+                // pair's SQL turned around, as its words would be.
+                let mut turned = 0.0;
+                let mut doc_direction = doc.direction;
+                if q_dir != 0
+                    && doc.direction == -q_dir
+                    && let Some(t) = flip_direction(&sql)
+                {
+                    sql = t;
+                    doc_direction = q_dir;
+                    turned += 1.0;
+                }
+                if q_polarity != 0
+                    && doc.polarity == -q_polarity
+                    && let Some(t) = flip_comparison(&sql)
+                {
+                    sql = t;
+                    turned += 1.0;
+                }
                 let hit = asked.iter().filter(|c| doc.columns.contains(**c)).count() as f64;
                 let cover = hit / asked.len().max(1) as f64;
                 let extra = doc.columns.iter().filter(|c| !asked.contains(c)).count() as f64
@@ -803,7 +827,7 @@ impl Retriever {
                         }
                     })
                     .sum();
-                let direction = match (q_dir, doc.direction) {
+                let direction = match (q_dir, doc_direction) {
                     (0, _) | (_, 0) => 0.0,
                     (a, b) if a == b => 1.0,
                     _ => -2.0,
@@ -811,7 +835,8 @@ impl Retriever {
                 let score = scores[i] / top + 0.6 * cover - 0.3 * extra
                     + 0.25 * values
                     + 0.15 * cues
-                    + 0.2 * direction;
+                    + 0.2 * direction
+                    - 0.1 * turned;
                 (score, sql)
             })
             .collect();
@@ -848,6 +873,116 @@ fn question_cues(question: &str) -> (HashSet<&'static str>, i8) {
     let desc = words.iter().any(|w| DESCENDING.contains(&w.as_str()));
     let asc = words.iter().any(|w| ASCENDING.contains(&w.as_str()));
     (cues, desc as i8 - asc as i8)
+}
+
+/// Words of a comparison, by the side they point to.
+const GREATER: &[&str] = &[
+    "more",
+    "greater",
+    "above",
+    "over",
+    "after",
+    "older",
+    "larger",
+    "higher",
+    "exceed",
+    "exceeding",
+    "bigger",
+    "longer",
+    "later",
+];
+const LESS: &[&str] = &[
+    "less", "fewer", "below", "under", "before", "younger", "smaller", "lower", "shorter",
+    "earlier",
+];
+
+/// 1 when a question's comparison words all point up ("more than", "above"), -1 down.
+fn question_polarity(question: &str) -> i8 {
+    let words = raw_words(question);
+    let up = words.iter().any(|w| GREATER.contains(&w.as_str()));
+    let down = words.iter().any(|w| LESS.contains(&w.as_str()));
+    up as i8 - down as i8
+}
+
+/// 1 when an SQL query's comparisons are all `>`/`>=`, -1 all `<`/`<=`, else 0.
+fn sql_polarity(tokens: &[Token]) -> i8 {
+    let up = tokens.iter().any(|t| matches!(t, Token::Gt | Token::GtEq));
+    let down = tokens.iter().any(|t| matches!(t, Token::Lt | Token::LtEq));
+    up as i8 - down as i8
+}
+
+/// The query with its order turned around: `DESC` ↔ `ASC` (an `ORDER BY` with neither gets
+/// `DESC`), `MAX` ↔ `MIN`. `None` when it has no order to turn.
+fn flip_direction(sql: &str) -> Option<String> {
+    let mut tokens = tokenize(sql)?;
+    let mut changed = false;
+    let mut explicit = false;
+    let is = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    for token in &mut tokens {
+        let new = match &*token {
+            t if is(t, "desc") => Some("ASC"),
+            t if is(t, "asc") => Some("DESC"),
+            t if is(t, "max") => Some("MIN"),
+            t if is(t, "min") => Some("MAX"),
+            _ => None,
+        };
+        if let Some(w) = new {
+            explicit |= w == "ASC" || w == "DESC";
+            *token = Token::make_word(w, None);
+            changed = true;
+        }
+    }
+    let orders = tokens.iter().filter(|t| is(t, "order")).count();
+    if !explicit && orders == 1 {
+        // `ORDER BY x` ascending by default: `DESC` goes after its expression, before `LIMIT`.
+        let order = tokens.iter().position(|t| is(t, "order"))?;
+        let end = tokens[order..]
+            .iter()
+            .position(|t| is(t, "limit") || matches!(t, Token::RParen | Token::SemiColon))
+            .map_or(tokens.len(), |p| order + p);
+        let mut at = end;
+        while at > order && matches!(tokens[at - 1], Token::Whitespace(_)) {
+            at -= 1;
+        }
+        tokens.splice(
+            at..at,
+            [
+                Token::Whitespace(sqlparser::tokenizer::Whitespace::Space),
+                Token::make_word("DESC", None),
+            ],
+        );
+        changed = true;
+    }
+    changed.then(|| detokenize(&tokens))
+}
+
+/// The query with its comparisons turned around: `>` ↔ `<`, `>=` ↔ `<=`.
+fn flip_comparison(sql: &str) -> Option<String> {
+    let tokens = tokenize(sql)?;
+    let mut changed = false;
+    let flipped: Vec<Token> = tokens
+        .into_iter()
+        .map(|t| match t {
+            Token::Gt => {
+                changed = true;
+                Token::Lt
+            }
+            Token::Lt => {
+                changed = true;
+                Token::Gt
+            }
+            Token::GtEq => {
+                changed = true;
+                Token::LtEq
+            }
+            Token::LtEq => {
+                changed = true;
+                Token::GtEq
+            }
+            other => other,
+        })
+        .collect();
+    changed.then(|| detokenize(&flipped))
 }
 
 /// The cues and the direction an SQL query shows.
@@ -1012,5 +1147,33 @@ mod tests {
                 .as_deref(),
             Some("SELECT song_name FROM singer WHERE song_name LIKE '%Hey%'")
         );
+    }
+
+    #[test]
+    fn an_opposite_direction_or_comparison_turns_the_pair_around() {
+        let (_d, r) = retriever(&[
+            (
+                "What is the name of the oldest singer?",
+                "SELECT name FROM singer ORDER BY age DESC LIMIT 1",
+            ),
+            (
+                "Names of singers older than 40",
+                "SELECT name FROM singer WHERE age > 40",
+            ),
+            ("How many singers are there?", "SELECT count(*) FROM singer"),
+        ]);
+        assert_eq!(
+            r.answer("the name of the youngest singer").as_deref(),
+            Some("SELECT name FROM singer ORDER BY age ASC LIMIT 1")
+        );
+        assert_eq!(
+            r.answer("names of singers younger than 30").as_deref(),
+            Some("SELECT name FROM singer WHERE age < 30")
+        );
+        assert_eq!(
+            flip_direction("SELECT name FROM singer ORDER BY age LIMIT 1").as_deref(),
+            Some("SELECT name FROM singer ORDER BY age DESC LIMIT 1")
+        );
+        assert_eq!(flip_direction("SELECT name FROM singer"), None);
     }
 }
