@@ -73,6 +73,8 @@ pub struct RulesEngine {
     sql_first_lock: Mutex<()>,
     /// Answer only from the given pairs (the memory index), never from schema templates.
     retrieval_only: bool,
+    /// The index `answer` retrieves from, built on the first question.
+    retriever: std::sync::OnceLock<crate::synth::retrieve::Retriever>,
 }
 
 const NUMBER_WORDS: [&str; 21] = [
@@ -204,6 +206,7 @@ impl RulesEngine {
             pool_owners: std::sync::OnceLock::new(),
             sql_first_lock: Mutex::new(()),
             retrieval_only: false,
+            retriever: std::sync::OnceLock::new(),
         }
     }
 
@@ -1158,8 +1161,10 @@ impl RulesEngine {
         out
     }
 
-    /// SQL for a question: exactly, when the engine wrote the question; else the gold pair
-    /// whose wording is closest, with any categorical value the question names substituted.
+    /// SQL for a question: exactly, when the engine wrote the question; else from the nearest
+    /// known pairs (see [`crate::synth::retrieve`]) with the values the question names bound
+    /// in. The memory model knows only its indexed pairs; the rules backend knows the gold
+    /// pairs and its schema templates.
     pub fn answer(&self, question: &str) -> Option<String> {
         let key = normalize_question(question);
         if let Some(sql) = self
@@ -1170,58 +1175,24 @@ impl RulesEngine {
         {
             return Some(sql.clone());
         }
-        // An indexed question asked again gets its own SQL.
-        if self.retrieval_only
-            && let Some(g) = self
-                .gold
-                .iter()
-                .find(|g| normalize_question(&g.question) == key)
-        {
-            return Some(g.sql.clone());
-        }
-        let words = |s: &str| -> std::collections::BTreeSet<String> {
-            const STOP: &[&str] = &[
-                "the", "and", "our", "do", "we", "have", "are", "is", "was", "were", "did", "does",
-                "there", "any", "all", "show", "their", "with", "for", "from", "that", "this",
-            ];
-            normalize_question(s)
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| w.len() > 1 && !STOP.contains(w))
-                .map(singular)
-                .collect()
-        };
-        let qw = words(question);
-        let mut candidates: Vec<GoldPair> = self.gold.clone();
-        if !self.retrieval_only {
-            candidates.extend(self.schema_pairs().into_iter().map(|p| GoldPair {
-                question: p.question,
-                sql: p.sql,
-                db_id: None,
-                line: None,
-            }));
-        }
-        let best = candidates
-            .iter()
-            .map(|g| {
-                let gw = words(&g.question);
-                let inter = qw.intersection(&gw).count() as f64;
-                let union = qw.union(&gw).count().max(1) as f64;
-                (inter / union, g)
+        self.retriever
+            .get_or_init(|| {
+                let mut pairs: Vec<(String, String)> = self
+                    .gold
+                    .iter()
+                    .map(|g| (g.question.clone(), g.sql.clone()))
+                    .collect();
+                if !self.retrieval_only {
+                    pairs.extend(self.schema_pairs().into_iter().map(|p| (p.question, p.sql)));
+                }
+                crate::synth::retrieve::Retriever::new(
+                    Arc::clone(&self.db),
+                    &self.schema,
+                    &self.glossary,
+                    pairs,
+                )
             })
-            .max_by(|a, b| a.0.total_cmp(&b.0))?;
-        let gold = best.1;
-        // Substitute a value the question names for the pair's aligned literal.
-        let mut rng = Rng::new(self.seed);
-        for v in self.value_variants(gold, &mut rng) {
-            let new_words: Vec<String> = words(&v.question)
-                .difference(&words(&gold.question))
-                .cloned()
-                .collect();
-            if !new_words.is_empty() && new_words.iter().all(|w| qw.contains(w)) {
-                return Some(v.sql);
-            }
-        }
-        Some(gold.sql.clone())
+            .answer(question)
     }
 
     /// A repair for a failing query: names close to a real table or column replace unknown

@@ -5,6 +5,7 @@
 pub mod agree;
 pub mod names;
 pub mod profile;
+pub mod retrieve;
 pub mod sqlgen;
 
 /// A small deterministic generator (SplitMix64).

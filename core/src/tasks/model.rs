@@ -107,7 +107,7 @@ pub fn choose(
                          `lode jobs watch {job}`"
                     ))
                 })?;
-            return tuned_choice(project, store, tuned, None);
+            return tuned_choice(project, store, tuned, None, request.use_cache);
         }
         if let Some(model) = &request.model {
             let Some(dataset) = model.strip_prefix("memory:") else {
@@ -128,7 +128,7 @@ pub fn choose(
                 label: format!("memory model {model}"),
                 model_id: model.clone(),
                 note: None,
-                client: tuned_client(backend, TuneProvider::Memory, store),
+                client: tuned_client(backend, TuneProvider::Memory, store, request.use_cache),
             });
         }
         if request.profile.is_none() {
@@ -141,7 +141,7 @@ pub fn choose(
                     continue;
                 };
                 if served_by_lode(tuned.provider) {
-                    return tuned_choice(project, store, tuned, note);
+                    return tuned_choice(project, store, tuned, note, request.use_cache);
                 }
                 note.get_or_insert_with(|| {
                     format!(
@@ -232,6 +232,7 @@ fn tuned_choice(
     store: &Arc<Store>,
     tuned: TunedModel,
     note: Option<String>,
+    use_cache: bool,
 ) -> Result<ModelChoice, LlmError> {
     let cfg = |message: String| LlmError::Config { message };
     let timeout = Duration::from_secs(120);
@@ -276,7 +277,7 @@ fn tuned_choice(
             model_id,
         },
         note,
-        client: tuned_client(backend, tuned.provider, store),
+        client: tuned_client(backend, tuned.provider, store, use_cache),
     })
 }
 
@@ -284,10 +285,14 @@ fn tuned_client(
     backend: Arc<dyn Backend>,
     provider: TuneProvider,
     store: &Arc<Store>,
+    use_cache: bool,
 ) -> Arc<LlmClient> {
+    // `--no-cache` holds for tuned models too: a memory model re-indexed under the same id
+    // would otherwise answer with the replies stored before.
     let options = ClientOptions {
         profile: format!("tuned:{provider}"),
         max_concurrency: 8,
+        use_cache,
         ..ClientOptions::default()
     };
     Arc::new(LlmClient::new(backend, options, Some(Arc::clone(store))))
