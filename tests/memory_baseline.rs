@@ -4,15 +4,16 @@
 //! held-out eval set; offline generation runs, the valid pairs are accepted, the memory
 //! provider tunes, and `lode eval` scores both the untuned `rules` profile (which knows the
 //! gold pairs and its schema templates) and the memory model (which knows the trained pairs).
-//! A third score, retrieval over the gold pairs alone (`--pred`), shows what the templates
-//! and the trained pairs each add. Skips, saying so, when `../shared/data/spider_dev11` is
+//! The memory model also keeps the untuned engine's knowledge, as a tuned model keeps its base
+//! model's; a third score, retrieval over the trained pairs alone (`--pred`), shows what the
+//! memory knows by itself. Skips, saying so, when `../shared/data/spider_dev11` is
 //! absent.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lode_core::project::Project;
-use lode_core::rules::RulesEngine;
+use lode_core::synth::retrieve::Retriever;
 
 const GOLD_QUESTIONS: usize = 15;
 const DATABASES: &[&str] = &[
@@ -80,10 +81,10 @@ fn the_memory_model_against_the_untuned_baseline_on_held_out_spider_questions() 
     let dev: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(data.join("dev.json")).unwrap()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let (mut rules_all, mut memory_all, mut gold_all, mut total_all) = (0, 0, 0, 0);
+    let (mut rules_all, mut memory_all, mut alone_all, mut total_all) = (0, 0, 0, 0);
     println!(
         "{:<26} {:>5} {:>7} {:>16} {:>16} {:>16}",
-        "database", "eval", "trained", "rules (untuned)", "memory (tuned)", "gold retrieval"
+        "database", "eval", "trained", "rules (untuned)", "memory (tuned)", "trained alone"
     );
     for db in DATABASES {
         let questions: Vec<&serde_json::Value> = dev.iter().filter(|q| q["db_id"] == *db).collect();
@@ -121,21 +122,35 @@ fn the_memory_model_against_the_untuned_baseline_on_held_out_spider_questions() 
         // Run 1: the untuned offline baseline; run 2: the tuned memory model.
         lode(&project, &["eval", "--profile", "rules"]);
         lode(&project, &["eval", "--job", "1"]);
-        // Run 3: retrieval over the gold pairs alone, as predictions.
+        // Run 3: retrieval over the trained (accepted) pairs alone, as predictions: what the
+        // memory knows without the base engine's knowledge.
         let loaded = Project::load(&project.join("config.yml")).unwrap();
-        let engine = RulesEngine::from_pairs(&loaded, loaded.gold.clone(), 7);
+        let store = rusqlite::Connection::open(project.join(".lode/lode.db")).unwrap();
+        let trained_pairs: Vec<(String, String)> = store
+            .prepare("SELECT question, sql FROM pairs WHERE status = 'accepted' ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let alone = Retriever::new(
+            std::sync::Arc::clone(&loaded.db),
+            &loaded.schema,
+            &loaded.glossary,
+            trained_pairs,
+        );
         let predictions: String = loaded
             .eval
             .iter()
             .map(|p| {
-                engine
+                alone
                     .answer(&p.question)
                     .unwrap_or_default()
                     .replace('\n', " ")
                     + "\n"
             })
             .collect();
-        let pred = tmp.path().join(format!("{db}_gold_retrieval.txt"));
+        let pred = tmp.path().join(format!("{db}_trained_alone.txt"));
         std::fs::write(&pred, predictions).unwrap();
         lode(
             &project,
@@ -144,12 +159,12 @@ fn the_memory_model_against_the_untuned_baseline_on_held_out_spider_questions() 
                 "--pred",
                 pred.to_str().unwrap(),
                 "--model",
-                "gold-retrieval",
+                "trained-alone",
             ],
         );
         let (rules, total, rules_model) = score(&project, 1);
         let (memory, total_m, memory_model) = score(&project, 2);
-        let (gold_only, _, _) = score(&project, 3);
+        let (alone_score, _, _) = score(&project, 3);
         assert_eq!(rules_model, "rules:rules");
         assert!(memory_model.starts_with("memory:"), "{memory_model}");
         assert_eq!(total, total_m);
@@ -160,12 +175,12 @@ fn the_memory_model_against_the_untuned_baseline_on_held_out_spider_questions() 
             pct(rules, total),
             format!("{memory}/{total}"),
             pct(memory, total),
-            format!("{gold_only}/{total}"),
-            pct(gold_only, total),
+            format!("{alone_score}/{total}"),
+            pct(alone_score, total),
         );
         rules_all += rules;
         memory_all += memory;
-        gold_all += gold_only;
+        alone_all += alone_score;
         total_all += total;
     }
     println!(
@@ -176,18 +191,29 @@ fn the_memory_model_against_the_untuned_baseline_on_held_out_spider_questions() 
         pct(rules_all, total_all),
         format!("{memory_all}/{total_all}"),
         pct(memory_all, total_all),
-        format!("{gold_all}/{total_all}"),
-        pct(gold_all, total_all),
+        format!("{alone_all}/{total_all}"),
+        pct(alone_all, total_all),
     );
-    // What is honestly true with the generator of this branch: the memory model knows only
-    // the generated pairs (no gold pair, and none the leakage check found too close to an eval
-    // question), mostly paraphrases and value variants of the 15 gold questions, while the
-    // baseline knows the gold pairs and every schema template. It beats retrieval over the
-    // gold pairs alone, and stays behind the baseline.
+    // What is honestly true: the tuned model keeps what the untuned engine knows (the gold
+    // pairs and the schema-driven pairs) and adds the trained pairs; but those were generated
+    // offline from the same schema, data and gold pairs, so they carry little the base does
+    // not already have. The memory buys next to nothing here (the closing note of issue 17
+    // gives the numbers); with pairs a person or an LLM wrote, it has something to add. What
+    // must hold: the tuned model is never far behind its base, and its memory alone is
+    // below the two (it lacks the base's templates).
+    println!(
+        "the memory bought {} of {total_all} held-out questions over the untuned baseline",
+        memory_all as i64 - rules_all as i64
+    );
     assert!(
-        memory_all >= gold_all,
-        "the memory model ({memory_all}/{total_all}) fell behind retrieval over the gold pairs \
-         alone ({gold_all}/{total_all})"
+        memory_all + 3 >= rules_all,
+        "the memory model ({memory_all}/{total_all}) fell behind its own base, the untuned \
+         engine ({rules_all}/{total_all})"
+    );
+    assert!(
+        memory_all >= alone_all,
+        "the memory model ({memory_all}/{total_all}) scored below its trained pairs alone \
+         ({alone_all}/{total_all})"
     );
     assert!(
         memory_all > 0 && rules_all > 0,

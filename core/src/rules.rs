@@ -71,8 +71,9 @@ pub struct RulesEngine {
     pool_owners: std::sync::OnceLock<Vec<(Option<usize>, usize)>>,
     /// Serializes the SQL-first walk over the pool, so concurrent calls agree on offsets.
     sql_first_lock: Mutex<()>,
-    /// Answer only from the given pairs (the memory index), never from schema templates.
-    retrieval_only: bool,
+    /// The memory model's base knowledge: the project's gold pairs (its `gold` are the
+    /// trained pairs).
+    base: Vec<GoldPair>,
     /// The index `answer` retrieves from, built on the first question.
     retriever: std::sync::OnceLock<crate::synth::retrieve::Retriever>,
 }
@@ -205,16 +206,20 @@ impl RulesEngine {
             synth_pool: std::sync::OnceLock::new(),
             pool_owners: std::sync::OnceLock::new(),
             sql_first_lock: Mutex::new(()),
-            retrieval_only: false,
+            base: Vec::new(),
             retriever: std::sync::OnceLock::new(),
         }
     }
 
     /// An engine that answers questions from `pairs` only: the offline memory model.
+    ///
+    /// Like a tuned model that keeps its base model's knowledge, it also knows what the
+    /// untuned engine knows (the project's gold pairs and the schema-driven pairs); its
+    /// trained pairs come first, so on a tie they win. What it scores above the untuned engine
+    /// is what the memory bought.
     pub fn from_pairs(project: &Project, pairs: Vec<GoldPair>, seed: u64) -> RulesEngine {
         let mut e = RulesEngine::new(project, seed);
-        e.gold = pairs;
-        e.retrieval_only = true;
+        e.base = std::mem::replace(&mut e.gold, pairs);
         e
     }
 
@@ -1180,11 +1185,10 @@ impl RulesEngine {
                 let mut pairs: Vec<(String, String)> = self
                     .gold
                     .iter()
+                    .chain(self.base.iter())
                     .map(|g| (g.question.clone(), g.sql.clone()))
                     .collect();
-                if !self.retrieval_only {
-                    pairs.extend(self.schema_pairs().into_iter().map(|p| (p.question, p.sql)));
-                }
+                pairs.extend(self.schema_pairs().into_iter().map(|p| (p.question, p.sql)));
                 crate::synth::retrieve::Retriever::new(
                     Arc::clone(&self.db),
                     &self.schema,
