@@ -1259,10 +1259,20 @@ impl RulesEngine {
         out
     }
 
-    /// Pairs that fill a coverage gap: schema-driven pairs (and value variants of gold pairs)
-    /// that use the concept, the table, both tables of a join, or mention the topic.
+    /// Pairs that fill a coverage gap: synthesized pairs (and variants of gold pairs) that use
+    /// the concept, the table, both tables of a join, or mention the topic; their questions
+    /// are written like every synthesized one.
     pub fn fill_gap(&self, kind: &str, target: &str) -> Vec<RulePair> {
-        let mut pool = self.schema_pairs();
+        // Synthesized pairs with values generation is least likely to have used first (the
+        // repeats of templates), then the rest, then variants of the gold pairs.
+        let synth = self.pool();
+        let mut order: Vec<usize> = (0..synth.candidates.len()).collect();
+        order.sort_by_key(|&i| !synth.candidates[i].repeat);
+        let mut pool: Vec<RulePair> = order
+            .into_iter()
+            .filter(|&i| self.pool_ok(i))
+            .map(|i| self.pool_pair(i))
+            .collect();
         let mut rng = Rng::new(self.seed ^ hash_str(target));
         for g in &self.gold {
             pool.extend(self.value_variants(g, &mut rng));
