@@ -389,6 +389,17 @@ fn column_words(table: &Table, column: &Column) -> String {
     let one = singular(&table_words(&table.name));
     // `concert_Name` in `concert` → "name"; `pet_age` in `Pets` → "age"; but `Singer_ID`
     // stays "singer ID" when the column is the table's own key, which reads better.
+    // A count named by its verb: `killed` → "number killed".
+    let numeric = !column.samples.is_empty()
+        && column.samples.iter().all(|v| {
+            matches!(
+                v,
+                crate::sql::Value::Integer(_) | crate::sql::Value::Real(_)
+            )
+        });
+    if numeric && !words.contains(' ') && words.ends_with("ed") && words.len() > 4 {
+        return format!("number {words}");
+    }
     // `Course` in `course`: the row's own name.
     if words == one || words == plural(&one) {
         return "name".to_string();

@@ -2,7 +2,7 @@
 //! filter and group by (categories), the measures, the dates, and the joins along declared
 //! foreign keys or, where none are declared, along keys inferred from names.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::sql::Value;
 use crate::sql::schema::{Column, Schema, Table};
@@ -32,6 +32,9 @@ pub struct TableProfile {
     pub dates: Vec<usize>,
     /// Key columns (primary, foreign, `…_id`), never asked about unless the gold set does.
     pub keys: Vec<usize>,
+    /// Numbers that identify rather than measure, with many values (a phone number): listed
+    /// and counted, never averaged.
+    pub codes: Vec<usize>,
 }
 
 /// The profiles of a schema's tables and its join graph.
@@ -44,6 +47,17 @@ pub struct SchemaProfile {
 /// Whether a column is a key by its role or its name.
 pub fn is_key(t: &Table, c: &Column) -> bool {
     let n = c.name.to_lowercase();
+    // A foreign key holding names or short codes (`state` 'NY') is a value a question says.
+    let text_fk = text_samples(c)
+        && !n.ends_with("id")
+        && !c.primary_key
+        && !t
+            .primary_key
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&c.name));
+    if text_fk && groupable(t, c) {
+        return false;
+    }
     c.primary_key
         || t.primary_key
             .iter()
@@ -56,6 +70,87 @@ pub fn is_key(t: &Table, c: &Column) -> bool {
         || n.ends_with("id") && c.name.ends_with("ID")
         || n.ends_with("_key")
         || n.ends_with("_code") && !c.categorical
+}
+
+/// Words that say a measure, whatever its values look like.
+const MEASURE_WORDS: &[&str] = &[
+    "year",
+    "age",
+    "count",
+    "amount",
+    "price",
+    "cost",
+    "population",
+    "capacity",
+    "salary",
+    "total",
+    "score",
+    "rating",
+    "size",
+    "weight",
+    "height",
+    "length",
+    "area",
+    "duration",
+    "sales",
+    "revenue",
+    "budget",
+    "quantity",
+    "points",
+    "rank",
+    "percent",
+    "share",
+    "value",
+    "attendance",
+    "tonnage",
+    "killed",
+    "injured",
+    "worth",
+    "balance",
+    "fee",
+    "income",
+];
+
+/// An integer column that identifies rather than measures: named like a code or a number
+/// (`phone_number`, `zip`, `major_code`), or large integers that repeat across rows with no
+/// measure word in the name (`Advisor` 1121, `Major` 600).
+pub fn is_code(t: &Table, c: &Column) -> bool {
+    let n = c.name.to_lowercase();
+    let words = super::names::split_words(&c.name);
+    if words.iter().any(|w| MEASURE_WORDS.contains(&w.as_str())) {
+        return false;
+    }
+    let named = [
+        "number", "no", "num", "phone", "zip", "postcode", "code", "zipcode",
+    ]
+    .iter()
+    .any(|w| words.last().is_some_and(|l| l == w))
+        || n.ends_with("num");
+    let ints: Vec<i64> = c
+        .samples
+        .iter()
+        .filter_map(|v| match v {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    let large = ints.len() == c.samples.len() && ints.iter().all(|i| *i >= 100);
+    let rows = t.stats_rows.max(1).min(t.row_count.max(1));
+    let repeats = c.distinct_count > 0 && rows as f64 / c.distinct_count as f64 >= 1.5;
+    named || (large && repeats)
+}
+
+/// Short text values that repeat enough to filter and group by: the schema's categorical
+/// columns, and any text column of at most 30 values or at most one per two rows.
+fn groupable(t: &Table, c: &Column) -> bool {
+    let rows = t.stats_rows.max(1).min(t.row_count.max(1));
+    let short = c.samples.iter().all(|v| match v {
+        Value::Text(s) => s.trim().chars().count() <= 40,
+        _ => false,
+    });
+    text_samples(c)
+        && short
+        && (c.categorical || c.distinct_count <= 30 || c.distinct_count * 2 <= rows)
 }
 
 fn numeric_samples(c: &Column) -> bool {
@@ -92,8 +187,49 @@ pub fn is_date(c: &Column) -> bool {
         })
 }
 
+/// Columns the gold SQL aggregates (`MAX(area_code)`): measures by the gold set's own use,
+/// whatever their names say.
+pub fn aggregated_columns(gold_sql: &[&str]) -> HashSet<String> {
+    use sqlparser::dialect::SQLiteDialect;
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let mut out = HashSet::new();
+    for sql in gold_sql {
+        let Ok(tokens) = Tokenizer::new(&SQLiteDialect {}, sql).tokenize() else {
+            continue;
+        };
+        let words: Vec<&Token> = tokens
+            .iter()
+            .filter(|t| !matches!(t, Token::Whitespace(_)))
+            .collect();
+        for (i, t) in words.iter().enumerate() {
+            let Token::Word(w) = t else { continue };
+            if !["max", "min", "avg", "sum"].contains(&w.value.to_lowercase().as_str())
+                || !matches!(words.get(i + 1), Some(Token::LParen))
+            {
+                continue;
+            }
+            // The last name before the closing parenthesis: `max(T1.area_code)`.
+            let mut last = None;
+            for t in &words[i + 2..] {
+                match t {
+                    Token::RParen => break,
+                    Token::Word(w) => last = Some(w.value.to_lowercase()),
+                    _ => {}
+                }
+            }
+            out.extend(last);
+        }
+    }
+    out
+}
+
 impl SchemaProfile {
     pub fn new(schema: &Schema) -> SchemaProfile {
+        SchemaProfile::with_measures(schema, &HashSet::new())
+    }
+
+    /// Like [`new`](Self::new), with columns the gold set aggregates taken as measures.
+    pub fn with_measures(schema: &Schema, measures: &HashSet<String>) -> SchemaProfile {
         let mut tables = Vec::new();
         for (ti, t) in schema.tables.iter().enumerate() {
             let mut p = TableProfile {
@@ -109,6 +245,10 @@ impl SchemaProfile {
                 if c.samples.is_empty() {
                     continue;
                 }
+                if measures.contains(&n) && numeric_samples(c) && c.distinct_count > 3 {
+                    p.nums.push(ci);
+                    continue;
+                }
                 if is_key(t, c) {
                     p.keys.push(ci);
                     continue;
@@ -118,6 +258,16 @@ impl SchemaProfile {
                     continue;
                 }
                 let flag = c.distinct_count <= 2;
+                if numeric_samples(c) && is_code(t, c) {
+                    // A code in numbers (a major, an advisor, a phone number): not a measure
+                    // to average; with few values it still groups.
+                    if c.categorical {
+                        p.cats.push(ci);
+                    } else {
+                        p.codes.push(ci);
+                    }
+                    continue;
+                }
                 if numeric_samples(c) && !flag && c.distinct_count > 3 {
                     p.nums.push(ci);
                     continue;
@@ -152,12 +302,7 @@ impl SchemaProfile {
                         if !name_like && short && c.distinct_count <= 30 {
                             p.cats.push(ci);
                         }
-                    } else if c.categorical
-                        && c.samples.iter().all(|v| match v {
-                            Value::Text(s) => s.chars().count() <= 40,
-                            _ => false,
-                        })
-                    {
+                    } else if groupable(t, c) {
                         p.cats.push(ci);
                     }
                     continue;
@@ -189,6 +334,8 @@ impl SchemaProfile {
             .filter(|(c, es)| {
                 es.len() >= 2
                     && self.tables[*c].labels.is_empty()
+                    && self.tables[*c].dates.is_empty()
+                    && self.tables[*c].codes.is_empty()
                     && self.tables[*c].nums.len() + self.tables[*c].cats.len() <= 1
             })
             .collect();

@@ -172,7 +172,12 @@ impl<'a> Synth<'a> {
             db,
             schema,
             names: Names::new(schema, glossary),
-            profile: SchemaProfile::new(schema),
+            profile: SchemaProfile::with_measures(
+                schema,
+                &super::profile::aggregated_columns(
+                    &gold.iter().map(|g| g.sql.as_str()).collect::<Vec<_>>(),
+                ),
+            ),
             allow_ids,
             values: Mutex::new(HashMap::new()),
         }
@@ -277,6 +282,9 @@ impl<'a> Synth<'a> {
         let mut out: Vec<usize> = p.labels.clone();
         if out.is_empty() {
             out = p.cats.clone();
+        }
+        if out.is_empty() {
+            out = p.codes.clone();
         }
         if out.is_empty() && self.allow_ids {
             out = p.keys.clone();
@@ -648,10 +656,15 @@ impl<'a> Synth<'a> {
                 );
                 for desc in [true, false] {
                     let word = if desc { hi } else { lo };
+                    // One column or two: "What is the name" / "What are the name and age".
+                    let (verb, what) = match second {
+                        Some(o) => ("are", format!("{sw} and {}", self.words(o))),
+                        None => ("is", sw.clone()),
+                    };
                     let q = if matches!(word, "oldest" | "youngest") {
-                        format!("What is the {sw} of the {word} {one}?")
+                        format!("What {verb} the {what} of the {word} {one}?")
                     } else {
-                        format!("What is the {sw} of the {one} with the {word} {nw}?")
+                        format!("What {verb} the {what} of the {one} with the {word} {nw}?")
                     };
                     push(
                         "top1",
@@ -678,9 +691,8 @@ impl<'a> Synth<'a> {
                 push(
                     "above_average",
                     format!(
-                        "Which {many} have {} {nw} above the average {nw} of all {many}? Give their {}.",
+                        "Which {many} have {} {nw} above the average {nw} of all {many}? Give their {pw}.",
                         article(&nw),
-                        plural(&sw)
                     ),
                     format!("SELECT {ssel} FROM {tn} WHERE {nc} > (SELECT AVG({nc}) FROM {tn})"),
                 );
@@ -694,7 +706,7 @@ impl<'a> Synth<'a> {
                         "SELECT {sc}, {nc}, RANK() OVER (ORDER BY {nc} DESC) AS rank FROM {tn}"
                     ),
                 );
-                for &c in cats.iter().take(1) {
+                for &c in cats.iter().filter(|c| c.c != s.c).take(1) {
                     let cw = self.words(c);
                     let cc = self.cname(c);
                     push(
@@ -741,6 +753,17 @@ impl<'a> Synth<'a> {
                     ),
                 );
             }
+        }
+        for &ci in &p.codes {
+            let c = Col { t, c: ci };
+            push(
+                "count_distinct",
+                format!(
+                    "How many different {} do {many} have?",
+                    plural(&self.words(c))
+                ),
+                format!("SELECT COUNT(DISTINCT {}) FROM {tn}", self.cname(c)),
+            );
         }
         for &c in &cats {
             let cw = self.words(c);
@@ -1188,11 +1211,11 @@ impl<'a> Synth<'a> {
             for &c in self.cats(pp).iter().take(2) {
                 if let Some(v) = self.pick_value(c, rng) {
                     let vs = say(&v).unwrap_or_default();
-                    let cond = self.condition(c, "=", &vs, rng);
+                    let cw = self.words(c);
                     push(
                         "join_filter_parent",
                         Self::sentence(format!(
-                            "{} of {cmany} whose {pone} is one {cond}",
+                            "{} of {cmany} whose {pone}'s {cw} is {vs}",
                             self.ask_for(&plural(&csw), rng)
                         )),
                         format!(
