@@ -21,7 +21,7 @@ use crate::project::{GlossaryEntry, GoldPair, Project};
 use crate::sql::analyze::Hardness;
 use crate::sql::schema::{Schema, Table};
 use crate::sql::{Database, Value};
-use crate::synth::names::{human, singular};
+use crate::synth::names::{Names, human, singular};
 use crate::synth::sqlgen::{Candidate, Synth, worth_keeping};
 use crate::synth::{Rng, hash_str};
 
@@ -74,6 +74,8 @@ pub struct RulesEngine {
     /// The memory model's base knowledge: the project's gold pairs (its `gold` are the
     /// trained pairs).
     base: Vec<GoldPair>,
+    /// The agreement check's words and house rules, built once.
+    agreement: std::sync::OnceLock<(Names, crate::synth::agree::Conventions)>,
     /// The index `answer` retrieves from, built on the first question.
     retriever: std::sync::OnceLock<crate::synth::retrieve::Retriever>,
 }
@@ -207,6 +209,7 @@ impl RulesEngine {
             pool_owners: std::sync::OnceLock::new(),
             sql_first_lock: Mutex::new(()),
             base: Vec::new(),
+            agreement: std::sync::OnceLock::new(),
             retriever: std::sync::OnceLock::new(),
         }
     }
@@ -617,11 +620,22 @@ impl RulesEngine {
         if gold.question.to_lowercase().contains("total number") {
             return Vec::new();
         }
-        let Some(range) = from_words
+        if !from_words
             .iter()
-            .find_map(|fw| find_words(&gold.question, fw))
-        else {
+            .any(|fw| find_words(&gold.question, fw).is_some())
+        {
             return Vec::new();
+        }
+        // Every mention changes ("the maximum weight ... List the maximum weight").
+        let reworded = |to: &str| {
+            let mut q = gold.question.clone();
+            for _ in 0..8 {
+                match from_words.iter().find_map(|fw| find_words(&q, fw)) {
+                    Some(range) => q = replace_keep_case(&q, range, to),
+                    None => break,
+                }
+            }
+            q
         };
         AGGS.iter()
             .filter(|(f, _)| f != from)
@@ -629,7 +643,7 @@ impl RulesEngine {
                 let mut toks = tokens.to_vec();
                 toks[*i] = Token::make_word(f, None);
                 RulePair {
-                    question: replace_keep_case(&gold.question, range, words[0]),
+                    question: reworded(words[0]),
                     sql: detokenize(&toks),
                     how: "aggregate".into(),
                 }
@@ -711,6 +725,20 @@ impl RulesEngine {
             break;
         }
         out
+    }
+
+    /// The agreement check's words and house rules for this engine's schema and gold pairs.
+    fn agreement(&self) -> &(Names, crate::synth::agree::Conventions) {
+        self.agreement.get_or_init(|| {
+            let conventions = crate::synth::agree::Conventions::learn(
+                &self.schema,
+                &crate::project::format_glossary(&self.glossary),
+                self.gold
+                    .iter()
+                    .map(|g| (g.question.as_str(), g.sql.as_str())),
+            );
+            (Names::new(&self.schema, &self.glossary), conventions)
+        })
     }
 
     /// Which gold pair each pool candidate is nearest to (same tables, most shared
@@ -1144,9 +1172,22 @@ impl RulesEngine {
         }
         let gold_q = normalize_question(&gold.question);
         let mut seen = std::collections::HashSet::new();
+        let (names, conventions) = self.agreement();
         candidates.retain(|p| {
             let k = normalize_question(&p.question);
-            k != gold_q && seen.insert(k)
+            // A variant whose wording no longer agrees with its SQL (a word the rewording
+            // missed) is not given out.
+            k != gold_q
+                && seen.insert(k)
+                && (p.how == "paraphrase"
+                    || crate::synth::agree::check_with(
+                        &p.question,
+                        &p.sql,
+                        &self.schema,
+                        names,
+                        conventions,
+                    )
+                    .is_empty())
         });
         let mut out = Vec::new();
         let mut skipped = 0;
