@@ -408,6 +408,12 @@ fn generation_figures() -> Result<Vec<Figure>> {
             let system = body["messages"][0]["content"].as_str().unwrap_or("").to_string();
             let user = body["messages"][1]["content"].as_str().unwrap_or("").to_string();
             let tag = user.len() * 131 + user.bytes().map(|b| b as usize).sum::<usize>();
+            // The tag in letters, so the agreement check sees no number the SQL lacks.
+            let tag: String = tag
+                .to_string()
+                .bytes()
+                .map(|d| char::from(b'a' + (d - b'0')))
+                .collect();
             let delay = Duration::from_millis(200);
             if system.contains("precise SQL queries") {
                 return FakeResponse::chat(
@@ -416,7 +422,7 @@ fn generation_figures() -> Result<Vec<Figure>> {
                 .with_delay(delay);
             }
             FakeResponse::chat(
-                &serde_json::json!({"q1": format!("a {tag}"), "q2": format!("b {tag}"), "q3": format!("c {tag}")})
+                &serde_json::json!({"q1": format!("Which stores are there ({tag})?"), "q2": format!("Name the stores ({tag} too)."), "q3": format!("List the stores ({tag} again).")})
                     .to_string(),
             )
             .with_delay(delay)
