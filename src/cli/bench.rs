@@ -25,7 +25,8 @@ pub struct BenchArgs {
     /// Keep the generated evaluation files (gold and prediction variants) in DIR.
     #[arg(long, value_name = "DIR")]
     pub keep_files: Option<PathBuf>,
-    /// Run only these groups (comma-separated): spider, demo, llm, generate, tui, limits.
+    /// Run only these groups (comma-separated): spider, eval, demo, llm, generate, tui,
+    /// limits.
     #[arg(long, value_delimiter = ',', value_name = "GROUPS")]
     pub only: Vec<String>,
     /// Pairs in the store for the TUI benchmark.
@@ -51,7 +52,7 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         crate::tui::bench::child(dir)?;
         return Ok(0);
     }
-    const GROUPS: [&str; 6] = ["spider", "demo", "llm", "generate", "tui", "limits"];
+    const GROUPS: [&str; 7] = ["spider", "eval", "demo", "llm", "generate", "tui", "limits"];
     if let Some(bad) = args.only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
         bail!(
             "--only: no benchmark group `{bad}`; groups are {}",
@@ -90,6 +91,16 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
             "skipping the Spider benchmarks: {} not found (it lives in ../shared/data)",
             args.spider.display()
         ),
+    }
+    if want("eval") {
+        if args.spider.join("gold.sql").exists() {
+            figures.extend(eval_floor_figures(args, repeat)?);
+        } else {
+            eprintln!(
+                "skipping the evaluation floor: {} not found (it lives in ../shared/data)",
+                args.spider.join("gold.sql").display()
+            );
+        }
     }
     if want("demo") {
         figures.push(wall("lode demo (write the project)", repeat, demo_once)?);
@@ -272,6 +283,141 @@ fn eval_files_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
         eprintln!("evaluation files kept in {}", dir.display());
     }
     Ok(figures)
+}
+
+/// `lode eval-files` beside the floor it cannot beat, over the same pairs in the same run:
+/// SQLite executing each pair's prediction with the gold result computed once per distinct
+/// gold query (rows read, nothing compared), sequentially and on every core; then the
+/// whole `lode eval-files` process (lode profile, default threads) and its ratio to the
+/// parallel floor.
+fn eval_floor_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
+    let dir = std::env::temp_dir().join(format!("lode-bench-floor-{}", std::process::id()));
+    let sets = write_eval_files(&args.spider, &dir)?;
+    let set = sets
+        .iter()
+        .find(|s| s.pairs > 1000)
+        .context("no prediction set was written")?;
+    let gold = std::fs::read_to_string(&set.gold)?;
+    let pred = std::fs::read_to_string(&set.pred)?;
+    let pairs: Vec<(String, String, String)> = gold
+        .lines()
+        .zip(pred.lines())
+        .filter_map(|(g, p)| {
+            let (sql, db) = g.rsplit_once('\t')?;
+            Some((db.trim().to_string(), sql.to_string(), p.to_string()))
+        })
+        .collect();
+    let n = pairs.len() as f64;
+    let db_dir = args.spider.join("database");
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let floor = |chunks: usize| -> Result<()> {
+        let per = pairs.len().div_ceil(chunks);
+        std::thread::scope(|scope| -> Result<()> {
+            let handles: Vec<_> = pairs
+                .chunks(per.max(1))
+                .map(|chunk| scope.spawn(|| floor_run(&db_dir, chunk)))
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a floor thread panicked"))??;
+            }
+            Ok(())
+        })
+    };
+    let seq = timings(repeat, || floor(1))?;
+    let par = timings(repeat, || floor(threads))?;
+    let exe = std::env::current_exe().context("cannot find the lode executable")?;
+    let lode = timings(repeat, || {
+        let status = std::process::Command::new(&exe)
+            .arg("eval-files")
+            .arg("--gold")
+            .arg(&set.gold)
+            .arg("--pred")
+            .arg(&set.pred)
+            .arg("--db-dir")
+            .arg(&db_dir)
+            .args(["--profile", "lode"])
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("lode eval-files failed ({status})");
+        }
+        Ok(())
+    })?;
+    // Scratch space of the benchmark: a leftover is harmless.
+    let _ = std::fs::remove_dir_all(&dir);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0 / n;
+    let median = |t: &[Duration]| t[t.len() / 2];
+    Ok(vec![
+        Figure {
+            name: format!("floor: SQLite alone, {} pairs, 1 thread", pairs.len()),
+            unit: "ms/pair".into(),
+            best: ms(seq[0]),
+            median: ms(median(&seq)),
+        },
+        Figure {
+            name: format!("floor: SQLite alone, {threads} threads"),
+            unit: "ms/pair".into(),
+            best: ms(par[0]),
+            median: ms(median(&par)),
+        },
+        Figure {
+            name: "lode eval-files (lode profile, whole process)".into(),
+            unit: "ms/pair".into(),
+            best: ms(lode[0]),
+            median: ms(median(&lode)),
+        },
+        Figure {
+            name: "  ratio to the floor (target ≤ 1.2)".into(),
+            unit: "x".into(),
+            best: lode[0].as_secs_f64() / par[0].as_secs_f64(),
+            median: median(&lode).as_secs_f64() / median(&par).as_secs_f64(),
+        },
+    ])
+}
+
+/// The floor's work for some pairs: each database opened once, read-only; each distinct
+/// gold query executed once; every prediction executed and its rows read.
+fn floor_run(db_dir: &Path, pairs: &[(String, String, String)]) -> Result<()> {
+    use std::collections::HashMap;
+    let mut conns: HashMap<&str, rusqlite::Connection> = HashMap::new();
+    let mut gold_rows: HashMap<(&str, &str), usize> = HashMap::new();
+    let run = |conn: &rusqlite::Connection, sql: &str| -> usize {
+        let Ok(mut stmt) = conn.prepare(sql) else {
+            return 0;
+        };
+        let cols = stmt.column_count();
+        let Ok(mut rows) = stmt.query([]) else {
+            return 0;
+        };
+        let mut n = 0;
+        while let Ok(Some(row)) = rows.next() {
+            for i in 0..cols {
+                let _ = row.get_ref(i);
+            }
+            n += 1;
+        }
+        n
+    };
+    for (db, gold, pred) in pairs {
+        if !conns.contains_key(db.as_str()) {
+            let path = db_dir.join(db).join(format!("{db}.sqlite"));
+            let conn = rusqlite::Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .with_context(|| format!("cannot open {}", path.display()))?;
+            conns.insert(db.as_str(), conn);
+        }
+        let conn = &conns[db.as_str()];
+        if !gold_rows.contains_key(&(db.as_str(), gold.as_str())) {
+            let n = run(conn, gold);
+            gold_rows.insert((db.as_str(), gold.as_str()), n);
+        }
+        std::hint::black_box(run(conn, pred));
+    }
+    Ok(())
 }
 
 /// The TUI with `pairs` pairs in the store: start → first frame and peak memory of fresh
