@@ -40,7 +40,7 @@ pub struct EvalArgs {
     /// A name for the model evaluated (shown in reports and `lode eval list`).
     #[arg(long)]
     pub model: Option<String>,
-    /// Comparison profile: lode, spider_ts, bird_ex or defog.
+    /// Comparison profile: lode, spider_ts, bird_ex, defog or spider2.
     #[arg(long, default_value = "lode")]
     pub compare: String,
     /// spider_ts: keep DISTINCT.
@@ -73,7 +73,7 @@ pub struct EvalFilesArgs {
     /// Directory holding `<db_id>/<db_id>.sqlite`.
     #[arg(long, required_unless_present = "explain_profiles")]
     pub db_dir: Option<PathBuf>,
-    /// Comparison profile: lode, spider_ts, bird_ex or defog.
+    /// Comparison profile: lode, spider_ts, bird_ex, defog or spider2.
     #[arg(long, alias = "compare", default_value = "lode")]
     pub profile: String,
     /// spider_ts: keep DISTINCT (test-suite's --keep_distinct).

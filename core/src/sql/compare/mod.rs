@@ -18,6 +18,7 @@ mod defog;
 mod lode;
 mod pyvalue;
 mod spider;
+mod spider2;
 
 use serde::Serialize;
 
@@ -45,6 +46,9 @@ pub enum Profile {
     /// Ours: multiset rows, any column order, order over the top-level ORDER BY keys only,
     /// relative float tolerance, a reason for every mismatch.
     Lode { float_tolerance: f64 },
+    /// Spider 2.0-style: every gold column found among the predicted ones (extra columns
+    /// allowed), numbers within 0.01, several accepted gold answers.
+    Spider2,
 }
 
 impl Default for Profile {
@@ -56,7 +60,7 @@ impl Default for Profile {
 }
 
 /// Profile names accepted by `--profile`.
-pub const PROFILE_NAMES: [&str; 4] = ["lode", "spider_ts", "bird_ex", "defog"];
+pub const PROFILE_NAMES: [&str; 5] = ["lode", "spider_ts", "bird_ex", "defog", "spider2"];
 
 impl Profile {
     /// Parses a profile name; `keep_distinct` applies to `spider_ts` only.
@@ -66,6 +70,7 @@ impl Profile {
             "spider_ts" | "spider" | "test_suite" => Ok(Profile::SpiderTs { keep_distinct }),
             "bird_ex" | "bird" => Ok(Profile::BirdEx),
             "defog" => Ok(Profile::Defog),
+            "spider2" | "spider_2" => Ok(Profile::Spider2),
             other => Err(format!(
                 "unknown comparison profile `{other}`; choose one of {}",
                 PROFILE_NAMES.join(", ")
@@ -79,6 +84,7 @@ impl Profile {
             Profile::BirdEx => "bird_ex",
             Profile::Defog => "defog",
             Profile::Lode { .. } => "lode",
+            Profile::Spider2 => "spider2",
         }
     }
 
@@ -92,6 +98,7 @@ impl Profile {
             Profile::BirdEx => vec![gold_sql.to_string()],
             Profile::Defog => defog::expand_gold_alternatives(gold_sql),
             Profile::Lode { .. } => vec![lode::OrderPlan::for_gold(gold_sql).query],
+            Profile::Spider2 => defog::expand_gold_alternatives(gold_sql),
         }
     }
 
@@ -140,6 +147,7 @@ impl Profile {
                 bird::judge(gold, pred)
             }
             Profile::Defog => defog::judge(case, golds, pred),
+            Profile::Spider2 => spider2::judge(case, golds, pred),
             Profile::Lode { float_tolerance } => {
                 let gold = first_gold.as_ref().ok().copied();
                 lode::judge(case, gold, pred, *float_tolerance)
@@ -375,6 +383,9 @@ mod tests {
     #[test]
     fn unknown_profile_names_the_choices() {
         let e = Profile::from_name("exact", false).unwrap_err();
-        assert!(e.contains("lode, spider_ts, bird_ex, defog"), "{e}");
+        assert!(
+            e.contains("lode, spider_ts, bird_ex, defog, spider2"),
+            "{e}"
+        );
     }
 }
