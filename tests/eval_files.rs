@@ -193,3 +193,43 @@ fn short_prediction_file_and_unknown_database_are_named() {
     let out = lode(dir.path(), &["eval-files", "--explain-profiles"]);
     assert!(text(&out.stdout).contains("## spider_ts"));
 }
+
+#[test]
+fn r_ves_grades_correct_pairs_by_speed_and_wrong_ones_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    // Two pairs judged correct and one wrong: R-VES = 100 × (√r1 + √r2 + 0) / 3, each reward
+    // between 0.25 and 1.25, so the score lies in [33.3, 74.6].
+    let gold = "SELECT name FROM item WHERE kind = 'a'\tshop\n".repeat(3);
+    let pred = "SELECT name FROM item WHERE kind = 'a'\n\
+                SELECT name FROM item WHERE kind = 'a' ORDER BY id\n\
+                SELECT name FROM item WHERE kind = 'b'\n";
+    std::fs::write(dir.path().join("gold.sql"), gold).unwrap();
+    std::fs::write(dir.path().join("pred.sql"), pred).unwrap();
+    let out = lode(
+        dir.path(),
+        &[
+            "eval-files",
+            "--gold",
+            "gold.sql",
+            "--pred",
+            "pred.sql",
+            "--db-dir",
+            "dbs",
+            "--profile",
+            "bird_ex",
+            "--ves",
+            "5",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let score: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("R-VES (BIRD mini-dev reward, 5 timings per correct pair): "))
+        .unwrap_or_else(|| panic!("no R-VES line: {stdout}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((33.3..=74.6).contains(&score), "{score}");
+}

@@ -91,6 +91,10 @@ pub struct EvalFilesArgs {
     /// Print where each profile departs from correct semantics, and exit.
     #[arg(long)]
     pub explain_profiles: bool,
+    /// Also report BIRD mini-dev's R-VES (reward-based efficiency): each correct pair's gold
+    /// and prediction are timed N times in turn, sequentially (0: off).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = super::globals::parse_small_count)]
+    pub ves: usize,
 }
 
 /// `lode eval`: with no flags, the newest tuned model (else the `--profile`/`llm.default`
@@ -228,5 +232,18 @@ pub fn run_files(args: &EvalFilesArgs) -> Result<i32> {
         "{total} pairs in {:.0} ms on {threads} threads",
         started.elapsed().as_secs_f64() * 1000.0
     );
+    if args.ves > 0 {
+        let score = lode_core::pipeline::eval::r_ves(
+            &files.items,
+            &results,
+            &files.databases,
+            &profile,
+            args.ves,
+        );
+        println!(
+            "R-VES (BIRD mini-dev reward, {} timings per correct pair): {score:.2}",
+            args.ves
+        );
+    }
     Ok(0)
 }

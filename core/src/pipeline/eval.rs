@@ -419,3 +419,126 @@ mod tests {
         assert_eq!(r[0].verdict.reason.as_ref().unwrap().kind(), "gold_error");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Efficiency: BIRD mini-dev's reward-based valid efficiency score (R-VES)
+
+/// The reward of one pair by `time_ratio` = gold time / predicted time (0 for a wrong
+/// prediction), as BIRD mini-dev's `evaluation_ves.py` grades it.
+pub fn ves_reward(time_ratio: f64) -> f64 {
+    if time_ratio <= 0.0 {
+        0.0
+    } else if time_ratio >= 2.0 {
+        1.25
+    } else if time_ratio >= 1.0 {
+        1.0
+    } else if time_ratio >= 0.5 {
+        0.75
+    } else if time_ratio >= 0.25 {
+        0.5
+    } else {
+        0.25
+    }
+}
+
+/// The mean of the ratios strictly within three standard deviations of their mean (the
+/// reference's `clean_abnormal`, population deviation); 0 for none. When every ratio is the
+/// same (deviation 0) the reference keeps none and its division fails, scoring the pair 0;
+/// lode keeps them all.
+pub fn clean_mean(ratios: &[f64]) -> f64 {
+    if ratios.is_empty() {
+        return 0.0;
+    }
+    let n = ratios.len() as f64;
+    let mean = ratios.iter().sum::<f64>() / n;
+    let sd = (ratios.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let kept: Vec<f64> = ratios
+        .iter()
+        .copied()
+        .filter(|r| (r - mean).abs() < 3.0 * sd)
+        .collect();
+    if kept.is_empty() {
+        mean
+    } else {
+        kept.iter().sum::<f64>() / kept.len() as f64
+    }
+}
+
+/// R-VES over evaluated pairs, as the reference computes it: 100 × the mean over all pairs of
+/// √reward, where each correct pair's prediction and gold run `iterations` times in turn
+/// (sequentially, so timings do not compete), the per-run ratios gold time / predicted time
+/// are cleaned of outliers and averaged, and graded by [`ves_reward`]; wrong pairs score 0.
+/// Gold and prediction run as the profile would run them.
+pub fn r_ves(
+    items: &[EvalItem],
+    results: &[ItemResult],
+    databases: &BTreeMap<String, Arc<Database>>,
+    profile: &Profile,
+    iterations: usize,
+) -> f64 {
+    if results.is_empty() {
+        return 0.0;
+    }
+    let by_index: HashMap<usize, &EvalItem> = items.iter().map(|i| (i.index, i)).collect();
+    let mut total = 0.0;
+    for r in results.iter().filter(|r| r.verdict.correct) {
+        let (Some(item), Some(db)) = (by_index.get(&r.index), databases.get(&r.db_id)) else {
+            continue;
+        };
+        let Ok(pred) = &item.pred_sql else { continue };
+        let Some(gold) = profile.gold_queries(&item.gold_sql).into_iter().next() else {
+            continue;
+        };
+        let pred = profile.pred_query(pred);
+        let mut ratios = Vec::with_capacity(iterations);
+        for _ in 0..iterations.max(1) {
+            let t = std::time::Instant::now();
+            let p = db.query(&pred);
+            let pred_t = t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            let g = db.query(&gold);
+            let gold_t = t.elapsed().as_secs_f64();
+            if g.is_ok() && p.is_ok() && pred_t > 0.0 {
+                ratios.push(gold_t / pred_t);
+            }
+        }
+        total += ves_reward(clean_mean(&ratios)).sqrt();
+    }
+    100.0 * total / results.len() as f64
+}
+
+#[cfg(test)]
+mod ves_tests {
+    use super::*;
+
+    #[test]
+    fn rewards_follow_the_mini_dev_grades() {
+        // (time ratio, reward) at and around each boundary of the reference's table.
+        for (ratio, reward) in [
+            (0.0, 0.0),
+            (0.1, 0.25),
+            (0.2499, 0.25),
+            (0.25, 0.5),
+            (0.4999, 0.5),
+            (0.5, 0.75),
+            (0.9999, 0.75),
+            (1.0, 1.0),
+            (1.9999, 1.0),
+            (2.0, 1.25),
+            (50.0, 1.25),
+        ] {
+            assert_eq!(ves_reward(ratio), reward, "ratio {ratio}");
+        }
+    }
+
+    #[test]
+    fn outliers_beyond_three_deviations_are_dropped() {
+        let mut ratios = vec![1.0; 20];
+        ratios.push(100.0);
+        // 100 is more than three deviations out: the mean of the rest is 1.
+        assert!((clean_mean(&ratios) - 1.0).abs() < 1e-12);
+        assert_eq!(clean_mean(&[2.0, 4.0]), 3.0);
+        assert_eq!(clean_mean(&[1.5, 1.5]), 1.5);
+        assert_eq!(clean_mean(&[]), 0.0);
+    }
+}
