@@ -233,3 +233,62 @@ fn r_ves_grades_correct_pairs_by_speed_and_wrong_ones_zero() {
         .unwrap();
     assert!((33.3..=74.6).contains(&score), "{score}");
 }
+
+#[test]
+fn a_prediction_right_by_accident_fails_on_a_neighbour_database() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let db = dir.path().join("dbs/shop/shop.sqlite");
+    let before = std::fs::read(&db).unwrap();
+    // The two dearest items are ids 299 and 300 here: naming them is right on this data
+    // only; a filter with another threshold between the same prices is right everywhere.
+    let gold = "SELECT name FROM item WHERE price > 447\tshop\n".repeat(3);
+    let pred = "SELECT name FROM item WHERE id IN (299, 300)\n\
+                SELECT name FROM item WHERE price > 447.5\n\
+                SELECT name FROM item WHERE price > 447\n";
+    std::fs::write(dir.path().join("gold.sql"), gold).unwrap();
+    std::fs::write(dir.path().join("pred.sql"), pred).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "eval-files",
+            "--gold",
+            "gold.sql",
+            "--pred",
+            "pred.sql",
+            "--db-dir",
+            "dbs",
+            "--out",
+            "verdicts.jsonl",
+        ];
+        args.extend_from_slice(extra);
+        let out = lode(dir.path(), &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let verdicts: Vec<serde_json::Value> =
+            std::fs::read_to_string(dir.path().join("verdicts.jsonl"))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        (text(&out.stdout), verdicts)
+    };
+    let (_, plain) = run(&[]);
+    assert!(plain.iter().all(|v| v["verdict"] == true), "{plain:?}");
+    let (stdout, checked) = run(&["--neighbours", "3"]);
+    assert_eq!(checked[0]["verdict"], false, "{checked:?}");
+    assert_eq!(checked[0]["reason"], "right_by_accident", "{checked:?}");
+    assert!(
+        checked[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("neighbour database"),
+        "{checked:?}"
+    );
+    assert_eq!(checked[1]["verdict"], true, "{checked:?}");
+    assert_eq!(checked[2]["verdict"], true, "{checked:?}");
+    assert!(
+        stdout.contains("1 predictions right on the original were wrong"),
+        "{stdout}"
+    );
+    // The user's database is only read.
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}

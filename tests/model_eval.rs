@@ -179,3 +179,97 @@ fn eval_questions_found_in_training_pairs_are_leakage() {
         "rejected pairs are not trained on"
     );
 }
+
+#[test]
+fn a_constant_answer_right_on_this_data_is_caught_by_neighbour_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    write_demo(dir.path(), &DemoOptions::default()).unwrap();
+    let project = Project::load(&dir.path().join("config.yml")).unwrap();
+    // Every prediction is its gold query, except the first: the gold's own result written
+    // out as constants, right on this database and on no other.
+    let gold = &project.eval[0].sql;
+    let rows = project.db.query(gold).unwrap().rows;
+    assert!(!rows.is_empty());
+    let constants = format!(
+        "VALUES {}",
+        rows.iter()
+            .map(|r| format!(
+                "({})",
+                r.iter()
+                    .map(|v| v.sql_literal())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut preds: Vec<String> = project
+        .eval
+        .iter()
+        .map(|p| p.sql.replace('\n', " "))
+        .collect();
+    preds[0] = constants;
+    std::fs::write(dir.path().join("p.sql"), preds.join("\n") + "\n").unwrap();
+    let store = dir.path().join(".lode");
+    let out = lode(dir.path(), &["eval", "--pred", "p.sql", "--model", "plain"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = lode(
+        dir.path(),
+        &[
+            "eval",
+            "--pred",
+            "p.sql",
+            "--model",
+            "checked",
+            "--neighbours",
+            "2",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let verdict = |run: u32| -> Vec<(bool, Option<String>)> {
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(format!("reports/eval-{run}/report.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["result"]["verdict"]["correct"].as_bool().unwrap(),
+                    c["result"]["verdict"]["reason"]["kind"]
+                        .as_str()
+                        .map(String::from),
+                )
+            })
+            .collect()
+    };
+    let plain = verdict(1);
+    let checked = verdict(2);
+    assert!(
+        plain[0].0,
+        "the constants are right on the original: {plain:?}"
+    );
+    assert_eq!(
+        checked[0],
+        (false, Some("right_by_accident".to_string())),
+        "{checked:?}"
+    );
+    // Gold against itself stays right on every neighbour.
+    assert_eq!(
+        plain.iter().filter(|v| v.0).count() - 1,
+        checked.iter().filter(|v| v.0).count(),
+        "{plain:?}\n{checked:?}"
+    );
+    // The neighbours were built beside the store, not next to the user's database.
+    assert!(store.join("neighbours").is_dir());
+    let beside_db: Vec<_> = std::fs::read_dir(project.db.path().parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('n'))
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".sqlite"))
+        .collect();
+    assert!(beside_db.is_empty(), "{beside_db:?}");
+}

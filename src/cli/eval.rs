@@ -49,6 +49,11 @@ pub struct EvalArgs {
     /// Where to write the reports (default: reports/eval-<run> in the project).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Judge every correct prediction again on K neighbour databases (rows left out, values
+    /// shuffled; built once beside the store); one that fails there counts as wrong,
+    /// `right_by_accident`.
+    #[arg(long, value_name = "K", default_value_t = 0, value_parser = super::globals::parse_small_count)]
+    pub neighbours: usize,
     /// Worker threads (default: execution.threads, where 0 means every core).
     #[arg(long, value_parser = super::globals::parse_threads)]
     pub threads: Option<usize>,
@@ -91,6 +96,11 @@ pub struct EvalFilesArgs {
     /// Print where each profile departs from correct semantics, and exit.
     #[arg(long)]
     pub explain_profiles: bool,
+    /// Also judge every correct prediction on K neighbour databases (rows left out, values
+    /// shuffled; built once into the system's temporary folder); one that fails there counts
+    /// as wrong, `right_by_accident`.
+    #[arg(long, value_name = "K", default_value_t = 0, value_parser = super::globals::parse_small_count)]
+    pub neighbours: usize,
     /// Also report BIRD mini-dev's R-VES (reward-based efficiency): each correct pair's gold
     /// and prediction are timed N times in turn, sequentially (0: off).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = super::globals::parse_small_count)]
@@ -151,6 +161,7 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
         few_shot: args.few_shot,
         judge: args.judge,
         out: args.out.clone(),
+        neighbours: args.neighbours,
     };
     let view = EventView::new();
     let rt = lode_core::tasks::runtime()?;
@@ -205,6 +216,31 @@ pub fn run_files(args: &EvalFilesArgs) -> Result<i32> {
             }
         },
     );
+    let mut results = results;
+    let mut accidents = 0;
+    if args.neighbours > 0 {
+        let cache = std::env::temp_dir().join("lode-neighbours");
+        for (db_id, db) in &files.databases {
+            let dir = lode_core::pipeline::neighbours::folder(&cache, db.path());
+            let variants = lode_core::pipeline::neighbours::neighbours(
+                db.path(),
+                &dir,
+                args.neighbours,
+                db.limits(),
+            )?;
+            accidents += lode_core::pipeline::neighbours::recheck(
+                &files.items,
+                &mut results,
+                db_id,
+                &variants,
+                &profile,
+                &EvalOptions {
+                    threads,
+                    ..Default::default()
+                },
+            );
+        }
+    }
     let summary = Summary::of(&results);
     if let Some(out) = &args.out {
         let file = std::fs::File::create(out)
@@ -232,6 +268,12 @@ pub fn run_files(args: &EvalFilesArgs) -> Result<i32> {
         "{total} pairs in {:.0} ms on {threads} threads",
         started.elapsed().as_secs_f64() * 1000.0
     );
+    if args.neighbours > 0 {
+        println!(
+            "neighbour databases: {accidents} predictions right on the original were wrong on one of {} neighbours (counted wrong: right_by_accident)",
+            args.neighbours
+        );
+    }
     if args.ves > 0 {
         let score = lode_core::pipeline::eval::r_ves(
             &files.items,

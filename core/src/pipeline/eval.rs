@@ -64,6 +64,9 @@ pub struct EvalOptions {
     pub preview_rows: usize,
     /// Stops the run; pairs not judged are left out of the result.
     pub cancel: Option<CancelFlag>,
+    /// Neighbour databases each correct prediction is judged on again (see
+    /// `pipeline::neighbours`); 0: none. Used by the project evaluation.
+    pub neighbours: usize,
 }
 
 /// The judgement of one pair.

@@ -8,5 +8,6 @@ pub mod exchange;
 pub mod generate;
 pub mod inference;
 pub mod model_eval;
+pub mod neighbours;
 pub mod prompts;
 pub mod validate;

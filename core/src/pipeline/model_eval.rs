@@ -277,7 +277,38 @@ pub fn evaluate_model(
         preview_rows: options.preview_rows.max(20),
         ..options.clone()
     };
-    let results = evaluate_items(&items, &databases, profile, &options, &|_| {});
+    let mut results = evaluate_items(&items, &databases, profile, &options, &|_| {});
+    if options.neighbours > 0 {
+        // Built once per version of the database, beside the store.
+        let store_dir = project
+            .store_path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let dir = crate::pipeline::neighbours::folder(&store_dir, project.db.path());
+        match crate::pipeline::neighbours::neighbours(
+            project.db.path(),
+            &dir,
+            options.neighbours,
+            project.db.limits(),
+        ) {
+            Ok(variants) => {
+                crate::pipeline::neighbours::recheck(
+                    &items,
+                    &mut results,
+                    "project",
+                    &variants,
+                    profile,
+                    &options,
+                );
+            }
+            Err(e) => {
+                return Err(StoreError::Invalid(format!(
+                    "the neighbour databases could not be built: {e}"
+                )));
+            }
+        }
+    }
 
     let mut by_concept: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut by_table: BTreeMap<String, (usize, usize)> = BTreeMap::new();

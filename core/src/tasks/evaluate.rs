@@ -33,6 +33,8 @@ pub struct EvaluateInput {
     pub judge: bool,
     /// The report folder; `reports/eval-<run>` when `None`.
     pub out: Option<PathBuf>,
+    /// Neighbour databases to judge each correct prediction on again (0: none).
+    pub neighbours: usize,
 }
 
 impl Default for EvaluateInput {
@@ -46,6 +48,7 @@ impl Default for EvaluateInput {
             few_shot: 0,
             judge: false,
             out: None,
+            neighbours: 0,
         }
     }
 }
@@ -187,6 +190,7 @@ async fn run_inner(
             .threads
             .unwrap_or_else(|| project.config.execution.thread_count())
             .max(1),
+        neighbours: input.neighbours,
         ..Default::default()
     };
     let mut result = blocking(|| {

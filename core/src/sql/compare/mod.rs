@@ -222,6 +222,9 @@ pub enum Reason {
     TooLarge { side: Side },
     /// The model gave no prediction (inference failed or no SQL in its reply).
     NoPrediction { message: String },
+    /// Right on the original database, wrong on a neighbour database (1-based): the
+    /// prediction fits this data, not the question.
+    RightByAccident { neighbour: usize, detail: String },
 }
 
 impl Reason {
@@ -252,6 +255,7 @@ impl Reason {
             Reason::Rejected { .. } => "rejected",
             Reason::TooLarge { .. } => "too_large",
             Reason::NoPrediction { .. } => "no_prediction",
+            Reason::RightByAccident { .. } => "right_by_accident",
         }
     }
 
@@ -283,6 +287,9 @@ impl Reason {
             Reason::TooLarge { side: Side::Pred } => "prediction returned too many rows".into(),
             Reason::TooLarge { side: Side::Gold } => "gold query returned too many rows".into(),
             Reason::NoPrediction { message } => format!("no prediction: {message}"),
+            Reason::RightByAccident { neighbour, detail } => format!(
+                "right on this database by accident: on neighbour database {neighbour}, {detail}"
+            ),
         }
     }
 }
