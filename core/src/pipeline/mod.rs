@@ -9,4 +9,5 @@ pub mod generate;
 pub mod inference;
 pub mod model_eval;
 pub mod prompts;
+pub mod stats;
 pub mod validate;
