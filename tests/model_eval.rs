@@ -50,6 +50,13 @@ fn predictions_are_judged_stored_reported_and_diffed() {
     let want = format!("{:.3}", (n - 3) as f64 / n as f64);
     assert!(stdout.contains(&want), "accuracy {want} missing:\n{stdout}");
     assert!(stdout.contains("no_prediction 2"), "{stdout}");
+    // 12 of 15 right: the Wilson interval is 54.8-93.0%.
+    assert_eq!(n, 15);
+    let headline = "80.0% (95% CI 54.8-93.0%, 12/15)";
+    assert!(
+        stdout.contains(&format!("execution accuracy: {headline}")),
+        "{stdout}"
+    );
 
     let reports = dir.path().join("reports/eval-1");
     let analysis: serde_json::Value = serde_json::from_str(
@@ -72,6 +79,13 @@ fn predictions_are_judged_stored_reported_and_diffed() {
     let ours = std::fs::read_to_string(reports.join("report.md")).unwrap();
     assert!(ours.contains("## By concept") && ours.contains("## Failed cases"));
     assert!(ours.contains("Gold rows:") && ours.contains("Predicted rows:"));
+    assert!(ours.contains(&format!("Execution accuracy: **{headline}**")));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap())
+            .unwrap();
+    let ci = report["accuracy_ci"].as_array().unwrap();
+    assert!((ci[0].as_f64().unwrap() - 0.548).abs() < 1e-3, "{ci:?}");
+    assert!((ci[1].as_f64().unwrap() - 0.930).abs() < 1e-3, "{ci:?}");
 
     // A second run with #4 fixed: the diff names it.
     preds[3] = serde_json::json!({ "generated_query": project.eval[3].sql });
@@ -93,7 +107,9 @@ fn predictions_are_judged_stored_reported_and_diffed() {
         "{diff}"
     );
     let out = lode(dir.path(), &["eval", "list"]);
-    assert!(text(&out.stdout).contains("m2"));
+    let list = text(&out.stdout);
+    assert!(list.contains("m2"));
+    assert!(list.contains(headline), "{list}");
     let out = lode(dir.path(), &["eval", "diff", "1", "99"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no evaluation run with id 99"));

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::globals::Globals;
 use super::output::EventView;
 use lode_core::pipeline::eval::{EvalOptions, Summary, evaluate_items};
+use lode_core::pipeline::stats::Accuracy;
 use lode_core::pipeline::{eval_files, model_eval};
 use lode_core::sql::compare::{PARITY_DEVIATIONS, Profile};
 use lode_core::tasks::evaluate::{self, EvaluateInput};
@@ -105,11 +106,6 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
                 println!("no evaluation runs yet: `lode eval --pred FILE` makes one");
             }
             for r in runs {
-                let acc = r
-                    .summary_json
-                    .as_deref()
-                    .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-                    .and_then(|v| v["accuracy"].as_f64());
                 println!(
                     "{:>4}  {}  {:<24} {:<10} {:<10} {}",
                     r.id,
@@ -117,7 +113,7 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
                     r.model,
                     r.profile,
                     r.status,
-                    acc.map_or("-".into(), |a| format!("{:.1}%", a * 100.0))
+                    stored_score(r.summary_json.as_deref())
                 );
             }
             return Ok(0);
@@ -155,6 +151,7 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
     let outcome = outcome?;
     println!("model: {}", outcome.model);
     print!("{}", outcome.result.summary.table(&compare));
+    println!("execution accuracy: {}", outcome.result.summary.score());
     if let Some(calls) = outcome.calls.describe() {
         println!("{calls}");
     }
@@ -166,6 +163,22 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
         println!("  {}", p.display());
     }
     Ok(0)
+}
+
+/// A stored run's accuracy with its interval, from the counts its summary records (runs
+/// stored before intervals were reported have them too); `-` when there is none.
+fn stored_score(summary_json: Option<&str>) -> String {
+    let Some(v) = summary_json.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+    else {
+        return "-".into();
+    };
+    let count = |k: &str| v["summary"][k].as_u64().map(|n| n as usize);
+    match (count("correct"), count("total")) {
+        (Some(correct), Some(total)) => Accuracy::new(correct, total).to_string(),
+        _ => v["accuracy"]
+            .as_f64()
+            .map_or("-".into(), |a| format!("{:.1}%", a * 100.0)),
+    }
 }
 
 pub fn run_files(args: &EvalFilesArgs) -> Result<i32> {
@@ -224,6 +237,7 @@ pub fn run_files(args: &EvalFilesArgs) -> Result<i32> {
         w.flush()?;
     }
     print!("{}", summary.table(&profile));
+    println!("execution accuracy: {}", summary.score());
     println!(
         "{total} pairs in {:.0} ms on {threads} threads",
         started.elapsed().as_secs_f64() * 1000.0

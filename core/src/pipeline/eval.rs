@@ -277,6 +277,11 @@ impl Summary {
         }
     }
 
+    /// The overall accuracy as a count, to be shown with its interval.
+    pub fn score(&self) -> crate::pipeline::stats::Accuracy {
+        crate::pipeline::stats::Accuracy::new(self.correct, self.total)
+    }
+
     /// The per-hardness table in test-suite's layout.
     pub fn table(&self, profile: &Profile) -> String {
         let mut levels: Vec<String> = Hardness::ALL.iter().map(|h| h.name().to_string()).collect();

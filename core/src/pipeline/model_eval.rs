@@ -176,6 +176,8 @@ pub struct ModelEval {
     pub model: String,
     pub profile: String,
     pub summary: Summary,
+    /// The 95% Wilson interval of the execution accuracy.
+    pub accuracy_ci: (f64, f64),
     pub cases: Vec<CaseReport>,
     /// accuracy breakdowns: concept → (pairs, correct); table → (pairs, correct)
     pub by_concept: BTreeMap<String, (usize, usize)>,
@@ -338,6 +340,7 @@ pub fn evaluate_model(
         Some(
             &json!({
                 "accuracy": summary.accuracy(),
+                "accuracy_ci": summary.score().ci(),
                 "summary": summary,
                 "by_concept": by_concept,
                 "by_table": by_table,
@@ -350,6 +353,7 @@ pub fn evaluate_model(
         eval_run_id: run_id,
         model: model.to_string(),
         profile: profile.name().to_string(),
+        accuracy_ci: summary.score().ci(),
         summary,
         cases,
         by_concept,
@@ -618,13 +622,11 @@ fn preview_table(p: &Option<Preview>) -> String {
 fn lode_markdown(eval: &ModelEval) -> String {
     let s = &eval.summary;
     let mut md = format!(
-        "# Evaluation of `{}` (run {}, profile `{}`)\n\nExecution accuracy: **{:.1}%** ({} of {})\n\n",
+        "# Evaluation of `{}` (run {}, profile `{}`)\n\nExecution accuracy: **{}**\n\n",
         eval.model,
         eval.eval_run_id,
         eval.profile,
-        s.accuracy() * 100.0,
-        s.correct,
-        s.total
+        s.score(),
     );
     let table = |title: &str, rows: &BTreeMap<String, (usize, usize)>| -> String {
         let mut t = format!(

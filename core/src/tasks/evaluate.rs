@@ -63,10 +63,10 @@ pub struct EvaluateOutcome {
 impl EvaluateOutcome {
     pub fn headline(&self) -> String {
         format!(
-            "evaluation run {} of {}: {:.1}% execution accuracy on {} eval questions ({} profile)",
+            "evaluation run {} of {}: {} execution accuracy on {} eval questions ({} profile)",
             self.result.eval_run_id,
             self.model,
-            self.result.summary.accuracy() * 100.0,
+            self.result.summary.score(),
             self.result.summary.total,
             self.result.profile
         )
