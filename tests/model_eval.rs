@@ -106,6 +106,13 @@ fn predictions_are_judged_stored_reported_and_diffed() {
         diff.contains(&format!("+ #4 {}", project.eval[3].question)),
         "{diff}"
     );
+    // One fix in 15 decides nothing.
+    assert!(
+        diff.contains(
+            "A and B are not distinguishable on these 15 questions (p = 1.000; b = 0, c = 1)"
+        ),
+        "{diff}"
+    );
     let out = lode(dir.path(), &["eval", "list"]);
     let list = text(&out.stdout);
     assert!(list.contains("m2"));
@@ -193,5 +200,90 @@ fn eval_questions_found_in_training_pairs_are_leakage() {
     assert!(
         !kinds.iter().any(|(p, _)| *p == 7),
         "rejected pairs are not trained on"
+    );
+}
+
+/// Writes one prediction per eval question and evaluates them as `model`.
+fn eval_predictions(dir: &Path, preds: &[String], model: &str) {
+    std::fs::write(dir.join("p.json"), serde_json::to_string(preds).unwrap()).unwrap();
+    let out = lode(dir, &["eval", "--pred", "p.json", "--model", model]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn diff_says_which_run_is_better_and_refuses_runs_of_different_eval_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    write_demo(dir.path(), &DemoOptions::default()).unwrap();
+    let project = Project::load(&dir.path().join("config.yml")).unwrap();
+    let n = project.eval.len();
+    // Run 1 gets 3 right, run 2 gets 13: ten questions only B answers, none only A does.
+    let gold: Vec<String> = project.eval.iter().map(|p| p.sql.clone()).collect();
+    let weak: Vec<String> = (0..n)
+        .map(|i| {
+            if i < 3 {
+                gold[i].clone()
+            } else {
+                "SELECT 1".into()
+            }
+        })
+        .collect();
+    let strong: Vec<String> = (0..n)
+        .map(|i| {
+            if i < 13 {
+                gold[i].clone()
+            } else {
+                "SELECT 1".into()
+            }
+        })
+        .collect();
+    eval_predictions(dir.path(), &weak, "weak");
+    eval_predictions(dir.path(), &strong, "strong");
+
+    let out = lode(dir.path(), &["eval", "diff", "1", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let diff = text(&out.stdout);
+    assert!(
+        diff.contains("(A = run 1 weak, B = run 2 strong)")
+            && diff.contains("b = 0 (A right, B wrong), c = 10 (A wrong, B right)"),
+        "{diff}"
+    );
+    // p = 2 / 2^10
+    assert!(
+        diff.contains("B is better than A (p = 0.002; b = 0, c = 10)"),
+        "{diff}"
+    );
+    let out = lode(dir.path(), &["eval", "diff", "2", "1"]);
+    let diff = text(&out.stdout);
+    assert!(
+        diff.contains("B is worse than A (p = 0.002; b = 10, c = 0)"),
+        "{diff}"
+    );
+
+    // A run of another eval set shares no question with these.
+    let store = Store::open(&project.store_path()).unwrap();
+    let other = store.create_eval_run("other", "lode", None, "{}").unwrap();
+    store
+        .add_eval_cases(
+            other,
+            &[lode_core::store::NewEvalCase {
+                position: 0,
+                question: "How many moons has Jupiter?".into(),
+                gold_sql: "SELECT 95".into(),
+                pred_sql: Some("SELECT 95".into()),
+                raw_reply: None,
+                correct: true,
+                reason: None,
+                hardness: None,
+                detail_json: None,
+            }],
+        )
+        .unwrap();
+    drop(store);
+    let out = lode(dir.path(), &["eval", "diff", "1", &other.to_string()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("runs 1 and {other} share no eval question")),
+        "{err}"
     );
 }

@@ -14,9 +14,10 @@ use serde_json::json;
 use super::globals::Globals;
 use super::output::EventView;
 use lode_core::pipeline::eval::{EvalOptions, Summary, evaluate_items};
-use lode_core::pipeline::stats::Accuracy;
+use lode_core::pipeline::stats::{Accuracy, PairedTest, format_p};
 use lode_core::pipeline::{eval_files, model_eval};
 use lode_core::sql::compare::{PARITY_DEVIATIONS, Profile};
+use lode_core::store::EvalRun;
 use lode_core::tasks::evaluate::{self, EvaluateInput};
 use lode_core::tasks::model::ModelRequest;
 
@@ -119,10 +120,16 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
             return Ok(0);
         }
         Some(EvalAction::Diff { a, b }) => {
-            store.eval_run(*a)?;
-            store.eval_run(*b)?;
+            let (run_a, run_b) = (store.eval_run(*a)?, store.eval_run(*b)?);
+            let Some(test) = model_eval::paired_test(&store, *a, *b)? else {
+                return Err(anyhow!(
+                    "runs {a} and {b} share no eval question: they were made on different \
+                     eval sets, so they cannot be compared; diff two runs of the same eval set"
+                ));
+            };
             let flips = model_eval::diff_runs(&store, *a, *b)?;
             print!("{}", model_eval::describe_flips(&flips));
+            print!("{}", describe_paired(&test, &run_a, &run_b));
             return Ok(0);
         }
         None => {}
@@ -163,6 +170,23 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
         println!("  {}", p.display());
     }
     Ok(0)
+}
+
+/// The paired test of `lode eval diff`, naming the runs A and B stand for.
+fn describe_paired(test: &PairedTest, a: &EvalRun, b: &EvalRun) -> String {
+    format!(
+        "\npaired test on the {} questions both runs answered (A = run {} {}, B = run {} {}):\n  \
+         b = {} (A right, B wrong), c = {} (A wrong, B right), exact McNemar {}\n  {}\n",
+        test.shared,
+        a.id,
+        a.model,
+        b.id,
+        b.model,
+        test.b,
+        test.c,
+        format_p(test.p),
+        test.verdict()
+    )
 }
 
 /// A stored run's accuracy with its interval, from the counts its summary records (runs

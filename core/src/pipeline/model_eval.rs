@@ -13,6 +13,7 @@ use serde_json::{Value as Json, json};
 
 use crate::diag::{InputError, line_col};
 use crate::pipeline::eval::{EvalItem, EvalOptions, ItemResult, Preview, Summary, evaluate_items};
+use crate::pipeline::stats::PairedTest;
 use crate::project::inputs::{array_element_offsets, normalize_question};
 use crate::project::{GoldPair, Project};
 use crate::sql::analyze::{analyze, template};
@@ -394,6 +395,28 @@ pub fn diff_runs(store: &Store, a: i64, b: i64) -> Result<Vec<Flip>, StoreError>
         }
     }
     Ok(out)
+}
+
+/// Run `a` against run `b`, question by question, on the questions both have (matched by
+/// question text, as [`diff_runs`] matches); `None` when they share none, as runs of
+/// different eval sets do.
+pub fn paired_test(store: &Store, a: i64, b: i64) -> Result<Option<PairedTest>, StoreError> {
+    let first: BTreeMap<String, bool> = store
+        .eval_cases(a)?
+        .into_iter()
+        .map(|c| (c.question, c.correct))
+        .collect();
+    let second: BTreeMap<String, bool> = store
+        .eval_cases(b)?
+        .into_iter()
+        .map(|c| (c.question, c.correct))
+        .collect();
+    let test = PairedTest::of(
+        first
+            .iter()
+            .filter_map(|(q, &x)| second.get(q).map(|&y| (x, y))),
+    );
+    Ok((test.shared > 0).then_some(test))
 }
 
 /// A result as text for a prompt, like pandas' `to_string(index=False)`.
