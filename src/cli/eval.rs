@@ -54,6 +54,18 @@ pub struct EvalArgs {
     /// Worker threads (default: execution.threads, where 0 means every core).
     #[arg(long, value_parser = super::globals::parse_threads)]
     pub threads: Option<usize>,
+    /// Ask the model K times per question (later samples warmer, each with its own seed) and
+    /// report the first sample's accuracy, the majority vote's and pass@K.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = parse_samples)]
+    pub samples: usize,
+}
+
+/// `--samples K`: 1 to 20; every sample is a call per question.
+fn parse_samples(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(k) if (1..=20).contains(&k) => Ok(k),
+        _ => Err(format!("must be a whole number from 1 to 20, not `{s}`")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,6 +162,7 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
         few_shot: args.few_shot,
         judge: args.judge,
         out: args.out.clone(),
+        samples: args.samples,
     };
     let view = EventView::new();
     let rt = lode_core::tasks::runtime()?;
@@ -159,6 +172,9 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
     println!("model: {}", outcome.model);
     print!("{}", outcome.result.summary.table(&compare));
     println!("execution accuracy: {}", outcome.result.summary.score());
+    if let Some(samples) = &outcome.result.samples {
+        print!("{}", samples.describe());
+    }
     if let Some(calls) = outcome.calls.describe() {
         println!("{calls}");
     }

@@ -82,6 +82,11 @@ pub struct ItemResult {
     pub gold_preview: Option<Preview>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pred_preview: Option<Preview>,
+    /// An order-insensitive hash of the whole predicted result, kept with the previews (so
+    /// batch scoring does not pay for it): samples of a question that agree in it gave the
+    /// same answer.
+    #[serde(skip)]
+    pub pred_fingerprint: Option<String>,
 }
 
 type GoldOutcome = Arc<Result<QueryResult, ExecError>>;
@@ -153,6 +158,7 @@ fn judge_item(
         pred_ms,
         gold_preview: None,
         pred_preview: None,
+        pred_fingerprint: None,
     };
     let Some(db) = databases.get(&item.db_id) else {
         return finish(
@@ -222,6 +228,7 @@ fn judge_item(
         }
         if let Ok(p) = &pred {
             r.pred_preview = Some(Preview::of(p, preview_rows));
+            r.pred_fingerprint = Some(crate::pipeline::validate::fingerprint(p));
         }
     }
     r

@@ -9,5 +9,6 @@ pub mod generate;
 pub mod inference;
 pub mod model_eval;
 pub mod prompts;
+pub mod samples;
 pub mod stats;
 pub mod validate;

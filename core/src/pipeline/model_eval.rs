@@ -13,6 +13,7 @@ use serde_json::{Value as Json, json};
 
 use crate::diag::{InputError, line_col};
 use crate::pipeline::eval::{EvalItem, EvalOptions, ItemResult, Preview, Summary, evaluate_items};
+use crate::pipeline::samples::SampleScores;
 use crate::pipeline::stats::PairedTest;
 use crate::project::inputs::{array_element_offsets, normalize_question};
 use crate::project::{GoldPair, Project};
@@ -184,6 +185,9 @@ pub struct ModelEval {
     pub by_concept: BTreeMap<String, (usize, usize)>,
     pub by_table: BTreeMap<String, (usize, usize)>,
     pub leakage: Vec<Leak>,
+    /// With several samples per question: the majority vote and pass@k beside sample 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<SampleScores>,
 }
 
 /// One evaluated question, as reported.
@@ -360,6 +364,7 @@ pub fn evaluate_model(
         by_concept,
         by_table,
         leakage,
+        samples: None,
     })
 }
 
@@ -651,6 +656,9 @@ fn lode_markdown(eval: &ModelEval) -> String {
         eval.profile,
         s.score(),
     );
+    if let Some(samples) = &eval.samples {
+        md.push_str(&format!("```\n{}```\n\n", samples.describe()));
+    }
     let table = |title: &str, rows: &BTreeMap<String, (usize, usize)>| -> String {
         let mut t = format!(
             "## By {title}\n\n| {title} | pairs | correct | accuracy |\n|---|---|---|---|\n"
