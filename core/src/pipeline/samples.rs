@@ -147,14 +147,26 @@ pub fn tally(votes: &[Vec<Vote>]) -> SampleScores {
 impl SampleScores {
     /// The three scores, labelled, one a line.
     pub fn describe(&self) -> String {
-        format!(
-            "{k} samples per question:\n  single sample (sample 1):   {}\n  majority vote of {k}:        {}\n  pass@{k} (any sample right): {}\n  pass@1 (mean over samples): {:.1}%\n",
-            self.single,
-            self.majority,
-            self.pass_at_k,
-            self.pass_at_1 * 100.0,
-            k = self.k
-        )
+        let k = self.k;
+        let mut s = format!("{k} samples per question:\n");
+        for (label, score) in [
+            (
+                "single sample (sample 1):".to_string(),
+                self.single.to_string(),
+            ),
+            (format!("majority vote of {k}:"), self.majority.to_string()),
+            (
+                format!("pass@{k} (any sample right):"),
+                self.pass_at_k.to_string(),
+            ),
+            (
+                "pass@1 (mean over samples):".to_string(),
+                format!("{:.1}%", self.pass_at_1 * 100.0),
+            ),
+        ] {
+            s.push_str(&format!("  {label:<28}{score}\n"));
+        }
+        s
     }
 }
 
