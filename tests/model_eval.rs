@@ -50,6 +50,13 @@ fn predictions_are_judged_stored_reported_and_diffed() {
     let want = format!("{:.3}", (n - 3) as f64 / n as f64);
     assert!(stdout.contains(&want), "accuracy {want} missing:\n{stdout}");
     assert!(stdout.contains("no_prediction 2"), "{stdout}");
+    // 12 of 15 right: the Wilson interval is 54.8-93.0%.
+    assert_eq!(n, 15);
+    let headline = "80.0% (95% CI 54.8-93.0%, 12/15)";
+    assert!(
+        stdout.contains(&format!("execution accuracy: {headline}")),
+        "{stdout}"
+    );
 
     let reports = dir.path().join("reports/eval-1");
     let analysis: serde_json::Value = serde_json::from_str(
@@ -72,6 +79,13 @@ fn predictions_are_judged_stored_reported_and_diffed() {
     let ours = std::fs::read_to_string(reports.join("report.md")).unwrap();
     assert!(ours.contains("## By concept") && ours.contains("## Failed cases"));
     assert!(ours.contains("Gold rows:") && ours.contains("Predicted rows:"));
+    assert!(ours.contains(&format!("Execution accuracy: **{headline}**")));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap())
+            .unwrap();
+    let ci = report["accuracy_ci"].as_array().unwrap();
+    assert!((ci[0].as_f64().unwrap() - 0.548).abs() < 1e-3, "{ci:?}");
+    assert!((ci[1].as_f64().unwrap() - 0.930).abs() < 1e-3, "{ci:?}");
 
     // A second run with #4 fixed: the diff names it.
     preds[3] = serde_json::json!({ "generated_query": project.eval[3].sql });
@@ -92,8 +106,17 @@ fn predictions_are_judged_stored_reported_and_diffed() {
         diff.contains(&format!("+ #4 {}", project.eval[3].question)),
         "{diff}"
     );
+    // One fix in 15 decides nothing.
+    assert!(
+        diff.contains(
+            "A and B are not distinguishable on these 15 questions (p = 1.000; b = 0, c = 1)"
+        ),
+        "{diff}"
+    );
     let out = lode(dir.path(), &["eval", "list"]);
-    assert!(text(&out.stdout).contains("m2"));
+    let list = text(&out.stdout);
+    assert!(list.contains("m2"));
+    assert!(list.contains(headline), "{list}");
     let out = lode(dir.path(), &["eval", "diff", "1", "99"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no evaluation run with id 99"));
@@ -272,4 +295,89 @@ fn a_constant_answer_right_on_this_data_is_caught_by_neighbour_databases() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".sqlite"))
         .collect();
     assert!(beside_db.is_empty(), "{beside_db:?}");
+}
+
+/// Writes one prediction per eval question and evaluates them as `model`.
+fn eval_predictions(dir: &Path, preds: &[String], model: &str) {
+    std::fs::write(dir.join("p.json"), serde_json::to_string(preds).unwrap()).unwrap();
+    let out = lode(dir, &["eval", "--pred", "p.json", "--model", model]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn diff_says_which_run_is_better_and_refuses_runs_of_different_eval_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    write_demo(dir.path(), &DemoOptions::default()).unwrap();
+    let project = Project::load(&dir.path().join("config.yml")).unwrap();
+    let n = project.eval.len();
+    // Run 1 gets 3 right, run 2 gets 13: ten questions only B answers, none only A does.
+    let gold: Vec<String> = project.eval.iter().map(|p| p.sql.clone()).collect();
+    let weak: Vec<String> = (0..n)
+        .map(|i| {
+            if i < 3 {
+                gold[i].clone()
+            } else {
+                "SELECT 1".into()
+            }
+        })
+        .collect();
+    let strong: Vec<String> = (0..n)
+        .map(|i| {
+            if i < 13 {
+                gold[i].clone()
+            } else {
+                "SELECT 1".into()
+            }
+        })
+        .collect();
+    eval_predictions(dir.path(), &weak, "weak");
+    eval_predictions(dir.path(), &strong, "strong");
+
+    let out = lode(dir.path(), &["eval", "diff", "1", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let diff = text(&out.stdout);
+    assert!(
+        diff.contains("(A = run 1 weak, B = run 2 strong)")
+            && diff.contains("b = 0 (A right, B wrong), c = 10 (A wrong, B right)"),
+        "{diff}"
+    );
+    // p = 2 / 2^10
+    assert!(
+        diff.contains("B is better than A (p = 0.002; b = 0, c = 10)"),
+        "{diff}"
+    );
+    let out = lode(dir.path(), &["eval", "diff", "2", "1"]);
+    let diff = text(&out.stdout);
+    assert!(
+        diff.contains("B is worse than A (p = 0.002; b = 10, c = 0)"),
+        "{diff}"
+    );
+
+    // A run of another eval set shares no question with these.
+    let store = Store::open(&project.store_path()).unwrap();
+    let other = store.create_eval_run("other", "lode", None, "{}").unwrap();
+    store
+        .add_eval_cases(
+            other,
+            &[lode_core::store::NewEvalCase {
+                position: 0,
+                question: "How many moons has Jupiter?".into(),
+                gold_sql: "SELECT 95".into(),
+                pred_sql: Some("SELECT 95".into()),
+                raw_reply: None,
+                correct: true,
+                reason: None,
+                hardness: None,
+                detail_json: None,
+            }],
+        )
+        .unwrap();
+    drop(store);
+    let out = lode(dir.path(), &["eval", "diff", "1", &other.to_string()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("runs 1 and {other} share no eval question")),
+        "{err}"
+    );
 }

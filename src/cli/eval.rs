@@ -14,8 +14,10 @@ use serde_json::json;
 use super::globals::Globals;
 use super::output::EventView;
 use lode_core::pipeline::eval::{EvalOptions, Summary, evaluate_items};
+use lode_core::pipeline::stats::{Accuracy, PairedTest, format_p};
 use lode_core::pipeline::{eval_files, model_eval};
 use lode_core::sql::compare::{PARITY_DEVIATIONS, Profile};
+use lode_core::store::EvalRun;
 use lode_core::tasks::evaluate::{self, EvaluateInput};
 use lode_core::tasks::model::ModelRequest;
 
@@ -57,6 +59,18 @@ pub struct EvalArgs {
     /// Worker threads (default: execution.threads, where 0 means every core).
     #[arg(long, value_parser = super::globals::parse_threads)]
     pub threads: Option<usize>,
+    /// Ask the model K times per question (later samples warmer, each with its own seed) and
+    /// report the first sample's accuracy, the majority vote's and pass@K.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = parse_samples)]
+    pub samples: usize,
+}
+
+/// `--samples K`: 1 to 20; every sample is a call per question.
+fn parse_samples(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(k) if (1..=20).contains(&k) => Ok(k),
+        _ => Err(format!("must be a whole number from 1 to 20, not `{s}`")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -119,11 +133,6 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
                 println!("no evaluation runs yet: `lode eval --pred FILE` makes one");
             }
             for r in runs {
-                let acc = r
-                    .summary_json
-                    .as_deref()
-                    .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-                    .and_then(|v| v["accuracy"].as_f64());
                 println!(
                     "{:>4}  {}  {:<24} {:<10} {:<10} {}",
                     r.id,
@@ -131,16 +140,22 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
                     r.model,
                     r.profile,
                     r.status,
-                    acc.map_or("-".into(), |a| format!("{:.1}%", a * 100.0))
+                    stored_score(r.summary_json.as_deref())
                 );
             }
             return Ok(0);
         }
         Some(EvalAction::Diff { a, b }) => {
-            store.eval_run(*a)?;
-            store.eval_run(*b)?;
+            let (run_a, run_b) = (store.eval_run(*a)?, store.eval_run(*b)?);
+            let Some(test) = model_eval::paired_test(&store, *a, *b)? else {
+                return Err(anyhow!(
+                    "runs {a} and {b} share no eval question: they were made on different \
+                     eval sets, so they cannot be compared; diff two runs of the same eval set"
+                ));
+            };
             let flips = model_eval::diff_runs(&store, *a, *b)?;
             print!("{}", model_eval::describe_flips(&flips));
+            print!("{}", describe_paired(&test, &run_a, &run_b));
             return Ok(0);
         }
         None => {}
@@ -162,6 +177,7 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
         judge: args.judge,
         out: args.out.clone(),
         neighbours: args.neighbours,
+        samples: args.samples,
     };
     let view = EventView::new();
     let rt = lode_core::tasks::runtime()?;
@@ -170,6 +186,10 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
     let outcome = outcome?;
     println!("model: {}", outcome.model);
     print!("{}", outcome.result.summary.table(&compare));
+    println!("execution accuracy: {}", outcome.result.summary.score());
+    if let Some(samples) = &outcome.result.samples {
+        print!("{}", samples.describe());
+    }
     if let Some(calls) = outcome.calls.describe() {
         println!("{calls}");
     }
@@ -181,6 +201,39 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
         println!("  {}", p.display());
     }
     Ok(0)
+}
+
+/// The paired test of `lode eval diff`, naming the runs A and B stand for.
+fn describe_paired(test: &PairedTest, a: &EvalRun, b: &EvalRun) -> String {
+    format!(
+        "\npaired test on the {} questions both runs answered (A = run {} {}, B = run {} {}):\n  \
+         b = {} (A right, B wrong), c = {} (A wrong, B right), exact McNemar {}\n  {}\n",
+        test.shared,
+        a.id,
+        a.model,
+        b.id,
+        b.model,
+        test.b,
+        test.c,
+        format_p(test.p),
+        test.verdict()
+    )
+}
+
+/// A stored run's accuracy with its interval, from the counts its summary records (runs
+/// stored before intervals were reported have them too); `-` when there is none.
+fn stored_score(summary_json: Option<&str>) -> String {
+    let Some(v) = summary_json.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+    else {
+        return "-".into();
+    };
+    let count = |k: &str| v["summary"][k].as_u64().map(|n| n as usize);
+    match (count("correct"), count("total")) {
+        (Some(correct), Some(total)) => Accuracy::new(correct, total).to_string(),
+        _ => v["accuracy"]
+            .as_f64()
+            .map_or("-".into(), |a| format!("{:.1}%", a * 100.0)),
+    }
 }
 
 pub fn run_files(args: &EvalFilesArgs) -> Result<i32> {
@@ -264,6 +317,7 @@ pub fn run_files(args: &EvalFilesArgs) -> Result<i32> {
         w.flush()?;
     }
     print!("{}", summary.table(&profile));
+    println!("execution accuracy: {}", summary.score());
     println!(
         "{total} pairs in {:.0} ms on {threads} threads",
         started.elapsed().as_secs_f64() * 1000.0

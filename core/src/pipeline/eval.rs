@@ -85,6 +85,11 @@ pub struct ItemResult {
     pub gold_preview: Option<Preview>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pred_preview: Option<Preview>,
+    /// An order-insensitive hash of the whole predicted result, kept with the previews (so
+    /// batch scoring does not pay for it): samples of a question that agree in it gave the
+    /// same answer.
+    #[serde(skip)]
+    pub pred_fingerprint: Option<String>,
 }
 
 type GoldOutcome = Arc<Result<QueryResult, ExecError>>;
@@ -156,6 +161,7 @@ fn judge_item(
         pred_ms,
         gold_preview: None,
         pred_preview: None,
+        pred_fingerprint: None,
     };
     let Some(db) = databases.get(&item.db_id) else {
         return finish(
@@ -225,6 +231,7 @@ fn judge_item(
         }
         if let Ok(p) = &pred {
             r.pred_preview = Some(Preview::of(p, preview_rows));
+            r.pred_fingerprint = Some(crate::pipeline::validate::fingerprint(p));
         }
     }
     r
@@ -278,6 +285,11 @@ impl Summary {
         } else {
             self.correct as f64 / self.total as f64
         }
+    }
+
+    /// The overall accuracy as a count, to be shown with its interval.
+    pub fn score(&self) -> crate::pipeline::stats::Accuracy {
+        crate::pipeline::stats::Accuracy::new(self.correct, self.total)
     }
 
     /// The per-hardness table in test-suite's layout.

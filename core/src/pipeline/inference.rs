@@ -36,6 +36,27 @@ pub async fn predict_with(
     k: usize,
     progress: Arc<dyn Fn(usize, usize) + Send + Sync>,
 ) -> Vec<Prediction> {
+    predict_sample(client, schema, glossary, questions, index, k, 0, progress).await
+}
+
+/// The temperature of the second and later samples of a question: warm enough that an LLM
+/// answers differently, cool enough that it still answers the question.
+pub const SAMPLE_TEMPERATURE: f64 = 0.7;
+
+/// [`predict_with`] for sample `sample` (0-based) of each question. Sample 0 is asked
+/// exactly as a single answer is; later samples are drawn at [`SAMPLE_TEMPERATURE`] with
+/// the sample number as seed, so each is a different draw (and a different cache entry).
+#[allow(clippy::too_many_arguments)]
+pub async fn predict_sample(
+    client: Arc<LlmClient>,
+    schema: &Schema,
+    glossary: &[GlossaryEntry],
+    questions: &[String],
+    index: Option<&MemoryIndex>,
+    k: usize,
+    sample: usize,
+    progress: Arc<dyn Fn(usize, usize) + Send + Sync>,
+) -> Vec<Prediction> {
     let total = questions.len();
     let done = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(total);
@@ -49,6 +70,10 @@ pub async fn predict_with(
         }
         if bare {
             req.schema = None;
+        }
+        if sample > 0 {
+            req.sampling.temperature = Some(SAMPLE_TEMPERATURE);
+            req.sampling.seed = Some(sample as u64);
         }
         let client = Arc::clone(&client);
         let done = Arc::clone(&done);

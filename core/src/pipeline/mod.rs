@@ -10,4 +10,6 @@ pub mod inference;
 pub mod model_eval;
 pub mod neighbours;
 pub mod prompts;
+pub mod samples;
+pub mod stats;
 pub mod validate;

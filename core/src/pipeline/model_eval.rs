@@ -13,6 +13,8 @@ use serde_json::{Value as Json, json};
 
 use crate::diag::{InputError, line_col};
 use crate::pipeline::eval::{EvalItem, EvalOptions, ItemResult, Preview, Summary, evaluate_items};
+use crate::pipeline::samples::SampleScores;
+use crate::pipeline::stats::PairedTest;
 use crate::project::inputs::{array_element_offsets, normalize_question};
 use crate::project::{GoldPair, Project};
 use crate::sql::analyze::{analyze, template};
@@ -176,11 +178,16 @@ pub struct ModelEval {
     pub model: String,
     pub profile: String,
     pub summary: Summary,
+    /// The 95% Wilson interval of the execution accuracy.
+    pub accuracy_ci: (f64, f64),
     pub cases: Vec<CaseReport>,
     /// accuracy breakdowns: concept → (pairs, correct); table → (pairs, correct)
     pub by_concept: BTreeMap<String, (usize, usize)>,
     pub by_table: BTreeMap<String, (usize, usize)>,
     pub leakage: Vec<Leak>,
+    /// With several samples per question: the majority vote and pass@k beside sample 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<SampleScores>,
 }
 
 /// One evaluated question, as reported.
@@ -369,6 +376,7 @@ pub fn evaluate_model(
         Some(
             &json!({
                 "accuracy": summary.accuracy(),
+                "accuracy_ci": summary.score().ci(),
                 "summary": summary,
                 "by_concept": by_concept,
                 "by_table": by_table,
@@ -381,11 +389,13 @@ pub fn evaluate_model(
         eval_run_id: run_id,
         model: model.to_string(),
         profile: profile.name().to_string(),
+        accuracy_ci: summary.score().ci(),
         summary,
         cases,
         by_concept,
         by_table,
         leakage,
+        samples: None,
     })
 }
 
@@ -421,6 +431,28 @@ pub fn diff_runs(store: &Store, a: i64, b: i64) -> Result<Vec<Flip>, StoreError>
         }
     }
     Ok(out)
+}
+
+/// Run `a` against run `b`, question by question, on the questions both have (matched by
+/// question text, as [`diff_runs`] matches); `None` when they share none, as runs of
+/// different eval sets do.
+pub fn paired_test(store: &Store, a: i64, b: i64) -> Result<Option<PairedTest>, StoreError> {
+    let first: BTreeMap<String, bool> = store
+        .eval_cases(a)?
+        .into_iter()
+        .map(|c| (c.question, c.correct))
+        .collect();
+    let second: BTreeMap<String, bool> = store
+        .eval_cases(b)?
+        .into_iter()
+        .map(|c| (c.question, c.correct))
+        .collect();
+    let test = PairedTest::of(
+        first
+            .iter()
+            .filter_map(|(q, &x)| second.get(q).map(|&y| (x, y))),
+    );
+    Ok((test.shared > 0).then_some(test))
 }
 
 /// A result as text for a prompt, like pandas' `to_string(index=False)`.
@@ -649,14 +681,15 @@ fn preview_table(p: &Option<Preview>) -> String {
 fn lode_markdown(eval: &ModelEval) -> String {
     let s = &eval.summary;
     let mut md = format!(
-        "# Evaluation of `{}` (run {}, profile `{}`)\n\nExecution accuracy: **{:.1}%** ({} of {})\n\n",
+        "# Evaluation of `{}` (run {}, profile `{}`)\n\nExecution accuracy: **{}**\n\n",
         eval.model,
         eval.eval_run_id,
         eval.profile,
-        s.accuracy() * 100.0,
-        s.correct,
-        s.total
+        s.score(),
     );
+    if let Some(samples) = &eval.samples {
+        md.push_str(&format!("```\n{}```\n\n", samples.describe()));
+    }
     let table = |title: &str, rows: &BTreeMap<String, (usize, usize)>| -> String {
         let mut t = format!(
             "## By {title}\n\n| {title} | pairs | correct | accuracy |\n|---|---|---|---|\n"

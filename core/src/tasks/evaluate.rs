@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::model::{self, ModelRequest, Purpose};
 use super::{CallsSpent, Reporter, Stage, StageEvent, TaskError, call_stats};
 use crate::pipeline::eval::EvalOptions;
-use crate::pipeline::inference;
 use crate::pipeline::model_eval::{self, ModelEval};
+use crate::pipeline::{inference, samples};
 use crate::project::Project;
 use crate::sql::compare::Profile;
 use crate::store::Store;
@@ -35,6 +35,9 @@ pub struct EvaluateInput {
     pub out: Option<PathBuf>,
     /// Neighbour databases to judge each correct prediction on again (0: none).
     pub neighbours: usize,
+    /// Answers asked of the model per question (at least 1); with more than one, the
+    /// majority vote and pass@k are reported beside the first sample's accuracy.
+    pub samples: usize,
 }
 
 impl Default for EvaluateInput {
@@ -49,6 +52,7 @@ impl Default for EvaluateInput {
             judge: false,
             out: None,
             neighbours: 0,
+            samples: 1,
         }
     }
 }
@@ -65,14 +69,21 @@ pub struct EvaluateOutcome {
 
 impl EvaluateOutcome {
     pub fn headline(&self) -> String {
-        format!(
-            "evaluation run {} of {}: {:.1}% execution accuracy on {} eval questions ({} profile)",
+        let mut line = format!(
+            "evaluation run {} of {}: {} execution accuracy on {} eval questions ({} profile)",
             self.result.eval_run_id,
             self.model,
-            self.result.summary.accuracy() * 100.0,
+            self.result.summary.score(),
             self.result.summary.total,
             self.result.profile
-        )
+        );
+        if let Some(s) = &self.result.samples {
+            line.push_str(&format!(
+                "; of {} samples, majority vote {}, pass@{} {}",
+                s.k, s.majority, s.k, s.pass_at_k
+            ));
+        }
+        line
     }
 }
 
@@ -106,9 +117,18 @@ async fn run_inner(
              measures memorization, not generalization",
         );
     }
+    if input.samples > 1 && input.predictions.is_some() {
+        return Err(TaskError::Invalid(
+            "--samples asks the model several times; a predictions file has one answer per \
+             question: drop --pred or --samples"
+                .into(),
+        ));
+    }
     let before = call_stats(store)?;
     // The calls the model answered with, attributed to the eval run once it exists.
     let mut call_ids = Vec::new();
+    // Samples 2..K of each question, when asked for.
+    let mut other_samples = Vec::new();
     let (predictions, model_id, label) = match &input.predictions {
         Some(path) => {
             let predictions = model_eval::load_predictions(path, project.eval.len())?;
@@ -155,24 +175,36 @@ async fn run_inner(
                 ),
             });
             let questions: Vec<String> = project.eval.iter().map(|p| p.question.clone()).collect();
-            let events = reporter.clone();
-            let predictions = inference::predict_with(
-                Arc::clone(&choice.client),
-                &project.schema,
-                &project.glossary,
-                &questions,
-                index.as_ref(),
-                input.few_shot,
-                Arc::new(move |done, total| {
-                    events.emit(StageEvent::Progress {
-                        stage: Stage::Evaluate,
-                        done: done as u64,
-                        total: total as u64,
-                        unit: "questions",
-                    })
-                }),
-            )
-            .await;
+            let samples = input.samples.max(1);
+            let mut answers = Vec::with_capacity(samples);
+            for sample in 0..samples {
+                let events = reporter.clone();
+                answers.push(
+                    inference::predict_sample(
+                        Arc::clone(&choice.client),
+                        &project.schema,
+                        &project.glossary,
+                        &questions,
+                        index.as_ref(),
+                        input.few_shot,
+                        sample,
+                        Arc::new(move |done, total| {
+                            events.emit(StageEvent::Progress {
+                                stage: Stage::Evaluate,
+                                done: (sample * total + done) as u64,
+                                total: (samples * total) as u64,
+                                unit: if samples == 1 { "questions" } else { "answers" },
+                            })
+                        }),
+                    )
+                    .await,
+                );
+                if choice.client.halted().is_some() {
+                    break;
+                }
+            }
+            let predictions = answers.remove(0);
+            other_samples = answers;
             super::report_store_errors(reporter, Stage::Evaluate, &choice.client);
             call_ids = choice.client.take_call_ids();
             // A model that could not be asked at all is not a model that scored 0.
@@ -203,6 +235,11 @@ async fn run_inner(
             &options,
         )
     })?;
+    if !other_samples.is_empty() {
+        result.samples = Some(blocking(|| {
+            samples::score(project, &result, &other_samples, &input.compare, &options)
+        }));
+    }
     if input.judge {
         call_ids.extend(judge(project, store, &mut result, reporter).await?);
     }

@@ -10,8 +10,9 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use super::{Hint, Intent, Pane, Shared, clip, movement, step, window_start};
 use crate::tui::fit::{elide, pad, pad_left, width};
 use crate::tui::keymap::{Action, Context};
-use crate::tui::theme::Ui;
+use crate::tui::theme::{Theme, Ui};
 use lode_core::pipeline::model_eval::Flip;
+use lode_core::pipeline::stats::Accuracy;
 use lode_core::store::{EvalCase, EvalRun};
 
 /// What the evaluation view shows, read from the store in the background.
@@ -96,10 +97,7 @@ impl Pane for EvalPane {
             ),
             Span::styled(suffix, theme.ui(Ui::Muted)),
         ])];
-        lines.push(Line::from(format!(
-            "accuracy {:.1}%",
-            summary["accuracy"].as_f64().unwrap_or(0.0) * 100.0
-        )));
+        lines.extend(accuracy_lines(&summary, w, theme));
         if !self.view.flips.is_empty() {
             lines.push(Line::from(Span::styled(
                 elide(
@@ -109,7 +107,10 @@ impl Pane for EvalPane {
                 theme.ui(Ui::Warning),
             )));
         }
-        lines.push(Line::from(""));
+        // A short pane spends no line on spacing: the interval took it.
+        if inner.height >= 20 {
+            lines.push(Line::from(""));
+        }
         for (title, rows) in &sections {
             lines.push(Line::from(Span::styled(*title, theme.ui(Ui::Title))));
             lines.extend(rows.iter().map(|r| table.line(r, w)));
@@ -180,6 +181,30 @@ impl Pane for EvalPane {
             render_case(f, sel, cx, c);
         }
     }
+}
+
+/// The overall accuracy with its count, and its 95% interval on a line of its own so the
+/// narrowest pane still shows both.
+fn accuracy_lines(summary: &serde_json::Value, w: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let count = |k: &str| summary["summary"][k].as_u64().map(|n| n as usize);
+    let Some((correct, total)) = count("correct").zip(count("total")) else {
+        return vec![Line::from(format!(
+            "accuracy {:.1}%",
+            summary["accuracy"].as_f64().unwrap_or(0.0) * 100.0
+        ))];
+    };
+    let score = Accuracy::new(correct, total);
+    let (lo, hi) = score.ci();
+    vec![
+        Line::from(elide(
+            &format!("accuracy {:.1}% ({correct}/{total})", score.rate() * 100.0),
+            w,
+        )),
+        Line::from(Span::styled(
+            elide(&format!("95% CI {:.1}-{:.1}%", lo * 100.0, hi * 100.0), w),
+            theme.ui(Ui::Muted),
+        )),
+    ]
 }
 
 /// A breakdown row: a hardness level or a concept, and how many of its cases were right.
