@@ -389,3 +389,41 @@ fn spider_dev_audit_counts_by_kind() {
         "{counts:?}"
     );
 }
+
+#[test]
+fn eval_runs_the_audit_and_lists_its_findings_beside_the_score() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        &[
+            ("How many items are there?", "SELECT COUNT(*) FROM items"),
+            ("Name three items.", "SELECT name FROM items LIMIT 3"),
+        ],
+    );
+    std::fs::write(
+        dir.path().join("p.sql"),
+        "SELECT COUNT(*) FROM items\nSELECT name FROM items LIMIT 3\n",
+    )
+    .unwrap();
+    let out = lode(dir.path(), &["eval", "--pred", "p.sql"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("gold audit: 1 finding (see report)"),
+        "{stdout}"
+    );
+    let reports = dir.path().join("reports/eval-1");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["audit"][0]["kind"], "order_dependent");
+    assert_eq!(json["audit"][0]["position"], 2);
+    assert_eq!(json["summary"]["total"], 2, "the eval still runs");
+    let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
+    assert!(md.contains("## Gold audit"), "{md}");
+    assert!(md.contains("gold.jsonl:2"), "{md}");
+}

@@ -155,6 +155,12 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
     let outcome = outcome?;
     println!("model: {}", outcome.model);
     print!("{}", outcome.result.summary.table(&compare));
+    if !outcome.result.audit.is_empty() {
+        println!(
+            "gold audit: {} (see report)",
+            super::output::plural(outcome.result.audit.len(), "finding")
+        );
+    }
     if let Some(calls) = outcome.calls.describe() {
         println!("{calls}");
     }
