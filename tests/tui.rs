@@ -1578,3 +1578,40 @@ fn copy_with_nothing_says_so_and_the_search_stays_in_sight() {
     let screen = text(&draw(&mut a, 80, 24));
     assert!(screen.contains("/nothing-matches"), "{screen}");
 }
+
+#[test]
+fn enter_on_an_audit_finding_opens_its_gold_sql_in_the_editor_with_the_question() {
+    use lode_core::pipeline::audit::{AuditSet, Finding, FindingKind};
+    let f = fixture();
+    let mut a = app(&f);
+    run_keys(&mut a, &[key('4')]);
+    assert_eq!(a.tab, Tab::Eval);
+    a.eval.view.audit = vec![Finding {
+        set: AuditSet::Eval,
+        position: 3,
+        file: Some("gold.jsonl".into()),
+        line: Some(3),
+        question: "Which three stores opened first?".into(),
+        sql: "SELECT name FROM stores LIMIT 3".into(),
+        kind: FindingKind::OrderDependent,
+        reason: "LIMIT 3 without ORDER BY".into(),
+        fix: "add ORDER BY <key> so the rows LIMIT keeps are defined".into(),
+    }];
+    a.eval.cursor = 0;
+    run_keys(&mut a, &[code(KeyCode::Enter)]);
+    assert_eq!(a.tab, Tab::Review);
+    assert_eq!(a.mode, Mode::Editing);
+    assert!(a.editor.text().contains("LIMIT 3"), "{}", a.editor.text());
+    let screen = text(&draw(&mut a, 120, 40));
+    assert!(
+        screen.contains("Which three stores opened first?"),
+        "{screen}"
+    );
+    assert!(screen.contains("gold.jsonl:3"), "{screen}");
+    // Saving says where the fix goes instead of writing a pair.
+    run_keys(
+        &mut a,
+        &[KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL)],
+    );
+    assert!(a.message.contains("gold.jsonl:3"), "{}", a.message);
+}

@@ -190,6 +190,12 @@ pub fn run(globals: &Globals, args: &EvalArgs) -> Result<i32> {
     if let Some(samples) = &outcome.result.samples {
         print!("{}", samples.describe());
     }
+    if !outcome.result.audit.is_empty() {
+        println!(
+            "gold audit: {} (see report)",
+            super::output::plural(outcome.result.audit.len(), "finding")
+        );
+    }
     if let Some(calls) = outcome.calls.describe() {
         println!("{calls}");
     }

@@ -3,6 +3,7 @@
 //! and render what comes back; none of them knows how a stage works inside.
 
 pub mod analyze;
+pub mod audit;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod check;
@@ -71,6 +72,9 @@ pub enum Command {
     Init(init::InitArgs),
     /// Check the project: every gold and eval query runs read-only and returns rows (exit 1 if not)
     Check(check::CheckArgs),
+    /// Audit the gold and eval SQL: failing, empty, order-dependent, nondeterministic queries
+    /// and filters that change nothing (exit 1 on findings)
+    Audit(audit::AuditArgs),
     /// Print the database schema: tables, columns, keys, row counts, sample values
     Schema(schema::SchemaArgs),
     /// Run one read-only query safely, or analyze queries (concepts, hardness, template)
@@ -115,6 +119,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Demo(args) => demo::run(args, &globals.model_request()),
         Command::Init(args) => init::run(args),
         Command::Check(args) => check::run(&globals, args),
+        Command::Audit(args) => audit::run(&globals, args),
         Command::Schema(args) => schema::run(&globals, args),
         Command::Sql(args) => sql::run(&globals, args),
         Command::Generate(args) => generate::run(&globals, args),

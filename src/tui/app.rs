@@ -930,7 +930,18 @@ impl App {
                 }
                 Vec::new()
             }
+            Intent::SaveEdit(_) if self.editor.gold.is_some() => {
+                let at = self.editor.gold.as_ref().map(|g| g.location());
+                self.message = format!(
+                    "a gold pair is fixed in its file ({}): lode does not rewrite input files; \
+                     {} copies the SQL",
+                    at.unwrap_or_default(),
+                    self.keymap.keys_of(Action::CopySql)
+                );
+                Vec::new()
+            }
             Intent::SaveEdit(sql) => self.save_edit(sql),
+            Intent::OpenGold(finding) => self.open_gold(finding),
             Intent::FilterQueue(search) => self.filter_queue(search),
             Intent::InsertName(name) => {
                 self.editor.insert(&name, &self.theme);
@@ -963,6 +974,30 @@ impl App {
         } else {
             Vec::new()
         }
+    }
+
+    /// Opens an audited gold pair's SQL in the editor (the pair's unsaved edit kept as a
+    /// draft) and runs it, with the question and the finding shown above. Saving goes to the
+    /// gold file by hand: lode has no writer for input files.
+    fn open_gold(&mut self, finding: Box<lode_core::pipeline::audit::Finding>) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if let Some((left, sql)) = self.editor.follow(None, &self.theme) {
+            effects.extend(self.write(Write::SaveDraft { id: left, sql }));
+        }
+        self.editor.set(&finding.sql, &self.theme);
+        self.editor.loaded = true;
+        let sql = finding.sql.clone();
+        self.message = format!(
+            "gold pair {} ({}): {} runs it; fix it in the file, lode does not rewrite it",
+            finding.position,
+            finding.location(),
+            self.keymap.keys_of(Action::RunQuery)
+        );
+        self.editor.gold = Some(finding);
+        self.tab = Tab::Review;
+        self.mode = Mode::Editing;
+        effects.extend(self.start_query(None, sql, Duration::ZERO));
+        effects
     }
 
     /// Records a decision on `id` (saving until the store answers), then moves on.
@@ -1427,7 +1462,10 @@ impl App {
                     Constraint::Length(results_h),
                 ])
                 .areas(right);
-                self.pair.render(f, detail, &cx, false);
+                match &self.editor.gold {
+                    Some(g) => render_gold(f, detail, &cx, g),
+                    None => self.pair.render(f, detail, &cx, false),
+                }
                 self.editor.render(f, editor, &cx, editing);
                 self.results.render(f, results, &cx, false);
             }
@@ -1462,4 +1500,44 @@ impl App {
             _ => {}
         }
     }
+}
+
+/// The audited gold pair the editor holds: where it is, its question, and the finding.
+fn render_gold(
+    f: &mut Frame,
+    area: ratatui::layout::Rect,
+    cx: &Shared,
+    g: &lode_core::pipeline::audit::Finding,
+) {
+    let theme = cx.theme;
+    let block = cx.block(
+        format!(
+            " gold pair · {} {} · {} ",
+            g.set.name(),
+            g.position,
+            g.location()
+        ),
+        false,
+    );
+    let lines = vec![
+        Line::from(ratatui::text::Span::styled(
+            g.question.clone(),
+            theme.ui(Ui::Title),
+        )),
+        Line::from(vec![
+            ratatui::text::Span::styled(format!("{}: ", g.kind.name()), theme.ui(Ui::Warning)),
+            ratatui::text::Span::raw(g.reason.clone()),
+        ]),
+        Line::from(format!("fix: {}", g.fix)),
+        Line::from(ratatui::text::Span::styled(
+            "edit and run it here; the fix goes into the gold file by hand",
+            theme.ui(Ui::Muted),
+        )),
+    ];
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        area,
+    );
 }

@@ -261,7 +261,7 @@ pub fn run_blocking(effect: Effect, project: &Project, store: &Store) -> Option<
                 .map(Box::new)
                 .map_err(|e| format!("cannot read pair {id}: {e}")),
         },
-        Effect::LoadEval => BgEvent::Eval(load_eval(store).map(Box::new).map_err(text)),
+        Effect::LoadEval => BgEvent::Eval(load_eval(project, store).map(Box::new).map_err(text)),
         Effect::LoadJobs => BgEvent::Jobs(JobsRead::load(store).map(Box::new).map_err(text)),
         Effect::LoadJobEvents(id) => BgEvent::JobEvents {
             id,
@@ -323,7 +323,9 @@ fn load_detail(store: &Store, id: i64) -> lode_core::store::Result<Detail> {
     })
 }
 
-fn load_eval(store: &Store) -> lode_core::store::Result<EvalView> {
+/// The newest evaluation, the one before it, and the gold audit of the eval set (the gold
+/// SQL as it is in the file now, run on the database).
+fn load_eval(project: &Project, store: &Store) -> lode_core::store::Result<EvalView> {
     let runs = store.eval_runs()?;
     let run = runs.first().cloned();
     let cases = match &run {
@@ -334,7 +336,14 @@ fn load_eval(store: &Store) -> lode_core::store::Result<EvalView> {
         (Some(a), Some(b)) => lode_core::pipeline::model_eval::diff_runs(store, b.id, a.id)?,
         _ => Vec::new(),
     };
-    Ok(EvalView { run, cases, flips })
+    let audit =
+        lode_core::pipeline::audit::audit(project, lode_core::pipeline::audit::AuditSet::Eval);
+    Ok(EvalView {
+        run,
+        cases,
+        flips,
+        audit,
+    })
 }
 
 fn write(w: Write, project: &Project, store: &Store) -> Written {

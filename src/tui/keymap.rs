@@ -360,7 +360,7 @@ impl Action {
         (
             Action::ShowPairs,
             "show_pairs",
-            "the review queue of the concept or table selected",
+            "open the selection: its pairs, or a gold pair's SQL",
             Context::Normal,
             &["enter"],
         ),

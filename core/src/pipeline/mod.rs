@@ -1,6 +1,7 @@
 //! The stages' engines: generation, validation, coverage, evaluation and exchange formats.
 //! Workflows over them (with the model chosen and progress reported) are in `tasks`.
 
+pub mod audit;
 pub mod coverage;
 pub mod eval;
 pub mod eval_files;

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Value as Json, json};
 
 use crate::diag::{InputError, line_col};
+use crate::pipeline::audit::Finding;
 use crate::pipeline::eval::{EvalItem, EvalOptions, ItemResult, Preview, Summary, evaluate_items};
 use crate::pipeline::samples::SampleScores;
 use crate::pipeline::stats::PairedTest;
@@ -188,6 +189,8 @@ pub struct ModelEval {
     /// With several samples per question: the majority vote and pass@k beside sample 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub samples: Option<SampleScores>,
+    /// What the gold-set audit found in the eval set's gold SQL (run before every eval).
+    pub audit: Vec<Finding>,
 }
 
 /// One evaluated question, as reported.
@@ -396,6 +399,7 @@ pub fn evaluate_model(
         by_table,
         leakage,
         samples: None,
+        audit: Vec::new(),
     })
 }
 
@@ -678,6 +682,35 @@ fn preview_table(p: &Option<Preview>) -> String {
     s
 }
 
+/// The gold audit's findings, beside the score: a pair whose gold SQL is unfit scores wrong
+/// (or right) for reasons that are not the model's.
+fn audit_markdown(found: &[Finding]) -> String {
+    if found.is_empty() {
+        return "Gold audit: no findings in the eval set's gold SQL.\n\n".into();
+    }
+    let mut md = format!(
+        "## Gold audit\n\n{} in the eval set's gold SQL (`lode audit` lists them too); the \
+         verdicts of these pairs may be the gold's fault, not the model's:\n\n",
+        match found.len() {
+            1 => "1 finding".to_string(),
+            n => format!("{n} findings"),
+        }
+    );
+    for f in found {
+        md.push_str(&format!(
+            "- #{} `{}` ({}) {}: {} Fix: {}\n",
+            f.position,
+            f.kind.name(),
+            f.location(),
+            f.question,
+            f.reason,
+            f.fix
+        ));
+    }
+    md.push('\n');
+    md
+}
+
 fn lode_markdown(eval: &ModelEval) -> String {
     let s = &eval.summary;
     let mut md = format!(
@@ -707,6 +740,7 @@ fn lode_markdown(eval: &ModelEval) -> String {
         t.push('\n');
         t
     };
+    md.push_str(&audit_markdown(&eval.audit));
     md.push_str(&table("hardness", &s.by_hardness));
     md.push_str(&table("concept", &eval.by_concept));
     md.push_str(&table("table", &eval.by_table));

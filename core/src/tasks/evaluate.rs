@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::model::{self, ModelRequest, Purpose};
 use super::{CallsSpent, Reporter, Stage, StageEvent, TaskError, call_stats};
+use crate::pipeline::audit::{self, AuditSet};
 use crate::pipeline::eval::EvalOptions;
 use crate::pipeline::model_eval::{self, ModelEval};
 use crate::pipeline::{inference, samples};
@@ -124,6 +125,8 @@ async fn run_inner(
                 .into(),
         ));
     }
+    // The gold SQL is questioned before it judges anything; its findings go in the report.
+    let audit = blocking(|| audit::audit(project, AuditSet::Eval));
     let before = call_stats(store)?;
     // The calls the model answered with, attributed to the eval run once it exists.
     let mut call_ids = Vec::new();
@@ -240,6 +243,7 @@ async fn run_inner(
             samples::score(project, &result, &other_samples, &input.compare, &options)
         }));
     }
+    result.audit = audit;
     if input.judge {
         call_ids.extend(judge(project, store, &mut result, reporter).await?);
     }

@@ -33,6 +33,9 @@ pub struct EditorPane {
     pub scroll: usize,
     /// Wrapped lines of the read-only view and how many it showed, when last drawn.
     view: (usize, usize),
+    /// The audited gold pair whose SQL the editor holds instead of a pair's (opened from the
+    /// evaluation view); it stays until the selection moves to a pair.
+    pub gold: Option<Box<lode_core::pipeline::audit::Finding>>,
 }
 
 impl EditorPane {
@@ -175,6 +178,7 @@ impl EditorPane {
         if self.pair == id {
             return None;
         }
+        self.gold = None;
         let mut left = None;
         if self.dirty
             && let Some(p) = self.pair

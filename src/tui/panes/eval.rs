@@ -1,5 +1,6 @@
 //! The newest evaluation: accuracy by hardness and concept, what flipped since the run before,
-//! and the failed cases with the gold and predicted SQL and rows side by side.
+//! the gold audit's findings in the eval set (Enter opens a finding's SQL in the editor), and
+//! the failed cases with the gold and predicted SQL and rows side by side.
 
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
@@ -11,6 +12,7 @@ use super::{Hint, Intent, Pane, Shared, clip, movement, step, window_start};
 use crate::tui::fit::{elide, pad, pad_left, width};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::theme::{Theme, Ui};
+use lode_core::pipeline::audit::Finding;
 use lode_core::pipeline::model_eval::Flip;
 use lode_core::pipeline::stats::Accuracy;
 use lode_core::store::{EvalCase, EvalRun};
@@ -21,12 +23,14 @@ pub struct EvalView {
     pub run: Option<EvalRun>,
     pub cases: Vec<EvalCase>,
     pub flips: Vec<Flip>,
+    /// What the gold audit finds in the eval set now.
+    pub audit: Vec<Finding>,
 }
 
 #[derive(Default)]
 pub struct EvalPane {
     pub view: EvalView,
-    /// The selected failed case.
+    /// The selected line: the audit's findings come first, then the failed cases.
     pub cursor: usize,
 }
 
@@ -34,11 +38,22 @@ impl EvalPane {
     fn failed(&self) -> Vec<&EvalCase> {
         self.view.cases.iter().filter(|c| !c.correct).collect()
     }
+
+    /// The finding selected, when the cursor is on the audit's list.
+    pub fn selected_finding(&self) -> Option<&Finding> {
+        self.view.audit.get(self.cursor)
+    }
 }
 
 impl Pane for EvalPane {
     fn handle(&mut self, key: &KeyEvent, cx: &Shared) -> Intent {
-        match cx.keymap.action(Context::Normal, key).and_then(movement) {
+        let action = cx.keymap.action(Context::Normal, key);
+        if action == Some(Action::ShowPairs)
+            && let Some(f) = self.selected_finding()
+        {
+            return Intent::OpenGold(Box::new(f.clone()));
+        }
+        match action.and_then(movement) {
             Some(delta) => {
                 self.scroll(delta, cx);
                 Intent::Handled
@@ -48,14 +63,17 @@ impl Pane for EvalPane {
     }
 
     fn hints(&self, cx: &Shared) -> Vec<Hint> {
-        super::hints(
-            cx.keymap,
-            &[Action::Down, Action::Up, Action::Evaluate, Action::Refresh],
-        )
+        let mut actions = vec![Action::Down, Action::Up];
+        if self.selected_finding().is_some() {
+            actions.push(Action::ShowPairs);
+        }
+        actions.extend([Action::Evaluate, Action::Refresh]);
+        super::hints(cx.keymap, &actions)
     }
 
     fn scroll(&mut self, delta: isize, _cx: &Shared) {
-        self.cursor = step(self.cursor, delta, self.failed().len());
+        let lines = self.view.audit.len() + self.failed().len();
+        self.cursor = step(self.cursor, delta, lines);
     }
 
     fn render(&mut self, f: &mut Frame, area: Rect, cx: &Shared, focused: bool) {
@@ -128,13 +146,30 @@ impl Pane for EvalPane {
         f.render_widget(Paragraph::new(lines), inner);
 
         let failed = self.failed();
+        let audit = &self.view.audit;
         let [list, sel] =
             Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(right);
+        // The audit's findings (when there are any) above the failed cases, one cursor over both.
+        let list = if audit.is_empty() {
+            list
+        } else {
+            let [top, rest] = Layout::vertical([
+                Constraint::Length((audit.len() as u16 + 2).min(list.height / 2)),
+                Constraint::Min(0),
+            ])
+            .areas(list);
+            render_findings(f, top, cx, audit, self.cursor, focused);
+            rest
+        };
+        let case_cursor = self
+            .cursor
+            .checked_sub(audit.len())
+            .map(|c| c.min(failed.len().saturating_sub(1)));
         let block = cx.block(format!(" Failed cases ({}) ", failed.len()), focused);
         let inner = block.inner(list);
         f.render_widget(block, list);
         let h = inner.height as usize;
-        let cursor = self.cursor.min(failed.len().saturating_sub(1));
+        let cursor = case_cursor.unwrap_or(0);
         let start = window_start(cursor, h, failed.len());
         // Positions whole, reasons as wide as the longest (up to 16), the question elided.
         let pos_w = failed
@@ -164,7 +199,7 @@ impl Pane for EvalPane {
                 ),
                 Span::raw(elide(&c.question, question_w)),
             ]);
-            fl.push(if i == cursor {
+            fl.push(if Some(i) == case_cursor {
                 theme.selected(line)
             } else {
                 line
@@ -177,7 +212,9 @@ impl Pane for EvalPane {
             )));
         }
         f.render_widget(Paragraph::new(fl), inner);
-        if let Some(c) = failed.get(cursor) {
+        if let Some(finding) = audit.get(self.cursor) {
+            render_finding(f, sel, cx, finding);
+        } else if let Some(c) = case_cursor.and_then(|c| failed.get(c)) {
             render_case(f, sel, cx, c);
         }
     }
@@ -205,6 +242,87 @@ fn accuracy_lines(summary: &serde_json::Value, w: usize, theme: &Theme) -> Vec<L
             theme.ui(Ui::Muted),
         )),
     ]
+}
+
+/// The gold audit's findings: position, kind, question; the selected one highlighted.
+fn render_findings(
+    f: &mut Frame,
+    area: Rect,
+    cx: &Shared,
+    audit: &[Finding],
+    cursor: usize,
+    focused: bool,
+) {
+    let theme = cx.theme;
+    let block = cx.block(format!(" Gold audit ({}) ", audit.len()), focused);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let h = inner.height as usize;
+    let start = window_start(cursor.min(audit.len().saturating_sub(1)), h, audit.len());
+    let pos_w = audit
+        .iter()
+        .map(|a| width(&format!("#{}", a.position)))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let kind_w = audit
+        .iter()
+        .map(|a| width(a.kind.name()))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let question_w = (inner.width as usize).saturating_sub(pos_w + kind_w);
+    let lines: Vec<Line> = audit
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(h)
+        .map(|(i, a)| {
+            let line = Line::from(vec![
+                Span::styled(pad(&format!("#{}", a.position), pos_w), theme.ui(Ui::Muted)),
+                Span::styled(pad(a.kind.name(), kind_w), theme.ui(Ui::Warning)),
+                Span::raw(elide(&a.question, question_w)),
+            ]);
+            if i == cursor {
+                theme.selected(line)
+            } else {
+                line
+            }
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// One finding: where the pair is, why its gold SQL is unfit, the fix, and the SQL.
+fn render_finding(f: &mut Frame, area: Rect, cx: &Shared, a: &Finding) {
+    let theme = cx.theme;
+    let title = format!("{} {} · {}", a.set.name(), a.position, a.location());
+    let block = cx.block(
+        format!(" {} ", elide(&title, area.width.saturating_sub(4) as usize)),
+        false,
+    );
+    let lines = vec![
+        Line::from(Span::styled(a.question.clone(), theme.ui(Ui::Title))),
+        Line::from(vec![
+            Span::styled(format!("{}: ", a.kind.name()), theme.ui(Ui::Warning)),
+            Span::raw(a.reason.clone()),
+        ]),
+        Line::from(format!("fix: {}", a.fix)),
+        Line::from(Span::styled(clip(&a.sql, 300), theme.ui(Ui::Muted))),
+        Line::from(Span::styled(
+            format!(
+                "{} opens the SQL in the editor, to run and fix it",
+                cx.keymap.keys_of(Action::ShowPairs)
+            ),
+            theme.ui(Ui::Muted),
+        )),
+    ];
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        area,
+    );
 }
 
 /// A breakdown row: a hardness level or a concept, and how many of its cases were right.

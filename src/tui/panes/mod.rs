@@ -117,6 +117,8 @@ pub enum Intent {
     InsertName(String),
     /// Show the review queue with this search (`concept:NAME`, `table:NAME`).
     FilterQueue(String),
+    /// Open the SQL of an audited gold pair in the editor.
+    OpenGold(Box<lode_core::pipeline::audit::Finding>),
 }
 
 /// A pane of the TUI.

@@ -108,6 +108,48 @@ impl OrderPlan {
     }
 }
 
+/// Where a query's top-level ORDER BY keys are in its result, for callers that look at ties
+/// themselves (the gold audit): the text to run and each key's column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderKeys {
+    /// The query, with keys that are not in its output appended as columns.
+    pub query: String,
+    keys: Vec<KeyColumn>,
+    extra: usize,
+}
+
+impl OrderKeys {
+    /// `None` without a top-level ORDER BY, or when its keys cannot be located.
+    pub fn of(sql: &str) -> Option<OrderKeys> {
+        let plan = OrderPlan::for_gold(sql);
+        match plan.keys {
+            Some(keys) if !plan.strict && !keys.is_empty() => Some(OrderKeys {
+                query: plan.query,
+                keys,
+                extra: plan.extra,
+            }),
+            _ => None,
+        }
+    }
+
+    /// How many key columns were appended to the query's own output.
+    pub fn extra(&self) -> usize {
+        self.extra
+    }
+
+    /// The key values of one row of `query`'s result.
+    pub fn key<'r>(&self, row: &'r [Value]) -> Vec<&'r Value> {
+        let width = row.len().saturating_sub(self.extra);
+        self.keys
+            .iter()
+            .map(|k| match k {
+                KeyColumn::Output(i) => &row[*i],
+                KeyColumn::Extra(i) => &row[width + i],
+            })
+            .collect()
+    }
+}
+
 fn first_projection(body: &SetExpr) -> Option<Vec<SelectItem>> {
     match body {
         SetExpr::Select(s) => Some(s.projection.clone()),

@@ -25,6 +25,7 @@ use serde::Serialize;
 use super::{ExecError, QueryResult, Value};
 
 pub use defog::expand_gold_alternatives;
+pub use lode::OrderKeys;
 pub use pyvalue::{PyKey, py_eq, python_repr};
 pub use spider::{remove_distinct, spider_prepare_pred};
 
