@@ -109,6 +109,9 @@ pub fn evaluate_items(
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let cache: GoldCache = Mutex::new(HashMap::new());
+    // What depends on the gold text alone (its hardness, the texts the profile executes),
+    // worked out once per distinct gold query.
+    let plans: GoldPlans = Mutex::new(HashMap::new());
     let results: Mutex<Vec<ItemResult>> = Mutex::new(Vec::with_capacity(items.len()));
     let threads = threads.clamp(1, items.len().max(1));
     std::thread::scope(|s| {
@@ -126,6 +129,7 @@ pub fn evaluate_items(
                         databases,
                         profile,
                         &cache,
+                        &plans,
                         cancel,
                         options.preview_rows,
                     ));
@@ -143,15 +147,42 @@ pub fn evaluate_items(
     results
 }
 
+/// Per gold text: its hardness and the texts the profile executes for it.
+type GoldPlans = Mutex<HashMap<String, Arc<(Option<Hardness>, Vec<String>)>>>;
+
+fn gold_plan(
+    plans: &GoldPlans,
+    profile: &Profile,
+    gold_sql: &str,
+) -> Arc<(Option<Hardness>, Vec<String>)> {
+    if let Some(p) = plans
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(gold_sql)
+    {
+        return Arc::clone(p);
+    }
+    // Worked out outside the lock; two threads may both do it once, harmlessly.
+    let plan = Arc::new((hardness(gold_sql).ok(), profile.gold_queries(gold_sql)));
+    plans
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(gold_sql.to_string())
+        .or_insert(plan)
+        .clone()
+}
+
 fn judge_item(
     item: &EvalItem,
     databases: &BTreeMap<String, Arc<Database>>,
     profile: &Profile,
     cache: &GoldCache,
+    plans: &GoldPlans,
     cancel: Option<&CancelFlag>,
     preview_rows: usize,
 ) -> ItemResult {
-    let hardness = hardness(&item.gold_sql).ok();
+    let plan = gold_plan(plans, profile, &item.gold_sql);
+    let hardness = plan.0;
     let finish = |verdict: Verdict, gold_ms: f64, pred_ms: f64| ItemResult {
         index: item.index,
         db_id: item.db_id.clone(),
@@ -173,9 +204,9 @@ fn judge_item(
         );
     };
     let mut gold_ms = 0.0;
-    let golds: Vec<GoldOutcome> = profile
-        .gold_queries(&item.gold_sql)
-        .into_iter()
+    let golds: Vec<GoldOutcome> = plan
+        .1
+        .iter()
         .map(|q| {
             let cell = {
                 let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -187,7 +218,7 @@ fn judge_item(
             let (outcome, ms) = cell.get_or_init(|| {
                 ran = true;
                 let start = Instant::now();
-                let r = db.query_with(&q, db.limits(), cancel);
+                let r = db.query_with(q, db.limits(), cancel);
                 (Arc::new(r), start.elapsed().as_secs_f64() * 1000.0)
             });
             if ran {

@@ -39,7 +39,30 @@ pub(super) struct OrderPlan {
     extra: usize,
 }
 
+thread_local! {
+    /// Plans of the gold queries this thread judged lately: an evaluation judges each gold
+    /// query once per prediction, and parsing it is most of the work left beside SQLite.
+    static PLANS: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<OrderPlan>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 impl OrderPlan {
+    /// [`for_gold`](Self::for_gold), remembered per thread (at most 4096 plans).
+    pub(super) fn cached(gold_sql: &str) -> std::rc::Rc<OrderPlan> {
+        PLANS.with(|plans| {
+            if let Some(p) = plans.borrow().get(gold_sql) {
+                return std::rc::Rc::clone(p);
+            }
+            let plan = std::rc::Rc::new(OrderPlan::for_gold(gold_sql));
+            let mut plans = plans.borrow_mut();
+            if plans.len() >= 4096 {
+                plans.clear();
+            }
+            plans.insert(gold_sql.to_string(), std::rc::Rc::clone(&plan));
+            plan
+        })
+    }
+
     pub(super) fn for_gold(gold_sql: &str) -> OrderPlan {
         let unordered = OrderPlan {
             query: gold_sql.to_string(),
@@ -305,7 +328,7 @@ pub(super) fn judge(
     let Some(gold) = gold else {
         return Verdict::wrong(Reason::Mismatch);
     };
-    let plan = OrderPlan::for_gold(case.gold_sql);
+    let plan = OrderPlan::cached(case.gold_sql);
     let width = gold.columns.len().saturating_sub(plan.extra);
     let gold_rows: Vec<Vec<&Value>> = gold
         .rows

@@ -98,7 +98,7 @@ impl Profile {
             }
             Profile::BirdEx => vec![gold_sql.to_string()],
             Profile::Defog => defog::expand_gold_alternatives(gold_sql),
-            Profile::Lode { .. } => vec![lode::OrderPlan::for_gold(gold_sql).query],
+            Profile::Lode { .. } => vec![lode::OrderPlan::cached(gold_sql).query.clone()],
             Profile::Spider2 => defog::expand_gold_alternatives(gold_sql),
         }
     }
