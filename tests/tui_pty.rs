@@ -170,6 +170,6 @@ fn the_tui_benchmark_runs_and_reports_its_figures() {
     assert!(!bad.status.success());
     assert!(
         String::from_utf8_lossy(&bad.stderr)
-            .contains("groups are spider, demo, llm, generate, tui")
+            .contains("groups are spider, eval, demo, llm, generate, tui")
     );
 }

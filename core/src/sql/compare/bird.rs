@@ -95,6 +95,35 @@ mod tests {
     }
 
     #[test]
+    fn soft_f1_on_the_mini_dev_readme_example() {
+        // The worked example of bird-bench/mini_dev's README: gold (Apple, 325), (Orange,
+        // NULL), (Banana, 119); predicted (325, Apple), (191, Orange), (NULL, Banana). The
+        // README's table counts raw cells and leaves the NULLs out, and says 0.8; the code
+        // (`evaluation_f1.calculate_row_match`) counts a NULL like any value: row 2 has
+        // 191 predicted only and NULL gold only, row 3 NULL predicted only and 119 gold
+        // only, so tp = 1 + 0.5 + 0.5, fp = fn = 1 and F1 = 2/3. lode follows the code.
+        let (i, t) = (Value::Integer, |s: &str| Value::Text(s.into()));
+        let gold = vec![
+            vec![t("Apple"), i(325)],
+            vec![t("Orange"), Value::Null],
+            vec![t("Banana"), i(119)],
+        ];
+        let pred = vec![
+            vec![i(325), t("Apple")],
+            vec![i(191), t("Orange")],
+            vec![Value::Null, t("Banana")],
+        ];
+        let f1 = soft_f1(&gold, &pred);
+        assert!((f1 - 2.0 / 3.0).abs() < 1e-12, "{f1}");
+        // Identical rows in another column order score 1, as the README says.
+        let swapped: Vec<Vec<Value>> = gold
+            .iter()
+            .map(|r| r.iter().rev().cloned().collect())
+            .collect();
+        assert_eq!(soft_f1(&gold, &swapped), 1.0);
+    }
+
+    #[test]
     fn soft_f1_pairs_rows_by_position() {
         let i = Value::Integer;
         let gold = vec![vec![i(1), i(2)], vec![i(3), i(4)]];
