@@ -66,7 +66,9 @@ pub fn neighbours(
         let path = dir.join(format!("n{i}.sqlite"));
         let done = dir.join(format!("n{i}.done"));
         if !done.exists() {
-            let tmp = dir.join(format!("n{i}.sqlite.part"));
+            // A name of this process's own, so two evaluations building at once do not
+            // write one file; the rename makes the finished variant appear whole.
+            let tmp = dir.join(format!("n{i}.{}.part", std::process::id()));
             let _ = std::fs::remove_file(&tmp);
             build_one(source, &tmp, 0x4E45_4947 + i as u64).map_err(|e| build_error(dir, e))?;
             std::fs::rename(&tmp, &path).map_err(|e| build_error(dir, e))?;
