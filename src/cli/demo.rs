@@ -93,6 +93,7 @@ pub fn run(args: &DemoArgs, model: &ModelRequest) -> Result<i32> {
         DemoGeneration::Ran(g) => {
             writeln!(out, "Generation: {}", g.headline())?;
             write!(out, "{}", indent(&g.summary.table(), "  "))?;
+            writeln!(out, "  {}", g.summary.diversity.line())?;
             writeln!(
                 out,
                 "  review them with `lode review list` (or in the TUI), export with `lode export`"
