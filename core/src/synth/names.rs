@@ -216,7 +216,11 @@ pub fn plural(phrase: &str) -> String {
     if let Some((_, p)) = IRREGULAR.iter().find(|(s, p)| *s == lower || *p == lower) {
         return format!("{head}{p}");
     }
-    if lower.is_empty() || lower.chars().all(|c| c.is_ascii_digit()) || last == "ID" {
+    // `apartment feature 1` → "apartment feature 1 values", not "… 1s".
+    if !lower.is_empty() && lower.chars().all(|c| c.is_ascii_digit()) {
+        return format!("{phrase} values");
+    }
+    if lower.is_empty() || last == "ID" {
         return format!("{head}{last}s");
     }
     if is_plural(&lower) {
@@ -458,6 +462,8 @@ mod tests {
             assert_eq!(singular(many), one, "{many}");
         }
         assert_eq!(plural("pets"), "pets");
+        assert_eq!(plural("apartment feature 1"), "apartment feature 1 values");
+        assert_eq!(plural("student ID"), "student IDs");
         assert_eq!(singular("pet"), "pet");
         assert_eq!(article("ID"), "an");
         assert_eq!(article("age"), "an");
