@@ -112,8 +112,8 @@ const MEASURE_WORDS: &[&str] = &[
 ];
 
 /// An integer column that identifies rather than measures: named like a code or a number
-/// (`phone_number`, `zip`, `major_code`), or large integers that repeat across rows with no
-/// measure word in the name (`Advisor` 1121, `Major` 600).
+/// (`phone_number`, `zip`, `major_code`), or integers far apart that repeat across rows with
+/// no measure word in the name (`Advisor` 1121, 2192; `Major` 600, 520, 550).
 pub fn is_code(t: &Table, c: &Column) -> bool {
     let n = c.name.to_lowercase();
     let words = super::names::split_words(&c.name);
@@ -134,10 +134,16 @@ pub fn is_code(t: &Table, c: &Column) -> bool {
             _ => None,
         })
         .collect();
-    let large = ints.len() == c.samples.len() && ints.iter().all(|i| *i >= 100);
+    // Values far apart for how many there are (600, 520, 550 rather than 17, 18, 20).
+    let sparse =
+        ints.len() == c.samples.len() && ints.len() >= 2 && ints.iter().all(|i| *i >= 0) && {
+            let (lo, hi) = (ints.iter().min(), ints.iter().max());
+            lo.zip(hi)
+                .is_some_and(|(lo, hi)| (hi - lo) as f64 / (ints.len() - 1) as f64 >= 10.0)
+        };
     let rows = t.stats_rows.max(1).min(t.row_count.max(1));
     let repeats = c.distinct_count > 0 && rows as f64 / c.distinct_count as f64 >= 1.5;
-    named || (large && repeats)
+    named || (sparse && repeats)
 }
 
 /// Short text values that repeat enough to filter and group by: the schema's categorical
