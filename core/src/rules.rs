@@ -115,6 +115,8 @@ const DIRECTION_WORDS: &[(&str, &str)] = &[
     ("top", "bottom"),
     ("best", "worst"),
     ("latest", "earliest"),
+    // Ages before dates: "from the oldest to the youngest" is about people.
+    ("oldest", "youngest"),
     ("newest", "oldest"),
     ("maximum", "minimum"),
 ];

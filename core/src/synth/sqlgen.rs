@@ -383,14 +383,16 @@ impl<'a> Synth<'a> {
             }
         };
         // Twice over: the second pass samples other values, for the same shapes again.
+        let bridges: Vec<usize> = self.profile.bridges().iter().map(|b| b.0).collect();
         for pass in 0..2 {
             for p in &self.profile.tables {
-                if self.schema.tables[p.table].row_count == 0 {
+                // A bridge table's rows are links ("has pets"), said through the tables it
+                // links.
+                if self.schema.tables[p.table].row_count == 0 || bridges.contains(&p.table) {
                     continue;
                 }
                 self.single_table(p, pass, &mut rng, &mut push);
             }
-            let bridges: Vec<usize> = self.profile.bridges().iter().map(|b| b.0).collect();
             for e in &self.profile.edges {
                 // A bridge table's rows are links, said through the tables it links.
                 if !bridges.contains(&e.child) {
