@@ -732,14 +732,13 @@ impl RulesEngine {
     /// The agreement check's words and house rules for this engine's schema and gold pairs.
     fn agreement(&self) -> &(Names, crate::synth::agree::Conventions) {
         self.agreement.get_or_init(|| {
-            let conventions = crate::synth::agree::Conventions::learn(
+            crate::synth::agree::setup(
                 &self.schema,
-                &crate::project::format_glossary(&self.glossary),
+                &self.glossary,
                 self.gold
                     .iter()
                     .map(|g| (g.question.as_str(), g.sql.as_str())),
-            );
-            (Names::new(&self.schema, &self.glossary), conventions)
+            )
         })
     }
 

@@ -5,7 +5,6 @@
 //! run to run, or a filter the question asks for changes nothing on this data.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 use sqlparser::ast::{
@@ -137,30 +136,10 @@ pub fn audit_pairs(
     file: Option<&Path>,
     threads: usize,
 ) -> Vec<Finding> {
-    let next = AtomicUsize::new(0);
-    let mut found: Vec<(usize, Vec<Problem>)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads.clamp(1, pairs.len().max(1)))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(pair) = pairs.get(i) else { break };
-                        let problems = audit_one(db, pair);
-                        if !problems.is_empty() {
-                            out.push((i, problems));
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
+    let found = crate::project::check::scan_parallel(pairs, threads, |pair| {
+        let problems = audit_one(db, pair);
+        (!problems.is_empty()).then_some(problems)
     });
-    found.sort_by_key(|(i, _)| *i);
     found
         .into_iter()
         .flat_map(|(i, problems)| {

@@ -623,15 +623,14 @@ fn make_ctx(
         ),
         llm_validators,
         agreement: g.agreement_check.then(|| {
-            let conventions = agree::Conventions::learn(
+            agree::setup(
                 &project.schema,
-                &format_glossary(&project.glossary),
+                &project.glossary,
                 project
                     .gold
                     .iter()
                     .map(|p| (p.question.as_str(), p.sql.as_str())),
-            );
-            (Names::new(&project.schema, &project.glossary), conventions)
+            )
         }),
         sql_template: prompts::load("schema_to_sql", &g.prompts)?,
         debug_template: prompts::load("debugger", &g.prompts)?,

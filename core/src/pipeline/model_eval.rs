@@ -255,16 +255,9 @@ pub fn leakage(eval: &[GoldPair], store: &Store) -> Result<Vec<Leak>, StoreError
     Ok(out)
 }
 
-/// Judges `predictions` against the project's eval set and records the run in the store.
-pub fn evaluate_model(
-    project: &Project,
-    store: &Store,
-    model: &str,
-    predictions: &[Prediction],
-    profile: &Profile,
-    options: &EvalOptions,
-) -> Result<ModelEval, StoreError> {
-    let items: Vec<EvalItem> = project
+/// The project's eval questions paired with one prediction each, as evaluation items.
+pub fn eval_items(project: &Project, predictions: &[Prediction]) -> Vec<EvalItem> {
+    project
         .eval
         .iter()
         .zip(predictions)
@@ -276,7 +269,19 @@ pub fn evaluate_model(
             pred_sql: pred.sql.clone(),
             question: gold.question.clone(),
         })
-        .collect();
+        .collect()
+}
+
+/// Judges `predictions` against the project's eval set and records the run in the store.
+pub fn evaluate_model(
+    project: &Project,
+    store: &Store,
+    model: &str,
+    predictions: &[Prediction],
+    profile: &Profile,
+    options: &EvalOptions,
+) -> Result<ModelEval, StoreError> {
+    let items = eval_items(project, predictions);
     let mut databases = BTreeMap::new();
     databases.insert("project".to_string(), Arc::clone(&project.db));
     let eval_hash = project.input_hashes().eval;

@@ -44,12 +44,9 @@ pub fn folder(store_dir: &Path, source: &Path) -> PathBuf {
         meta.as_ref().map_or(0, |m| m.len()),
         meta.and_then(|m| m.modified().ok())
     );
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in stamp.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    store_dir.join("neighbours").join(format!("{h:016x}"))
+    store_dir
+        .join("neighbours")
+        .join(format!("{:016x}", crate::synth::hash_str(&stamp)))
 }
 
 /// The `k` neighbours of `source`, built into `dir` unless they are there already, opened

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::pipeline::eval::{EvalItem, EvalOptions, ItemResult, evaluate_items};
+use crate::pipeline::eval::{EvalOptions, ItemResult, evaluate_items};
 use crate::pipeline::model_eval::{ModelEval, Prediction};
 use crate::pipeline::stats::Accuracy;
 use crate::project::Project;
@@ -99,19 +99,7 @@ pub fn score(
         .map(|(c, p)| vec![Vote::of(p, &c.result)])
         .collect();
     for predictions in rest {
-        let items: Vec<EvalItem> = project
-            .eval
-            .iter()
-            .zip(predictions)
-            .enumerate()
-            .map(|(i, (gold, pred))| EvalItem {
-                index: i,
-                db_id: "project".into(),
-                gold_sql: gold.sql.clone(),
-                pred_sql: pred.sql.clone(),
-                question: gold.question.clone(),
-            })
-            .collect();
+        let items = crate::pipeline::model_eval::eval_items(project, predictions);
         for r in evaluate_items(&items, &databases, profile, &options, &|_| {}) {
             if let Some(v) = votes.get_mut(r.index) {
                 v.push(Vote::of(&predictions[r.index], &r));

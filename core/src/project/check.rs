@@ -87,30 +87,9 @@ pub fn check_queries(
         max_cell_bytes: 64,
         ..db.limits()
     };
-    let next = AtomicUsize::new(0);
-    let mut found: Vec<(usize, String)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads.clamp(1, pairs.len().max(1)))
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(pair) = pairs.get(i) else { break };
-                        if let Some(problem) = query_problem(db.query_with(&pair.sql, limits, None))
-                        {
-                            out.push((i, problem));
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
+    let found = scan_parallel(pairs, threads, |pair| {
+        query_problem(db.query_with(&pair.sql, limits, None))
     });
-    found.sort_by_key(|(i, _)| *i);
     found
         .into_iter()
         .map(|(i, problem)| Warning {
@@ -147,6 +126,39 @@ fn clip(s: &str, max: usize) -> String {
     } else {
         format!("{}…", s.chars().take(max - 1).collect::<String>())
     }
+}
+
+/// `f` over `items` on `threads` workers taking the next item as they go; the items it says
+/// something about, with their index, in the items' order.
+pub(crate) fn scan_parallel<T: Sync, P: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> Option<P> + Sync,
+) -> Vec<(usize, P)> {
+    let next = AtomicUsize::new(0);
+    let mut found: Vec<(usize, P)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads.clamp(1, items.len().max(1)))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        if let Some(p) = f(item) {
+                            out.push((i, p));
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    found.sort_by_key(|(i, _)| *i);
+    found
 }
 
 #[cfg(test)]

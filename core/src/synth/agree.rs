@@ -69,6 +69,17 @@ impl Conventions {
     }
 }
 
+/// The words and house rules the check needs for a schema, its glossary and its gold pairs
+/// (`(question, sql)`), built once per run.
+pub fn setup<'a>(
+    schema: &Schema,
+    glossary: &[crate::project::GlossaryEntry],
+    gold: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> (Names, Conventions) {
+    let conventions = Conventions::learn(schema, &crate::project::format_glossary(glossary), gold);
+    (Names::new(schema, glossary), conventions)
+}
+
 /// [`check`] for a project whose house rules are `conventions`.
 pub fn check_with(
     question: &str,
