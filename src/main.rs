@@ -4,6 +4,7 @@ use clap::Parser;
 
 fn main() {
     restore_default_sigpipe();
+    lode_core::sql::configure_sqlite();
     let cli = lode::cli::Cli::parse();
     match lode::cli::run(cli) {
         Ok(code) => std::process::exit(code),

@@ -285,11 +285,16 @@ fn eval_files_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
     Ok(figures)
 }
 
-/// `lode eval-files` beside the floor it cannot beat, over the same pairs in the same run:
-/// SQLite executing each pair's prediction with the gold result computed once per distinct
-/// gold query (rows read, nothing compared), sequentially and on every core; then the
-/// whole `lode eval-files` process (lode profile, default threads) and its ratio to the
-/// parallel floor.
+/// `lode eval-files` beside the floor it cannot beat, over the same pairs in the same run.
+///
+/// The floor is SQLite executing each pair's prediction, and each distinct gold query once
+/// (its result cached), with every row fetched into owned values, as the issue's reference
+/// floor (Python's `sqlite3`, `execute` then `fetchall`) does; nothing is compared. It is
+/// measured on one thread and on every core (each thread takes a contiguous share of the
+/// pairs). Beside it: the same work reading each cell in place without copying it (a
+/// floor below any evaluator that compares results), lode's executor alone (limits,
+/// authorizer, progress checks), and the whole `lode eval-files` process (lode profile,
+/// default threads), whose ratio to the parallel floor is the target.
 fn eval_floor_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
     let dir = std::env::temp_dir().join(format!("lode-bench-floor-{}", std::process::id()));
     let sets = write_eval_files(&args.spider, &dir)?;
@@ -309,13 +314,14 @@ fn eval_floor_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
         .collect();
     let n = pairs.len() as f64;
     let db_dir = args.spider.join("database");
+    let db_dir = db_dir.as_path();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let floor = |chunks: usize| -> Result<()> {
+    let floor = |chunks: usize, fetch: Fetch| -> Result<()> {
         let per = pairs.len().div_ceil(chunks);
         std::thread::scope(|scope| -> Result<()> {
             let handles: Vec<_> = pairs
                 .chunks(per.max(1))
-                .map(|chunk| scope.spawn(|| floor_run(&db_dir, chunk)))
+                .map(|chunk| scope.spawn(move || floor_run(db_dir, chunk, fetch)))
                 .collect();
             for h in handles {
                 h.join()
@@ -324,8 +330,11 @@ fn eval_floor_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
             Ok(())
         })
     };
-    let seq = timings(repeat, || floor(1))?;
-    let par = timings(repeat, || floor(threads))?;
+    let seq = timings(repeat, || floor(1, Fetch::Owned))?;
+    let par = timings(repeat, || floor(threads, Fetch::Owned))?;
+    let raw = timings(repeat, || floor(threads, Fetch::InPlace))?;
+    let exec1 = timings(repeat, || executor_run(db_dir, &pairs))?;
+    let python = python_floor(&set.gold, &set.pred, db_dir, threads, repeat);
     let exe = std::env::current_exe().context("cannot find the lode executable")?;
     let lode = timings(repeat, || {
         let status = std::process::Command::new(&exe)
@@ -335,7 +344,7 @@ fn eval_floor_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
             .arg("--pred")
             .arg(&set.pred)
             .arg("--db-dir")
-            .arg(&db_dir)
+            .arg(db_dir)
             .args(["--profile", "lode"])
             .stdout(std::process::Stdio::null())
             .status()?;
@@ -348,56 +357,176 @@ fn eval_floor_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
     let _ = std::fs::remove_dir_all(&dir);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0 / n;
     let median = |t: &[Duration]| t[t.len() / 2];
-    Ok(vec![
+    let figure = |name: String, t: &[Duration]| Figure {
+        name,
+        unit: "ms/pair".into(),
+        best: ms(t[0]),
+        median: ms(median(t)),
+    };
+    let mut figures = vec![
+        figure(
+            format!(
+                "floor: SQLite executes and fetches, {} pairs, 1 thread",
+                pairs.len()
+            ),
+            &seq,
+        ),
+        figure(
+            format!("floor: SQLite executes and fetches, {threads} threads"),
+            &par,
+        ),
+        figure(
+            format!("  (below it: cells read in place, never copied, {threads} threads)"),
+            &raw,
+        ),
+        figure("lode's executor alone, 1 thread".into(), &exec1),
+        figure(
+            "lode eval-files (lode profile, whole process)".into(),
+            &lode,
+        ),
         Figure {
-            name: format!("floor: SQLite alone, {} pairs, 1 thread", pairs.len()),
-            unit: "ms/pair".into(),
-            best: ms(seq[0]),
-            median: ms(median(&seq)),
-        },
-        Figure {
-            name: format!("floor: SQLite alone, {threads} threads"),
-            unit: "ms/pair".into(),
-            best: ms(par[0]),
-            median: ms(median(&par)),
-        },
-        Figure {
-            name: "lode eval-files (lode profile, whole process)".into(),
-            unit: "ms/pair".into(),
-            best: ms(lode[0]),
-            median: ms(median(&lode)),
-        },
-        Figure {
-            name: "  ratio to the floor (target ≤ 1.2)".into(),
+            name: format!("  ratio to the {threads}-thread floor (target ≤ 1.2)"),
             unit: "x".into(),
             best: lode[0].as_secs_f64() / par[0].as_secs_f64(),
             median: median(&lode).as_secs_f64() / median(&par).as_secs_f64(),
         },
-    ])
+    ];
+    match python {
+        Ok(py) => {
+            figures.push(figure(
+                format!("floor as the issue measured it: Python sqlite3, {threads} processes"),
+                &py,
+            ));
+            figures.push(Figure {
+                name: "  ratio of lode eval-files to it".into(),
+                unit: "x".into(),
+                best: lode[0].as_secs_f64() / py[0].as_secs_f64(),
+                median: median(&lode).as_secs_f64() / median(&py).as_secs_f64(),
+            });
+        }
+        Err(e) => eprintln!("skipping the Python sqlite3 floor: {e:#}"),
+    }
+    Ok(figures)
+}
+
+/// The floor as the issue first measured it: Python's `sqlite3` executing each pair's
+/// prediction and each distinct gold query once, `fetchall` each, the pairs split into
+/// contiguous shares over `processes` processes; the loop's own time (interpreter start-up
+/// left out), as reported by the script, `repeat` times. Needs `python3` on the PATH.
+fn python_floor(
+    gold: &Path,
+    pred: &Path,
+    db_dir: &Path,
+    processes: usize,
+    repeat: usize,
+) -> Result<Vec<Duration>> {
+    const SCRIPT: &str = r#"
+import sqlite3, sys, time
+from multiprocessing import Pool
+
+def share(args):
+    pairs, db_dir = args
+    conns, golds = {}, {}
+    def run(conn, sql):
+        try:
+            return conn.execute(sql).fetchall()
+        except Exception:
+            return None
+    start = time.perf_counter()
+    for db, gold, pred in pairs:
+        conn = conns.get(db)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{db_dir}/{db}/{db}.sqlite?mode=ro", uri=True)
+            conns[db] = conn
+        if (db, gold) not in golds:
+            golds[(db, gold)] = run(conn, gold)
+        run(conn, pred)
+    return start, time.perf_counter()
+
+if __name__ == "__main__":
+    gold_file, pred_file, db_dir, processes, repeat = sys.argv[1:6]
+    processes, repeat = int(processes), int(repeat)
+    pairs = []
+    with open(gold_file) as g, open(pred_file) as p:
+        for gl, pl in zip(g, p):
+            sql, _, db = gl.rstrip("\n").rpartition("\t")
+            pairs.append((db.strip(), sql, pl.rstrip("\n")))
+    per = -(-len(pairs) // processes)
+    shares = [(pairs[i:i + per], db_dir) for i in range(0, len(pairs), per)]
+    with Pool(processes) as pool:
+        pool.map(share, shares)  # warm-up: page cache, worker start
+        for _ in range(repeat):
+            spans = pool.map(share, shares)
+            print(max(e for _, e in spans) - min(s for s, _ in spans))
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(gold)
+        .arg(pred)
+        .arg(db_dir)
+        .arg(processes.to_string())
+        .arg(repeat.to_string())
+        .output()
+        .context("cannot run python3")?;
+    if !out.status.success() {
+        bail!(
+            "python3 failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let mut times: Vec<Duration> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<f64>().ok())
+        .map(Duration::from_secs_f64)
+        .collect();
+    if times.is_empty() {
+        bail!("python3 printed no timings");
+    }
+    times.sort();
+    Ok(times)
+}
+
+/// How the floor reads a result.
+#[derive(Clone, Copy)]
+enum Fetch {
+    /// Every cell copied into an owned value, rows kept (as `fetchall`).
+    Owned,
+    /// Every cell looked at where SQLite holds it; nothing kept.
+    InPlace,
 }
 
 /// The floor's work for some pairs: each database opened once, read-only; each distinct
 /// gold query executed once; every prediction executed and its rows read.
-fn floor_run(db_dir: &Path, pairs: &[(String, String, String)]) -> Result<()> {
+fn floor_run(db_dir: &Path, pairs: &[(String, String, String)], fetch: Fetch) -> Result<()> {
+    use rusqlite::types::Value as Cell;
     use std::collections::HashMap;
     let mut conns: HashMap<&str, rusqlite::Connection> = HashMap::new();
-    let mut gold_rows: HashMap<(&str, &str), usize> = HashMap::new();
-    let run = |conn: &rusqlite::Connection, sql: &str| -> usize {
+    let mut gold_rows: HashMap<(&str, &str), Vec<Vec<Cell>>> = HashMap::new();
+    let run = |conn: &rusqlite::Connection, sql: &str| -> Vec<Vec<Cell>> {
         let Ok(mut stmt) = conn.prepare(sql) else {
-            return 0;
+            return Vec::new();
         };
         let cols = stmt.column_count();
         let Ok(mut rows) = stmt.query([]) else {
-            return 0;
+            return Vec::new();
         };
-        let mut n = 0;
+        let mut kept = Vec::new();
         while let Ok(Some(row)) = rows.next() {
-            for i in 0..cols {
-                let _ = row.get_ref(i);
+            match fetch {
+                Fetch::Owned => kept.push(
+                    (0..cols)
+                        .map(|i| row.get::<_, Cell>(i).unwrap_or(Cell::Null))
+                        .collect(),
+                ),
+                Fetch::InPlace => {
+                    for i in 0..cols {
+                        let _ = std::hint::black_box(row.get_ref(i));
+                    }
+                }
             }
-            n += 1;
         }
-        n
+        kept
     };
     for (db, gold, pred) in pairs {
         if !conns.contains_key(db.as_str()) {
@@ -415,6 +544,30 @@ fn floor_run(db_dir: &Path, pairs: &[(String, String, String)]) -> Result<()> {
             .entry((db.as_str(), gold.as_str()))
             .or_insert_with(|| run(conn, gold));
         std::hint::black_box(run(conn, pred));
+    }
+    Ok(())
+}
+
+/// The floor's work through lode's executor (limits, authorizer, owned rows, its own
+/// connection pool, a snapshot held per database), on one thread.
+fn executor_run(db_dir: &Path, pairs: &[(String, String, String)]) -> Result<()> {
+    use std::collections::HashMap;
+    let mut dbs: HashMap<&str, Database> = HashMap::new();
+    for (db, _, _) in pairs {
+        if !dbs.contains_key(db.as_str()) {
+            let path = db_dir.join(db).join(format!("{db}.sqlite"));
+            dbs.insert(db.as_str(), Database::open(&path, ExecLimits::default())?);
+        }
+    }
+    // As an evaluation holds them (see `evaluate_items`).
+    let _snapshots: Vec<_> = dbs.values().map(Database::snapshot).collect();
+    let mut gold_rows: HashMap<(&str, &str), usize> = HashMap::new();
+    for (db, gold, pred) in pairs {
+        let d = &dbs[db.as_str()];
+        gold_rows
+            .entry((db.as_str(), gold.as_str()))
+            .or_insert_with(|| d.query(gold).map_or(0, |r| r.rows.len()));
+        std::hint::black_box(d.query(pred).map_or(0, |r| r.rows.len()));
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::sql::analyze::{Hardness, hardness};
+use crate::sql::analyze::Hardness;
 use crate::sql::compare::{Case, Outcome, Profile, Reason, Verdict};
 use crate::sql::{CancelFlag, Database, ExecError, ExecLimits, QueryResult};
 
@@ -114,26 +114,38 @@ pub fn evaluate_items(
     let plans: GoldPlans = Mutex::new(HashMap::new());
     let results: Mutex<Vec<ItemResult>> = Mutex::new(Vec::with_capacity(items.len()));
     let threads = threads.clamp(1, items.len().max(1));
+    // Threads claim runs of neighbouring items: the predictions of one gold query (and the
+    // questions of one database) usually stand together, so a run keeps one thread on one
+    // gold result and one connection instead of two threads waiting on each other for it.
+    // Runs are short enough to leave every thread work to the end.
+    let run = (items.len() / (threads * 16)).clamp(1, 32);
+    // One consistent state of each database for the whole batch, and no lock taken and
+    // released around each of its thousands of statements.
+    let _snapshots: Vec<_> = databases.values().map(|db| db.snapshot()).collect();
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
                 let mut local = Vec::new();
-                loop {
-                    if cancel.is_some_and(CancelFlag::is_cancelled) {
+                'claim: loop {
+                    let first = next.fetch_add(run, Ordering::Relaxed);
+                    for item in items.iter().skip(first).take(run) {
+                        if cancel.is_some_and(CancelFlag::is_cancelled) {
+                            break 'claim;
+                        }
+                        local.push(judge_item(
+                            item,
+                            databases,
+                            profile,
+                            &cache,
+                            &plans,
+                            cancel,
+                            options.preview_rows,
+                        ));
+                        progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+                    }
+                    if first + run >= items.len() {
                         break;
                     }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    local.push(judge_item(
-                        item,
-                        databases,
-                        profile,
-                        &cache,
-                        &plans,
-                        cancel,
-                        options.preview_rows,
-                    ));
-                    progress(done.fetch_add(1, Ordering::Relaxed) + 1);
                 }
                 results
                     .lock()
@@ -163,7 +175,7 @@ fn gold_plan(
         return Arc::clone(p);
     }
     // Worked out outside the lock; two threads may both do it once, harmlessly.
-    let plan = Arc::new((hardness(gold_sql).ok(), profile.gold_queries(gold_sql)));
+    let plan = Arc::new(profile.gold_plan(gold_sql));
     plans
         .lock()
         .unwrap_or_else(|p| p.into_inner())

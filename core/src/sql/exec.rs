@@ -93,6 +93,33 @@ pub struct Database {
     idle: Mutex<Vec<GuardedConnection>>,
     /// Opened with `immutable=1` (see [`check_file`]).
     immutable: bool,
+    /// Live [`Snapshot`]s: while there is one, pooled connections keep a read transaction.
+    snapshots: std::sync::atomic::AtomicUsize,
+}
+
+/// A batch's hold on one consistent state of a [`Database`] (see [`Database::snapshot`]).
+#[must_use = "the snapshot ends when this is dropped"]
+pub struct Snapshot<'a> {
+    db: &'a Database,
+}
+
+impl Drop for Snapshot<'_> {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        if self.db.snapshots.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last one: end the read transactions of the idle connections. A connection
+            // in use now ends its own when it comes back (`release`).
+            for conn in self
+                .db
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+            {
+                conn.end_read();
+            }
+        }
+    }
 }
 
 /// How long a detached statement is waited for past its deadline or its cancel.
@@ -169,11 +196,46 @@ struct RunState {
     timed_out: bool,
     cancelled: bool,
     denied: Option<String>,
+    /// lode's own BEGIN or COMMIT is running (the authorizer lets it through).
+    own_statement: bool,
 }
 
 struct GuardedConnection {
     conn: Connection,
     state: Arc<Mutex<RunState>>,
+}
+
+impl GuardedConnection {
+    /// Runs lode's own transaction statement (never a user's text).
+    fn own(&self, sql: &str) -> rusqlite::Result<()> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .own_statement = true;
+        let result = self.conn.execute_batch(sql);
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .own_statement = false;
+        result
+    }
+
+    /// Opens a read transaction unless one is open. Deferred: the shared lock is taken by
+    /// the next statement's first read. A failure leaves the connection in autocommit,
+    /// where every statement still runs correctly, only with its own lock.
+    fn begin_read(&self) {
+        if self.conn.is_autocommit() {
+            let _ = self.own("BEGIN");
+        }
+    }
+
+    /// Ends the read transaction, if one is open (nothing was written: COMMIT releases the
+    /// lock and nothing else).
+    fn end_read(&self) {
+        if !self.conn.is_autocommit() && self.own("COMMIT").is_err() {
+            let _ = self.own("ROLLBACK");
+        }
+    }
 }
 
 /// How often (in SQLite virtual-machine steps) the deadline is checked.
@@ -188,6 +250,7 @@ impl Database {
             limits,
             idle: Mutex::new(Vec::new()),
             immutable,
+            snapshots: std::sync::atomic::AtomicUsize::new(0),
         };
         // Open one connection now so a bad file is reported at open, not at the first query.
         let first = db.connect()?;
@@ -231,9 +294,25 @@ impl Database {
         cancel: Option<&CancelFlag>,
     ) -> Result<QueryResult, ExecError> {
         let guarded = self.acquire()?;
+        if self.snapshots.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            guarded.begin_read();
+        }
         let result = run(&guarded, sql, limits, cancel);
         self.release(guarded);
         result
+    }
+
+    /// Holds one consistent state of the database for a batch of statements (an
+    /// evaluation): until the returned guard is dropped, each pooled connection keeps the
+    /// read transaction its first statement opens, instead of taking and releasing the
+    /// file's shared lock (and checking for a changed file) around every statement. The
+    /// batch sees the database as it was when each connection first read it, whatever
+    /// another program writes meanwhile; in rollback-journal mode such a writer waits for
+    /// the batch to end (in WAL mode it does not).
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        self.snapshots
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Snapshot { db: self }
     }
 
     /// [`query_with`](Database::query_with) for someone waiting at a screen: the answer (or
@@ -299,6 +378,13 @@ impl Database {
     }
 
     fn release(&self, conn: GuardedConnection) {
+        if self.snapshots.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            conn.end_read();
+            if !conn.conn.is_autocommit() {
+                // Could not end it: never pool a connection that holds a lock.
+                return;
+            }
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < 64 {
             idle.push(conn);
@@ -306,6 +392,7 @@ impl Database {
     }
 
     fn connect(&self) -> Result<GuardedConnection, ExecError> {
+        configure_sqlite();
         let open_err = |e: rusqlite::Error| ExecError::Open {
             path: self.path.clone(),
             message: e.to_string(),
@@ -334,6 +421,14 @@ impl Database {
         let state = Arc::new(Mutex::new(RunState::default()));
         let auth_state = Arc::clone(&state);
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+            if matches!(ctx.action, AuthAction::Transaction { .. })
+                && auth_state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .own_statement
+            {
+                return Authorization::Allow;
+            }
             match authorize(&ctx) {
                 Ok(()) => Authorization::Allow,
                 Err(reason) => {
@@ -372,6 +467,28 @@ impl Database {
         .map_err(open_err)?;
         Ok(GuardedConnection { conn, state })
     }
+}
+
+/// Process-wide SQLite settings, applied once before SQLite starts: memory statistics off.
+/// With them on (SQLite's default) every allocation inside SQLite takes one global mutex,
+/// and threads evaluating in parallel queue on it. lode reads no memory statistics.
+///
+/// SQLite accepts configuration only before its first connection; called later (another
+/// part of the process opened one first) it refuses with `SQLITE_MISUSE` and nothing
+/// changes, which is harmless. `main` calls it first thing.
+pub fn configure_sqlite() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int argument, as passed; sqlite3_config
+        // is safe to call before initialisation, and returns SQLITE_MISUSE (changing
+        // nothing) after it. `Once` keeps two threads from calling it at the same time.
+        unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::ffi::c_int,
+            );
+        }
+    });
 }
 
 /// Percent-escapes the characters that would end or confuse a `file:` URI path.
@@ -743,6 +860,42 @@ mod tests {
         assert_eq!(r.rows[0][3], Value::Blob(vec![0, 255]));
         assert_eq!(r.rows[1][2], Value::Null);
         assert!(!r.truncated);
+    }
+
+    #[test]
+    fn a_snapshot_holds_one_state_and_frees_the_file_when_it_ends() {
+        let (_d, path) = sample_db();
+        let db = Database::open(&path, ExecLimits::default()).unwrap();
+        let count = |db: &Database| db.query("SELECT count(*) FROM t").unwrap().rows[0][0].clone();
+        {
+            let _snapshot = db.snapshot();
+            assert_eq!(count(&db), Value::Integer(3));
+            // The batch's read transaction is open: in rollback-journal mode a writer
+            // cannot commit until it ends.
+            let writer = Connection::open(&path).unwrap();
+            writer.busy_timeout(Duration::ZERO).unwrap();
+            assert!(
+                writer
+                    .execute("INSERT INTO t (name) VALUES ('d')", [])
+                    .is_err()
+            );
+            drop(writer);
+            // lode's own BEGIN and COMMIT pass the authorizer; a user's never do.
+            for text in ["COMMIT", "BEGIN", "ROLLBACK", "END"] {
+                assert!(
+                    matches!(db.query(text), Err(ExecError::Rejected { .. })),
+                    "{text} was not refused"
+                );
+            }
+            assert_eq!(count(&db), Value::Integer(3));
+        }
+        // Ended: the pooled connection let go of the file, and sees the write.
+        let writer = Connection::open(&path).unwrap();
+        writer.busy_timeout(Duration::ZERO).unwrap();
+        writer
+            .execute("INSERT INTO t (name) VALUES ('d')", [])
+            .unwrap();
+        assert_eq!(count(&db), Value::Integer(4));
     }
 
     #[test]

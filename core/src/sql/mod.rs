@@ -8,5 +8,7 @@ pub mod extract;
 pub mod schema;
 pub mod value;
 
-pub use exec::{CancelFlag, Database, ExecError, ExecLimits, QueryResult};
+pub use exec::{
+    CancelFlag, Database, ExecError, ExecLimits, QueryResult, Snapshot, configure_sqlite,
+};
 pub use value::Value;

@@ -39,28 +39,38 @@ pub(super) struct OrderPlan {
     extra: usize,
 }
 
-thread_local! {
-    /// Plans of the gold queries this thread judged lately: an evaluation judges each gold
-    /// query once per prediction, and parsing it is most of the work left beside SQLite.
-    static PLANS: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<OrderPlan>>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
-}
+/// Plans of the gold queries judged lately, shared by every thread: an evaluation judges
+/// each gold query once per prediction, and parsing it is most of the work left beside
+/// SQLite. At most [`PLAN_CACHE`] plans are kept.
+type PlanCache = std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<OrderPlan>>>;
+static PLANS: std::sync::LazyLock<PlanCache> = std::sync::LazyLock::new(Default::default);
+const PLAN_CACHE: usize = 4096;
 
 impl OrderPlan {
-    /// [`for_gold`](Self::for_gold), remembered per thread (at most 4096 plans).
-    pub(super) fn cached(gold_sql: &str) -> std::rc::Rc<OrderPlan> {
-        PLANS.with(|plans| {
-            if let Some(p) = plans.borrow().get(gold_sql) {
-                return std::rc::Rc::clone(p);
-            }
-            let plan = std::rc::Rc::new(OrderPlan::for_gold(gold_sql));
-            let mut plans = plans.borrow_mut();
-            if plans.len() >= 4096 {
-                plans.clear();
-            }
-            plans.insert(gold_sql.to_string(), std::rc::Rc::clone(&plan));
-            plan
-        })
+    /// [`for_gold`](Self::for_gold), remembered (at most [`PLAN_CACHE`] plans).
+    pub(super) fn cached(gold_sql: &str) -> std::sync::Arc<OrderPlan> {
+        OrderPlan::cached_with(gold_sql, || OrderPlan::for_gold(gold_sql))
+    }
+
+    /// The remembered plan of `gold_sql`, or `make`'s, remembered.
+    pub(super) fn cached_with(
+        gold_sql: &str,
+        make: impl FnOnce() -> OrderPlan,
+    ) -> std::sync::Arc<OrderPlan> {
+        if let Some(p) = PLANS
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(gold_sql)
+        {
+            return std::sync::Arc::clone(p);
+        }
+        // Made outside the lock; two threads may both make it once, harmlessly.
+        let plan = std::sync::Arc::new(make());
+        let mut plans = PLANS.write().unwrap_or_else(|p| p.into_inner());
+        if plans.len() >= PLAN_CACHE {
+            plans.clear();
+        }
+        std::sync::Arc::clone(plans.entry(gold_sql.to_string()).or_insert(plan))
     }
 
     pub(super) fn for_gold(gold_sql: &str) -> OrderPlan {
@@ -70,8 +80,19 @@ impl OrderPlan {
             strict: false,
             extra: 0,
         };
-        let Ok(mut query) = parse_query(gold_sql) else {
-            return unordered;
+        match parse_query(gold_sql) {
+            Ok(query) => OrderPlan::from_query(gold_sql, query),
+            Err(_) => unordered,
+        }
+    }
+
+    /// The plan of `gold_sql`, already parsed into `query`.
+    pub(super) fn from_query(gold_sql: &str, mut query: sqlparser::ast::Query) -> OrderPlan {
+        let unordered = OrderPlan {
+            query: gold_sql.to_string(),
+            keys: None,
+            strict: false,
+            extra: 0,
         };
         let Some(order_by) = query.order_by.clone() else {
             return unordered;

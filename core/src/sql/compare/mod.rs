@@ -103,6 +103,28 @@ impl Profile {
         }
     }
 
+    /// The gold query's Spider hardness (`None` when it does not parse) and
+    /// [`gold_queries`](Self::gold_queries), from one parse of the text.
+    pub fn gold_plan(
+        &self,
+        gold_sql: &str,
+    ) -> (Option<crate::sql::analyze::Hardness>, Vec<String>) {
+        let parsed = crate::sql::analyze::parse_query(gold_sql).ok();
+        let hardness = parsed
+            .as_ref()
+            .map(|q| crate::sql::analyze::spider_counts(q).hardness());
+        let queries = match (self, parsed) {
+            (Profile::Lode { .. }, Some(query)) => {
+                let plan = lode::OrderPlan::cached_with(gold_sql, || {
+                    lode::OrderPlan::from_query(gold_sql, query)
+                });
+                vec![plan.query.clone()]
+            }
+            _ => self.gold_queries(gold_sql),
+        };
+        (hardness, queries)
+    }
+
     /// The text to execute for the prediction.
     pub fn pred_query(&self, pred_sql: &str) -> String {
         match self {
