@@ -95,6 +95,38 @@ pub struct ItemResult {
 type GoldOutcome = Arc<Result<QueryResult, ExecError>>;
 type GoldCache = Mutex<HashMap<(String, String), Arc<OnceLock<(GoldOutcome, f64)>>>>;
 
+/// What an evaluation learns about its gold queries: each one's result per (database key,
+/// executed text), and what depends on its text alone (hardness, the texts the profile
+/// executes). One evaluation makes its own; a long-lived scorer (the reward service) keeps
+/// one per profile across batches, so a gold query runs once however often it is asked
+/// about. The database key must change when the database does (the reward service keys
+/// by content snapshot).
+#[derive(Default)]
+pub struct GoldMemo {
+    results: GoldCache,
+    plans: GoldPlans,
+}
+
+impl GoldMemo {
+    /// Gold results remembered.
+    pub fn len(&self) -> usize {
+        self.results.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets everything (a bound on memory for a long-lived scorer).
+    pub fn clear(&self) {
+        self.results
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.plans.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
 /// Judges `items`; `databases` maps each db_id to its database. `progress` is called after
 /// each pair with the number done.
 pub fn evaluate_items(
@@ -104,14 +136,32 @@ pub fn evaluate_items(
     options: &EvalOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Vec<ItemResult> {
+    evaluate_items_with(
+        items,
+        databases,
+        profile,
+        options,
+        progress,
+        &GoldMemo::default(),
+    )
+}
+
+/// [`evaluate_items`] with gold results and plans remembered in `memo` (made for one
+/// `profile`: plans depend on it).
+pub fn evaluate_items_with(
+    items: &[EvalItem],
+    databases: &BTreeMap<String, Arc<Database>>,
+    profile: &Profile,
+    options: &EvalOptions,
+    progress: &(dyn Fn(usize) + Sync),
+    memo: &GoldMemo,
+) -> Vec<ItemResult> {
     let cancel = options.cancel.as_ref();
     let threads = options.threads;
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let cache: GoldCache = Mutex::new(HashMap::new());
-    // What depends on the gold text alone (its hardness, the texts the profile executes),
-    // worked out once per distinct gold query.
-    let plans: GoldPlans = Mutex::new(HashMap::new());
+    let cache = &memo.results;
+    let plans = &memo.plans;
     let results: Mutex<Vec<ItemResult>> = Mutex::new(Vec::with_capacity(items.len()));
     let threads = threads.clamp(1, items.len().max(1));
     // Threads claim runs of neighbouring items: the predictions of one gold query (and the
@@ -136,8 +186,8 @@ pub fn evaluate_items(
                             item,
                             databases,
                             profile,
-                            &cache,
-                            &plans,
+                            cache,
+                            plans,
                             cancel,
                             options.preview_rows,
                         ));

@@ -5,10 +5,13 @@
 /// The SQL in a model reply, or `None` when there is none. Tries, in order: a JSON object
 /// with a `sql`/`query`/`output` string; a ```sql fenced block (else the first fenced block
 /// that looks like SQL); the text from the first `SELECT` or `WITH` keyword on, cut at a blank
-/// line followed by prose or at the end of the first statement.
+/// line followed by prose or at the end of the first statement. A reasoning model's
+/// thinking (`<think>…</think>`, `<reasoning>…</reasoning>`) is left out, and an
+/// `<answer>…</answer>` block is where the answer is; a reply cut off inside its thinking
+/// has no SQL.
 pub fn extract_sql(reply: &str) -> Option<String> {
     let reply = strip_chat_tokens(reply);
-    let reply = reply.trim();
+    let reply = final_answer(&reply)?.trim();
     if reply.is_empty() {
         return None;
     }
@@ -18,6 +21,28 @@ pub fn extract_sql(reply: &str) -> Option<String> {
     found(from_json(reply))
         .or_else(|| found(from_fences(reply)))
         .or_else(|| found(from_keyword(reply)))
+}
+
+/// The part of a reply after its reasoning, inside its last `<answer>` block if it has one;
+/// `None` when the reasoning never ends.
+fn final_answer(reply: &str) -> Option<&str> {
+    let mut text = reply;
+    for (open, close) in [
+        ("<think>", "</think>"),
+        ("<thinking>", "</thinking>"),
+        ("<reasoning>", "</reasoning>"),
+    ] {
+        match text.rfind(close) {
+            Some(i) => text = &text[i + close.len()..],
+            None if text.contains(open) => return None,
+            None => {}
+        }
+    }
+    if let Some(i) = text.rfind("<answer>") {
+        let inner = &text[i + "<answer>".len()..];
+        text = inner.split("</answer>").next().unwrap_or(inner);
+    }
+    Some(text)
 }
 
 fn strip_chat_tokens(reply: &str) -> String {
@@ -180,6 +205,20 @@ fn first_semicolon(s: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasoning_is_left_out_and_the_answer_block_is_the_answer() {
+        let reply = "<think>Maybe SELECT name FROM t? No, the question wants ids.\n```sql\nSELECT name FROM t\n```</think>\n```sql\nSELECT id FROM t\n```";
+        assert_eq!(extract_sql(reply).as_deref(), Some("SELECT id FROM t"));
+        let reply = "<reasoning>count them</reasoning><answer>SELECT count(*) FROM t</answer>";
+        assert_eq!(
+            extract_sql(reply).as_deref(),
+            Some("SELECT count(*) FROM t")
+        );
+        // Cut off while thinking: the draft in the thinking is not the answer.
+        assert_eq!(extract_sql("<think>SELECT name FROM t is a start"), None);
+        assert_eq!(extract_sql("<think>SELECT 1</think>"), None);
+    }
 
     #[test]
     fn replies_in_every_usual_shape() {
