@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod llm;
 pub mod output;
 pub mod review;
+pub mod reward;
 pub mod schema;
 pub mod sql;
 pub mod tune;
@@ -99,6 +100,9 @@ pub enum Command {
     Llm(llm::LlmArgs),
     /// Judge prediction files against gold files like the reference evaluators (Spider, BIRD, defog)
     EvalFiles(eval::EvalFilesArgs),
+    /// Score model replies for RL with the evaluation's executor and comparator: JSON lines
+    /// on stdin, or an HTTP server (`serve`)
+    Reward(reward::RewardArgs),
     /// Measure executor, analysis, evaluation, generation and TUI speed (built with
     /// `--features bench`)
     #[cfg(feature = "bench")]
@@ -132,6 +136,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Eval(args) => eval::run(&globals, args),
         Command::Llm(args) => llm::run(&globals, args),
         Command::EvalFiles(args) => eval::run_files(args),
+        Command::Reward(args) => reward::run(&globals, args),
         #[cfg(feature = "bench")]
         Command::Bench(args) => bench::run(args),
     }
