@@ -131,6 +131,7 @@ pub fn run(args: &DemoArgs, model: &ModelRequest) -> Result<i32> {
         e.headline(),
         e.report_dir.join("report.md").display()
     )?;
+    writeln!(out, "Reward (lode reward): {}", outcome.reward.headline())?;
     if !args.no_tui && terminal_attached() {
         drop(out);
         crate::tui::run(project, store, model.clone())?;
