@@ -78,6 +78,12 @@ fn eval_after_tune_scores_the_tuned_model_in_every_face() {
         demo.contains("Evaluation: evaluation run 1 of tuned model memory:1 of job 1"),
         "{demo}"
     );
+    // The RL reward scores the same answers with the same comparator: it agrees.
+    assert!(
+        demo.contains("Reward (lode reward): arctic reward")
+            && demo.contains("matches agree with the evaluation"),
+        "{demo}"
+    );
     let project = Project::load(&proj.join("config.yml")).unwrap();
     let (store, _) = project.open_store().unwrap();
     let (demo_model, demo_accuracy) = newest_eval(&store);
