@@ -30,9 +30,11 @@ pub struct ExportArgs {
     /// The run (default: the newest generate run; for rl-tasks and dpo, every run).
     #[arg(long)]
     pub run: Option<i64>,
-    /// valid (valid, fixed or accepted), accepted, or all (rl-tasks: always accepted).
+    /// valid (valid, fixed or accepted), accepted, or all (not for rl-tasks, made from
+    /// accepted pairs, nor dpo).
     #[arg(long, default_value = "valid")]
     pub status: String,
+    /// The file to write (default: a name with the format and the time, here).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -76,10 +78,7 @@ pub fn run(globals: &Globals, args: &ExportArgs) -> Result<i32> {
         )
     })?;
     let run = match args.run {
-        Some(r) => {
-            store.run(r)?;
-            r
-        }
+        Some(r) => r,
         None => lode_core::tasks::analyze::default_run(&store)?
             .ok_or_else(|| anyhow!("no run to export yet: run `lode generate` first"))?,
     };
