@@ -531,4 +531,25 @@ print(json.dumps(out))
         json!({"id": 0, "prediction": "SELECT 7", "gold_sql": "SELECT 7", "question_id": "pair:7", "db": "bakery"})
     );
     assert!(seen.iter().any(|(p, _)| p == "/health"));
+    drop(seen);
+
+    // The smoke mode prints the score object; an unreachable service is exit 1 with the fix.
+    let shim = dir.path().join("lode_reward.py");
+    let smoke = |url: &str| {
+        Command::new(python)
+            .arg(&shim)
+            .args(["--url", url, "--gold-sql", "SELECT 1", "--prediction"])
+            .arg("SELECT 1")
+            .args(["--db", "bakery"])
+            .output()
+            .unwrap()
+    };
+    let out = smoke(&url);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let score: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(score["score"], 1.0);
+    assert_eq!(score["parts"]["matches"], true);
+    let out = smoke(&closed);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("lode reward serve"));
 }
