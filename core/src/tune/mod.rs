@@ -6,6 +6,7 @@ pub mod dataset;
 pub mod local;
 pub mod memory;
 pub mod providers;
+pub mod rl;
 
 use std::sync::Arc;
 use std::time::Duration;
