@@ -86,7 +86,8 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Review generated pairs from the command line: list, accept, reject, edit, undo
     Review(review::ReviewArgs),
-    /// Write a run in the original's file shapes (lamini-nested, lamini)
+    /// Write pairs as datasets: the original's shapes, SFT formats, RL tasks (rl-tasks) and
+    /// preference pairs (dpo)
     Export(export::ExportArgs),
     /// Bring the original's nested or flattened files into the store as a run
     Import(export::ImportArgs),
