@@ -117,6 +117,18 @@ impl GoldMemo {
         self.len() == 0
     }
 
+    /// Cells (rows × columns) of the gold results remembered: what they weigh in memory.
+    pub fn cells(&self) -> usize {
+        self.results
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter_map(|cell| cell.get())
+            .filter_map(|(outcome, _)| outcome.as_ref().as_ref().ok())
+            .map(|r| r.rows.len() * r.columns.len().max(1))
+            .sum()
+    }
+
     /// Forgets everything (a bound on memory for a long-lived scorer).
     pub fn clear(&self) {
         self.results

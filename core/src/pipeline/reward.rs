@@ -137,8 +137,10 @@ pub struct Sources {
     pub questions: HashMap<String, (String, String)>,
 }
 
-/// Gold results kept before the memo is emptied (a bound on memory).
+/// Gold results kept before the memo is emptied, and the cells they may hold in all (a
+/// bound on memory: gold SQL can come with a request, and a large result is kept).
 const MEMO_LIMIT: usize = 20_000;
+const MEMO_CELLS: usize = 4_000_000;
 
 /// A database as the scorer holds it: opened once per content snapshot.
 struct Held {
@@ -282,10 +284,6 @@ impl Scorer {
 
     /// Scores `items` in order.
     pub fn score(&self, items: &[RewardItem], shape: Shape) -> Vec<Score> {
-        if self.exact.len() + self.soft.len() > MEMO_LIMIT {
-            self.exact.clear();
-            self.soft.clear();
-        }
         let mut out: Vec<Option<Score>> = vec![None; items.len()];
         let mut eval_items = Vec::new();
         let mut databases: BTreeMap<String, Arc<Database>> = BTreeMap::new();
@@ -315,44 +313,55 @@ impl Scorer {
             threads: self.threads,
             ..EvalOptions::default()
         };
-        let exact = evaluate_items_with(
-            &eval_items,
-            &databases,
-            &Profile::default(),
-            &options,
-            &|_| {},
-            &self.exact,
-        );
-        // Soft F1 for the wrong ones only: a match scores 1 whatever the shape.
-        let soft: HashMap<usize, f64> = if shape == Shape::SoftF1 {
-            let wrong: Vec<EvalItem> = exact
-                .iter()
-                .filter(|r| !r.verdict.correct && executed(r))
-                .map(|r| eval_items[position(&eval_items, r.index)].clone())
-                .collect();
-            evaluate_items_with(
-                &wrong,
+        // Judged in chunks of a bounded number of distinct gold queries, the memory weight
+        // of the remembered gold results checked between chunks: what one batch can make
+        // lode hold is bounded by CHUNK_GOLDS results of at most `max_result_bytes` each.
+        for chunk in chunks(&eval_items) {
+            if self.exact.len() + self.soft.len() > MEMO_LIMIT
+                || self.exact.cells() + self.soft.cells() > MEMO_CELLS
+            {
+                self.exact.clear();
+                self.soft.clear();
+            }
+            let exact = evaluate_items_with(
+                chunk,
                 &databases,
-                &Profile::BirdEx,
+                &Profile::default(),
                 &options,
                 &|_| {},
-                &self.soft,
-            )
-            .into_iter()
-            .map(|r| (r.index, r.verdict.score.unwrap_or(0.0)))
-            .collect()
-        } else {
-            HashMap::new()
-        };
-        for r in exact {
-            let i = r.index;
-            out[i] = Some(to_score(
-                items[i].id.clone(),
-                extracted[i].clone(),
-                &r,
-                shape,
-                soft.get(&i).copied(),
-            ));
+                &self.exact,
+            );
+            // Soft F1 for the wrong ones only: a match scores 1 whatever the shape.
+            let soft: HashMap<usize, f64> = if shape == Shape::SoftF1 {
+                let wrong: Vec<EvalItem> = exact
+                    .iter()
+                    .filter(|r| !r.verdict.correct && executed(r))
+                    .map(|r| chunk[position(chunk, r.index)].clone())
+                    .collect();
+                evaluate_items_with(
+                    &wrong,
+                    &databases,
+                    &Profile::BirdEx,
+                    &options,
+                    &|_| {},
+                    &self.soft,
+                )
+                .into_iter()
+                .map(|r| (r.index, r.verdict.score.unwrap_or(0.0)))
+                .collect()
+            } else {
+                HashMap::new()
+            };
+            for r in exact {
+                let i = r.index;
+                out[i] = Some(to_score(
+                    items[i].id.clone(),
+                    extracted[i].clone(),
+                    &r,
+                    shape,
+                    soft.get(&i).copied(),
+                ));
+            }
         }
         out.into_iter()
             .enumerate()
@@ -371,6 +380,29 @@ impl Scorer {
             })
             .collect()
     }
+}
+
+/// Distinct gold queries judged together at most.
+const CHUNK_GOLDS: usize = 64;
+
+/// Runs of `items` with at most [`CHUNK_GOLDS`] distinct (database, gold) each.
+fn chunks(items: &[EvalItem]) -> Vec<&[EvalItem]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut golds: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let key = (item.db_id.as_str(), item.gold_sql.as_str());
+        if !golds.contains(&key) && golds.len() == CHUNK_GOLDS {
+            out.push(&items[start..i]);
+            start = i;
+            golds.clear();
+        }
+        golds.insert(key);
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
 }
 
 fn position(items: &[EvalItem], index: usize) -> usize {
@@ -490,13 +522,13 @@ pub fn db_id_of(path: &Path) -> String {
 }
 
 /// Limits for scoring: the project's statement timeout and value limit, with result caps
-/// that bound what one batch can hold (rows past the cap make the result too large, a
-/// wrong answer).
+/// that bound what one batch can hold (at most 200,000 rows and 8 MiB of kept values per
+/// result; a bigger result is too large, a wrong answer).
 pub fn reward_limits(base: ExecLimits) -> ExecLimits {
     ExecLimits {
         max_rows: 200_000,
         max_cell_bytes: 1 << 20,
-        max_result_bytes: base.max_result_bytes.min(64 << 20),
+        max_result_bytes: base.max_result_bytes.min(8 << 20),
         ..base
     }
 }
@@ -602,6 +634,28 @@ mod tests {
         assert_eq!(scored[0].error.as_ref().unwrap().kind, "unknown_question");
         assert_eq!(scored[1].error.as_ref().unwrap().kind, "unknown_database");
         assert!(scored.iter().all(|x| x.score == 0.0));
+    }
+
+    #[test]
+    fn batches_are_judged_in_chunks_of_few_distinct_golds() {
+        let items: Vec<EvalItem> = (0..300)
+            .map(|i| EvalItem {
+                index: i,
+                db_id: "d".into(),
+                gold_sql: format!("SELECT {}", i / 3),
+                pred_sql: Ok("SELECT 1".into()),
+                question: String::new(),
+            })
+            .collect();
+        let parts = chunks(&items);
+        assert_eq!(parts.iter().map(|c| c.len()).sum::<usize>(), 300);
+        assert_eq!(parts.len(), 2, "100 golds: 64 + 36");
+        for c in &parts {
+            let golds: std::collections::HashSet<&str> =
+                c.iter().map(|i| i.gold_sql.as_str()).collect();
+            assert!(golds.len() <= CHUNK_GOLDS);
+        }
+        assert_eq!(parts[1][0].index, 192, "samples of one gold stay together");
     }
 
     #[test]
