@@ -559,6 +559,36 @@ async fn execute(service: &Arc<Service>, body: Json) -> Response<Full<Bytes>> {
             "episode must be 1 to 256 characters",
         );
     }
+    // The database first: a request naming none, or an unknown one, uses no turn.
+    let Some(db_id) = request
+        .db
+        .clone()
+        .or_else(|| service.scorer.default_db().map(str::to_string))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "unknown_database",
+            format!(
+                "give db (the database id; with --db-dir, the folder name under {})",
+                service
+                    .scorer
+                    .db_dir()
+                    .map_or_else(|| "it".into(), |d| d.display().to_string())
+            ),
+        );
+    };
+    let svc = Arc::clone(service);
+    let db = match tokio::task::spawn_blocking(move || svc.scorer.database(&db_id)).await {
+        Ok(Ok((_, db))) => db,
+        Ok(Err(e)) => return error(StatusCode::NOT_FOUND, e.kind, e.message),
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("cannot open the database: {e}"),
+            );
+        }
+    };
     let turn = {
         let mut episodes = service.episodes.lock().unwrap_or_else(|p| p.into_inner());
         if episodes.len() >= EPISODES && !episodes.contains_key(&request.episode) {
@@ -587,21 +617,12 @@ async fn execute(service: &Arc<Service>, body: Json) -> Response<Full<Bytes>> {
         e.0 += 1;
         e.0
     };
-    let db_id = match request.db.clone().or_else(|| service.scorer_default_db()) {
-        Some(d) => d,
-        None => {
-            return error(StatusCode::BAD_REQUEST, "unknown_database", "give db");
-        }
-    };
-    let svc = Arc::clone(service);
     let sql = request.sql;
-    let rows_cap = service.args.execute_rows;
+    let limits = ExecLimits {
+        max_rows: service.args.execute_rows,
+        ..service.scorer.limits()
+    };
     let answer = tokio::task::spawn_blocking(move || -> Result<Json, ItemError> {
-        let (_, db) = svc.scorer.database(&db_id)?;
-        let limits = ExecLimits {
-            max_rows: rows_cap,
-            ..svc.scorer.limits()
-        };
         db.query_with(&sql, limits, None)
             .map(|r| {
                 json!({
@@ -650,12 +671,5 @@ fn exec_kind(e: &ExecError) -> &'static str {
         ExecError::Cancelled => "cancelled",
         ExecError::Open { .. } => "unknown_database",
         _ => "sql_error",
-    }
-}
-
-impl Service {
-    fn scorer_default_db(&self) -> Option<String> {
-        let ids = self.scorer.database_ids();
-        (ids.len() == 1).then(|| ids[0].clone())
     }
 }

@@ -174,6 +174,16 @@ impl Scorer {
         self.limits
     }
 
+    /// The Spider-style folder databases are looked up in, if any.
+    pub fn db_dir(&self) -> Option<&Path> {
+        self.sources.db_dir.as_deref()
+    }
+
+    /// The database an item without `db` uses: a project's own; none with `--db-dir` alone.
+    pub fn default_db(&self) -> Option<&str> {
+        self.sources.default_db.as_deref()
+    }
+
     /// Database ids known without a folder scan (a project's, those opened so far).
     pub fn database_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.sources.databases.keys().cloned().collect();

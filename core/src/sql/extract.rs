@@ -5,7 +5,8 @@
 /// The SQL in a model reply, or `None` when there is none. Tries, in order: a JSON object
 /// with a `sql`/`query`/`output` string; a ```sql fenced block (else the first fenced block
 /// that looks like SQL); the text from the first `SELECT` or `WITH` keyword on, cut at a blank
-/// line followed by prose or at the end of the first statement. A reasoning model's
+/// line followed by prose or at a `;` followed by prose (a second statement is kept, for the
+/// executor to refuse). A reasoning model's
 /// thinking (`<think>…</think>`, `<reasoning>…</reasoning>`) is left out, and an
 /// `<answer>…</answer>` block is where the answer is; a reply cut off inside its thinking
 /// has no SQL.
@@ -179,12 +180,55 @@ fn continues_sql(para: &str) -> bool {
 }
 
 /// Trims, drops a trailing prose line, and cuts after the first statement's semicolon.
+/// The SQL with fences' backticks trimmed and cut at its first `;` when what follows is
+/// prose. When another statement follows (`SELECT …; DROP TABLE t`), the whole text is kept:
+/// the executor refuses more than one statement, so the reply counts as wrong, as the
+/// reference evaluators (which execute what they are given) count it, and an RL policy
+/// gains nothing by adding a second statement.
 fn clean(sql: &str) -> String {
     let mut s = sql.trim().trim_matches('`').trim().to_string();
-    if let Some(i) = first_semicolon(&s) {
+    if let Some(i) = first_semicolon(&s)
+        && !starts_a_statement(&s[i + 1..])
+    {
         s.truncate(i);
     }
-    s.trim().to_string()
+    s.trim().trim_end_matches(';').trim().to_string()
+}
+
+/// Whether `rest` (after a `;`) begins with another SQL statement.
+fn starts_a_statement(rest: &str) -> bool {
+    let word: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    matches!(
+        word.as_str(),
+        "SELECT"
+            | "WITH"
+            | "VALUES"
+            | "INSERT"
+            | "REPLACE"
+            | "UPDATE"
+            | "DELETE"
+            | "DROP"
+            | "CREATE"
+            | "ALTER"
+            | "ATTACH"
+            | "DETACH"
+            | "PRAGMA"
+            | "VACUUM"
+            | "REINDEX"
+            | "ANALYZE"
+            | "BEGIN"
+            | "COMMIT"
+            | "ROLLBACK"
+            | "END"
+            | "SAVEPOINT"
+            | "RELEASE"
+            | "EXPLAIN"
+    )
 }
 
 /// Index of the first `;` outside quotes.
@@ -245,9 +289,18 @@ mod tests {
             extract_sql(r).as_deref(),
             Some("WITH t AS (SELECT 1 AS x)\n\nSELECT x FROM t\n\nORDER BY x")
         );
+        // A second statement is kept, for the executor to refuse; prose after `;` is not.
         assert_eq!(
             extract_sql("SELECT ';' AS s; DROP TABLE t").as_deref(),
-            Some("SELECT ';' AS s")
+            Some("SELECT ';' AS s; DROP TABLE t")
+        );
+        assert_eq!(
+            extract_sql("SELECT a FROM t; this lists every a").as_deref(),
+            Some("SELECT a FROM t")
+        );
+        assert_eq!(
+            extract_sql("SELECT a FROM t;").as_deref(),
+            Some("SELECT a FROM t")
         );
     }
 
