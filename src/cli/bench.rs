@@ -26,7 +26,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub keep_files: Option<PathBuf>,
     /// Run only these groups (comma-separated): spider, eval, demo, llm, generate, tui,
-    /// limits.
+    /// limits, reward.
     #[arg(long, value_delimiter = ',', value_name = "GROUPS")]
     pub only: Vec<String>,
     /// Pairs in the store for the TUI benchmark.
@@ -52,7 +52,9 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         crate::tui::bench::child(dir)?;
         return Ok(0);
     }
-    const GROUPS: [&str; 7] = ["spider", "eval", "demo", "llm", "generate", "tui", "limits"];
+    const GROUPS: [&str; 8] = [
+        "spider", "eval", "demo", "llm", "generate", "tui", "limits", "reward",
+    ];
     if let Some(bad) = args.only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
         bail!(
             "--only: no benchmark group `{bad}`; groups are {}",
@@ -117,6 +119,16 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
     }
     if want("limits") {
         figures.extend(limits_figures(repeat)?);
+    }
+    if want("reward") {
+        if args.spider.join("gold.sql").exists() {
+            figures.extend(reward_figures(args, repeat)?);
+        } else {
+            eprintln!(
+                "skipping the reward service: {} not found (it lives in ../shared/data)",
+                args.spider.join("gold.sql").display()
+            );
+        }
     }
     println!("{:<72} {:>18} {:>18}", "benchmark", "best", "median");
     for f in &figures {
@@ -977,6 +989,150 @@ fn limits_figures(repeat: usize) -> Result<Vec<Figure>> {
             after_cancel,
             "uninterruptible step: answer after ctrl-c (target < 500)",
         ),
+    ])
+}
+
+/// `lode reward serve` scoring one GRPO step: 256 questions × 16 samples = 4,096
+/// predictions, each drawn (a fixed pseudo-random choice) from the 6 prediction variants of
+/// a Spider gold query (the 256 first, cycled if fewer), POSTed as one batch to a server of
+/// this executable started on a free port. Cold: each measurement on a freshly started
+/// server (no gold result remembered, databases not yet opened); warm: the same batch again
+/// on one server. The whole request is timed: sending, scoring, the answer read and parsed.
+fn reward_figures(args: &BenchArgs, repeat: usize) -> Result<Vec<Figure>> {
+    use std::io::{BufRead, Read, Write};
+    const QUESTIONS: usize = 256;
+    const SAMPLES: usize = 16;
+    let gold_path = args.spider.join("gold.sql");
+    let gold = std::fs::read_to_string(&gold_path)
+        .with_context(|| format!("cannot read {}", gold_path.display()))?;
+    let lines: Vec<(&str, &str)> = gold
+        .lines()
+        .filter_map(|l| l.rsplit_once('\t'))
+        .map(|(sql, db)| (sql.trim(), db.trim()))
+        .collect();
+    if lines.is_empty() {
+        bail!("{}: no `SQL<TAB>db` lines", gold_path.display());
+    }
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut items = Vec::with_capacity(QUESTIONS * SAMPLES);
+    for q in 0..QUESTIONS {
+        let (sql, db) = lines[q % lines.len()];
+        let variants = prediction_variants(sql);
+        for s in 0..SAMPLES {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let prediction = &variants[(seed % variants.len() as u64) as usize];
+            items.push(serde_json::json!({
+                "id": q * SAMPLES + s, "gold_sql": sql, "db": db, "prediction": prediction,
+            }));
+        }
+    }
+    let n = items.len();
+    let body = serde_json::json!({"shape": "arctic", "items": items}).to_string();
+    let request = format!(
+        "POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+
+    /// The server process, stopped when dropped.
+    struct Served(std::process::Child, u16);
+    impl Drop for Served {
+        fn drop(&mut self) {
+            // Our own child; it may have exited already.
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let exe = std::env::current_exe().context("cannot find the lode executable")?;
+    // Absolute: the server runs outside any project here (so it uses --db-dir alone).
+    let db_dir = std::path::absolute(args.spider.join("database"))?;
+    let serve = || -> Result<Served> {
+        let mut child = std::process::Command::new(&exe)
+            .args(["reward", "serve", "--port", "0", "--db-dir"])
+            .arg(&db_dir)
+            .current_dir(std::env::temp_dir())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start lode reward serve")?;
+        let mut first = String::new();
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut served = Served(child, 0);
+        std::io::BufReader::new(stdout).read_line(&mut first)?;
+        let port = first
+            .trim()
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok());
+        served.1 = port.with_context(|| {
+            format!("lode reward serve did not say where it listens: {first:?}")
+        })?;
+        Ok(served)
+    };
+    let mut mean = None;
+    let mut post = |port: u16| -> Result<()> {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        stream.write_all(request.as_bytes())?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        let split = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .context("no end of headers in the answer")?;
+        if !answer.starts_with(b"HTTP/1.1 200") {
+            bail!(
+                "POST /score: {}",
+                String::from_utf8_lossy(&answer[..answer.len().min(500)])
+            );
+        }
+        let reply: serde_json::Value = serde_json::from_slice(&answer[split + 4..])?;
+        let scores = reply["scores"].as_array().context("no scores")?;
+        if scores.len() != n {
+            bail!("{} scores for {n} items", scores.len());
+        }
+        if let Some(bad) = scores.iter().find(|s| s.get("error").is_some()) {
+            bail!("an item was not scored: {bad}");
+        }
+        let total: f64 = scores.iter().filter_map(|s| s["score"].as_f64()).sum();
+        mean = Some(total / n as f64);
+        Ok(())
+    };
+    let mut cold = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let server = serve()?;
+        let t = Instant::now();
+        post(server.1)?;
+        cold.push(t.elapsed());
+    }
+    cold.sort();
+    let server = serve()?;
+    let warm = timings(repeat, || post(server.1))?;
+    drop(server);
+    if let Some(mean) = mean {
+        eprintln!("reward: {n} predictions, mean arctic reward {mean:.3}");
+    }
+    let ms = |t: &[Duration], name: String, per: f64| Figure {
+        name,
+        unit: if per > 1.0 { "ms/pred" } else { "ms" }.into(),
+        best: t[0].as_secs_f64() * 1000.0 / per,
+        median: t[t.len() / 2].as_secs_f64() * 1000.0 / per,
+    };
+    let step = format!("{QUESTIONS}×{SAMPLES} = {n} predictions");
+    Ok(vec![
+        ms(
+            &cold,
+            format!("reward serve: GRPO step {step}, cold (target < 5000)"),
+            1.0,
+        ),
+        ms(
+            &warm,
+            format!("reward serve: GRPO step {step}, warm (target < 5000)"),
+            1.0,
+        ),
+        ms(&cold, "reward serve: cold, per prediction".into(), n as f64),
+        ms(&warm, "reward serve: warm, per prediction".into(), n as f64),
     ])
 }
 
