@@ -887,13 +887,10 @@ fn an_episode_gets_its_turns_and_no_more() {
     assert_eq!(run("e1").status, 429, "e1 stays used up");
 }
 
-/// With `--db-dir`, `/execute` without `db` must answer the same whatever other clients did
-/// before: the service's default database is "the only one opened so far", so the same
-/// request is refused on a fresh server, runs on whichever database another episode opened
-/// first, and is refused again once a second one is open.
+/// With `--db-dir`, `/execute` without `db` answers the same whatever other clients did
+/// before (it once ran on whichever single database earlier requests had opened), and a
+/// refused request uses none of the episode's turns.
 #[test]
-#[ignore = "bug in src/cli/reward.rs (Service::scorer_default_db): under --db-dir an /execute \
-            without `db` runs on whichever single database earlier requests happened to open"]
 fn execute_without_db_does_not_depend_on_earlier_requests() {
     let tmp = tempfile::tempdir().unwrap();
     shop(tmp.path());
@@ -927,4 +924,10 @@ fn execute_without_db_does_not_depend_on_earlier_requests() {
         "the same request answered differently after another episode opened `other`: {}",
         String::from_utf8_lossy(&after.body)
     );
+    let first = post(
+        server.port,
+        "/execute",
+        &json!({"episode": "a", "sql": "SELECT 1", "db": "shop"}),
+    );
+    assert_eq!(first.json()["turn"], 1, "the refused request used no turn");
 }

@@ -195,10 +195,10 @@ fn clean(sql: &str) -> String {
     s.trim().trim_end_matches(';').trim().to_string()
 }
 
-/// Whether `rest` (after a `;`) begins with another SQL statement.
+/// Whether `rest` (after a `;`) begins with more SQL: another statement, or a clause.
 fn starts_a_statement(rest: &str) -> bool {
     let word: String = rest
-        .trim_start()
+        .trim_start_matches(|c: char| c == ';' || c.is_whitespace())
         .chars()
         .take_while(char::is_ascii_alphabetic)
         .collect::<String>()
@@ -228,6 +228,17 @@ fn starts_a_statement(rest: &str) -> bool {
             | "SAVEPOINT"
             | "RELEASE"
             | "EXPLAIN"
+            // A clause cut off by a stray `;` is SQL too, not prose.
+            | "FROM"
+            | "WHERE"
+            | "GROUP"
+            | "HAVING"
+            | "ORDER"
+            | "LIMIT"
+            | "UNION"
+            | "INTERSECT"
+            | "EXCEPT"
+            | "JOIN"
     )
 }
 
