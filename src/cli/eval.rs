@@ -90,8 +90,12 @@ pub struct EvalFilesArgs {
     #[arg(long, required_unless_present = "explain_profiles")]
     pub pred: Option<PathBuf>,
     /// Directory holding `<db_id>/<db_id>.sqlite`.
-    #[arg(long, required_unless_present = "explain_profiles")]
+    #[arg(long, required_unless_present_any = ["explain_profiles", "db_url"], conflicts_with = "db_url")]
     pub db_dir: Option<PathBuf>,
+    /// Judge every pair on this PostgreSQL database instead (postgres://user@host:port/db;
+    /// the password from PGPASSWORD), whatever db_id the gold lines name.
+    #[arg(long, value_name = "URL")]
+    pub db_url: Option<String>,
     /// Comparison profile: lode, spider_ts, bird_ex, defog or spider2.
     #[arg(long, alias = "compare", default_value = "lode")]
     pub profile: String,
@@ -248,11 +252,26 @@ pub fn run_files(args: &EvalFilesArgs) -> Result<i32> {
         return Ok(0);
     }
     let profile = Profile::from_name(&args.profile, args.keep_distinct).map_err(|e| anyhow!(e))?;
-    let (Some(gold), Some(pred), Some(db_dir)) = (&args.gold, &args.pred, &args.db_dir) else {
-        return Err(anyhow!("--gold, --pred and --db-dir are required"));
+    let (Some(gold), Some(pred)) = (&args.gold, &args.pred) else {
+        return Err(anyhow!(
+            "--gold, --pred and --db-dir (or --db-url) are required"
+        ));
     };
     let started = Instant::now();
-    let files = eval_files::load(gold, pred, db_dir, args.timeout)?;
+    let files = match (&args.db_url, &args.db_dir) {
+        (Some(url), _) => {
+            let db = lode_core::sql::Database::connect_url(
+                url,
+                None,
+                lode_core::pipeline::eval::eval_limits(args.timeout),
+                false,
+            )?;
+            super::sql::warn_if_writable(&db);
+            eval_files::load_on(gold, pred, std::sync::Arc::new(db))?
+        }
+        (None, Some(db_dir)) => eval_files::load(gold, pred, db_dir, args.timeout)?,
+        (None, None) => return Err(anyhow!("give --db-dir DIR or --db-url URL")),
+    };
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

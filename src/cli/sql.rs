@@ -27,8 +27,16 @@ pub struct SqlArgs {
     /// The statement (one read-only SELECT or WITH).
     pub sql: Option<String>,
     /// A database to use instead of the project's.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "db_url")]
     pub db: Option<PathBuf>,
+    /// A PostgreSQL database instead (postgres://user@host:port/db; the password from
+    /// PGPASSWORD, never from the command line).
+    #[arg(long, value_name = "URL")]
+    pub db_url: Option<String>,
+    /// With --db-url: refuse a role that could write (lode never writes; a SELECT-only role
+    /// is the safer setup).
+    #[arg(long, requires = "db_url")]
+    pub refuse_writable: bool,
     /// Wall-clock limit in seconds (default: execution.timeout_s, else 10).
     #[arg(long, value_parser = super::globals::parse_seconds)]
     pub timeout: Option<Duration>,
@@ -54,7 +62,19 @@ pub fn run(globals: &Globals, args: &SqlArgs) -> Result<i32> {
     let Some(sql) = &args.sql else {
         bail!("give the statement to run: lode sql \"SELECT …\"");
     };
-    let (base, _) = globals.open_db(args.db.as_deref(), None)?;
+    let base = match &args.db_url {
+        Some(url) => {
+            let limits = if globals.config.exists() {
+                globals.load_config()?.execution.limits()
+            } else {
+                ExecLimits::default()
+            };
+            let db = Database::connect_url(url, None, limits, args.refuse_writable)?;
+            warn_if_writable(&db);
+            db
+        }
+        None => globals.open_db(args.db.as_deref(), None)?.0,
+    };
     let base = std::sync::Arc::new(base);
     let mut limits = base.limits();
     if let Some(t) = args.timeout {
@@ -94,6 +114,18 @@ pub fn run(globals: &Globals, args: &SqlArgs) -> Result<i32> {
                 _ => 1,
             })
         }
+    }
+}
+
+/// Says so when a PostgreSQL role could write.
+pub fn warn_if_writable(db: &Database) {
+    if db.postgres().is_some_and(|p| p.can_write()) {
+        eprintln!(
+            "warning: the role of {} can write to it; lode only reads (every statement in a \
+             read-only transaction that is rolled back), but a SELECT-only role is safer \
+             (--refuse-writable refuses such a role)",
+            db.path().display()
+        );
     }
 }
 

@@ -51,6 +51,34 @@ pub fn load(
     db_dir: &Path,
     timeout: std::time::Duration,
 ) -> Result<EvalFiles, EvalFilesError> {
+    load_with(gold, pred, &mut |db_id, gline| {
+        let path: PathBuf = db_dir.join(db_id).join(format!("{db_id}.sqlite"));
+        if !path.exists() {
+            return Err(InputError::new(
+                gold,
+                format!("unknown db_id `{db_id}`: {} does not exist", path.display()),
+                "check --db-dir: each database lives at DIR/<db_id>/<db_id>.sqlite",
+            )
+            .at(gline, None)
+            .into());
+        }
+        Database::open(&path, eval_limits(timeout))
+            .map(Arc::new)
+            .map_err(EvalFilesError::Database)
+    })
+}
+
+/// Reads the gold and prediction files and judges every pair on one database (a PostgreSQL
+/// server's, say), whatever db_id the gold lines name.
+pub fn load_on(gold: &Path, pred: &Path, db: Arc<Database>) -> Result<EvalFiles, EvalFilesError> {
+    load_with(gold, pred, &mut |_, _| Ok(Arc::clone(&db)))
+}
+
+/// Gives the database of a db_id named on a gold line (the line for errors).
+type Opener<'a> = dyn FnMut(&str, usize) -> Result<Arc<Database>, EvalFilesError> + 'a;
+
+/// Reads the files; `open(db_id, gold line)` gives each database the first time it is named.
+fn load_with(gold: &Path, pred: &Path, open: &mut Opener<'_>) -> Result<EvalFiles, EvalFilesError> {
     let gold_lines = lines(gold)?;
     let pred_lines = lines(pred)?;
     if pred_lines.len() != gold_lines.len() {
@@ -100,19 +128,8 @@ pub fn load(
         };
         let db_id = db_id.trim().to_string();
         if !databases.contains_key(&db_id) {
-            let path: PathBuf = db_dir.join(&db_id).join(format!("{db_id}.sqlite"));
-            if !path.exists() {
-                return Err(InputError::new(
-                    gold,
-                    format!("unknown db_id `{db_id}`: {} does not exist", path.display()),
-                    "check --db-dir: each database lives at DIR/<db_id>/<db_id>.sqlite",
-                )
-                .at(*gline, None)
-                .into());
-            }
-            let db =
-                Database::open(&path, eval_limits(timeout)).map_err(EvalFilesError::Database)?;
-            databases.insert(db_id.clone(), Arc::new(db));
+            let db = open(&db_id, *gline)?;
+            databases.insert(db_id.clone(), db);
         }
         let pred_sql = p.trim().split('\t').next().unwrap_or("").to_string();
         items.push(EvalItem {

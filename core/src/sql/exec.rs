@@ -95,6 +95,9 @@ pub struct Database {
     immutable: bool,
     /// Live [`Snapshot`]s: while there is one, pooled connections keep a read transaction.
     snapshots: std::sync::atomic::AtomicUsize,
+    /// A PostgreSQL target instead of a SQLite file (then `path` is its display URL and the
+    /// SQLite pool is unused).
+    postgres: Option<Box<super::pg::PgDatabase>>,
 }
 
 /// A batch's hold on one consistent state of a [`Database`] (see [`Database::snapshot`]).
@@ -251,6 +254,7 @@ impl Database {
             idle: Mutex::new(Vec::new()),
             immutable,
             snapshots: std::sync::atomic::AtomicUsize::new(0),
+            postgres: None,
         };
         // Open one connection now so a bad file is reported at open, not at the first query.
         let first = db.connect()?;
@@ -273,8 +277,42 @@ impl Database {
         Ok(db)
     }
 
+    /// Connects to a PostgreSQL database (see [`super::pg::PgDatabase::connect`]): the same
+    /// interface as a SQLite file, every statement through the PostgreSQL executor.
+    pub fn connect_url(
+        url: &str,
+        password_env: Option<&str>,
+        limits: ExecLimits,
+        refuse_writable: bool,
+    ) -> Result<Database, ExecError> {
+        let pg = super::pg::PgDatabase::connect(url, password_env, limits, refuse_writable)?;
+        Ok(Database {
+            path: PathBuf::from(pg.display()),
+            limits,
+            idle: Mutex::new(Vec::new()),
+            immutable: false,
+            snapshots: std::sync::atomic::AtomicUsize::new(0),
+            postgres: Some(Box::new(pg)),
+        })
+    }
+
+    /// The file, or for a PostgreSQL target its URL without the password.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// `sqlite` or `postgresql`: the SQL dialect statements are written in.
+    pub fn dialect_name(&self) -> &'static str {
+        if self.postgres.is_some() {
+            "postgresql"
+        } else {
+            "sqlite"
+        }
+    }
+
+    /// The PostgreSQL target, when this is one.
+    pub fn postgres(&self) -> Option<&super::pg::PgDatabase> {
+        self.postgres.as_deref()
     }
 
     pub fn limits(&self) -> ExecLimits {
@@ -293,6 +331,9 @@ impl Database {
         limits: ExecLimits,
         cancel: Option<&CancelFlag>,
     ) -> Result<QueryResult, ExecError> {
+        if let Some(pg) = &self.postgres {
+            return pg.query_with(sql, limits, cancel);
+        }
         let guarded = self.acquire()?;
         if self.snapshots.load(std::sync::atomic::Ordering::Acquire) > 0 {
             guarded.begin_read();

@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod compare;
 pub mod exec;
 pub mod extract;
+pub mod pg;
 pub mod schema;
 pub mod value;
 

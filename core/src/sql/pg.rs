@@ -1,0 +1,762 @@
+//! The PostgreSQL target's executor: the only code that sends SQL to a PostgreSQL server.
+//!
+//! What it guarantees, in the order a statement meets it:
+//! 1. Before anything reaches the server, the text is read with sqlparser's PostgreSQL
+//!    tokenizer (quotes, dollar quotes and comments understood): exactly one statement, which
+//!    must be a query (`SELECT`, `WITH`, `VALUES`, `TABLE`, or a parenthesised query), and no
+//!    call of a function that reads the server's files, signals other sessions, changes
+//!    settings or reaches other servers (`pg_read_file`, `lo_import`, `dblink`, `set_config`,
+//!    `pg_terminate_backend`, …).
+//! 2. It runs inside `BEGIN READ ONLY`, which is always rolled back, with `statement_timeout`
+//!    and `idle_in_transaction_session_timeout` set for it: the server refuses every write, and
+//!    stops the statement itself at the deadline.
+//! 3. A cancel (or a server that does not stop in time) sends PostgreSQL's cancel request on a
+//!    second connection.
+//! 4. Rows are read as they stream and capped like SQLite's (rows, cell bytes, result bytes).
+//!
+//! A role that could write (superuser, or any INSERT/UPDATE/DELETE/TRUNCATE/CREATE
+//! privilege) is reported by [`PgDatabase::can_write`] so callers can warn, or refuse with
+//! `refuse_writable`.
+//!
+//! Values: integers (`int2/4/8`, `oid`) are integers; `float4/8` reals; `numeric` an integer
+//! when it has no fraction and fits, else a real; `bool` 1 or 0 (as SQLite stores it);
+//! text-like types, enums and unknown types text; `date` `YYYY-MM-DD`, `timestamp`
+//! `YYYY-MM-DD HH:MM:SS[.ffffff]` and `timestamptz` the same in UTC (the session's time zone
+//! is UTC), `time` `HH:MM:SS[.ffffff]`; `uuid` its usual text; `json`/`jsonb` their text;
+//! `bytea` a blob; arrays PostgreSQL's text form (`{1,2,NULL}`).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use postgres::types::{FromSql, Type};
+use postgres::{Client, NoTls};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+use super::exec::{CancelFlag, ExecError, ExecLimits, QueryResult};
+use super::value::Value;
+
+/// Functions a query may not call on a PostgreSQL target: they read the server's files,
+/// reach other servers, signal or inspect other sessions, change settings, take locks or
+/// write large objects. Matched case-insensitively, with or without a schema.
+const DENIED_FUNCTIONS: &[&str] = &[
+    "pg_read_file",
+    "pg_read_binary_file",
+    "pg_ls_dir",
+    "pg_ls_logdir",
+    "pg_ls_waldir",
+    "pg_ls_tmpdir",
+    "pg_ls_archive_statusdir",
+    "pg_stat_file",
+    "pg_file_write",
+    "pg_file_rename",
+    "pg_file_unlink",
+    "lo_import",
+    "lo_export",
+    "lo_create",
+    "lo_creat",
+    "lo_unlink",
+    "lo_put",
+    "lo_from_bytea",
+    "dblink",
+    "dblink_exec",
+    "dblink_connect",
+    "dblink_connect_u",
+    "dblink_send_query",
+    "set_config",
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_promote",
+    "pg_switch_wal",
+    "pg_create_restore_point",
+    "pg_notify",
+    "pg_advisory_lock",
+    "pg_advisory_xact_lock",
+    "pg_advisory_lock_shared",
+    "pg_try_advisory_lock",
+    "pg_logical_emit_message",
+    "pg_import_system_collations",
+    "query_to_xml",
+    "query_to_xml_and_xmlschema",
+    "table_to_xml",
+    "cursor_to_xml",
+    "txid_current",
+    "pg_current_xact_id",
+];
+
+/// Checks one statement before it is sent: a single query calling no denied function.
+pub fn check_statement(sql: &str) -> Result<(), String> {
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize()
+        .map_err(|e| format!("cannot read the statement: {e}"))?;
+    let significant: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    // One statement: a `;` may only end the text.
+    if let Some(i) = significant.iter().position(|t| **t == Token::SemiColon)
+        && significant[i + 1..].iter().any(|t| **t != Token::SemiColon)
+    {
+        return Err("more than one statement (send exactly one)".into());
+    }
+    let first = significant
+        .iter()
+        .find(|t| !matches!(t, Token::LParen))
+        .ok_or_else(|| "the statement is empty".to_string())?;
+    let lead = match first {
+        Token::Word(w) => w.value.to_ascii_uppercase(),
+        _ => String::new(),
+    };
+    if !matches!(lead.as_str(), "SELECT" | "WITH" | "VALUES" | "TABLE") {
+        return Err(format!(
+            "only queries (SELECT, WITH, VALUES, TABLE) may run, not {}",
+            if lead.is_empty() {
+                "this statement".to_string()
+            } else {
+                lead
+            }
+        ));
+    }
+    for (i, t) in significant.iter().enumerate() {
+        if let Token::Word(w) = t {
+            let called = significant.get(i + 1).is_some_and(|n| **n == Token::LParen);
+            let name = w.value.to_ascii_lowercase();
+            if called && DENIED_FUNCTIONS.contains(&name.as_str()) {
+                return Err(format!("function {name}() is not allowed"));
+            }
+            // Writes hidden in a WITH (data-modifying CTEs) and row locks are refused here
+            // too; the read-only transaction would refuse them anyway.
+            if w.quote_style.is_none()
+                && matches!(
+                    name.as_str(),
+                    "insert" | "update" | "delete" | "merge" | "truncate"
+                )
+                && i > 0
+                && significant
+                    .get(i.wrapping_sub(1))
+                    .is_some_and(|p| matches!(p, Token::LParen))
+            {
+                return Err(format!(
+                    "{} inside a query is not allowed",
+                    name.to_uppercase()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A PostgreSQL database reached by URL, its connections pooled.
+pub struct PgDatabase {
+    config: postgres::Config,
+    /// `postgres://user@host:port/db` (never the password).
+    display: String,
+    limits: ExecLimits,
+    idle: Mutex<Vec<Client>>,
+    can_write: bool,
+}
+
+impl PgDatabase {
+    /// Connects to `url` (`postgres://user@host:port/db`; the password from the URL, else
+    /// from `password_env` when given, else `PGPASSWORD`), checks the server answers and what
+    /// the role may do. With `refuse_writable`, a role that can write is refused.
+    pub fn connect(
+        url: &str,
+        password_env: Option<&str>,
+        limits: ExecLimits,
+        refuse_writable: bool,
+    ) -> Result<PgDatabase, ExecError> {
+        let mut config: postgres::Config = url.parse().map_err(|e| ExecError::Open {
+            path: redacted(url).into(),
+            message: format!(
+                "not a PostgreSQL URL ({e}): write postgres://user@host:port/database"
+            ),
+        })?;
+        if config.get_password().is_none() {
+            let var = password_env.unwrap_or("PGPASSWORD");
+            if let Ok(p) = std::env::var(var) {
+                config.password(p);
+            }
+        }
+        config.application_name("lode");
+        config.connect_timeout(Duration::from_secs(10));
+        let db = PgDatabase {
+            display: display_of(&config),
+            config,
+            limits,
+            idle: Mutex::new(Vec::new()),
+            can_write: false,
+        };
+        let mut client = db.connect_one()?;
+        let can_write = client
+            .query_one(WRITE_CHECK, &[])
+            .and_then(|r| r.try_get::<_, bool>(0))
+            .map_err(|e| db.open_error(&e))?;
+        if can_write && refuse_writable {
+            return Err(ExecError::Open {
+                path: db.display.clone().into(),
+                message: "the role can write to this database and database.refuse_writable is on: \
+                          connect as a role with SELECT only (GRANT SELECT ON ALL TABLES IN SCHEMA … TO …)"
+                    .into(),
+            });
+        }
+        let db = PgDatabase { can_write, ..db };
+        db.release(client);
+        Ok(db)
+    }
+
+    /// Where it is, for messages: `postgres://user@host:port/db`, never the password.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// Whether the role could write (superuser, or a write or CREATE privilege): lode never
+    /// does, but a read-only role is the safer setup.
+    pub fn can_write(&self) -> bool {
+        self.can_write
+    }
+
+    pub fn limits(&self) -> ExecLimits {
+        self.limits
+    }
+
+    fn open_error(&self, e: &postgres::Error) -> ExecError {
+        ExecError::Open {
+            path: self.display.clone().into(),
+            message: pg_message(e),
+        }
+    }
+
+    fn connect_one(&self) -> Result<Client, ExecError> {
+        let mut client = self
+            .config
+            .connect(NoTls)
+            .map_err(|e| self.open_error(&e))?;
+        client
+            .batch_execute("SET TIME ZONE 'UTC'; SET default_transaction_read_only = on")
+            .map_err(|e| self.open_error(&e))?;
+        Ok(client)
+    }
+
+    fn acquire(&self) -> Result<Client, ExecError> {
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some(c) if !c.is_closed() => Ok(c),
+            _ => self.connect_one(),
+        }
+    }
+
+    fn release(&self, client: Client) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < 16 && !client.is_closed() {
+            idle.push(client);
+        }
+    }
+
+    /// Runs one read-only statement under `limits`; `cancel` stops it early.
+    pub fn query_with(
+        &self,
+        sql: &str,
+        limits: ExecLimits,
+        cancel: Option<&CancelFlag>,
+    ) -> Result<QueryResult, ExecError> {
+        let text = sql.trim().trim_end_matches(';').trim();
+        if text.is_empty() {
+            return Err(ExecError::Rejected {
+                reason: "the statement is empty".into(),
+            });
+        }
+        check_statement(text).map_err(|reason| ExecError::Rejected { reason })?;
+        let mut client = self.acquire()?;
+        let start = Instant::now();
+        // The watcher cancels on the cancel flag, or when the server has not stopped the
+        // statement half a second after its own timeout.
+        let token = client.cancel_token();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cancelled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let done = std::sync::Arc::clone(&done);
+            let cancelled = std::sync::Arc::clone(&cancelled);
+            let flag = cancel.cloned();
+            let deadline = start + limits.timeout + Duration::from_millis(500);
+            std::thread::Builder::new()
+                .name("lode-pg-cancel".into())
+                .spawn(move || {
+                    use std::sync::atomic::Ordering;
+                    while !done.load(Ordering::Acquire) {
+                        let asked = flag.as_ref().is_some_and(CancelFlag::is_cancelled);
+                        if asked || Instant::now() >= deadline {
+                            cancelled.store(asked, Ordering::Release);
+                            let _ = token.cancel_query(NoTls);
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                })
+                .ok()
+        };
+        let outcome = run(&mut client, text, limits);
+        done.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(w) = watcher {
+            let _ = w.join();
+        }
+        let elapsed = start.elapsed();
+        self.release(client);
+        match outcome {
+            Ok((columns, rows, truncated, truncated_cells)) if elapsed <= limits.timeout => {
+                Ok(QueryResult {
+                    columns,
+                    rows,
+                    truncated,
+                    truncated_cells,
+                    elapsed,
+                })
+            }
+            Ok(_) => Err(ExecError::Timeout {
+                elapsed,
+                limit: limits.timeout,
+            }),
+            Err(Failure::Refused(reason)) => Err(ExecError::Rejected { reason }),
+            Err(Failure::Pg(e)) => {
+                let state = e.code().map(|c| c.code().to_string());
+                Err(match state.as_deref() {
+                    // query_canceled: our cancel, or statement_timeout.
+                    Some("57014") if cancelled.load(std::sync::atomic::Ordering::Acquire) => {
+                        ExecError::Cancelled
+                    }
+                    Some("57014") => ExecError::Timeout {
+                        elapsed,
+                        limit: limits.timeout,
+                    },
+                    // read_only_sql_transaction, insufficient_privilege.
+                    Some("25006") | Some("42501") => ExecError::Rejected {
+                        reason: pg_message(&e),
+                    },
+                    _ => ExecError::Sqlite {
+                        message: pg_message(&e),
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// Whether the session's role could write: superuser, CREATE on the database or a schema,
+/// or a write privilege on any table.
+const WRITE_CHECK: &str = "SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+    OR has_database_privilege(current_database(), 'CREATE')
+    OR EXISTS (SELECT 1 FROM pg_namespace n
+               WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+                 AND has_schema_privilege(n.oid, 'CREATE'))
+    OR EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE c.relkind IN ('r', 'p') AND n.nspname NOT LIKE 'pg\\_%'
+                 AND n.nspname <> 'information_schema'
+                 AND (has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE')
+                      OR has_table_privilege(c.oid, 'DELETE') OR has_table_privilege(c.oid, 'TRUNCATE')))";
+
+enum Failure {
+    Refused(String),
+    Pg(postgres::Error),
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(e: postgres::Error) -> Self {
+        Failure::Pg(e)
+    }
+}
+
+type Stepped = (Vec<String>, Vec<Vec<Value>>, bool, usize);
+
+/// What a kept value costs beyond its bytes (as in the SQLite executor).
+const VALUE_OVERHEAD: usize = std::mem::size_of::<Value>();
+
+fn run(client: &mut Client, sql: &str, limits: ExecLimits) -> Result<Stepped, Failure> {
+    let mut tx = client.build_transaction().read_only(true).start()?;
+    let ms = limits.timeout.as_millis().clamp(1, i32::MAX as u128);
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {ms}; SET LOCAL idle_in_transaction_session_timeout = {}; \
+         SET LOCAL lock_timeout = {ms}",
+        ms.saturating_add(5_000).min(i32::MAX as u128)
+    ))?;
+    let stmt = tx.prepare(sql)?;
+    let columns: Vec<String> = stmt
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    if columns.is_empty() {
+        return Err(Failure::Refused(
+            "the statement returns no columns; only queries may run".into(),
+        ));
+    }
+    let width = columns.len();
+    let mut rows = Vec::new();
+    let mut truncated = false;
+    let mut truncated_cells = 0usize;
+    let mut kept = 0usize;
+    {
+        let mut it = tx.query_raw(
+            &stmt,
+            std::iter::empty::<&(dyn postgres::types::ToSql + Sync)>(),
+        )?;
+        use fallible_iterator::FallibleIterator;
+        while let Some(row) = it.next()? {
+            if rows.len() >= limits.max_rows {
+                truncated = true;
+                break;
+            }
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                let Cell(value) = row.try_get::<_, Cell>(i)?;
+                let (value, cut) = cap(value, limits.max_cell_bytes);
+                truncated_cells += usize::from(cut);
+                kept += VALUE_OVERHEAD
+                    + match &value {
+                        Value::Text(s) => s.len(),
+                        Value::Blob(b) => b.len(),
+                        _ => 0,
+                    };
+                values.push(value);
+            }
+            if kept > limits.max_result_bytes {
+                return Err(Failure::Refused(format!(
+                    "the result is larger than {} MiB after {} rows (raise execution.max_result_mb, \
+                     or select fewer rows or columns)",
+                    limits.max_result_bytes >> 20,
+                    rows.len() + 1
+                )));
+            }
+            rows.push(values);
+        }
+    }
+    // Nothing was written (the transaction is read-only); rolling back ends it.
+    tx.rollback()?;
+    Ok((columns, rows, truncated, truncated_cells))
+}
+
+fn cap(value: Value, max: usize) -> (Value, bool) {
+    match value {
+        Value::Text(s) if s.len() > max => {
+            let mut end = max;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            (Value::Text(format!("{}…", &s[..end])), true)
+        }
+        Value::Blob(b) if b.len() > max => (Value::Blob(b[..max].to_vec()), true),
+        v => (v, false),
+    }
+}
+
+/// The server's message, with its detail and hint when it gives them.
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = db.message().to_string();
+            if let Some(d) = db.detail() {
+                m.push_str(&format!(" ({d})"));
+            }
+            if let Some(h) = db.hint() {
+                m.push_str(&format!("; hint: {h}"));
+            }
+            m
+        }
+        None => e.to_string(),
+    }
+}
+
+fn display_of(config: &postgres::Config) -> String {
+    let user = config.get_user().unwrap_or("");
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(s) => s.clone(),
+            #[cfg(unix)]
+            postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_default();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().unwrap_or(user);
+    format!("postgres://{user}@{host}:{port}/{db}")
+}
+
+/// A URL with any password replaced, for messages about a URL that did not parse.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Any PostgreSQL value, decoded from the binary format into a [`Value`].
+struct Cell(Value);
+
+impl<'a> FromSql<'a> for Cell {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        decode(ty, raw).map(Cell)
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Cell(Value::Null))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+type DecodeResult = Result<Value, Box<dyn std::error::Error + Sync + Send>>;
+
+fn be<const N: usize>(raw: &[u8]) -> Result<[u8; N], Box<dyn std::error::Error + Sync + Send>> {
+    raw.get(..N)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "a value shorter than its type".into())
+}
+
+fn decode(ty: &Type, raw: &[u8]) -> DecodeResult {
+    Ok(match *ty {
+        Type::BOOL => Value::Integer(i64::from(raw.first().copied().unwrap_or(0) != 0)),
+        Type::INT2 => Value::Integer(i64::from(i16::from_be_bytes(be(raw)?))),
+        Type::INT4 => Value::Integer(i64::from(i32::from_be_bytes(be(raw)?))),
+        Type::INT8 => Value::Integer(i64::from_be_bytes(be(raw)?)),
+        Type::OID => Value::Integer(i64::from(u32::from_be_bytes(be(raw)?))),
+        Type::FLOAT4 => Value::Real(f64::from(f32::from_be_bytes(be(raw)?))),
+        Type::FLOAT8 => Value::Real(f64::from_be_bytes(be(raw)?)),
+        Type::NUMERIC => numeric(raw)?,
+        Type::DATE => Value::Text(date(i32::from_be_bytes(be(raw)?))),
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => Value::Text(timestamp(i64::from_be_bytes(be(raw)?))),
+        Type::TIME => Value::Text(time_of_day(i64::from_be_bytes(be(raw)?))),
+        Type::UUID => {
+            let b: [u8; 16] = be(raw)?;
+            let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            Value::Text(format!(
+                "{}-{}-{}-{}-{}",
+                &h[..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..]
+            ))
+        }
+        Type::JSONB => {
+            Value::Text(String::from_utf8_lossy(raw.get(1..).unwrap_or_default()).into_owned())
+        }
+        Type::BYTEA => Value::Blob(raw.to_vec()),
+        _ => match ty.kind() {
+            postgres::types::Kind::Array(element) => Value::Text(array(element, raw)?),
+            // Text, varchar, char, name, json, enums, domains over text, and anything else
+            // whose binary form is its text.
+            _ => Value::Text(String::from_utf8_lossy(raw).into_owned()),
+        },
+    })
+}
+
+/// `numeric`'s binary form: digit count, weight, sign, display scale, base-10000 digits.
+fn numeric(raw: &[u8]) -> DecodeResult {
+    let ndigits = u16::from_be_bytes(be(raw)?) as usize;
+    let weight = i16::from_be_bytes(be(raw.get(2..).unwrap_or_default())?);
+    let sign = u16::from_be_bytes(be(raw.get(4..).unwrap_or_default())?);
+    let dscale = u16::from_be_bytes(be(raw.get(6..).unwrap_or_default())?) as usize;
+    if sign == 0xC000 {
+        return Ok(Value::Real(f64::NAN));
+    }
+    if sign == 0xD000 || sign == 0xF000 {
+        return Ok(Value::Real(if sign == 0xD000 {
+            f64::INFINITY
+        } else {
+            f64::NEG_INFINITY
+        }));
+    }
+    let mut digits = Vec::with_capacity(ndigits);
+    for i in 0..ndigits {
+        digits.push(u16::from_be_bytes(be(raw
+            .get(8 + 2 * i..)
+            .unwrap_or_default())?));
+    }
+    // The integer part: digit groups at weights weight, weight-1, ..., 0.
+    let mut int_part = String::new();
+    if weight >= 0 {
+        for w in 0..=weight as usize {
+            let d = digits.get(w).copied().unwrap_or(0);
+            if int_part.is_empty() {
+                int_part.push_str(&d.to_string());
+            } else {
+                int_part.push_str(&format!("{d:04}"));
+            }
+        }
+    } else {
+        int_part.push('0');
+    }
+    let mut frac = String::new();
+    let first_frac = (weight + 1).max(0) as usize;
+    // Leading zero groups when the weight is below -1.
+    for _ in 0..((-weight - 1).max(0) as usize) {
+        frac.push_str("0000");
+    }
+    for d in digits.iter().skip(first_frac) {
+        frac.push_str(&format!("{d:04}"));
+    }
+    while frac.len() < dscale {
+        frac.push('0');
+    }
+    frac.truncate(dscale);
+    let negative = sign == 0x4000;
+    let text = if frac.is_empty() {
+        format!("{}{int_part}", if negative { "-" } else { "" })
+    } else {
+        format!("{}{int_part}.{frac}", if negative { "-" } else { "" })
+    };
+    if frac.trim_end_matches('0').is_empty()
+        && let Ok(i) = format!("{}{int_part}", if negative { "-" } else { "" }).parse::<i64>()
+    {
+        return Ok(Value::Integer(i));
+    }
+    Ok(text
+        .parse::<f64>()
+        .map(Value::Real)
+        .unwrap_or(Value::Text(text)))
+}
+
+/// Days since 2000-01-01 as `YYYY-MM-DD` (proleptic Gregorian).
+fn date(days: i32) -> String {
+    let (y, m, d) = civil(i64::from(days) + 10_957);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Microseconds since 2000-01-01 00:00:00 as `YYYY-MM-DD HH:MM:SS[.ffffff]`.
+fn timestamp(us: i64) -> String {
+    if us == i64::MAX {
+        return "infinity".into();
+    }
+    if us == i64::MIN {
+        return "-infinity".into();
+    }
+    let days = us.div_euclid(86_400_000_000);
+    let rest = us.rem_euclid(86_400_000_000);
+    let (y, m, d) = civil(days + 10_957);
+    format!("{y:04}-{m:02}-{d:02} {}", time_of_day(rest))
+}
+
+fn time_of_day(us: i64) -> String {
+    let secs = us / 1_000_000;
+    let frac = us % 1_000_000;
+    let t = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    if frac == 0 {
+        t
+    } else {
+        format!("{t}.{}", format!("{frac:06}").trim_end_matches('0'))
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day).
+fn civil(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A one-dimensional array's binary form as PostgreSQL's text form (`{1,2,NULL}`); more
+/// dimensions are written flat.
+fn array(element: &Type, raw: &[u8]) -> Result<String, Box<dyn std::error::Error + Sync + Send>> {
+    let ndim = i32::from_be_bytes(be(raw)?).max(0) as usize;
+    let mut at = 12 + 8 * ndim;
+    let mut parts = Vec::new();
+    while at + 4 <= raw.len() {
+        let len = i32::from_be_bytes(be(&raw[at..])?);
+        at += 4;
+        if len < 0 {
+            parts.push("NULL".to_string());
+            continue;
+        }
+        let len = len as usize;
+        let bytes = raw
+            .get(at..at + len)
+            .ok_or("an array shorter than it says")?;
+        at += len;
+        parts.push(match decode(element, bytes)? {
+            Value::Null => "NULL".into(),
+            Value::Integer(i) => i.to_string(),
+            Value::Real(f) => f.to_string(),
+            Value::Text(t) => t,
+            Value::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+        });
+    }
+    Ok(format!("{{{}}}", parts.join(",")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_one_query_calling_nothing_dangerous_passes() {
+        assert!(check_statement("SELECT 1").is_ok());
+        assert!(check_statement("  (SELECT a FROM t) UNION (SELECT b FROM s);").is_ok());
+        assert!(check_statement("WITH x AS (SELECT 1) SELECT * FROM x").is_ok());
+        assert!(check_statement("SELECT 'a;b', $$ ; DROP TABLE t $$").is_ok());
+        assert!(
+            check_statement("SELECT pg_sleep(10)").is_ok(),
+            "stopped by the timeout"
+        );
+        for bad in [
+            "SELECT 1; DROP TABLE t",
+            "DROP TABLE t",
+            "COPY (SELECT 1) TO PROGRAM 'touch /tmp/x'",
+            "SET ROLE postgres",
+            "SET default_transaction_read_only = off",
+            "SELECT pg_read_file('/etc/passwd')",
+            "SELECT * FROM dblink('host=x', 'SELECT 1') AS t(a int)",
+            "SELECT set_config('default_transaction_read_only', 'off', false)",
+            "SELECT pg_catalog.pg_terminate_backend(1)",
+            "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+            "BEGIN",
+            "",
+        ] {
+            assert!(check_statement(bad).is_err(), "{bad} passed");
+        }
+    }
+
+    #[test]
+    fn dates_times_and_numerics_decode_to_their_text() {
+        assert_eq!(date(0), "2000-01-01");
+        assert_eq!(date(-1), "1999-12-31");
+        assert_eq!(date(8_460), "2023-03-01");
+        assert_eq!(
+            timestamp(86_400_000_000 + 3_723_500_000),
+            "2000-01-02 01:02:03.5"
+        );
+        // 12345.678 = digits [1, 2345, 6780], weight 1, scale 3.
+        let raw = [0, 3, 0, 1, 0, 0, 0, 3, 0, 1, 0x09, 0x29, 0x1a, 0x7c];
+        assert_eq!(numeric(&raw).unwrap(), Value::Real(12345.678));
+        // -42 (weight 0, scale 0) is an integer.
+        let raw = [0, 1, 0, 0, 0x40, 0, 0, 0, 0, 42];
+        assert_eq!(numeric(&raw).unwrap(), Value::Integer(-42));
+        // 0.05 = digits [500], weight -1, scale 2.
+        let raw = [0, 1, 0xff, 0xff, 0, 0, 0, 2, 0x01, 0xf4];
+        assert_eq!(numeric(&raw).unwrap(), Value::Real(0.05));
+        assert_eq!(
+            redacted("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}
