@@ -238,6 +238,17 @@ impl PgDatabase {
         client
             .batch_execute("SET TIME ZONE 'UTC'; SET default_transaction_read_only = on")
             .map_err(|e| self.open_error(&e))?;
+        // Every schema the role may use is on the search path, `public` first: a table
+        // outside `public` is named by its bare name, as the schema lists it.
+        let path: Option<String> = client
+            .query_one(SEARCH_PATH, &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| self.open_error(&e))?;
+        if let Some(path) = path.filter(|p| !p.is_empty()) {
+            client
+                .batch_execute(&format!("SET search_path = {path}"))
+                .map_err(|e| self.open_error(&e))?;
+        }
         Ok(client)
     }
 
@@ -343,6 +354,12 @@ impl PgDatabase {
         }
     }
 }
+
+/// The schemas the role may use, quoted, `public` first.
+const SEARCH_PATH: &str = "SELECT string_agg(quote_ident(nspname), ', ' ORDER BY nspname <> 'public', nspname)
+    FROM pg_namespace
+    WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%'
+      AND has_schema_privilege(oid, 'USAGE')";
 
 /// Whether the session's role could write: superuser, CREATE on the database or a schema,
 /// or a write privilege on any table.

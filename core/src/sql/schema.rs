@@ -22,6 +22,10 @@ pub struct Table {
     /// first rows in table order, at most 100 000. Below `row_count` they describe a sample.
     #[serde(default)]
     pub stats_rows: u64,
+    /// The database's own description of the table (PostgreSQL `COMMENT ON`), a hint of
+    /// what it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -39,6 +43,10 @@ pub struct Column {
     pub distinct_count: u64,
     /// Few distinct values relative to the rows: a column to filter and group by.
     pub categorical: bool,
+    /// The database's description of the column (PostgreSQL `COMMENT ON`; an enum's labels
+    /// when it has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -122,6 +130,9 @@ fn int(v: &Value) -> i64 {
 
 /// Reads tables, columns, keys, indexes, row counts and samples through the safe executor.
 pub fn introspect(db: &Database) -> Result<Schema, IntrospectError> {
+    if db.postgres().is_some() {
+        return introspect_pg(db);
+    }
     let err = |source| IntrospectError {
         path: db.path().to_path_buf(),
         source,
@@ -236,9 +247,191 @@ pub fn introspect(db: &Database) -> Result<Schema, IntrospectError> {
             indexes,
             row_count,
             stats_rows,
+            comment: None,
         });
     }
     Ok(schema)
+}
+
+/// The schema of a PostgreSQL database from `pg_catalog`, through the PostgreSQL executor:
+/// every table and view the role may read in every schema but the system ones (a table
+/// outside `public` is named `schema.table` when its bare name is taken by another), keys,
+/// foreign keys, indexes, row counts, samples, comments, and an enum's labels.
+fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
+    let err = |source| IntrospectError {
+        path: db.path().to_path_buf(),
+        source,
+    };
+    let limits = ExecLimits {
+        max_rows: 100_000,
+        max_cell_bytes: 256,
+        ..db.limits()
+    };
+    let q = |sql: &str| db.query_with(sql, limits, None).map_err(err);
+    let tables = q("SELECT c.oid::int8, n.nspname, c.relname, obj_description(c.oid, 'pg_class'),
+               count(*) OVER (PARTITION BY c.relname)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+          AND has_table_privilege(c.oid, 'SELECT')
+        ORDER BY n.nspname <> 'public', n.nspname, c.relname")?;
+    let mut schema = Schema::default();
+    for row in &tables.rows {
+        let oid = int(&row[0]);
+        let (nsp, rel) = (text(&row[1]), text(&row[2]));
+        let name = if int(&row[4]) > 1 && nsp != "public" {
+            format!("{nsp}.{rel}")
+        } else {
+            rel.clone()
+        };
+        let ident = format!("{}.{}", pg_ident(&nsp), pg_ident(&rel));
+        let comment = Some(text(&row[3])).filter(|c| !c.is_empty());
+        let cols = q(&format!(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                    col_description(a.attrelid, a.attnum),
+                    (SELECT string_agg(e.enumlabel, ', ' ORDER BY e.enumsortorder)
+                       FROM pg_enum e WHERE e.enumtypid = a.atttypid)
+             FROM pg_attribute a
+             WHERE a.attrelid = {oid} AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum"
+        ))?;
+        let pk_rows = q(&format!(
+            "SELECT a.attname FROM pg_index i
+               JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(col, ord) ON true
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.col
+             WHERE i.indrelid = {oid} AND i.indisprimary ORDER BY k.ord"
+        ))?;
+        let primary_key: Vec<String> = pk_rows.rows.iter().map(|r| text(&r[0])).collect();
+        let mut columns: Vec<Column> = cols
+            .rows
+            .iter()
+            .map(|c| {
+                let col = text(&c[0]);
+                let enum_labels = text(&c[4]);
+                Column {
+                    primary_key: primary_key.contains(&col),
+                    name: col,
+                    decl_type: text(&c[1]),
+                    not_null: matches!(c[2], Value::Integer(1)),
+                    comment: Some(text(&c[3]))
+                        .filter(|c| !c.is_empty())
+                        .or_else(|| {
+                            (!enum_labels.is_empty()).then(|| format!("one of: {enum_labels}"))
+                        }),
+                    ..Column::default()
+                }
+            })
+            .collect();
+        let fks = q(&format!(
+            "SELECT c.conname, rn.nspname, rc.relname, a.attname, af.attname
+             FROM pg_constraint c
+               JOIN pg_class rc ON rc.oid = c.confrelid
+               JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+               JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(col, refcol, ord) ON true
+               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.col
+               JOIN pg_attribute af ON af.attrelid = c.confrelid AND af.attnum = k.refcol
+             WHERE c.conrelid = {oid} AND c.contype = 'f'
+             ORDER BY c.conname, k.ord"
+        ))?;
+        let mut foreign_keys: Vec<ForeignKey> = Vec::new();
+        let mut last: Option<String> = None;
+        for f in &fks.rows {
+            let con = text(&f[0]);
+            if last.as_deref() != Some(con.as_str()) {
+                let (rn, rc) = (text(&f[1]), text(&f[2]));
+                foreign_keys.push(ForeignKey {
+                    columns: Vec::new(),
+                    ref_table: if rn == "public" || rn == nsp { rc } else { format!("{rn}.{rc}") },
+                    ref_columns: Vec::new(),
+                });
+                last = Some(con);
+            }
+            let fk = foreign_keys.last_mut().expect("pushed above");
+            fk.columns.push(text(&f[3]));
+            fk.ref_columns.push(text(&f[4]));
+        }
+        let idx = q(&format!(
+            "SELECT ci.relname, i.indisunique, a.attname
+             FROM pg_index i
+               JOIN pg_class ci ON ci.oid = i.indexrelid
+               JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(col, ord) ON true
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.col
+             WHERE i.indrelid = {oid} AND NOT i.indisprimary
+             ORDER BY ci.relname, k.ord"
+        ))?;
+        let mut indexes: Vec<Index> = Vec::new();
+        for r in &idx.rows {
+            let index_name = text(&r[0]);
+            if indexes.last().is_none_or(|i| i.name != index_name) {
+                indexes.push(Index {
+                    name: index_name,
+                    columns: Vec::new(),
+                    unique: matches!(r[1], Value::Integer(1)),
+                });
+            }
+            indexes
+                .last_mut()
+                .expect("pushed above")
+                .columns
+                .push(text(&r[2]));
+        }
+        let row_count = q(&format!("SELECT count(*) FROM {ident}"))?
+            .rows
+            .first()
+            .map_or(0, |r| int(&r[0]).max(0) as u64);
+        let stats_rows = row_count.min(SAMPLE_SCAN_ROWS as u64);
+        for column in &mut columns {
+            let c = pg_ident(&column.name);
+            let sample = format!("(SELECT {c} AS v FROM {ident} LIMIT {SAMPLE_SCAN_ROWS}) s");
+            // Types without equality (json, xml, …) have no distinct count or samples.
+            if let Ok(d) = db.query_with(&format!("SELECT count(DISTINCT v) FROM {sample}"), limits, None) {
+                column.distinct_count = d.rows.first().map_or(0, |r| int(&r[0]).max(0) as u64);
+            }
+            if let Ok(values) = db.query_with(
+                &format!(
+                    "SELECT v, count(*) AS n FROM {sample} WHERE v IS NOT NULL GROUP BY v \
+                     ORDER BY n DESC, v::text LIMIT {SAMPLE_VALUES}"
+                ),
+                limits,
+                None,
+            ) {
+                column.samples = values.rows.into_iter().map(|mut r| r.swap_remove(0)).collect();
+            }
+            column.categorical = column.distinct_count > 0
+                && column.distinct_count <= CATEGORICAL_MAX_DISTINCT
+                && column.distinct_count * 2 <= stats_rows
+                && !column.samples.iter().any(|v| matches!(v, Value::Blob(_)));
+        }
+        schema.tables.push(Table {
+            name,
+            columns,
+            primary_key,
+            foreign_keys,
+            indexes,
+            row_count,
+            stats_rows,
+            comment,
+        });
+    }
+    Ok(schema)
+}
+
+/// Quotes an identifier for PostgreSQL when it needs it (mixed case, reserved-looking or
+/// unusual characters), as `quote_ident` does.
+pub fn pg_ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 impl Schema {
