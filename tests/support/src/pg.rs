@@ -8,9 +8,11 @@
 //! gets its own database). It is run by a small keeper shell script whose standard input is a
 //! pipe this process holds open in a static until it exits: however the process ends (tests
 //! pass, panic, `process::exit`, a signal, `SIGKILL`), the kernel closes the pipe, the keeper
-//! reads end-of-file, stops the cluster and deletes its directory. The keeper runs in its own
-//! process group with `SIGINT`/`SIGHUP` ignored, so a Ctrl-C that stops the tests does not
-//! stop it before it has cleaned up. Nothing relies on a test calling a stop function.
+//! reads end-of-file, stops the cluster and deletes its directory, even when the process died
+//! while the cluster was still starting. The keeper runs in its own process group with
+//! `SIGINT`, `SIGHUP` and `SIGPIPE` ignored, so a Ctrl-C that stops the tests, or a reader gone
+//! before `ready` was written, does not stop it before it has cleaned up. Nothing relies on a
+//! test calling a stop function.
 //!
 //! `initdb` refuses to run as root: as root the cluster belongs to the `lode-pg` system user
 //! (created with `useradd` when missing) and is run through `runuser`.
@@ -223,7 +225,7 @@ struct Private {
 /// Started by the keeper as `sh -c KEEPER keeper BIN_DIR PORT`: makes the cluster, prints
 /// `ready DIR` or `error: …`, then waits for end-of-file on stdin and removes everything.
 const KEEPER: &str = r#"
-trap '' INT HUP
+trap '' INT HUP PIPE
 bin=$1 port=$2
 cd / || exit 1
 dir=$(mktemp -d "${TMPDIR:-/tmp}/lode-pg.XXXXXXXX" 2>/dev/null || mktemp -d /tmp/lode-pg.XXXXXXXX) \
