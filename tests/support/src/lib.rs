@@ -3,6 +3,9 @@
 //! requests and the most that were ever in flight at once. No network is involved beyond
 //! 127.0.0.1.
 
+/// A real PostgreSQL server for the PostgreSQL tests.
+pub mod pg;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
