@@ -257,7 +257,15 @@ impl Default for ModelConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatabaseConfig {
+    /// A SQLite file (relative to the config file).
     pub path: Option<PathBuf>,
+    /// A PostgreSQL database instead: `postgres://user@host:port/database`. The password
+    /// comes from the environment variable `password_env` names (default `PGPASSWORD`),
+    /// never from this file.
+    pub url: Option<String>,
+    pub password_env: Option<String>,
+    /// Refuse a PostgreSQL role that could write (lode only reads either way).
+    pub refuse_writable: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -693,7 +701,10 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ("generate.prompts", &["*"]),
     ("api", &["url", "key"]),
     ("model", &["default", "memory_tuning"]),
-    ("database", &["path"]),
+    (
+        "database",
+        &["path", "url", "password_env", "refuse_writable"],
+    ),
     ("paths", &["gold_test_set", "eval_set", "glossary"]),
     (
         "memory_tuning",

@@ -58,21 +58,23 @@ impl Globals {
         db: Option<&Path>,
         limits: Option<ExecLimits>,
     ) -> Result<(Database, Option<Config>)> {
-        let (path, config) = match db {
-            Some(p) => (p.to_path_buf(), None),
-            None => {
-                let config = self.load_config()?;
-                super::output::print_warnings(&config.warnings);
-                let path = config.database_path()?.to_path_buf();
-                (path, Some(config))
-            }
-        };
-        let limits = limits.unwrap_or_else(|| {
-            config
-                .as_ref()
-                .map_or_else(ExecLimits::default, |c| c.execution.limits())
-        });
-        Ok((Database::open(&path, limits)?, config))
+        if let Some(path) = db {
+            let limits = limits.unwrap_or_default();
+            return Ok((Database::open(path, limits)?, None));
+        }
+        let mut config = self.load_config()?;
+        super::output::print_warnings(&config.warnings);
+        if let Some(l) = limits {
+            let e = &mut config.execution;
+            e.timeout_s = l.timeout.as_secs_f64();
+            e.max_rows = l.max_rows;
+            e.max_cell_bytes = l.max_cell_bytes;
+            e.max_value_mb = l.max_value_bytes >> 20;
+            e.max_result_mb = l.max_result_bytes >> 20;
+        }
+        let db = lode_core::project::open_database(&config)?;
+        super::sql::warn_if_writable(&db);
+        Ok((db, Some(config)))
     }
 }
 

@@ -15,7 +15,8 @@ pub struct InitArgs {
     /// The project directory (created if missing).
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// Your SQLite database.
+    /// Your SQLite database, or a PostgreSQL database's URL (postgres://user@host:port/db;
+    /// the password goes in PGPASSWORD, never in the URL).
     #[arg(long)]
     pub db: Option<PathBuf>,
     /// Your gold question/SQL set (JSONL, JSON array or Spider dev.json).
@@ -58,11 +59,25 @@ pub fn run(args: &InitArgs) -> Result<i32> {
         }
     };
     let mut text = CONFIG_TEMPLATE.to_string();
+    let db_line = match args.db.as_ref().map(|p| p.to_string_lossy().into_owned()) {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let authority = url.split_once("://").map_or("", |(_, r)| r);
+            let authority = authority.split(['/', '?']).next().unwrap_or(authority);
+            if authority
+                .rsplit_once('@')
+                .is_some_and(|(c, _)| c.contains(':'))
+            {
+                bail!(
+                    "--db: the URL holds a password; give it without one and put the password in \
+                     the PGPASSWORD environment variable (config.yml never holds it)"
+                );
+            }
+            format!("url: {}", yaml_str(&url))
+        }
+        _ => format!("path: {}", yaml_str(&rel(&args.db, "data.sqlite")?)),
+    };
     for (key, value) in [
-        (
-            "path: data.sqlite",
-            format!("path: {}", yaml_str(&rel(&args.db, "data.sqlite")?)),
-        ),
+        ("path: data.sqlite", db_line),
         (
             "gold_test_set: gold.jsonl",
             format!(
@@ -130,7 +145,7 @@ pub fn run(args: &InitArgs) -> Result<i32> {
 
 /// A YAML scalar for a path: quoted when it holds anything YAML would read specially.
 fn yaml_str(s: &str) -> String {
-    if s.chars().all(|c| c.is_alphanumeric() || "/._-".contains(c)) {
+    if s.chars().all(|c| c.is_alphanumeric() || "/._-".contains(c)) && !s.contains("://") {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "''"))

@@ -152,15 +152,14 @@ fn cut_notes(result: &QueryResult, limits: ExecLimits) -> Vec<String> {
 
 /// The schema to resolve names against: `--db`, else the project's database, else none.
 fn schema(globals: &Globals, args: &SqlArgs) -> Result<Option<Schema>> {
-    let path = match &args.db {
-        Some(p) => p.clone(),
-        None if globals.config.exists() => {
-            let config = globals.load_config()?;
-            config.database_path()?.to_path_buf()
+    let db = match (&args.db, &args.db_url) {
+        (Some(p), _) => Database::open(p, ExecLimits::default())?,
+        (None, Some(url)) => Database::connect_url(url, None, ExecLimits::default(), false)?,
+        (None, None) if globals.config.exists() => {
+            lode_core::project::open_database(&globals.load_config()?)?
         }
-        None => return Ok(None),
+        (None, None) => return Ok(None),
     };
-    let db = Database::open(&path, ExecLimits::default())?;
     Ok(Some(introspect(&db)?))
 }
 

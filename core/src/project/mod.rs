@@ -28,6 +28,52 @@ pub enum ProjectError {
     Schema(#[from] crate::sql::schema::IntrospectError),
 }
 
+/// The project's database: its SQLite file (`database.path`), or its PostgreSQL database
+/// (`database.url`, the password from `database.password_env` or `PGPASSWORD`, never from
+/// the file); an error says how to set it.
+pub fn open_database(config: &Config) -> Result<Database, ProjectError> {
+    if let Some(url) = &config.database.url {
+        if config.database.path.is_some() {
+            return Err(InputError::new(
+                &config.source,
+                "database.path and database.url are both set",
+                "keep one: path for a SQLite file, url for a PostgreSQL database",
+            )
+            .into());
+        }
+        if url_has_password(url) {
+            return Err(InputError::new(
+                &config.source,
+                "database.url holds a password",
+                "remove it from the URL and put it in an environment variable: PGPASSWORD, or the \
+                 one database.password_env names",
+            )
+            .into());
+        }
+        return Ok(Database::connect_url(
+            url,
+            config.database.password_env.as_deref(),
+            config.execution.limits(),
+            config.database.refuse_writable,
+        )?);
+    }
+    Ok(Database::open(
+        config.database_path()?,
+        config.execution.limits(),
+    )?)
+}
+
+/// Whether a database URL carries a password (`user:secret@`).
+fn url_has_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(creds, _)| creds.contains(':'))
+}
+
 /// Everything a stage needs, loaded and checked.
 pub struct Project {
     pub config: Config,
@@ -60,16 +106,15 @@ impl Project {
 
     pub fn from_config(config: Config) -> Result<Project, ProjectError> {
         let mut warnings = config.warnings.clone();
-        let db_path = config.database_path()?.to_path_buf();
-        let db = Database::open(&db_path, config.execution.limits())?;
+        let db = open_database(&config)?;
         let schema = introspect(&db)?;
         if schema.tables.is_empty() {
             // Nothing could be generated, validated or evaluated over it.
             return Err(InputError::new(
-                &db_path,
-                "the database has no tables",
+                db.path(),
+                "the database has no tables (that this role may read)",
                 format!(
-                    "point database.path in {} at the SQLite file that holds your data",
+                    "point database.path (a SQLite file) or database.url (a PostgreSQL database) in {} at the database that holds your data",
                     config.source.display()
                 ),
             )

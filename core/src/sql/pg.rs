@@ -169,6 +169,15 @@ impl PgDatabase {
         limits: ExecLimits,
         refuse_writable: bool,
     ) -> Result<PgDatabase, ExecError> {
+        off_runtime(|| Self::connect_here(url, password_env, limits, refuse_writable))
+    }
+
+    fn connect_here(
+        url: &str,
+        password_env: Option<&str>,
+        limits: ExecLimits,
+        refuse_writable: bool,
+    ) -> Result<PgDatabase, ExecError> {
         let mut config: postgres::Config = url.parse().map_err(|e| ExecError::Open {
             path: redacted(url).into(),
             message: format!(
@@ -183,7 +192,7 @@ impl PgDatabase {
         }
         config.application_name("lode");
         config.connect_timeout(Duration::from_secs(10));
-        let db = PgDatabase {
+        let mut db = PgDatabase {
             display: display_of(&config),
             config,
             limits,
@@ -203,7 +212,7 @@ impl PgDatabase {
                     .into(),
             });
         }
-        let db = PgDatabase { can_write, ..db };
+        db.can_write = can_write;
         db.release(client);
         Ok(db)
     }
@@ -269,6 +278,15 @@ impl PgDatabase {
 
     /// Runs one read-only statement under `limits`; `cancel` stops it early.
     pub fn query_with(
+        &self,
+        sql: &str,
+        limits: ExecLimits,
+        cancel: Option<&CancelFlag>,
+    ) -> Result<QueryResult, ExecError> {
+        off_runtime(|| self.query_here(sql, limits, cancel))
+    }
+
+    fn query_here(
         &self,
         sql: &str,
         limits: ExecLimits,
@@ -356,10 +374,32 @@ impl PgDatabase {
 }
 
 /// The schemas the role may use, quoted, `public` first.
-const SEARCH_PATH: &str = "SELECT string_agg(quote_ident(nspname), ', ' ORDER BY nspname <> 'public', nspname)
+const SEARCH_PATH: &str =
+    "SELECT string_agg(quote_ident(nspname), ', ' ORDER BY nspname <> 'public', nspname)
     FROM pg_namespace
     WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%'
       AND has_schema_privilege(oid, 'USAGE')";
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+        off_runtime(move || drop(idle));
+    }
+}
+
+/// Runs `f` where the synchronous PostgreSQL client may block: on this thread, or on a
+/// thread of its own when this one drives a tokio runtime (the client runs a runtime of its
+/// own, and tokio refuses to start one inside another: generation and the TUI call the
+/// executor from async tasks).
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
 
 /// Whether the session's role could write: superuser, CREATE on the database or a schema,
 /// or a write privilege on any table.

@@ -268,14 +268,16 @@ fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
         ..db.limits()
     };
     let q = |sql: &str| db.query_with(sql, limits, None).map_err(err);
-    let tables = q("SELECT c.oid::int8, n.nspname, c.relname, obj_description(c.oid, 'pg_class'),
+    let tables = q(
+        "SELECT c.oid::int8, n.nspname, c.relname, obj_description(c.oid, 'pg_class'),
                count(*) OVER (PARTITION BY c.relname)
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
           AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
           AND has_table_privilege(c.oid, 'SELECT')
-        ORDER BY n.nspname <> 'public', n.nspname, c.relname")?;
+        ORDER BY n.nspname <> 'public', n.nspname, c.relname",
+    )?;
     let mut schema = Schema::default();
     for row in &tables.rows {
         let oid = int(&row[0]);
@@ -314,11 +316,9 @@ fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
                     name: col,
                     decl_type: text(&c[1]),
                     not_null: matches!(c[2], Value::Integer(1)),
-                    comment: Some(text(&c[3]))
-                        .filter(|c| !c.is_empty())
-                        .or_else(|| {
-                            (!enum_labels.is_empty()).then(|| format!("one of: {enum_labels}"))
-                        }),
+                    comment: Some(text(&c[3])).filter(|c| !c.is_empty()).or_else(|| {
+                        (!enum_labels.is_empty()).then(|| format!("one of: {enum_labels}"))
+                    }),
                     ..Column::default()
                 }
             })
@@ -342,7 +342,11 @@ fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
                 let (rn, rc) = (text(&f[1]), text(&f[2]));
                 foreign_keys.push(ForeignKey {
                     columns: Vec::new(),
-                    ref_table: if rn == "public" || rn == nsp { rc } else { format!("{rn}.{rc}") },
+                    ref_table: if rn == "public" || rn == nsp {
+                        rc
+                    } else {
+                        format!("{rn}.{rc}")
+                    },
                     ref_columns: Vec::new(),
                 });
                 last = Some(con);
@@ -385,7 +389,11 @@ fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
             let c = pg_ident(&column.name);
             let sample = format!("(SELECT {c} AS v FROM {ident} LIMIT {SAMPLE_SCAN_ROWS}) s");
             // Types without equality (json, xml, …) have no distinct count or samples.
-            if let Ok(d) = db.query_with(&format!("SELECT count(DISTINCT v) FROM {sample}"), limits, None) {
+            if let Ok(d) = db.query_with(
+                &format!("SELECT count(DISTINCT v) FROM {sample}"),
+                limits,
+                None,
+            ) {
                 column.distinct_count = d.rows.first().map_or(0, |r| int(&r[0]).max(0) as u64);
             }
             if let Ok(values) = db.query_with(
@@ -396,7 +404,11 @@ fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
                 limits,
                 None,
             ) {
-                column.samples = values.rows.into_iter().map(|mut r| r.swap_remove(0)).collect();
+                column.samples = values
+                    .rows
+                    .into_iter()
+                    .map(|mut r| r.swap_remove(0))
+                    .collect();
             }
             column.categorical = column.distinct_count > 0
                 && column.distinct_count <= CATEGORICAL_MAX_DISTINCT
