@@ -28,6 +28,69 @@ pub struct DemoArgs {
     /// Print the summary and exit instead of opening the TUI (it opens only on a terminal).
     #[arg(long)]
     pub no_tui: bool,
+    /// Run the demo on PostgreSQL: load the bakery into a new schema of this database
+    /// (postgres://user@host:port/db; the password from PGPASSWORD) and point the project
+    /// at it.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+    /// The schema the bakery is loaded into (replaced with --force only when lode made it).
+    #[arg(long, default_value = "lode_demo", requires = "postgres")]
+    pub pg_schema: String,
+}
+
+/// Loads the demo's bakery into a schema of the PostgreSQL database at `url` and points the
+/// project's config at it (the SQLite file stays beside it).
+fn to_postgres(args: &DemoArgs, url: &str, config_path: &std::path::Path) -> Result<()> {
+    let authority = url.split_once("://").map_or("", |(_, r)| r);
+    let authority = authority.split(['/', '?']).next().unwrap_or(authority);
+    if authority.rsplit_once('@').is_some_and(|(c, _)| c.contains(':')) {
+        anyhow::bail!(
+            "--postgres: the URL holds a password; give it without one and put the password in \
+             PGPASSWORD (config.yml never holds it)"
+        );
+    }
+    if !args
+        .pg_schema
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        || args.pg_schema.is_empty()
+    {
+        anyhow::bail!("--pg-schema: use lower-case letters, digits and _ only");
+    }
+    let text = std::fs::read_to_string(config_path)?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let target = format!(
+        "{url}{sep}options=-c%20search_path%3D{}",
+        args.pg_schema
+    );
+    if text.contains(&target) {
+        // This demo project was loaded into that schema already.
+        return Ok(());
+    }
+    let sqlite = args.dir.join("bakery.sqlite");
+    let started = std::time::Instant::now();
+    let loaded = lode_core::sql::pg::load_sqlite(url, None, &sqlite, &args.pg_schema, args.force)?;
+    let rows: u64 = loaded.tables.iter().map(|(_, n)| n).sum();
+    eprintln!(
+        "loaded the bakery into schema {} of {} ({} tables, {rows} rows, {:.1} s)",
+        args.pg_schema,
+        lode_core::sql::pg::redacted(url),
+        loaded.tables.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let replaced = text.replacen(
+        "  path: bakery.sqlite",
+        &format!("  url: '{target}'   # the bakery in PostgreSQL (bakery.sqlite is the same data)"),
+        1,
+    );
+    if replaced == text {
+        anyhow::bail!(
+            "{} has no `path: bakery.sqlite` line to point at PostgreSQL; regenerate it with --force",
+            config_path.display()
+        );
+    }
+    std::fs::write(config_path, replaced)?;
+    Ok(())
 }
 
 pub fn run(args: &DemoArgs, model: &ModelRequest) -> Result<i32> {
@@ -55,6 +118,9 @@ pub fn run(args: &DemoArgs, model: &ModelRequest) -> Result<i32> {
             started.elapsed().as_secs_f64() * 1000.0,
             rows.join(", ")
         );
+    }
+    if let Some(url) = &args.postgres {
+        to_postgres(args, url, &config_path)?;
     }
     if args.no_run {
         return Ok(0);

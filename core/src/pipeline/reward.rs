@@ -125,7 +125,7 @@ impl Score {
 }
 
 /// Where golds and databases come from.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Sources {
     /// Databases by id (a project's database under its file stem).
     pub databases: BTreeMap<String, PathBuf>,
@@ -135,6 +135,9 @@ pub struct Sources {
     pub default_db: Option<String>,
     /// Question id → (database id, gold SQL).
     pub questions: HashMap<String, (String, String)>,
+    /// Databases already open, by id (a project's PostgreSQL database): used as they are,
+    /// their content key read through them.
+    pub opened: BTreeMap<String, Arc<Database>>,
 }
 
 /// Gold results kept before the memo is emptied, and the cells they may hold in all (a
@@ -186,7 +189,13 @@ impl Scorer {
 
     /// Database ids known without a folder scan (a project's, those opened so far).
     pub fn database_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.sources.databases.keys().cloned().collect();
+        let mut ids: Vec<String> = self
+            .sources
+            .databases
+            .keys()
+            .chain(self.sources.opened.keys())
+            .cloned()
+            .collect();
         ids.extend(
             self.held
                 .lock()
@@ -221,6 +230,13 @@ impl Scorer {
     /// Database `id` as it is now: the key gold results are remembered under
     /// (`id@snapshot`) and the opened database.
     pub fn database(&self, id: &str) -> Result<(String, Arc<Database>), ItemError> {
+        if let Some(db) = self.sources.opened.get(id) {
+            let key = db.content_key().map_err(|e| ItemError {
+                kind: "unknown_database",
+                message: e.to_string(),
+            })?;
+            return Ok((format!("{id}@{key}"), Arc::clone(db)));
+        }
         let path = self.path_of(id).ok_or_else(|| ItemError {
             kind: "unknown_database",
             message: match &self.sources.db_dir {
@@ -516,8 +532,18 @@ pub fn project_sources(
             questions.insert(format!("pair:{}", p.id), (id.clone(), p.sql));
         }
     }
+    let postgres = project.db.postgres().is_some();
     Ok(Sources {
-        databases: BTreeMap::from([(id.clone(), path)]),
+        databases: if postgres {
+            BTreeMap::new()
+        } else {
+            BTreeMap::from([(id.clone(), path)])
+        },
+        opened: if postgres {
+            BTreeMap::from([(id.clone(), Arc::clone(&project.db))])
+        } else {
+            BTreeMap::new()
+        },
         db_dir: None,
         default_db: Some(id),
         questions,
@@ -567,7 +593,7 @@ mod tests {
                     "SELECT name FROM item WHERE price > 2.5".to_string(),
                 ),
             )]),
-            db_dir: None,
+            ..Sources::default()
         };
         (dir, Scorer::new(sources, ExecLimits::default(), 2))
     }

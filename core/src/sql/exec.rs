@@ -310,6 +310,38 @@ impl Database {
         }
     }
 
+    /// What identifies the database's contents now: for a SQLite file its
+    /// [`snapshot_id`](super::snapshot_id) (a content hash); for PostgreSQL a hash of the
+    /// server's write counters for the user tables (rows inserted, updated and deleted, as the
+    /// statistics collector reports them, a moment after each write), which changes when the
+    /// data does.
+    pub fn content_key(&self) -> Result<String, ExecError> {
+        match &self.postgres {
+            None => super::snapshot_id(&self.path).map_err(|e| ExecError::Open {
+                path: self.path.clone(),
+                message: e.to_string(),
+            }),
+            Some(pg) => {
+                let r = pg.query_with(
+                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::text || '/' || \
+                     count(*)::text FROM pg_stat_user_tables",
+                    self.limits,
+                    None,
+                )?;
+                let counters = r
+                    .rows
+                    .first()
+                    .and_then(|row| row.first())
+                    .map(Value::display)
+                    .unwrap_or_default();
+                Ok(format!(
+                    "{:016x}",
+                    crate::synth::hash_str(&format!("{}|{counters}", pg.display()))
+                ))
+            }
+        }
+    }
+
     /// The PostgreSQL target, when this is one.
     pub fn postgres(&self) -> Option<&super::pg::PgDatabase> {
         self.postgres.as_deref()

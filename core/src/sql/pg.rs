@@ -253,7 +253,12 @@ impl PgDatabase {
             .query_one(SEARCH_PATH, &[])
             .and_then(|r| r.try_get(0))
             .map_err(|e| self.open_error(&e))?;
-        if let Some(path) = path.filter(|p| !p.is_empty()) {
+        // A URL that sets its own search path (`options=-c search_path=…`) keeps it.
+        let own_path = self
+            .config
+            .get_options()
+            .is_some_and(|o| o.contains("search_path"));
+        if let Some(path) = path.filter(|p| !p.is_empty() && !own_path) {
             client
                 .batch_execute(&format!("SET search_path = {path}"))
                 .map_err(|e| self.open_error(&e))?;
@@ -816,4 +821,216 @@ mod tests {
             "postgres://u:***@h/db"
         );
     }
+}
+
+/// What [`load_sqlite`] copied.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Loaded {
+    /// (table, rows) in copy order.
+    pub tables: Vec<(String, u64)>,
+}
+
+/// The comment that marks a schema as lode's own (only such a schema is ever replaced).
+const OWN_SCHEMA: &str = "made by lode demo --postgres";
+
+/// Copies every table of the SQLite file `source` into the new schema `schema` of the
+/// PostgreSQL database at `url` (the one thing lode writes to a server: the demo's own
+/// schema, for `lode demo --postgres`). Column types follow their SQLite affinity
+/// (`INTEGER` → `bigint`, `REAL` → `double precision`, anything else `text`), with primary
+/// and foreign keys. An existing schema of that name is replaced only when `replace` is set
+/// and it carries lode's mark; any other is left alone with an error.
+pub fn load_sqlite(
+    url: &str,
+    password_env: Option<&str>,
+    source: &std::path::Path,
+    schema: &str,
+    replace: bool,
+) -> Result<Loaded, ExecError> {
+    off_runtime(|| load_sqlite_here(url, password_env, source, schema, replace))
+}
+
+fn load_sqlite_here(
+    url: &str,
+    password_env: Option<&str>,
+    source: &std::path::Path,
+    schema: &str,
+    replace: bool,
+) -> Result<Loaded, ExecError> {
+    let fail = |message: String| ExecError::Open {
+        path: redacted(url).into(),
+        message,
+    };
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e| fail(format!("not a PostgreSQL URL ({e})")))?;
+    if config.get_password().is_none()
+        && let Ok(p) = std::env::var(password_env.unwrap_or("PGPASSWORD"))
+    {
+        config.password(p);
+    }
+    let mut client = config.connect(NoTls).map_err(|e| fail(pg_message(&e)))?;
+    let pg = |e: postgres::Error| fail(pg_message(&e));
+    let existing: Option<Option<String>> = client
+        .query_opt(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1",
+            &[&schema],
+        )
+        .map_err(pg)?
+        .map(|r| r.get(0));
+    let quoted = crate::sql::schema::pg_ident(schema);
+    match existing {
+        None => {}
+        Some(Some(mark)) if mark == OWN_SCHEMA && replace => {
+            client
+                .batch_execute(&format!("DROP SCHEMA {quoted} CASCADE"))
+                .map_err(pg)?;
+        }
+        Some(Some(mark)) if mark == OWN_SCHEMA => {
+            return Err(fail(format!(
+                "schema {schema} already holds a demo; pass --force to replace it"
+            )));
+        }
+        Some(_) => {
+            return Err(fail(format!(
+                "schema {schema} exists and is not lode's; choose another with --pg-schema"
+            )));
+        }
+    }
+    let lite = rusqlite::Connection::open_with_flags(
+        source,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?;
+    let lite_err = |e: rusqlite::Error| fail(format!("cannot read {}: {e}", source.display()));
+    let tables: Vec<String> = lite
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(lite_err)?;
+    let mut tx = client.transaction().map_err(pg)?;
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA {quoted}; COMMENT ON SCHEMA {quoted} IS '{OWN_SCHEMA}'"
+    ))
+    .map_err(pg)?;
+    let mut loaded = Loaded::default();
+    let mut foreign = Vec::new();
+    for table in &tables {
+        let lit = Value::Text(table.clone()).sql_literal();
+        let cols: Vec<(String, String, bool, i64)> = lite
+            .prepare(&format!(
+                "SELECT name, type, \"notnull\", pk FROM pragma_table_info({lit}) ORDER BY cid"
+            ))
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?)))?
+                    .collect()
+            })
+            .map_err(lite_err)?;
+        let kinds: Vec<&str> = cols
+            .iter()
+            .map(|(_, t, _, _)| {
+                let t = t.to_ascii_uppercase();
+                if t.contains("INT") {
+                    "bigint"
+                } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") {
+                    "double precision"
+                } else {
+                    "text"
+                }
+            })
+            .collect();
+        let mut defs: Vec<String> = cols
+            .iter()
+            .zip(&kinds)
+            .map(|((name, _, not_null, _), kind)| {
+                format!(
+                    "{} {kind}{}",
+                    crate::sql::schema::pg_ident(name),
+                    if *not_null { " NOT NULL" } else { "" }
+                )
+            })
+            .collect();
+        let mut pk: Vec<(i64, &String)> = cols
+            .iter()
+            .filter(|c| c.3 > 0)
+            .map(|c| (c.3, &c.0))
+            .collect();
+        pk.sort();
+        if !pk.is_empty() {
+            let names: Vec<String> = pk.iter().map(|(_, n)| crate::sql::schema::pg_ident(n)).collect();
+            defs.push(format!("PRIMARY KEY ({})", names.join(", ")));
+        }
+        let target = format!("{quoted}.{}", crate::sql::schema::pg_ident(table));
+        tx.batch_execute(&format!("CREATE TABLE {target} ({})", defs.join(", ")))
+            .map_err(pg)?;
+        let fks: Vec<(i64, String, String, String)> = lite
+            .prepare(&format!(
+                "SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list({lit}) ORDER BY id, seq"
+            ))
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<String>>(3)?.unwrap_or_default())))?
+                    .collect()
+            })
+            .map_err(lite_err)?;
+        for (_, parent, from, to) in fks {
+            foreign.push(format!(
+                "ALTER TABLE {target} ADD FOREIGN KEY ({}) REFERENCES {quoted}.{}{}",
+                crate::sql::schema::pg_ident(&from),
+                crate::sql::schema::pg_ident(&parent),
+                if to.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", crate::sql::schema::pg_ident(&to))
+                }
+            ));
+        }
+        let names: Vec<String> = cols.iter().map(|c| crate::sql::schema::pg_ident(&c.0)).collect();
+        let params: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+        let insert = tx
+            .prepare(&format!(
+                "INSERT INTO {target} ({}) VALUES ({})",
+                names.join(", "),
+                params.join(", ")
+            ))
+            .map_err(pg)?;
+        let mut stmt = lite
+            .prepare(&format!("SELECT * FROM {}", crate::sql::schema::quote_ident(table)))
+            .map_err(lite_err)?;
+        let mut rows = stmt.query([]).map_err(lite_err)?;
+        let mut n = 0u64;
+        while let Some(row) = rows.next().map_err(lite_err)? {
+            let mut values: Vec<Box<dyn postgres::types::ToSql + Sync>> = Vec::with_capacity(kinds.len());
+            for (i, kind) in kinds.iter().enumerate() {
+                use rusqlite::types::ValueRef;
+                let cell = row.get_ref(i).map_err(lite_err)?;
+                values.push(match (*kind, cell) {
+                    (_, ValueRef::Null) => match *kind {
+                        "bigint" => Box::new(None::<i64>),
+                        "double precision" => Box::new(None::<f64>),
+                        _ => Box::new(None::<String>),
+                    },
+                    ("bigint", ValueRef::Integer(v)) => Box::new(v),
+                    ("double precision", ValueRef::Integer(v)) => Box::new(v as f64),
+                    ("double precision", ValueRef::Real(v)) => Box::new(v),
+                    ("text", ValueRef::Text(t)) => Box::new(String::from_utf8_lossy(t).into_owned()),
+                    ("text", ValueRef::Integer(v)) => Box::new(v.to_string()),
+                    ("text", ValueRef::Real(v)) => Box::new(v.to_string()),
+                    (k, other) => {
+                        return Err(fail(format!(
+                            "{table}: a {:?} value in a {k} column cannot be copied",
+                            other.data_type()
+                        )));
+                    }
+                });
+            }
+            let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                values.iter().map(|b| b.as_ref()).collect();
+            tx.execute(&insert, &refs).map_err(pg)?;
+            n += 1;
+        }
+        loaded.tables.push((table.clone(), n));
+    }
+    for fk in foreign {
+        tx.batch_execute(&fk).map_err(pg)?;
+    }
+    tx.commit().map_err(pg)?;
+    Ok(loaded)
 }

@@ -157,11 +157,8 @@ pub struct TaskSet {
 /// The database's id and snapshot (see [`RlTask::db_id`], [`RlTask::db_snapshot`]).
 pub fn database_identity(project: &Project) -> Result<(String, String), RlError> {
     let path = project.db.path();
-    let db_id = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let snapshot = crate::sql::snapshot_id(path).map_err(|e| RlError::Snapshot {
+    let db_id = crate::pipeline::reward::db_id_of(path);
+    let snapshot = project.db.content_key().map_err(|e| RlError::Snapshot {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
