@@ -43,7 +43,10 @@ pub struct DemoArgs {
 fn to_postgres(args: &DemoArgs, url: &str, config_path: &std::path::Path) -> Result<()> {
     let authority = url.split_once("://").map_or("", |(_, r)| r);
     let authority = authority.split(['/', '?']).next().unwrap_or(authority);
-    if authority.rsplit_once('@').is_some_and(|(c, _)| c.contains(':')) {
+    if authority
+        .rsplit_once('@')
+        .is_some_and(|(c, _)| c.contains(':'))
+    {
         anyhow::bail!(
             "--postgres: the URL holds a password; give it without one and put the password in \
              PGPASSWORD (config.yml never holds it)"
@@ -59,10 +62,7 @@ fn to_postgres(args: &DemoArgs, url: &str, config_path: &std::path::Path) -> Res
     }
     let text = std::fs::read_to_string(config_path)?;
     let sep = if url.contains('?') { '&' } else { '?' };
-    let target = format!(
-        "{url}{sep}options=-c%20search_path%3D{}",
-        args.pg_schema
-    );
+    let target = format!("{url}{sep}options=-c%20search_path%3D{}", args.pg_schema);
     if text.contains(&target) {
         // This demo project was loaded into that schema already.
         return Ok(());

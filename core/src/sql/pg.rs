@@ -78,10 +78,23 @@ const DENIED_FUNCTIONS: &[&str] = &[
     "pg_try_advisory_lock",
     "pg_logical_emit_message",
     "pg_import_system_collations",
+    // These run a query given as text, where the check above cannot see.
+    "ts_stat",
+    "ts_rewrite",
     "query_to_xml",
+    "query_to_xmlschema",
     "query_to_xml_and_xmlschema",
     "table_to_xml",
+    "table_to_xmlschema",
+    "table_to_xml_and_xmlschema",
+    "schema_to_xml",
+    "schema_to_xmlschema",
+    "schema_to_xml_and_xmlschema",
+    "database_to_xml",
+    "database_to_xmlschema",
+    "database_to_xml_and_xmlschema",
     "cursor_to_xml",
+    "cursor_to_xmlschema",
     "txid_current",
     "pg_current_xact_id",
 ];
@@ -444,6 +457,36 @@ fn run(client: &mut Client, sql: &str, limits: ExecLimits) -> Result<Stepped, Fa
         ms.saturating_add(5_000).min(i32::MAX as u128)
     ))?;
     let stmt = tx.prepare(sql)?;
+    // Columns of types whose binary form lode does not read (interval, money, inet, …) are
+    // asked for as their text: the query is wrapped, its columns renamed by position and
+    // written out, keeping their names and its row order.
+    let stmt = if stmt.columns().iter().all(|c| decodable(c.type_())) {
+        stmt
+    } else {
+        let n = stmt.columns().len();
+        let select: Vec<String> = stmt
+            .columns()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let name = format!("\"{}\"", c.name().replace('"', "\"\""));
+                if decodable(c.type_()) {
+                    format!("lode_c{} AS {name}", i + 1)
+                } else {
+                    // format('%s') writes the value as the type's output function does
+                    // (`10.0.0.1`, where a cast to text gives `10.0.0.1/32`).
+                    let c = format!("lode_c{}", i + 1);
+                    format!("CASE WHEN {c} IS NULL THEN NULL ELSE format('%s', {c}) END AS {name}")
+                }
+            })
+            .collect();
+        let aliases: Vec<String> = (1..=n).map(|i| format!("lode_c{i}")).collect();
+        tx.prepare(&format!(
+            "SELECT {} FROM ({sql}) AS lode_q({})",
+            select.join(", "),
+            aliases.join(", ")
+        ))?
+    };
     let columns: Vec<String> = stmt
         .columns()
         .iter()
@@ -460,10 +503,11 @@ fn run(client: &mut Client, sql: &str, limits: ExecLimits) -> Result<Stepped, Fa
     let mut truncated_cells = 0usize;
     let mut kept = 0usize;
     {
-        let mut it = tx.query_raw(
-            &stmt,
-            std::iter::empty::<&(dyn postgres::types::ToSql + Sync)>(),
-        )?;
+        // Through a portal that hands over at most one row past the cap: the server never
+        // produces the rest, and the rollback does not wait behind it.
+        let portal = tx.bind(&stmt, &[])?;
+        let fetch = i32::try_from(limits.max_rows.saturating_add(1)).unwrap_or(i32::MAX);
+        let mut it = tx.query_portal_raw(&portal, fetch)?;
         use fallible_iterator::FallibleIterator;
         while let Some(row) = it.next()? {
             if rows.len() >= limits.max_rows {
@@ -557,6 +601,41 @@ pub fn redacted(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+/// Whether [`decode`] reads this type's binary form (else the column is asked for as text).
+fn decodable(ty: &Type) -> bool {
+    match ty.kind() {
+        postgres::types::Kind::Enum(_) => true,
+        postgres::types::Kind::Array(element) => decodable(element),
+        postgres::types::Kind::Domain(base) => decodable(base),
+        _ => matches!(
+            *ty,
+            Type::BOOL
+                | Type::INT2
+                | Type::INT4
+                | Type::INT8
+                | Type::OID
+                | Type::FLOAT4
+                | Type::FLOAT8
+                | Type::NUMERIC
+                | Type::DATE
+                | Type::TIMESTAMP
+                | Type::TIMESTAMPTZ
+                | Type::TIME
+                | Type::UUID
+                | Type::JSON
+                | Type::JSONB
+                | Type::BYTEA
+                | Type::TEXT
+                | Type::VARCHAR
+                | Type::BPCHAR
+                | Type::NAME
+                | Type::CHAR
+                | Type::UNKNOWN
+                | Type::XML
+        ),
     }
 }
 
@@ -896,11 +975,9 @@ fn load_sqlite_here(
             )));
         }
     }
-    let lite = rusqlite::Connection::open_with_flags(
-        source,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?;
+    let lite =
+        rusqlite::Connection::open_with_flags(source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| fail(format!("cannot read {}: {e}", source.display())))?;
     let lite_err = |e: rusqlite::Error| fail(format!("cannot read {}: {e}", source.display()));
     let tables: Vec<String> = lite
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")
@@ -920,8 +997,10 @@ fn load_sqlite_here(
                 "SELECT name, type, \"notnull\", pk FROM pragma_table_info({lit}) ORDER BY cid"
             ))
             .and_then(|mut s| {
-                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?)))?
-                    .collect()
+                s.query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?))
+                })?
+                .collect()
             })
             .map_err(lite_err)?;
         let kinds: Vec<&str> = cols
@@ -955,7 +1034,10 @@ fn load_sqlite_here(
             .collect();
         pk.sort();
         if !pk.is_empty() {
-            let names: Vec<String> = pk.iter().map(|(_, n)| crate::sql::schema::pg_ident(n)).collect();
+            let names: Vec<String> = pk
+                .iter()
+                .map(|(_, n)| crate::sql::schema::pg_ident(n))
+                .collect();
             defs.push(format!("PRIMARY KEY ({})", names.join(", ")));
         }
         let target = format!("{quoted}.{}", crate::sql::schema::pg_ident(table));
@@ -982,7 +1064,10 @@ fn load_sqlite_here(
                 }
             ));
         }
-        let names: Vec<String> = cols.iter().map(|c| crate::sql::schema::pg_ident(&c.0)).collect();
+        let names: Vec<String> = cols
+            .iter()
+            .map(|c| crate::sql::schema::pg_ident(&c.0))
+            .collect();
         let params: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
         let insert = tx
             .prepare(&format!(
@@ -992,12 +1077,16 @@ fn load_sqlite_here(
             ))
             .map_err(pg)?;
         let mut stmt = lite
-            .prepare(&format!("SELECT * FROM {}", crate::sql::schema::quote_ident(table)))
+            .prepare(&format!(
+                "SELECT * FROM {}",
+                crate::sql::schema::quote_ident(table)
+            ))
             .map_err(lite_err)?;
         let mut rows = stmt.query([]).map_err(lite_err)?;
         let mut n = 0u64;
         while let Some(row) = rows.next().map_err(lite_err)? {
-            let mut values: Vec<Box<dyn postgres::types::ToSql + Sync>> = Vec::with_capacity(kinds.len());
+            let mut values: Vec<Box<dyn postgres::types::ToSql + Sync>> =
+                Vec::with_capacity(kinds.len());
             for (i, kind) in kinds.iter().enumerate() {
                 use rusqlite::types::ValueRef;
                 let cell = row.get_ref(i).map_err(lite_err)?;
@@ -1010,7 +1099,9 @@ fn load_sqlite_here(
                     ("bigint", ValueRef::Integer(v)) => Box::new(v),
                     ("double precision", ValueRef::Integer(v)) => Box::new(v as f64),
                     ("double precision", ValueRef::Real(v)) => Box::new(v),
-                    ("text", ValueRef::Text(t)) => Box::new(String::from_utf8_lossy(t).into_owned()),
+                    ("text", ValueRef::Text(t)) => {
+                        Box::new(String::from_utf8_lossy(t).into_owned())
+                    }
                     ("text", ValueRef::Integer(v)) => Box::new(v.to_string()),
                     ("text", ValueRef::Real(v)) => Box::new(v.to_string()),
                     (k, other) => {

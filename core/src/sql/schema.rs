@@ -278,15 +278,29 @@ fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
           AND has_table_privilege(c.oid, 'SELECT')
         ORDER BY n.nspname <> 'public', n.nspname, c.relname",
     )?;
+    // Each table's name as the schema lists it: bare, or `schema.table` outside `public`
+    // when another schema has a table of that name.
+    let names: std::collections::HashMap<(String, String), String> = tables
+        .rows
+        .iter()
+        .map(|row| {
+            let (nsp, rel) = (text(&row[1]), text(&row[2]));
+            let name = if int(&row[4]) > 1 && nsp != "public" {
+                format!("{nsp}.{rel}")
+            } else {
+                rel.clone()
+            };
+            ((nsp, rel), name)
+        })
+        .collect();
     let mut schema = Schema::default();
     for row in &tables.rows {
         let oid = int(&row[0]);
         let (nsp, rel) = (text(&row[1]), text(&row[2]));
-        let name = if int(&row[4]) > 1 && nsp != "public" {
-            format!("{nsp}.{rel}")
-        } else {
-            rel.clone()
-        };
+        let name = names
+            .get(&(nsp.clone(), rel.clone()))
+            .cloned()
+            .unwrap_or_else(|| rel.clone());
         let ident = format!("{}.{}", pg_ident(&nsp), pg_ident(&rel));
         let comment = Some(text(&row[3])).filter(|c| !c.is_empty());
         let cols = q(&format!(
@@ -342,11 +356,16 @@ fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
                 let (rn, rc) = (text(&f[1]), text(&f[2]));
                 foreign_keys.push(ForeignKey {
                     columns: Vec::new(),
-                    ref_table: if rn == "public" || rn == nsp {
-                        rc
-                    } else {
-                        format!("{rn}.{rc}")
-                    },
+                    ref_table: names
+                        .get(&(rn.clone(), rc.clone()))
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            if rn == "public" {
+                                rc
+                            } else {
+                                format!("{rn}.{rc}")
+                            }
+                        }),
                     ref_columns: Vec::new(),
                 });
                 last = Some(con);
@@ -429,21 +448,10 @@ fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
     Ok(schema)
 }
 
-/// Quotes an identifier for PostgreSQL when it needs it (mixed case, reserved-looking or
-/// unusual characters), as `quote_ident` does.
+/// Quotes an identifier for PostgreSQL.
 pub fn pg_ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
+    // Always quoted: a bare `user` or `order` is a keyword, not the column.
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 impl Schema {
