@@ -12,6 +12,20 @@ use crate::sql::schema::Schema;
 pub const SYSTEM: &str = "You are an expert SQLite analyst. Answer the question with one \
                           read-only SQLite query.";
 
+/// The system message for a PostgreSQL database.
+pub const SYSTEM_POSTGRES: &str = "You are an expert PostgreSQL analyst. Answer the question \
+                                   with one read-only PostgreSQL query.";
+
+/// The system message for the schema's dialect (training exports and inference both use
+/// this, so a tuned model is asked in the dialect it was taught).
+pub fn system_prompt(schema: &Schema) -> &'static str {
+    if schema.dialect == "postgresql" {
+        SYSTEM_POSTGRES
+    } else {
+        SYSTEM
+    }
+}
+
 /// The user message of the text-to-SQL prompt: schema, glossary, question. Training exports
 /// use exactly this text, so a tuned model is asked the way it was taught.
 pub fn question_prompt(schema: &Schema, glossary: &[GlossaryEntry], question: &str) -> String {
@@ -32,7 +46,7 @@ pub fn question_request(schema: &Schema, glossary: &[GlossaryEntry], question: &
     LlmRequest::new(
         "eval",
         vec![
-            Message::system(SYSTEM),
+            Message::system(system_prompt(schema)),
             Message::user(question_prompt(schema, glossary, question)),
         ],
     )

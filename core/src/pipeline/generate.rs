@@ -84,7 +84,7 @@ pub fn generator_specs(project: &Project) -> Result<Vec<GeneratorSpec>, Generate
         let pairs: Vec<(&str, &str)> = fields.iter().map(|f| (f.as_str(), "str")).collect();
         out.push(GeneratorSpec {
             name: name.to_string(),
-            template: prompts::load(name, &g.prompts)?,
+            template: prompts::load_in(name, &g.prompts, &project.schema.dialect)?,
             output: OutputSchema::new(name, &pairs),
             fan_out: fields.clone(),
             calls,
@@ -557,7 +557,12 @@ fn make_ctx(
         .validators
         .iter()
         .filter(|v| v.kind == "llm")
-        .map(|v| Ok((v.clone(), prompts::load("llm_validator", &g.prompts)?)))
+        .map(|v| {
+            Ok((
+                v.clone(),
+                prompts::load_in("llm_validator", &g.prompts, &project.schema.dialect)?,
+            ))
+        })
         .collect::<Result<Vec<_>, PromptError>>()?;
     // The offline rules backend answers lode's own tasks, not a validator's free-form prompt:
     // asking it for every pair only fills the call log with failures. Said once, skipped.
@@ -632,8 +637,8 @@ fn make_ctx(
                     .map(|p| (p.question.as_str(), p.sql.as_str())),
             )
         }),
-        sql_template: prompts::load("schema_to_sql", &g.prompts)?,
-        debug_template: prompts::load("debugger", &g.prompts)?,
+        sql_template: prompts::load_in("schema_to_sql", &g.prompts, &project.schema.dialect)?,
+        debug_template: prompts::load_in("debugger", &g.prompts, &project.schema.dialect)?,
         existing,
         stats: Mutex::new(BTreeMap::new()),
         done: AtomicUsize::new(0),
@@ -1130,7 +1135,7 @@ async fn sql_first_call(ctx: &Ctx, level: &str, k: usize) {
     if ctx.existing.contains(&origin) {
         return;
     }
-    let g = match prompts::load("sql_first", &BTreeMap::new()) {
+    let g = match prompts::load_in("sql_first", &BTreeMap::new(), &ctx.schema.dialect) {
         Ok(t) => t,
         Err(e) => return ctx.prompt_failed("sql_first", &e),
     };

@@ -99,6 +99,20 @@ pub struct Template {
     pub text: String,
 }
 
+/// [`load`], written for the target's SQL dialect: a PostgreSQL project's prompts ask for
+/// PostgreSQL where the built-ins say SQLite.
+pub fn load_in(
+    name: &str,
+    overrides: &BTreeMap<String, PathBuf>,
+    dialect: &str,
+) -> Result<Template, PromptError> {
+    let mut t = load(name, overrides)?;
+    if dialect == "postgresql" {
+        t.text = t.text.replace("SQLite", "PostgreSQL");
+    }
+    Ok(t)
+}
+
 /// The template `name`: the file configured for it, else the built-in.
 pub fn load(name: &str, overrides: &BTreeMap<String, PathBuf>) -> Result<Template, PromptError> {
     let builtin = BUILTINS.iter().find(|b| b.name == name);

@@ -7,6 +7,9 @@ use crate::sql::{Database, ExecError, ExecLimits, Value};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Schema {
     pub tables: Vec<Table>,
+    /// The SQL dialect of the database: empty for SQLite, `postgresql` for PostgreSQL.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dialect: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -293,7 +296,10 @@ fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
             ((nsp, rel), name)
         })
         .collect();
-    let mut schema = Schema::default();
+    let mut schema = Schema {
+        dialect: "postgresql".into(),
+        ..Schema::default()
+    };
     for row in &tables.rows {
         let oid = int(&row[0]);
         let (nsp, rel) = (text(&row[1]), text(&row[2]));

@@ -1129,6 +1129,7 @@ mod tests {
                 table("concert", &["concert_ID", "concert_Name", "Theme", "Year"]),
                 table("singer_in_concert", &["concert_ID", "Singer_ID"]),
             ],
+            ..Default::default()
         }
     }
 

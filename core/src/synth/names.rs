@@ -489,6 +489,7 @@ mod tests {
                     ..Default::default()
                 },
             ],
+            ..Default::default()
         };
         let glossary = vec![GlossaryEntry {
             term: "hs".into(),

@@ -9,7 +9,7 @@ use serde_json::{Value as Json, json};
 
 use crate::llm::Message;
 use crate::project::Project;
-use crate::sqlprompt::{SYSTEM, question_prompt};
+use crate::sqlprompt::{question_prompt, system_prompt};
 use crate::store::{PairFilter, PairStatus, Store, StoreError};
 
 /// One training example.
@@ -103,7 +103,7 @@ pub fn build(
 /// The messages of one example: system, user (schema, glossary, question), assistant (SQL).
 pub fn messages(project: &Project, e: &Example) -> Vec<Message> {
     vec![
-        Message::system(SYSTEM),
+        Message::system(system_prompt(&project.schema)),
         Message::user(question_prompt(
             &project.schema,
             &project.glossary,
@@ -156,7 +156,7 @@ pub fn openai_batch(project: &Project, model: &str) -> String {
         let body = json!({
             "model": model,
             "messages": [
-                {"role": "system", "content": SYSTEM},
+                {"role": "system", "content": system_prompt(&project.schema)},
                 {"role": "user", "content": question_prompt(&project.schema, &project.glossary, &q.question)},
             ],
             "temperature": 0,

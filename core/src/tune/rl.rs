@@ -14,7 +14,7 @@ use crate::llm::Message;
 use crate::pipeline::validate::fingerprint;
 use crate::project::Project;
 use crate::project::inputs::normalize_question;
-use crate::sqlprompt::{SYSTEM, question_prompt};
+use crate::sqlprompt::{question_prompt, system_prompt};
 use crate::store::{Pair, PairFilter, PairStatus, ReviewAction, Store, StoreError};
 
 /// How a reward compares a prediction with the gold: lode's executor and comparator (what
@@ -113,7 +113,7 @@ impl PreferenceFlavour {
 /// The prompt `lode eval` asks a question with: the system and the user message.
 pub fn prompt_messages(project: &Project, question: &str) -> Vec<Message> {
     vec![
-        Message::system(SYSTEM),
+        Message::system(system_prompt(&project.schema)),
         Message::user(question_prompt(
             &project.schema,
             &project.glossary,
@@ -559,7 +559,10 @@ mod tests {
             pair_id: 7,
             question_id: "pair:7".into(),
             question: "How many?".into(),
-            messages: vec![Message::system(SYSTEM), Message::user("Q")],
+            messages: vec![
+                Message::system(crate::sqlprompt::SYSTEM),
+                Message::user("Q"),
+            ],
             db_id: "bakery".into(),
             db_snapshot: "0123456789abcdef".into(),
             gold_sql: "SELECT 1".into(),
