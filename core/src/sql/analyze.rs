@@ -372,8 +372,13 @@ pub fn parse_query(sql: &str) -> Result<Query, AnalyzeError> {
     if sql.trim().trim_end_matches(';').trim().is_empty() {
         return Err(AnalyzeError::Empty);
     }
-    let mut statements =
-        Parser::parse_sql(&SQLiteDialect {}, sql).map_err(|e| AnalyzeError::Parse {
+    // SQLite's grammar first; a query SQLite's cannot read is tried with PostgreSQL's (`::`
+    // casts, ILIKE, DISTINCT ON, …), so a PostgreSQL project's SQL is analysed too.
+    let mut statements = Parser::parse_sql(&SQLiteDialect {}, sql)
+        .or_else(|e| {
+            Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, sql).map_err(|_| e)
+        })
+        .map_err(|e| AnalyzeError::Parse {
             message: e
                 .to_string()
                 .trim_start_matches("sql parser error: ")
@@ -1750,6 +1755,15 @@ mod tests {
 
     fn a(sql: &str) -> Analysis {
         analyze(sql, None).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    #[test]
+    fn postgresql_queries_are_analysed_too() {
+        let q = "SELECT DISTINCT ON (city) name, price::numeric FROM shop \
+                 WHERE name ILIKE 'a%' ORDER BY city, price DESC";
+        let a = analyze(q, None).expect("parsed with PostgreSQL grammar");
+        assert!(a.tables.iter().any(|t| t == "shop"), "{:?}", a.tables);
+        assert!(hardness(q).is_ok());
     }
 
     #[test]
