@@ -654,6 +654,15 @@ fn introspect_reads_every_schema_with_keys_comments_and_enums() {
     pg.psql(SCHEMA_SQL).unwrap();
     let db = Database::connect_url(pg.url(), None, ExecLimits::default(), false).unwrap();
     let schema = introspect(&db).unwrap();
+    // The prompt's schema carries the comments and the enum's labels as hints.
+    let prompt = schema.to_annotated_sql();
+    assert!(
+        prompt.contains("-- People who buy\nCREATE TABLE customers"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("Home city"), "{prompt}");
+    assert!(prompt.contains("one of: new, paid, shipped"), "{prompt}");
+    assert_eq!(schema.dialect, "postgresql");
     let names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
     let mut sorted = names.clone();
     sorted.sort();

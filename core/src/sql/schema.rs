@@ -110,6 +110,11 @@ pub struct IntrospectError {
     pub source: ExecError,
 }
 
+/// A comment's text on one line, as a prompt shows it.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Quotes an identifier for SQLite.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -527,6 +532,12 @@ impl Schema {
                         };
                         def.push_str(&format!(" -- {label}: {}", shown.join(", ")));
                     }
+                    // The database's own description of the column (PostgreSQL COMMENT ON,
+                    // an enum's labels): a hint of what it means.
+                    if let Some(note) = &c.comment {
+                        let sep = if def.contains(" -- ") { "; " } else { " -- " };
+                        def.push_str(&format!("{sep}{}", one_line(note)));
+                    }
                     lines.push(def);
                 }
                 if t.primary_key.len() > 1 {
@@ -537,8 +548,13 @@ impl Schema {
                 } else {
                     String::new()
                 };
+                let about = t
+                    .comment
+                    .as_ref()
+                    .map(|c| format!("-- {}\n", one_line(c)))
+                    .unwrap_or_default();
                 format!(
-                    "CREATE TABLE {} ( -- {} rows{sampled}\n{}\n);",
+                    "{about}CREATE TABLE {} ( -- {} rows{sampled}\n{}\n);",
                     t.name,
                     t.row_count,
                     lines.join("\n")
