@@ -262,9 +262,10 @@ pub fn introspect(db: &Database) -> Result<Schema, IntrospectError> {
 }
 
 /// The schema of a PostgreSQL database from `pg_catalog`, through the PostgreSQL executor:
-/// every table and view the role may read in every schema but the system ones (a table
-/// outside `public` is named `schema.table` when its bare name is taken by another), keys,
-/// foreign keys, indexes, row counts, samples, comments, and an enum's labels.
+/// every table and view the role may read in the schemas on the search path, which holds
+/// every schema the role may use unless the URL sets it (a table outside `public` is named
+/// `schema.table` when its bare name is taken by another), keys, foreign keys, indexes, row
+/// counts, samples, comments, and an enum's labels.
 fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
     let err = |source| IntrospectError {
         path: db.path().to_path_buf(),
@@ -281,8 +282,8 @@ fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
                count(*) OVER (PARTITION BY c.relname)
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+          AND n.nspname = ANY (current_schemas(false))
           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
           AND has_table_privilege(c.oid, 'SELECT')
         ORDER BY n.nspname <> 'public', n.nspname, c.relname",
     )?;

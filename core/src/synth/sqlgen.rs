@@ -193,6 +193,23 @@ impl<'a> Synth<'a> {
     fn cname(&self, col: Col) -> String {
         qi(&self.schema.tables[col.t].columns[col.c].name)
     }
+    /// The year of a date column, in the database's dialect: SQLite's `strftime`; on
+    /// PostgreSQL `to_char` for a date or timestamp column, the first four characters of an
+    /// ISO date kept as text.
+    fn year_of(&self, col: Col) -> String {
+        let dc = self.cname(col);
+        if self.schema.dialect != "postgresql" {
+            return format!("strftime('%Y', {dc})");
+        }
+        let decl = self.schema.tables[col.t].columns[col.c]
+            .decl_type
+            .to_ascii_lowercase();
+        if decl.starts_with("date") || decl.starts_with("timestamp") {
+            format!("to_char({dc}, 'YYYY')")
+        } else {
+            format!("substr({dc}, 1, 4)")
+        }
+    }
     fn one(&self, t: usize) -> String {
         self.names.one(&self.schema.tables[t].name)
     }
@@ -1035,7 +1052,10 @@ impl<'a> Synth<'a> {
             push(
                 "by_year",
                 format!("How many {many} are there for each year of {dw}?"),
-                format!("SELECT strftime('%Y', {dc}) AS year, COUNT(*) FROM {tn} GROUP BY year"),
+                format!(
+                    "SELECT {} AS year, COUNT(*) FROM {tn} GROUP BY year",
+                    self.year_of(col)
+                ),
             );
             if let Some(Value::Text(v)) = self.pick_value(col, rng)
                 && let Some(year) = v.get(..4)
@@ -1048,8 +1068,9 @@ impl<'a> Synth<'a> {
                         self.ask_for(&plural(&self.words(s)), rng)
                     )),
                     format!(
-                        "SELECT {} FROM {tn} WHERE strftime('%Y', {dc}) = '{year}'",
-                        self.cname(s)
+                        "SELECT {} FROM {tn} WHERE {} = '{year}'",
+                        self.cname(s),
+                        self.year_of(col)
                     ),
                 );
             }
