@@ -915,7 +915,7 @@ const OWN_SCHEMA: &str = "made by lode demo --postgres";
 /// Copies every table of the SQLite file `source` into the new schema `schema` of the
 /// PostgreSQL database at `url` (the one thing lode writes to a server: the demo's own
 /// schema, for `lode demo --postgres`). Column types follow their SQLite affinity
-/// (`INTEGER` → `bigint`, `REAL` → `double precision`, anything else `text`), with primary
+/// (`INTEGER` → `bigint`, `REAL` → `numeric`, anything else `text`), with primary
 /// and foreign keys. An existing schema of that name is replaced only when `replace` is set
 /// and it carries lode's mark; any other is left alone with an error.
 pub fn load_sqlite(
@@ -1010,7 +1010,9 @@ fn load_sqlite_here(
                 if t.contains("INT") {
                     "bigint"
                 } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") {
-                    "double precision"
+                    // numeric, not double precision: SQL written for SQLite rounds its
+                    // reals with ROUND(x, 2), which PostgreSQL has for numeric only.
+                    "numeric"
                 } else {
                     "text"
                 }
@@ -1068,7 +1070,18 @@ fn load_sqlite_here(
             .iter()
             .map(|c| crate::sql::schema::pg_ident(&c.0))
             .collect();
-        let params: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+        let params: Vec<String> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| {
+                // A numeric goes over as its text, cast by the server.
+                if *kind == "numeric" {
+                    format!("(${}::text)::numeric", i + 1)
+                } else {
+                    format!("${}", i + 1)
+                }
+            })
+            .collect();
         let insert = tx
             .prepare(&format!(
                 "INSERT INTO {target} ({}) VALUES ({})",
@@ -1093,12 +1106,12 @@ fn load_sqlite_here(
                 values.push(match (*kind, cell) {
                     (_, ValueRef::Null) => match *kind {
                         "bigint" => Box::new(None::<i64>),
-                        "double precision" => Box::new(None::<f64>),
+                        "numeric" => Box::new(None::<String>),
                         _ => Box::new(None::<String>),
                     },
                     ("bigint", ValueRef::Integer(v)) => Box::new(v),
-                    ("double precision", ValueRef::Integer(v)) => Box::new(v as f64),
-                    ("double precision", ValueRef::Real(v)) => Box::new(v),
+                    ("numeric", ValueRef::Integer(v)) => Box::new(v.to_string()),
+                    ("numeric", ValueRef::Real(v)) => Box::new(v.to_string()),
                     ("text", ValueRef::Text(t)) => {
                         Box::new(String::from_utf8_lossy(t).into_owned())
                     }
