@@ -41,12 +41,7 @@ pub struct DemoArgs {
 /// Loads the demo's bakery into a schema of the PostgreSQL database at `url` and points the
 /// project's config at it (the SQLite file stays beside it).
 fn to_postgres(args: &DemoArgs, url: &str, config_path: &std::path::Path) -> Result<()> {
-    let authority = url.split_once("://").map_or("", |(_, r)| r);
-    let authority = authority.split(['/', '?']).next().unwrap_or(authority);
-    if authority
-        .rsplit_once('@')
-        .is_some_and(|(c, _)| c.contains(':'))
-    {
+    if lode_core::project::url_has_password(url) {
         anyhow::bail!(
             "--postgres: the URL holds a password; give it without one and put the password in \
              PGPASSWORD (config.yml never holds it)"

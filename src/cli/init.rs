@@ -61,12 +61,7 @@ pub fn run(args: &InitArgs) -> Result<i32> {
     let mut text = CONFIG_TEMPLATE.to_string();
     let db_line = match args.db.as_ref().map(|p| p.to_string_lossy().into_owned()) {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let authority = url.split_once("://").map_or("", |(_, r)| r);
-            let authority = authority.split(['/', '?']).next().unwrap_or(authority);
-            if authority
-                .rsplit_once('@')
-                .is_some_and(|(c, _)| c.contains(':'))
-            {
+            if lode_core::project::url_has_password(&url) {
                 bail!(
                     "--db: the URL holds a password; give it without one and put the password in \
                      the PGPASSWORD environment variable (config.yml never holds it)"

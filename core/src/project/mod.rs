@@ -64,7 +64,7 @@ pub fn open_database(config: &Config) -> Result<Database, ProjectError> {
 }
 
 /// Whether a database URL carries a password (`user:secret@`).
-fn url_has_password(url: &str) -> bool {
+pub fn url_has_password(url: &str) -> bool {
     let Some((_, rest)) = url.split_once("://") else {
         return false;
     };

@@ -773,7 +773,7 @@ fn numeric(raw: &[u8]) -> DecodeResult {
 
 /// Days since 2000-01-01 as `YYYY-MM-DD` (proleptic Gregorian).
 fn date(days: i32) -> String {
-    let (y, m, d) = civil(i64::from(days) + 10_957);
+    let (y, m, d) = super::value::civil_from_days(i64::from(days) + 10_957);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
@@ -787,7 +787,7 @@ fn timestamp(us: i64) -> String {
     }
     let days = us.div_euclid(86_400_000_000);
     let rest = us.rem_euclid(86_400_000_000);
-    let (y, m, d) = civil(days + 10_957);
+    let (y, m, d) = super::value::civil_from_days(days + 10_957);
     format!("{y:04}-{m:02}-{d:02} {}", time_of_day(rest))
 }
 
@@ -800,20 +800,6 @@ fn time_of_day(us: i64) -> String {
     } else {
         format!("{t}.{}", format!("{frac:06}").trim_end_matches('0'))
     }
-}
-
-/// Days since 1970-01-01 → (year, month, day).
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// A one-dimensional array's binary form as PostgreSQL's text form (`{1,2,NULL}`); more

@@ -101,6 +101,15 @@ const SAMPLE_SCAN_ROWS: usize = 100_000;
 /// A column with at most this many distinct values (and repeats) is flagged categorical.
 const CATEGORICAL_MAX_DISTINCT: u64 = 25;
 
+/// Few distinct values relative to the rows read, none of them a blob: a column to filter
+/// and group by.
+fn categorical(column: &Column, stats_rows: u64) -> bool {
+    column.distinct_count > 0
+        && column.distinct_count <= CATEGORICAL_MAX_DISTINCT
+        && column.distinct_count * 2 <= stats_rows
+        && !column.samples.iter().any(|v| matches!(v, Value::Blob(_)))
+}
+
 /// Why a schema could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read the schema of {path}: {source}")]
@@ -242,10 +251,7 @@ pub fn introspect(db: &Database) -> Result<Schema, IntrospectError> {
                 .into_iter()
                 .map(|mut r| r.swap_remove(0))
                 .collect();
-            column.categorical = column.distinct_count > 0
-                && column.distinct_count <= CATEGORICAL_MAX_DISTINCT
-                && column.distinct_count * 2 <= stats_rows
-                && !column.samples.iter().any(|v| matches!(v, Value::Blob(_)));
+            column.categorical = categorical(column, stats_rows);
         }
         schema.tables.push(Table {
             name,
@@ -441,10 +447,7 @@ fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
                     .map(|mut r| r.swap_remove(0))
                     .collect();
             }
-            column.categorical = column.distinct_count > 0
-                && column.distinct_count <= CATEGORICAL_MAX_DISTINCT
-                && column.distinct_count * 2 <= stats_rows
-                && !column.samples.iter().any(|v| matches!(v, Value::Blob(_)));
+            column.categorical = categorical(column, stats_rows);
         }
         schema.tables.push(Table {
             name,
