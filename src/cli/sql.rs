@@ -119,7 +119,7 @@ pub fn run(globals: &Globals, args: &SqlArgs) -> Result<i32> {
 
 /// Says so when a PostgreSQL role could write.
 pub fn warn_if_writable(db: &Database) {
-    if db.postgres().is_some_and(|p| p.can_write()) {
+    if db.can_write() {
         eprintln!(
             "warning: the role of {} can write to it; lode only reads (every statement in a \
              read-only transaction that is rolled back), but a SELECT-only role is safer \

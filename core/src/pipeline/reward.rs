@@ -532,7 +532,7 @@ pub fn project_sources(
             questions.insert(format!("pair:{}", p.id), (id.clone(), p.sql));
         }
     }
-    let postgres = project.db.postgres().is_some();
+    let postgres = project.db.is_postgres();
     Ok(Sources {
         databases: if postgres {
             BTreeMap::new()

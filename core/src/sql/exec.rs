@@ -1,6 +1,8 @@
-//! The safe executor: the only way SQL reaches a user's database.
+//! The safe executor for SQLite files, and [`Database`], the handle every part of lode
+//! reads a user database through (a [`Target`] of any kind: this file's [`SqliteFile`] or a
+//! PostgreSQL server, [`super::pg`]).
 //!
-//! Every connection is opened read-only (`mode=ro`), with `PRAGMA query_only`, SQLite's
+//! Every SQLite connection is opened read-only (`mode=ro`), with `PRAGMA query_only`, SQLite's
 //! defensive mode, and an authorizer that allows reading and nothing else. A statement runs
 //! only if it is exactly one read-only statement; it is interrupted at its wall-clock deadline
 //! (or when a caller cancels it), and its result is capped in rows and cell size, with the
@@ -18,6 +20,8 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
 use super::Value;
+use super::schema::{IntrospectError, Schema};
+use super::target::Target;
 pub use crate::config::ExecLimits;
 
 /// What a statement returned, with what was cut off and how long it took.
@@ -81,23 +85,27 @@ impl CancelFlag {
     }
 }
 
-/// A read-only handle on a user's SQLite database, with a pool of connections.
+/// A read-only handle on a user's database, whatever its kind (a [`Target`]: a SQLite file
+/// or a PostgreSQL server).
 ///
 /// `Database` is `Sync`: share it (or an `Arc` of it) between threads and call [`query`]
 /// from each; every call borrows its own connection.
 ///
 /// [`query`]: Database::query
 pub struct Database {
+    target: Box<dyn Target>,
+}
+
+/// A SQLite file read through a pool of guarded connections: the embedded default target.
+pub struct SqliteFile {
     path: PathBuf,
     limits: ExecLimits,
     idle: Mutex<Vec<GuardedConnection>>,
     /// Opened with `immutable=1` (see [`check_file`]).
     immutable: bool,
-    /// Live [`Snapshot`]s: while there is one, pooled connections keep a read transaction.
+    /// Live batches ([`Snapshot`]s): while there is one, pooled connections keep a read
+    /// transaction.
     snapshots: std::sync::atomic::AtomicUsize,
-    /// A PostgreSQL target instead of a SQLite file (then `path` is its display URL and the
-    /// SQLite pool is unused).
-    postgres: Option<Box<super::pg::PgDatabase>>,
 }
 
 /// A batch's hold on one consistent state of a [`Database`] (see [`Database::snapshot`]).
@@ -108,20 +116,7 @@ pub struct Snapshot<'a> {
 
 impl Drop for Snapshot<'_> {
     fn drop(&mut self) {
-        use std::sync::atomic::Ordering;
-        if self.db.snapshots.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // The last one: end the read transactions of the idle connections. A connection
-            // in use now ends its own when it comes back (`release`).
-            for conn in self
-                .db
-                .idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-            {
-                conn.end_read();
-            }
-        }
+        self.db.target.end_batch();
     }
 }
 
@@ -244,17 +239,16 @@ impl GuardedConnection {
 /// How often (in SQLite virtual-machine steps) the deadline is checked.
 const PROGRESS_STEPS: i32 = 1000;
 
-impl Database {
+impl SqliteFile {
     /// Opens `path` read-only and checks it is a SQLite database. Never creates a file.
-    pub fn open(path: &Path, limits: ExecLimits) -> Result<Database, ExecError> {
+    pub fn open(path: &Path, limits: ExecLimits) -> Result<SqliteFile, ExecError> {
         let immutable = check_file(path)?;
-        let db = Database {
+        let db = SqliteFile {
             path: path.to_path_buf(),
             limits,
             idle: Mutex::new(Vec::new()),
             immutable,
             snapshots: std::sync::atomic::AtomicUsize::new(0),
-            postgres: None,
         };
         // Open one connection now so a bad file is reported at open, not at the first query.
         let first = db.connect()?;
@@ -275,171 +269,6 @@ impl Database {
             })?;
         db.release(first);
         Ok(db)
-    }
-
-    /// Connects to a PostgreSQL database (see [`super::pg::PgDatabase::connect`]): the same
-    /// interface as a SQLite file, every statement through the PostgreSQL executor.
-    pub fn connect_url(
-        url: &str,
-        password_env: Option<&str>,
-        limits: ExecLimits,
-        refuse_writable: bool,
-    ) -> Result<Database, ExecError> {
-        let pg = super::pg::PgDatabase::connect(url, password_env, limits, refuse_writable)?;
-        Ok(Database {
-            path: PathBuf::from(pg.display()),
-            limits,
-            idle: Mutex::new(Vec::new()),
-            immutable: false,
-            snapshots: std::sync::atomic::AtomicUsize::new(0),
-            postgres: Some(Box::new(pg)),
-        })
-    }
-
-    /// The file, or for a PostgreSQL target its URL without the password.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// `sqlite` or `postgresql`: the SQL dialect statements are written in.
-    pub fn dialect_name(&self) -> &'static str {
-        if self.postgres.is_some() {
-            "postgresql"
-        } else {
-            "sqlite"
-        }
-    }
-
-    /// What identifies the database's contents now: for a SQLite file its
-    /// [`snapshot_id`](super::snapshot_id) (a content hash); for PostgreSQL a hash of the
-    /// server's write counters for the user tables (rows inserted, updated and deleted, as the
-    /// statistics collector reports them, a moment after each write), which changes when the
-    /// data does.
-    pub fn content_key(&self) -> Result<String, ExecError> {
-        match &self.postgres {
-            None => super::snapshot_id(&self.path).map_err(|e| ExecError::Open {
-                path: self.path.clone(),
-                message: e.to_string(),
-            }),
-            Some(pg) => {
-                let r = pg.query_with(
-                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::text || '/' || \
-                     count(*)::text FROM pg_stat_user_tables",
-                    self.limits,
-                    None,
-                )?;
-                let counters = r
-                    .rows
-                    .first()
-                    .and_then(|row| row.first())
-                    .map(Value::display)
-                    .unwrap_or_default();
-                Ok(format!(
-                    "{:016x}",
-                    crate::synth::hash_str(&format!("{}|{counters}", pg.display()))
-                ))
-            }
-        }
-    }
-
-    /// The PostgreSQL target, when this is one.
-    pub fn postgres(&self) -> Option<&super::pg::PgDatabase> {
-        self.postgres.as_deref()
-    }
-
-    pub fn limits(&self) -> ExecLimits {
-        self.limits
-    }
-
-    /// Runs one read-only statement under the database's limits.
-    pub fn query(&self, sql: &str) -> Result<QueryResult, ExecError> {
-        self.query_with(sql, self.limits, None)
-    }
-
-    /// Runs one read-only statement under the given limits; `cancel` stops it early.
-    pub fn query_with(
-        &self,
-        sql: &str,
-        limits: ExecLimits,
-        cancel: Option<&CancelFlag>,
-    ) -> Result<QueryResult, ExecError> {
-        if let Some(pg) = &self.postgres {
-            return pg.query_with(sql, limits, cancel);
-        }
-        let guarded = self.acquire()?;
-        if self.snapshots.load(std::sync::atomic::Ordering::Acquire) > 0 {
-            guarded.begin_read();
-        }
-        let result = run(&guarded, sql, limits, cancel);
-        self.release(guarded);
-        result
-    }
-
-    /// Holds one consistent state of the database for a batch of statements (an
-    /// evaluation): until the returned guard is dropped, each pooled connection keeps the
-    /// read transaction its first statement opens, instead of taking and releasing the
-    /// file's shared lock (and checking for a changed file) around every statement. The
-    /// batch sees the database as it was when each connection first read it, whatever
-    /// another program writes meanwhile; in rollback-journal mode such a writer waits for
-    /// the batch to end (in WAL mode it does not).
-    pub fn snapshot(&self) -> Snapshot<'_> {
-        self.snapshots
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Snapshot { db: self }
-    }
-
-    /// [`query_with`](Database::query_with) for someone waiting at a screen: the answer (or
-    /// the timeout, or the cancel) comes back at most [`DETACH_GRACE`] after the deadline or
-    /// the cancel, even when SQLite is inside one long step it cannot be interrupted in (a
-    /// chain of `replace()` calls over a large value checks no deadline until it returns).
-    /// Such a step finishes on its own thread, bounded by `max_value_bytes`, and its
-    /// connection then goes back to the pool. Batch work (evaluation, generation) calls
-    /// `query_with` directly: a thread per statement would cost more than it saves there.
-    pub fn query_detached(
-        self: &Arc<Self>,
-        sql: &str,
-        limits: ExecLimits,
-        cancel: Option<&CancelFlag>,
-    ) -> Result<QueryResult, ExecError> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let db = Arc::clone(self);
-        let (text, flag) = (sql.to_string(), cancel.cloned());
-        std::thread::Builder::new()
-            .name("lode-query".into())
-            .spawn(move || {
-                // The receiver is gone only when the caller stopped waiting: nobody to tell.
-                let _ = tx.send(db.query_with(&text, limits, flag.as_ref()));
-            })
-            .map_err(|e| ExecError::Sqlite {
-                message: format!("cannot start a thread for the query: {e}"),
-            })?;
-        let start = Instant::now();
-        let mut cancelled_at: Option<Instant> = None;
-        loop {
-            match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(result) => return result,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(ExecError::Sqlite {
-                        message: "the query's thread ended without an answer".into(),
-                    });
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    let now = Instant::now();
-                    if cancel.is_some_and(CancelFlag::is_cancelled) {
-                        let at = *cancelled_at.get_or_insert(now);
-                        if now - at >= DETACH_GRACE {
-                            return Err(ExecError::Cancelled);
-                        }
-                    }
-                    if now - start >= limits.timeout + DETACH_GRACE {
-                        return Err(ExecError::Timeout {
-                            elapsed: now - start,
-                            limit: limits.timeout,
-                        });
-                    }
-                }
-            }
-        }
     }
 
     fn acquire(&self) -> Result<GuardedConnection, ExecError> {
@@ -539,6 +368,208 @@ impl Database {
         )
         .map_err(open_err)?;
         Ok(GuardedConnection { conn, state })
+    }
+}
+
+impl Target for SqliteFile {
+    fn dialect_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn location(&self) -> &Path {
+        &self.path
+    }
+
+    fn limits(&self) -> ExecLimits {
+        self.limits
+    }
+
+    fn query_with(
+        &self,
+        sql: &str,
+        limits: ExecLimits,
+        cancel: Option<&CancelFlag>,
+    ) -> Result<QueryResult, ExecError> {
+        let guarded = self.acquire()?;
+        if self.snapshots.load(Ordering::Acquire) > 0 {
+            guarded.begin_read();
+        }
+        let result = run(&guarded, sql, limits, cancel);
+        self.release(guarded);
+        result
+    }
+
+    fn introspect(&self) -> Result<Schema, IntrospectError> {
+        super::schema::introspect_sqlite(self)
+    }
+
+    /// The file's [`snapshot_id`](super::snapshot_id): a hash of its bytes.
+    fn content_key(&self) -> Result<String, ExecError> {
+        super::snapshot_id(&self.path).map_err(|e| ExecError::Open {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Pooled connections keep the read transaction their first statement opens until the
+    /// last batch ends, instead of taking and releasing the file's shared lock (and checking
+    /// for a changed file) around every statement.
+    fn begin_batch(&self) {
+        self.snapshots.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn end_batch(&self) {
+        if self.snapshots.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last one: end the read transactions of the idle connections. A connection
+            // in use now ends its own when it comes back (`release`).
+            for conn in self.idle.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                conn.end_read();
+            }
+        }
+    }
+}
+
+impl Database {
+    /// Opens the SQLite file at `path` read-only and checks it is a SQLite database. Never
+    /// creates a file.
+    pub fn open(path: &Path, limits: ExecLimits) -> Result<Database, ExecError> {
+        Ok(Database::from_target(Box::new(SqliteFile::open(
+            path, limits,
+        )?)))
+    }
+
+    /// Connects to a PostgreSQL database (see [`super::pg::PgDatabase::connect`]): the same
+    /// interface as a SQLite file, every statement through the PostgreSQL executor.
+    pub fn connect_url(
+        url: &str,
+        password_env: Option<&str>,
+        limits: ExecLimits,
+        refuse_writable: bool,
+    ) -> Result<Database, ExecError> {
+        let pg = super::pg::PgDatabase::connect(url, password_env, limits, refuse_writable)?;
+        Ok(Database::from_target(Box::new(pg)))
+    }
+
+    /// A database of any kind that implements [`Target`].
+    pub fn from_target(target: Box<dyn Target>) -> Database {
+        Database { target }
+    }
+
+    /// The target itself.
+    pub fn target(&self) -> &dyn Target {
+        self.target.as_ref()
+    }
+
+    /// The file, or for a server its URL without the password.
+    pub fn path(&self) -> &Path {
+        self.target.location()
+    }
+
+    /// `sqlite` or `postgresql`: the SQL dialect statements are written in.
+    pub fn dialect_name(&self) -> &'static str {
+        self.target.dialect_name()
+    }
+
+    /// Whether this is a PostgreSQL server.
+    pub fn is_postgres(&self) -> bool {
+        self.dialect_name() == "postgresql"
+    }
+
+    /// What identifies the database's contents now (see [`Target::content_key`]): for a
+    /// SQLite file its [`snapshot_id`](super::snapshot_id) (a content hash); for PostgreSQL
+    /// a hash of the server's write counters for the user tables.
+    pub fn content_key(&self) -> Result<String, ExecError> {
+        self.target.content_key()
+    }
+
+    /// Whether the account lode reads with could write (lode never does).
+    pub fn can_write(&self) -> bool {
+        self.target.can_write()
+    }
+
+    pub fn limits(&self) -> ExecLimits {
+        self.target.limits()
+    }
+
+    /// Runs one read-only statement under the database's limits.
+    pub fn query(&self, sql: &str) -> Result<QueryResult, ExecError> {
+        self.query_with(sql, self.limits(), None)
+    }
+
+    /// Runs one read-only statement under the given limits; `cancel` stops it early.
+    pub fn query_with(
+        &self,
+        sql: &str,
+        limits: ExecLimits,
+        cancel: Option<&CancelFlag>,
+    ) -> Result<QueryResult, ExecError> {
+        self.target.query_with(sql, limits, cancel)
+    }
+
+    /// Holds one consistent state of the database for a batch of statements (an
+    /// evaluation) until the returned guard is dropped. On a SQLite file each pooled
+    /// connection keeps the read transaction its first statement opens: the batch sees the
+    /// database as it was when each connection first read it, whatever another program
+    /// writes meanwhile; in rollback-journal mode such a writer waits for the batch to end
+    /// (in WAL mode it does not). On PostgreSQL every statement is its own read-only
+    /// transaction already, and this changes nothing.
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        self.target.begin_batch();
+        Snapshot { db: self }
+    }
+
+    /// [`query_with`](Database::query_with) for someone waiting at a screen: the answer (or
+    /// the timeout, or the cancel) comes back at most [`DETACH_GRACE`] after the deadline or
+    /// the cancel, even when SQLite is inside one long step it cannot be interrupted in (a
+    /// chain of `replace()` calls over a large value checks no deadline until it returns).
+    /// Such a step finishes on its own thread, bounded by `max_value_bytes`, and its
+    /// connection then goes back to the pool. Batch work (evaluation, generation) calls
+    /// `query_with` directly: a thread per statement would cost more than it saves there.
+    pub fn query_detached(
+        self: &Arc<Self>,
+        sql: &str,
+        limits: ExecLimits,
+        cancel: Option<&CancelFlag>,
+    ) -> Result<QueryResult, ExecError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let db = Arc::clone(self);
+        let (text, flag) = (sql.to_string(), cancel.cloned());
+        std::thread::Builder::new()
+            .name("lode-query".into())
+            .spawn(move || {
+                // The receiver is gone only when the caller stopped waiting: nobody to tell.
+                let _ = tx.send(db.query_with(&text, limits, flag.as_ref()));
+            })
+            .map_err(|e| ExecError::Sqlite {
+                message: format!("cannot start a thread for the query: {e}"),
+            })?;
+        let start = Instant::now();
+        let mut cancelled_at: Option<Instant> = None;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(result) => return result,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(ExecError::Sqlite {
+                        message: "the query's thread ended without an answer".into(),
+                    });
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let now = Instant::now();
+                    if cancel.is_some_and(CancelFlag::is_cancelled) {
+                        let at = *cancelled_at.get_or_insert(now);
+                        if now - at >= DETACH_GRACE {
+                            return Err(ExecError::Cancelled);
+                        }
+                    }
+                    if now - start >= limits.timeout + DETACH_GRACE {
+                        return Err(ExecError::Timeout {
+                            elapsed: now - start,
+                            limit: limits.timeout,
+                        });
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -916,6 +947,85 @@ mod tests {
         )
         .unwrap();
         (dir, path)
+    }
+
+    /// A target of another kind, here one that wraps a SQLite file and counts what the rest
+    /// of lode asks of it: `Database` reaches it only through the trait.
+    struct Counting {
+        inner: SqliteFile,
+        counts: Arc<Counts>,
+    }
+
+    #[derive(Default)]
+    struct Counts {
+        queries: std::sync::atomic::AtomicUsize,
+        batches: std::sync::atomic::AtomicIsize,
+    }
+
+    impl Target for Counting {
+        fn dialect_name(&self) -> &'static str {
+            "sqlite"
+        }
+        fn location(&self) -> &Path {
+            self.inner.location()
+        }
+        fn limits(&self) -> ExecLimits {
+            self.inner.limits()
+        }
+        fn query_with(
+            &self,
+            sql: &str,
+            limits: ExecLimits,
+            cancel: Option<&CancelFlag>,
+        ) -> Result<QueryResult, ExecError> {
+            self.counts.queries.fetch_add(1, Ordering::SeqCst);
+            self.inner.query_with(sql, limits, cancel)
+        }
+        fn introspect(&self) -> Result<Schema, IntrospectError> {
+            crate::sql::schema::introspect_sqlite(self)
+        }
+        fn content_key(&self) -> Result<String, ExecError> {
+            self.inner.content_key()
+        }
+        fn begin_batch(&self) {
+            self.counts.batches.fetch_add(1, Ordering::SeqCst);
+            self.inner.begin_batch();
+        }
+        fn end_batch(&self) {
+            self.counts.batches.fetch_sub(1, Ordering::SeqCst);
+            self.inner.end_batch();
+        }
+    }
+
+    #[test]
+    fn every_use_of_a_database_goes_through_its_target() {
+        let (_dir, path) = sample_db();
+        let counts = Arc::new(Counts::default());
+        let db = Database::from_target(Box::new(Counting {
+            inner: SqliteFile::open(&path, ExecLimits::default()).unwrap(),
+            counts: Arc::clone(&counts),
+        }));
+        assert_eq!(db.path(), path.as_path());
+        let schema = crate::sql::schema::introspect(&db).unwrap();
+        assert_eq!(schema.tables.len(), 1);
+        assert_eq!(schema.tables[0].name, "t");
+        {
+            let _batch = db.snapshot();
+            let _inner = db.snapshot();
+            assert_eq!(counts.batches.load(Ordering::SeqCst), 2);
+            let r = db.query("SELECT name FROM t ORDER BY id").unwrap();
+            assert_eq!(r.rows.len(), 3);
+        }
+        assert!(matches!(
+            db.query("DELETE FROM t"),
+            Err(ExecError::Rejected { .. })
+        ));
+        let key = db.content_key().unwrap();
+        assert_eq!(key, crate::sql::snapshot_id(&path).unwrap());
+        // The wrapped target saw every statement (introspection's included), and every
+        // batch it was told of ended.
+        assert!(counts.queries.load(Ordering::SeqCst) > 3);
+        assert_eq!(counts.batches.load(Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -7,11 +7,14 @@ pub mod exec;
 pub mod extract;
 pub mod pg;
 pub mod schema;
+pub mod target;
 pub mod value;
 
 pub use exec::{
-    CancelFlag, Database, ExecError, ExecLimits, QueryResult, Snapshot, configure_sqlite,
+    CancelFlag, Database, ExecError, ExecLimits, QueryResult, Snapshot, SqliteFile,
+    configure_sqlite,
 };
+pub use target::Target;
 pub use value::Value;
 
 /// The identity of a database file's contents: the first 16 hex digits of the SHA-256 of

@@ -34,6 +34,8 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::exec::{CancelFlag, ExecError, ExecLimits, QueryResult};
+use super::schema::{IntrospectError, Schema};
+use super::target::Target;
 use super::value::Value;
 
 /// Functions a query may not call on a PostgreSQL target: they read the server's files,
@@ -167,6 +169,8 @@ pub struct PgDatabase {
     config: postgres::Config,
     /// `postgres://user@host:port/db` (never the password).
     display: String,
+    /// The same, as the path-like location [`Target::location`] gives.
+    location: std::path::PathBuf,
     limits: ExecLimits,
     idle: Mutex<Vec<Client>>,
     can_write: bool,
@@ -205,8 +209,10 @@ impl PgDatabase {
         }
         config.application_name("lode");
         config.connect_timeout(Duration::from_secs(10));
+        let display = display_of(&config);
         let mut db = PgDatabase {
-            display: display_of(&config),
+            location: display.clone().into(),
+            display,
             config,
             limits,
             idle: Mutex::new(Vec::new()),
@@ -397,6 +403,59 @@ const SEARCH_PATH: &str =
     FROM pg_namespace
     WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%'
       AND has_schema_privilege(oid, 'USAGE')";
+
+impl Target for PgDatabase {
+    fn dialect_name(&self) -> &'static str {
+        "postgresql"
+    }
+
+    fn location(&self) -> &std::path::Path {
+        &self.location
+    }
+
+    fn limits(&self) -> ExecLimits {
+        self.limits
+    }
+
+    fn query_with(
+        &self,
+        sql: &str,
+        limits: ExecLimits,
+        cancel: Option<&CancelFlag>,
+    ) -> Result<QueryResult, ExecError> {
+        PgDatabase::query_with(self, sql, limits, cancel)
+    }
+
+    fn introspect(&self) -> Result<Schema, IntrospectError> {
+        super::schema::introspect_pg(self)
+    }
+
+    /// A hash of the server's write counters for the user tables (rows inserted, updated
+    /// and deleted, as the statistics collector reports them, a moment after each write),
+    /// which changes when the data does.
+    fn content_key(&self) -> Result<String, ExecError> {
+        let r = self.query_with(
+            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::text || '/' || \
+             count(*)::text FROM pg_stat_user_tables",
+            self.limits,
+            None,
+        )?;
+        let counters = r
+            .rows
+            .first()
+            .and_then(|row| row.first())
+            .map(Value::display)
+            .unwrap_or_default();
+        Ok(format!(
+            "{:016x}",
+            crate::synth::hash_str(&format!("{}|{counters}", self.display))
+        ))
+    }
+
+    fn can_write(&self) -> bool {
+        self.can_write
+    }
+}
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::sql::{Database, ExecError, ExecLimits, Value};
+use crate::sql::{Database, ExecError, ExecLimits, Target, Value};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Schema {
@@ -147,11 +147,13 @@ fn int(v: &Value) -> i64 {
 
 /// Reads tables, columns, keys, indexes, row counts and samples through the safe executor.
 pub fn introspect(db: &Database) -> Result<Schema, IntrospectError> {
-    if db.postgres().is_some() {
-        return introspect_pg(db);
-    }
+    db.target().introspect()
+}
+
+/// [`introspect`] for a SQLite file, from `sqlite_master` and its pragmas.
+pub(crate) fn introspect_sqlite(db: &dyn Target) -> Result<Schema, IntrospectError> {
     let err = |source| IntrospectError {
-        path: db.path().to_path_buf(),
+        path: db.location().to_path_buf(),
         source,
     };
     // Introspection must see every row of its own small queries; sampling bounds the work.
@@ -272,9 +274,9 @@ pub fn introspect(db: &Database) -> Result<Schema, IntrospectError> {
 /// every schema the role may use unless the URL sets it (a table outside `public` is named
 /// `schema.table` when its bare name is taken by another), keys, foreign keys, indexes, row
 /// counts, samples, comments, and an enum's labels.
-fn introspect_pg(db: &Database) -> Result<Schema, IntrospectError> {
+pub(crate) fn introspect_pg(db: &dyn Target) -> Result<Schema, IntrospectError> {
     let err = |source| IntrospectError {
-        path: db.path().to_path_buf(),
+        path: db.location().to_path_buf(),
         source,
     };
     let limits = ExecLimits {
