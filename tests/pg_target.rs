@@ -765,6 +765,83 @@ fn introspect_reads_every_schema_with_keys_comments_and_enums() {
     assert!(rendered.contains("sales.items"), "{rendered}");
 }
 
+/// A table listed as `schema.table` (its bare name is another schema's) is written into SQL
+/// as two identifiers, never as one quoted name with a dot: the offline generator's queries
+/// on it run and read its rows, not the other table's.
+#[test]
+fn qualified_tables_are_written_as_schema_and_table() {
+    let Some(pg) = pg::server() else { return };
+    pg.psql(SCHEMA_SQL).unwrap();
+    let db = Database::connect_url(pg.url(), None, ExecLimits::default(), false).unwrap();
+    let schema = introspect(&db).unwrap();
+    let table = |n: &str| schema.tables.iter().find(|t| t.name == n).unwrap();
+    let lines = table("sales.items");
+    assert_eq!(lines.namespace, "sales");
+    assert_eq!(
+        lines.sql_name(lode_core::sql::schema::pg_ident),
+        "\"sales\".\"items\""
+    );
+    assert_eq!(table("items").namespace, "");
+    assert_eq!(
+        table("items").sql_name(lode_core::sql::schema::pg_ident),
+        "\"items\""
+    );
+    assert_eq!(
+        schema.table_sql("sales.items", lode_core::synth::sqlgen::qi),
+        "sales.items"
+    );
+
+    let synth = lode_core::synth::sqlgen::Synth::new(&db, &schema, &[], &[]);
+    let candidates = synth.candidates(7);
+    let on_lines: Vec<_> = candidates
+        .iter()
+        .filter(|c| c.sql.contains("sales.items"))
+        .collect();
+    assert!(
+        !on_lines.is_empty(),
+        "no candidate reads sales.items among {}",
+        candidates.len()
+    );
+    assert!(
+        candidates
+            .iter()
+            .all(|c| !c.sql.contains("\"sales.items\"")),
+        "a qualified name quoted whole"
+    );
+    let mut ran = 0;
+    for c in &on_lines {
+        db.query(&c.sql)
+            .unwrap_or_else(|e| panic!("{}: {e}", c.sql));
+        ran += 1;
+    }
+    eprintln!("{ran} candidates on sales.items ran");
+}
+
+/// The untuned retriever's value lexicon reads PostgreSQL's text columns (SQLite's
+/// `typeof()` is not there): a value the question names replaces the one its pair named.
+#[test]
+fn the_value_lexicon_reads_postgresql_text_columns() {
+    let Some(pg) = pg::server() else { return };
+    pg.psql(SCHEMA_SQL).unwrap();
+    let db = std::sync::Arc::new(
+        Database::connect_url(pg.url(), None, ExecLimits::default(), false).unwrap(),
+    );
+    let schema = introspect(&db).unwrap();
+    let r = lode_core::synth::retrieve::Retriever::new(
+        std::sync::Arc::clone(&db),
+        &schema,
+        &[],
+        vec![(
+            "How many customers live in Oslo?".into(),
+            "SELECT count(*) FROM customers WHERE city = 'Oslo'".into(),
+        )],
+    );
+    assert_eq!(
+        r.answer("how many customers live in Lyon").as_deref(),
+        Some("SELECT count(*) FROM customers WHERE city = 'Lyon'")
+    );
+}
+
 /// A foreign key names its table as the schema does: `reviews` (public) points at `orders`
 /// (the table is listed as `orders`, not `sales.orders`), and `sales.item_notes` points at
 /// `sales.items` (bare `items` is the public table).

@@ -256,7 +256,7 @@ impl RulesEngine {
         let sql = format!(
             "SELECT {c} FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} ORDER BY COUNT(*) DESC, {c} LIMIT 40",
             c = q(column),
-            t = q(table)
+            t = self.schema.table_sql(table, q)
         );
         let vals: Vec<Value> = self
             .db

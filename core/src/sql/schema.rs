@@ -29,6 +29,28 @@ pub struct Table {
     /// what it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// The PostgreSQL schema of a table listed as `schema.table` (another schema on the
+    /// search path has a table of the same name); empty when the name is the bare name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+}
+
+impl Table {
+    /// The table's name for SQL text, each part given to `quote` (which quotes as much as
+    /// the caller wants): `"sales"."orders"` for a table listed as `sales.orders`, never
+    /// `"sales.orders"`, which would name a table with a dot in its name.
+    pub fn sql_name(&self, quote: impl Fn(&str) -> String) -> String {
+        match self
+            .name
+            .strip_prefix(self.namespace.as_str())
+            .and_then(|rest| rest.strip_prefix('.'))
+        {
+            Some(rel) if !self.namespace.is_empty() => {
+                format!("{}.{}", quote(&self.namespace), quote(rel))
+            }
+            _ => quote(&self.name),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -68,6 +90,15 @@ pub struct Index {
 }
 
 impl Schema {
+    /// A table's name for SQL text (see [`Table::sql_name`]); a name the schema does not
+    /// list is quoted whole.
+    pub fn table_sql(&self, name: &str, quote: impl Fn(&str) -> String) -> String {
+        match self.table(name) {
+            Some(t) => t.sql_name(quote),
+            None => quote(name),
+        }
+    }
+
     /// Looks a table up by name, case-insensitively as SQLite does.
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables
@@ -264,6 +295,7 @@ pub(crate) fn introspect_sqlite(db: &dyn Target) -> Result<Schema, IntrospectErr
             row_count,
             stats_rows,
             comment: None,
+            namespace: String::new(),
         });
     }
     Ok(schema)
@@ -451,6 +483,7 @@ pub(crate) fn introspect_pg(db: &dyn Target) -> Result<Schema, IntrospectError> 
             }
             column.categorical = categorical(column, stats_rows);
         }
+        let namespace = if name != rel { nsp } else { String::new() };
         schema.tables.push(Table {
             name,
             columns,
@@ -460,6 +493,7 @@ pub(crate) fn introspect_pg(db: &dyn Target) -> Result<Schema, IntrospectError> 
             row_count,
             stats_rows,
             comment,
+            namespace,
         });
     }
     Ok(schema)

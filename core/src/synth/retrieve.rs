@@ -433,10 +433,18 @@ impl Retriever {
         let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         for t in &schema.tables {
             for c in &t.columns {
+                // Text values only: SQLite's typeof() per value (a column's declared type
+                // does not bind its values); PostgreSQL's text types per column.
+                let text_only = if schema.dialect == "postgresql" {
+                    "pg_typeof({c})::text IN ('text', 'character varying', 'character', 'citext')"
+                } else {
+                    "typeof({c}) = 'text'"
+                };
                 let sql = format!(
-                    "SELECT DISTINCT {c} FROM {t} WHERE typeof({c}) = 'text' LIMIT {n}",
+                    "SELECT DISTINCT {c} FROM {t} WHERE {filter} LIMIT {n}",
+                    filter = text_only.replace("{c}", &q(&c.name)),
                     c = q(&c.name),
-                    t = q(&t.name),
+                    t = t.sql_name(q),
                     n = VALUES_PER_COLUMN
                 );
                 // A column the database cannot read offers no values.

@@ -188,7 +188,7 @@ impl<'a> Synth<'a> {
     }
 
     fn tname(&self, t: usize) -> String {
-        qi(&self.schema.tables[t].name)
+        self.schema.tables[t].sql_name(qi)
     }
     fn cname(&self, col: Col) -> String {
         qi(&self.schema.tables[col.t].columns[col.c].name)
@@ -1119,7 +1119,7 @@ impl<'a> Synth<'a> {
     /// The median number of rows per value of a category (at least 1).
     fn median_group_size(&self, col: Col) -> Option<i64> {
         let sql = format!(
-            "SELECT n FROM (SELECT COUNT(*) AS n FROM {t} GROUP BY {c}) ORDER BY n LIMIT 1 OFFSET (SELECT COUNT(DISTINCT {c}) FROM {t}) / 2",
+            "SELECT n FROM (SELECT COUNT(*) AS n FROM {t} GROUP BY {c}) AS counts ORDER BY n LIMIT 1 OFFSET (SELECT COUNT(DISTINCT {c}) FROM {t}) / 2",
             t = self.tname(col.t),
             c = self.cname(col)
         );
@@ -1211,7 +1211,7 @@ impl<'a> Synth<'a> {
         push(
             "avg_children",
             format!("On average, how many {cmany} does each {pone} with any {cmany} have?"),
-            format!("SELECT AVG(n) FROM (SELECT COUNT(*) AS n FROM {cn} GROUP BY {fk})"),
+            format!("SELECT AVG(n) FROM (SELECT COUNT(*) AS n FROM {cn} GROUP BY {fk}) AS counts"),
         );
         push(
             "left_join",
@@ -1384,7 +1384,7 @@ impl<'a> Synth<'a> {
         });
         let cn = self.tname(e.child);
         let sql = format!(
-            "SELECT n FROM (SELECT COUNT(*) AS n FROM {cn} GROUP BY {fk}) ORDER BY n LIMIT 1 OFFSET (SELECT COUNT(DISTINCT {fk}) FROM {cn}) / 2"
+            "SELECT n FROM (SELECT COUNT(*) AS n FROM {cn} GROUP BY {fk}) AS counts ORDER BY n LIMIT 1 OFFSET (SELECT COUNT(DISTINCT {fk}) FROM {cn}) / 2"
         );
         match self.db.query(&sql).ok()?.rows.first()?.first()? {
             Value::Integer(i) => Some((*i).max(1)),
