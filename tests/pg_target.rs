@@ -1283,3 +1283,77 @@ fn eval_files_gives_the_same_verdicts_on_sqlite_and_postgresql() {
     // aside, which the lode profile may accept: it only has to agree across targets).
     assert!((21..=23).contains(&right), "{right} right: {sqlite:?}");
 }
+
+/// `--db-url` with `{db_id}` in it judges each gold line on its own db_id's schema (or
+/// database); a db_id that cannot go into a URL is refused with its line.
+#[test]
+fn eval_files_opens_the_schema_of_each_db_id() {
+    let Some(pg) = pg::server() else { return };
+    pg.psql(
+        "CREATE SCHEMA north; CREATE SCHEMA south;
+         CREATE TABLE north.shops (id integer PRIMARY KEY, city text);
+         CREATE TABLE south.shops (id integer PRIMARY KEY, city text);
+         INSERT INTO north.shops VALUES (1, 'Lille'), (2, 'Paris');
+         INSERT INTO south.shops VALUES (1, 'Lyon'), (2, 'Nice'), (3, 'Marseille');",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gold.sql"),
+        "SELECT count(*) FROM shops\tnorth\nSELECT count(*) FROM shops\tsouth\n\
+         SELECT city FROM shops ORDER BY id LIMIT 1\tsouth\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("pred.sql"),
+        "SELECT 2\nSELECT 2\nSELECT 'Lyon'\n",
+    )
+    .unwrap();
+    let sep = if pg.url().contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}options=-c%20search_path%3D{{db_id}}", pg.url());
+    let out = lode(
+        dir.path(),
+        &[
+            "eval-files",
+            "--gold",
+            "gold.sql",
+            "--pred",
+            "pred.sql",
+            "--db-url",
+            &url,
+            "--out",
+            "v.jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let verdicts: Vec<bool> = std::fs::read_to_string(dir.path().join("v.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["verdict"] == true)
+        .collect();
+    // north has 2 shops, south 3 (so the second prediction is wrong), south's first is Lyon.
+    assert_eq!(verdicts, [true, false, true]);
+
+    std::fs::write(
+        dir.path().join("gold.sql"),
+        "SELECT 1\tnorth\nSELECT 1\tno-such\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("pred.sql"), "SELECT 1\nSELECT 1\n").unwrap();
+    let out = lode(
+        dir.path(),
+        &[
+            "eval-files",
+            "--gold",
+            "gold.sql",
+            "--pred",
+            "pred.sql",
+            "--db-url",
+            &url,
+        ],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("gold.sql") && err.contains(":2"), "{err}");
+    assert!(err.contains("no-such"), "{err}");
+}

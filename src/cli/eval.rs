@@ -92,8 +92,9 @@ pub struct EvalFilesArgs {
     /// Directory holding `<db_id>/<db_id>.sqlite`.
     #[arg(long, required_unless_present_any = ["explain_profiles", "db_url"], conflicts_with = "db_url")]
     pub db_dir: Option<PathBuf>,
-    /// Judge every pair on this PostgreSQL database instead (postgres://user@host:port/db;
-    /// the password from PGPASSWORD), whatever db_id the gold lines name.
+    /// Judge on a PostgreSQL server instead (postgres://user@host:port/db; the password from
+    /// PGPASSWORD): every pair on that database, or with {db_id} in the URL one database
+    /// (postgres://host/{db_id}) or schema (…?options=-c%20search_path%3D{db_id}) per db_id.
     #[arg(long, value_name = "URL")]
     pub db_url: Option<String>,
     /// Comparison profile: lode, spider_ts, bird_ex, defog or spider2.
@@ -260,14 +261,14 @@ pub fn run_files(args: &EvalFilesArgs) -> Result<i32> {
     let started = Instant::now();
     let files = match (&args.db_url, &args.db_dir) {
         (Some(url), _) => {
-            let db = lode_core::sql::Database::connect_url(
-                url,
-                None,
-                lode_core::pipeline::eval::eval_limits(args.timeout),
-                false,
-            )?;
-            super::sql::warn_if_writable(&db);
-            eval_files::load_on(gold, pred, std::sync::Arc::new(db))?
+            // One role for every db_id: one warning.
+            let mut warned = false;
+            eval_files::load_url(gold, pred, url, args.timeout, &mut |db| {
+                if !warned && db.can_write() {
+                    warned = true;
+                    super::sql::warn_if_writable(db);
+                }
+            })?
         }
         (None, Some(db_dir)) => eval_files::load(gold, pred, db_dir, args.timeout)?,
         (None, None) => return Err(anyhow!("give --db-dir DIR or --db-url URL")),

@@ -74,6 +74,50 @@ pub fn load_on(gold: &Path, pred: &Path, db: Arc<Database>) -> Result<EvalFiles,
     load_with(gold, pred, &mut |_, _| Ok(Arc::clone(&db)))
 }
 
+/// The placeholder in a `--db-url` that stands for each gold line's db_id.
+pub const DB_ID_PLACEHOLDER: &str = "{db_id}";
+
+/// Reads the gold and prediction files and judges them on a PostgreSQL server. Without
+/// [`DB_ID_PLACEHOLDER`] in `url` every pair runs on that one database; with it, each db_id
+/// gets its own connection, the placeholder replaced by the db_id: a database per db_id
+/// (`postgres://host/{db_id}`) or a schema per db_id
+/// (`postgres://host/spider?options=-c%20search_path%3D{db_id}`). A db_id must then be
+/// letters, digits and `_` (it becomes part of a URL). `connected` sees each new connection
+/// (to warn about a role that can write).
+pub fn load_url(
+    gold: &Path,
+    pred: &Path,
+    url: &str,
+    timeout: std::time::Duration,
+    connected: &mut dyn FnMut(&Database),
+) -> Result<EvalFiles, EvalFilesError> {
+    let limits = eval_limits(timeout);
+    if !url.contains(DB_ID_PLACEHOLDER) {
+        let db =
+            Database::connect_url(url, None, limits, false).map_err(EvalFilesError::Database)?;
+        connected(&db);
+        return load_on(gold, pred, Arc::new(db));
+    }
+    load_with(gold, pred, &mut |db_id, gline| {
+        if db_id.is_empty() || !db_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(InputError::new(
+                gold,
+                format!(
+                    "db_id `{db_id}` cannot stand in for {DB_ID_PLACEHOLDER} in --db-url: only \
+                     letters, digits and _ can"
+                ),
+                "rename the database, or give a --db-url without {db_id} to judge every pair on one database",
+            )
+            .at(gline, None)
+            .into());
+        }
+        let db = Database::connect_url(&url.replace(DB_ID_PLACEHOLDER, db_id), None, limits, false)
+            .map_err(EvalFilesError::Database)?;
+        connected(&db);
+        Ok(Arc::new(db))
+    })
+}
+
 /// Gives the database of a db_id named on a gold line (the line for errors).
 type Opener<'a> = dyn FnMut(&str, usize) -> Result<Arc<Database>, EvalFilesError> + 'a;
 
