@@ -1356,4 +1356,28 @@ fn eval_files_opens_the_schema_of_each_db_id() {
     let err = text(&out.stderr);
     assert!(err.contains("gold.sql") && err.contains(":2"), "{err}");
     assert!(err.contains("no-such"), "{err}");
+
+    // Neighbour databases are modified copies of a file: refused on a server, saying why.
+    std::fs::write(dir.path().join("gold.sql"), "SELECT 1\tnorth\n").unwrap();
+    std::fs::write(dir.path().join("pred.sql"), "SELECT 1\n").unwrap();
+    let out = lode(
+        dir.path(),
+        &[
+            "eval-files",
+            "--gold",
+            "gold.sql",
+            "--pred",
+            "pred.sql",
+            "--db-url",
+            &url,
+            "--neighbours",
+            "2",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--neighbours needs a SQLite database"),
+        "{err}"
+    );
 }

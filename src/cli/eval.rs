@@ -298,6 +298,9 @@ pub fn run_files(args: &EvalFilesArgs) -> Result<i32> {
     let mut results = results;
     let mut accidents = 0;
     if args.neighbours > 0 {
+        for db in files.databases.values() {
+            lode_core::pipeline::neighbours::supported(db).map_err(|e| anyhow!(e))?;
+        }
         let cache = std::env::temp_dir().join("lode-neighbours");
         for (db_id, db) in &files.databases {
             let dir = lode_core::pipeline::neighbours::folder(&cache, db.path());

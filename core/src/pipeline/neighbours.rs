@@ -49,6 +49,23 @@ pub fn folder(store_dir: &Path, source: &Path) -> PathBuf {
         .join(format!("{:016x}", crate::synth::hash_str(&stamp)))
 }
 
+/// Whether neighbour databases can be built for `db`: they are modified copies of a SQLite
+/// file, and lode never writes to a server, so a PostgreSQL target has none. The error says
+/// so, for the caller to refuse `--neighbours` before any work is done.
+pub fn supported(db: &Database) -> Result<(), String> {
+    if db.dialect_name() == "sqlite" {
+        Ok(())
+    } else {
+        Err(format!(
+            "--neighbours needs a SQLite database: neighbour databases are modified copies of \
+             the file, and lode never writes to a {} server ({}); leave --neighbours out, or \
+             evaluate on a SQLite copy of the data",
+            db.dialect_name(),
+            db.path().display()
+        ))
+    }
+}
+
 /// The `k` neighbours of `source`, built into `dir` unless they are there already, opened
 /// read-only with `limits`.
 pub fn neighbours(

@@ -118,6 +118,10 @@ async fn run_inner(
              measures memorization, not generalization",
         );
     }
+    if input.neighbours > 0 {
+        // Before any prediction is asked for.
+        crate::pipeline::neighbours::supported(&project.db).map_err(TaskError::Invalid)?;
+    }
     if input.samples > 1 && input.predictions.is_some() {
         return Err(TaskError::Invalid(
             "--samples asks the model several times; a predictions file has one answer per \
