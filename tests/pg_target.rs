@@ -815,6 +815,13 @@ fn qualified_tables_are_written_as_schema_and_table() {
         ran += 1;
     }
     eprintln!("{ran} candidates on sales.items ran");
+    // "whose name contains …" ignores case on SQLite (its LIKE does); ILIKE does here.
+    let likes: Vec<_> = candidates.iter().filter(|c| c.shape == "like").collect();
+    assert!(!likes.is_empty(), "no `like` candidate");
+    for c in likes {
+        assert!(c.sql.contains(" ILIKE '%"), "{}", c.sql);
+        assert!(!db.query(&c.sql).unwrap().rows.is_empty(), "{}", c.sql);
+    }
 }
 
 /// The untuned retriever's value lexicon reads PostgreSQL's text columns (SQLite's

@@ -210,6 +210,26 @@ impl<'a> Synth<'a> {
             format!("substr({dc}, 1, 4)")
         }
     }
+    /// `column LIKE`, case-insensitive, in the database's dialect: SQLite's `LIKE` ignores
+    /// ASCII case already; on PostgreSQL `ILIKE` does, and a column that is not text (an
+    /// enum, say) is cast to text first (neither operator takes it as it is).
+    fn like(&self, col: Col) -> String {
+        let c = self.cname(col);
+        if self.schema.dialect != "postgresql" {
+            return format!("{c} LIKE");
+        }
+        let decl = self.schema.tables[col.t].columns[col.c]
+            .decl_type
+            .to_ascii_lowercase();
+        let text = ["text", "character", "varchar", "char", "citext", "name"]
+            .iter()
+            .any(|t| decl.starts_with(t));
+        if text {
+            format!("{c} ILIKE")
+        } else {
+            format!("{c}::text ILIKE")
+        }
+    }
     fn one(&self, t: usize) -> String {
         self.names.one(&self.schema.tables[t].name)
     }
@@ -767,7 +787,8 @@ impl<'a> Synth<'a> {
                         self.ask_for(&pw, rng)
                     )),
                     format!(
-                        "SELECT {ssel} FROM {tn} WHERE {sc} LIKE '%{}%'",
+                        "SELECT {ssel} FROM {tn} WHERE {} '%{}%'",
+                        self.like(s),
                         word.replace('\'', "''")
                     ),
                 );
