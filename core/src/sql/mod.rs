@@ -3,12 +3,14 @@
 
 pub mod analyze;
 pub mod compare;
+pub mod dialect;
 pub mod exec;
 pub mod extract;
 pub mod pg;
 pub mod schema;
 pub mod value;
 
+pub use dialect::SqlDialect;
 pub use exec::{
     CancelFlag, Database, ExecError, ExecLimits, QueryResult, Snapshot, configure_sqlite,
 };
