@@ -78,6 +78,7 @@ fn every_profile_reproduces_the_reference_verdicts_on_the_edge_cases() {
             gold_sql: c["gold"].as_str().unwrap(),
             pred_sql: c["pred"].as_str().unwrap(),
             question: "",
+            ..Default::default()
         };
         let name = c["case"].as_str().unwrap();
         for (key, profile) in &profiles {
@@ -157,6 +158,7 @@ fn the_lode_profile_judges_the_edge_cases_by_correct_semantics() {
             gold_sql: c["gold"].as_str().unwrap(),
             pred_sql: c["pred"].as_str().unwrap(),
             question: "",
+            ..Default::default()
         };
         let v = evaluate(db, &Profile::default(), &case);
         let got_kind = v.reason.as_ref().map_or("", |r| r.kind());
@@ -195,6 +197,7 @@ fn gold_against_itself_scores_100_percent_under_every_profile() {
             gold_sql: sql,
             pred_sql: sql,
             question: item["question"].as_str().unwrap_or(""),
+            ..Default::default()
         };
         for profile in &profiles {
             let v = evaluate(db, profile, &case);

@@ -190,7 +190,12 @@ fn eval_questions_found_in_training_pairs_are_leakage() {
             ],
         )
         .unwrap();
-    let leaks = lode_core::pipeline::model_eval::leakage(&project.eval, &store).unwrap();
+    let leaks = lode_core::pipeline::model_eval::leakage(
+        &project.eval,
+        &store,
+        lode_core::sql::SqlDialect::of(&project.schema),
+    )
+    .unwrap();
     let kinds: Vec<(usize, &str)> = leaks
         .iter()
         .map(|l| (l.position, l.kind.as_str()))

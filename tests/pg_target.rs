@@ -495,6 +495,34 @@ fn the_cli_exits_with_the_code_of_each_failure() {
 }
 
 #[test]
+fn sql_analyze_reads_a_postgresql_target_in_its_dialect() {
+    let Some(pg) = pg::server() else { return };
+    pg.psql(SHOP).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // SQLite's grammar reads `E'it''s'` as a column `E` aliased 'it''s'.
+    let sql = "SELECT name, E'it''s' FROM customers WHERE city ILIKE 'l%'";
+    let out = lode(dir.path(), &["sql", "--analyze", "--db-url", pg.url(), sql]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        a["columns"],
+        serde_json::json!(["customers.city", "customers.name"])
+    );
+    assert_eq!(a["unknown"], serde_json::json!([]));
+    assert!(a["concepts"].get("alias").is_none(), "{a}");
+    // (ILIKE is not among the template's keywords: it folds like a name.)
+    assert_eq!(
+        a["template"],
+        "SELECT name, ? FROM customers WHERE city ilike ?"
+    );
+    // No database: SQLite's grammar first, as before.
+    let out = lode(dir.path(), &["sql", "--analyze", sql]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(a["concepts"]["alias"], 1, "{a}");
+}
+
+#[test]
 fn values_follow_the_documented_rules() {
     let Some(pg) = pg::server() else { return };
     pg.psql(

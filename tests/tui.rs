@@ -809,7 +809,8 @@ fn sql_layout_keeps_every_query_meaning() {
     let project = Project::load(&dir.path().join("config.yml")).unwrap();
     let mut n = 0;
     for p in project.gold.iter().chain(project.eval.iter()) {
-        let laid = lode::tui::highlight::layout(&p.sql);
+        let dialect = lode_core::sql::SqlDialect::of(&project.schema);
+        let laid = lode::tui::highlight::layout(&p.sql, dialect);
         let a = project.db.query(&p.sql).unwrap();
         let b = project.db.query(&laid).unwrap();
         assert_eq!(a.rows, b.rows, "{laid}");

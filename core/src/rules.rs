@@ -140,6 +140,10 @@ fn days_in_month(year: i32, month: usize) -> u32 {
     }
 }
 
+/// Tokens to rewrite and print back: SQLite's on every target. They print PostgreSQL's text
+/// back as written too (`$$x$$` as parameters around a word, `E'x'` as a word and a string,
+/// `a[1]` as a bracketed name), where PostgreSQL's own `E'…'` token prints without its
+/// escapes; the rewrites here only change plain strings, numbers and words.
 fn tokenize(sql: &str) -> Option<Vec<Token>> {
     Tokenizer::new(&SQLiteDialect {}, sql).tokenize().ok()
 }
@@ -230,6 +234,11 @@ impl RulesEngine {
 
     /// Runs the query; keeps it only if it returns rows that are not all NULL (nor a lone
     /// zero count).
+    /// The grammar the project's SQL is read in (its database's).
+    fn dialect(&self) -> crate::sql::SqlDialect {
+        crate::sql::SqlDialect::of(&self.schema)
+    }
+
     fn executes(&self, sql: &str) -> bool {
         self.db.query(sql).is_ok_and(|r| worth_keeping(&r.rows))
     }
@@ -908,7 +917,7 @@ impl RulesEngine {
 
     /// Simpler parts of a query: each CTE body and each subquery that the describer can word.
     fn parts(&self, gold: &GoldPair) -> Vec<RulePair> {
-        let Ok(query) = crate::sql::analyze::parse_query(&gold.sql) else {
+        let Ok(query) = crate::sql::analyze::parse_query_in(&gold.sql, self.dialect()) else {
             return Vec::new();
         };
         let mut bodies: Vec<String> = Vec::new();
@@ -956,7 +965,7 @@ impl RulesEngine {
     /// Words a simple single-table query clause by clause; `None` when it is not simple.
     pub fn describe(&self, sql: &str) -> Option<String> {
         use sqlparser::ast::{Expr, GroupByExpr, SelectItem, SetExpr, TableFactor};
-        let q = crate::sql::analyze::parse_query(sql).ok()?;
+        let q = crate::sql::analyze::parse_query_in(sql, self.dialect()).ok()?;
         if q.with.is_some() {
             return None;
         }

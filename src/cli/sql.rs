@@ -150,7 +150,8 @@ fn cut_notes(result: &QueryResult, limits: ExecLimits) -> Vec<String> {
     notes
 }
 
-/// The schema to resolve names against: `--db`, else the project's database, else none.
+/// The schema to resolve names against: `--db` or `--db-url`, else the project's database,
+/// else none. Its dialect is the grammar the queries are read in (SQLite's without one).
 fn schema(globals: &Globals, args: &SqlArgs) -> Result<Option<Schema>> {
     let db = match (&args.db, &args.db_url) {
         (Some(p), _) => Database::open(p, ExecLimits::default())?,

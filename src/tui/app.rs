@@ -29,7 +29,7 @@ use super::panes::schema::SchemaPane;
 use super::panes::{Hint, Intent, Pane, Prompt, Shared, centered, hints};
 use super::theme::{Theme, Ui};
 use lode_core::project::Project;
-use lode_core::sql::QueryResult;
+use lode_core::sql::{QueryResult, SqlDialect};
 use lode_core::store::{PairStatus, ReviewAction, Store};
 use lode_core::tasks::model::ModelRequest;
 use lode_core::tasks::{Stage, StageEvent};
@@ -276,6 +276,9 @@ fn edit_line(mut s: String, cursor: &mut usize, key: &KeyEvent) -> LineEdit {
 impl App {
     /// The app with nothing read yet: [`App::start`] says what to read.
     pub fn new(project: Arc<Project>, store: Arc<Store>, keymap: Keymap, theme: Theme) -> App {
+        // The editor lays out and colours SQL as the project's database reads it.
+        let mut editor = EditorPane::default();
+        editor.dialect = SqlDialect::of(&project.schema);
         App {
             project,
             store,
@@ -285,7 +288,7 @@ impl App {
             mode: Mode::Normal,
             review: ReviewPane::default(),
             pair: PairPane::default(),
-            editor: EditorPane::default(),
+            editor,
             results: ResultsPane::default(),
             schema: SchemaPane::default(),
             coverage: CoveragePane::default(),

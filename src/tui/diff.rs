@@ -2,8 +2,8 @@
 //! tokenizer, whitespace ignored, longest common subsequence), shown in the pair pane with
 //! markers that survive NO_COLOR: `[-'Cake'-]{+'Drink'+}`.
 
-use sqlparser::dialect::SQLiteDialect;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use lode_core::sql::SqlDialect;
+use sqlparser::tokenizer::Token;
 
 /// A piece of the diff: a token in both, only in the gold SQL, or only in the pair's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +16,8 @@ pub enum DiffPiece {
 /// Beyond this many tokens on a side the diff is not computed (the table is n×m).
 const MAX_TOKENS: usize = 600;
 
-fn tokens(sql: &str) -> Option<Vec<String>> {
-    let toks = Tokenizer::new(&SQLiteDialect {}, sql).tokenize().ok()?;
+fn tokens(sql: &str, dialect: SqlDialect) -> Option<Vec<String>> {
+    let toks = dialect.tokenize(sql).ok()?;
     Some(
         toks.into_iter()
             .filter(|t| !matches!(t, Token::Whitespace(_)))
@@ -26,10 +26,10 @@ fn tokens(sql: &str) -> Option<Vec<String>> {
     )
 }
 
-/// The gold SQL turned into the pair's, token by token; `None` when either does not
-/// tokenize or is too long to diff.
-pub fn sql_diff(gold: &str, pair: &str) -> Option<Vec<DiffPiece>> {
-    let (a, b) = (tokens(gold)?, tokens(pair)?);
+/// The gold SQL turned into the pair's, token by token, both read in the target's
+/// `dialect`; `None` when either does not tokenize or is too long to diff.
+pub fn sql_diff(gold: &str, pair: &str, dialect: SqlDialect) -> Option<Vec<DiffPiece>> {
+    let (a, b) = (tokens(gold, dialect)?, tokens(pair, dialect)?);
     if a.len() > MAX_TOKENS || b.len() > MAX_TOKENS {
         return None;
     }
@@ -80,6 +80,7 @@ mod tests {
         let d = sql_diff(
             "SELECT COUNT(*) FROM products p WHERE p.category = 'Cake'",
             "SELECT COUNT(*)\nFROM products p\nWHERE p.category = 'Drink'",
+            SqlDialect::Sqlite,
         )
         .unwrap();
         let changed: Vec<&DiffPiece> = d
@@ -97,14 +98,40 @@ mod tests {
 
     #[test]
     fn the_same_query_in_another_case_and_layout_has_no_change() {
-        let d = sql_diff("select a from t", "SELECT a\nFROM t").unwrap();
+        let d = sql_diff("select a from t", "SELECT a\nFROM t", SqlDialect::Sqlite).unwrap();
         assert_eq!(changes(&d), 0);
     }
 
     #[test]
     fn an_added_clause_is_all_added() {
-        let d = sql_diff("SELECT a FROM t", "SELECT a FROM t WHERE b > 1").unwrap();
+        let d = sql_diff(
+            "SELECT a FROM t",
+            "SELECT a FROM t WHERE b > 1",
+            SqlDialect::Sqlite,
+        )
+        .unwrap();
         assert_eq!(changes(&d), 4);
         assert!(d.iter().all(|p| !matches!(p, DiffPiece::Removed(_))));
+    }
+
+    #[test]
+    fn a_postgresql_string_is_one_token_on_a_postgresql_target() {
+        let gold = "SELECT name FROM items WHERE note = $$a b$$";
+        let pair = "SELECT name FROM items WHERE note = $$a c$$";
+        let d = sql_diff(gold, pair, SqlDialect::Postgres).unwrap();
+        let changed: Vec<&DiffPiece> = d
+            .iter()
+            .filter(|p| !matches!(p, DiffPiece::Same(_)))
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                &DiffPiece::Removed("$$a b$$".into()),
+                &DiffPiece::Added("$$a c$$".into())
+            ]
+        );
+        // SQLite's tokens: parameters around a word, of which only the word changed.
+        let d = sql_diff(gold, pair, SqlDialect::Sqlite).unwrap();
+        assert!(d.contains(&DiffPiece::Removed("b".into())), "{d:?}");
     }
 }

@@ -1,11 +1,12 @@
-//! SQL highlighting in the editor from sqlparser's own tokenizer (so colours match what lode
-//! parses), with colours from the theme. Tokens carry 1-based character columns; the editor
-//! wants byte offsets per line.
+//! SQL highlighting in the editor from sqlparser's own tokenizer in the target's dialect (so
+//! colours match what lode parses: on PostgreSQL `$$a b$$` and `E'x'` are strings), with
+//! colours from the theme. Tokens carry 1-based character columns; the editor wants byte
+//! offsets per line.
 
+use lode_core::sql::SqlDialect;
 use ratatui::style::Style;
-use sqlparser::dialect::SQLiteDialect;
 use sqlparser::keywords::Keyword;
-use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+use sqlparser::tokenizer::{Token, Whitespace};
 use tui_textarea::TextArea;
 
 use super::theme::Theme;
@@ -41,6 +42,40 @@ const FUNCTIONS: &[&str] = &[
     "lead",
     "total",
     "group_concat",
+];
+
+/// Functions PostgreSQL has and SQLite does not, coloured on a PostgreSQL target.
+const POSTGRES_FUNCTIONS: &[&str] = &[
+    "array_agg",
+    "date_part",
+    "date_trunc",
+    "greatest",
+    "least",
+    "now",
+    "split_part",
+    "string_agg",
+    "to_char",
+    "to_date",
+];
+
+/// PostgreSQL's keywords that SQLite lacks and queries use, coloured on a PostgreSQL target.
+/// Sorted, for binary search.
+const POSTGRES_KEYWORDS: &[&str] = &[
+    "ANY",
+    "ARRAY",
+    "BOTH",
+    "FALSE",
+    "FETCH",
+    "ILIKE",
+    "INTERVAL",
+    "LATERAL",
+    "LEADING",
+    "ONLY",
+    "SIMILAR",
+    "SOME",
+    "SYMMETRIC",
+    "TRAILING",
+    "TRUE",
 ];
 
 /// SQLite's keywords (sqlparser knows many more, from other dialects: `region`, `year`,
@@ -195,31 +230,59 @@ const SQLITE_KEYWORDS: &[&str] = &[
     "WITHOUT",
 ];
 
-/// The theme role of a token, if it is coloured.
-pub fn role(token: &Token) -> Option<&'static str> {
+/// The theme role of a token, if it is coloured; words are keywords and functions of
+/// `dialect`.
+pub fn role(token: &Token, dialect: SqlDialect) -> Option<&'static str> {
+    let pg = dialect == SqlDialect::Postgres;
     match token {
-        Token::Word(w)
-            if w.quote_style.is_none() && FUNCTIONS.contains(&w.value.to_lowercase().as_str()) =>
-        {
-            Some("function")
-        }
-        Token::Word(w)
-            if w.quote_style.is_none()
-                && SQLITE_KEYWORDS
-                    .binary_search(&w.value.to_uppercase().as_str())
-                    .is_ok() =>
-        {
-            Some("keyword")
+        Token::Word(w) if w.quote_style.is_none() => {
+            let lower = w.value.to_lowercase();
+            let upper = w.value.to_uppercase();
+            if FUNCTIONS.contains(&lower.as_str())
+                || (pg && POSTGRES_FUNCTIONS.contains(&lower.as_str()))
+            {
+                Some("function")
+            } else if SQLITE_KEYWORDS.binary_search(&upper.as_str()).is_ok()
+                || (pg && POSTGRES_KEYWORDS.binary_search(&upper.as_str()).is_ok())
+            {
+                Some("keyword")
+            } else {
+                None
+            }
         }
         Token::Word(_) => None,
         Token::Number(..) => Some("number"),
         Token::SingleQuotedString(_)
         | Token::NationalStringLiteral(_)
-        | Token::HexStringLiteral(_) => Some("string"),
+        | Token::HexStringLiteral(_)
+        | Token::EscapedStringLiteral(_)
+        | Token::UnicodeStringLiteral(_)
+        | Token::DollarQuotedString(_)
+        | Token::SingleQuotedByteStringLiteral(_)
+        | Token::DoubleQuotedByteStringLiteral(_)
+        | Token::DoubleQuotedString(_) => Some("string"),
         Token::Whitespace(
             Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_),
         ) => Some("comment"),
-        _ => None,
+        // Punctuation, names and parameters are not operators; nor is `*`, which is as often
+        // "every column" as a product.
+        Token::Whitespace(_)
+        | Token::EOF
+        | Token::Comma
+        | Token::Period
+        | Token::SemiColon
+        | Token::LParen
+        | Token::RParen
+        | Token::LBracket
+        | Token::RBracket
+        | Token::LBrace
+        | Token::RBrace
+        | Token::Colon
+        | Token::Backslash
+        | Token::Char(_)
+        | Token::Placeholder(_)
+        | Token::Mul => None,
+        _ => Some("operator"),
     }
 }
 
@@ -231,14 +294,16 @@ fn byte_offset(line: &str, col: u64) -> usize {
 
 /// The coloured stretches of `lines` (as one SQL text): (row, byte start, byte end, style),
 /// in token order; a multi-line token (a block comment) gives one stretch per line.
-fn marks(lines: &[&str], theme: &Theme) -> Vec<(usize, usize, usize, Style)> {
+fn marks(lines: &[&str], theme: &Theme, dialect: SqlDialect) -> Vec<(usize, usize, usize, Style)> {
     let text = lines.join("\n");
-    let Ok(tokens) = Tokenizer::new(&SQLiteDialect {}, &text).tokenize_with_location() else {
+    let Ok(tokens) = dialect.tokenize_with_location(&text) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for t in tokens {
-        let Some(role) = role(&t.token) else { continue };
+        let Some(role) = role(&t.token, dialect) else {
+            continue;
+        };
         let style: Style = theme.sql(role);
         let (s, e) = (t.span.start, t.span.end);
         if s.line == 0 || e.line == 0 {
@@ -265,12 +330,12 @@ fn marks(lines: &[&str], theme: &Theme) -> Vec<(usize, usize, usize, Style)> {
     out
 }
 
-/// Re-highlights the whole editor (cheap for editor-sized SQL).
-pub fn apply(editor: &mut TextArea<'static>, theme: &Theme) {
+/// Re-highlights the whole editor (cheap for editor-sized SQL), its text read in `dialect`.
+pub fn apply(editor: &mut TextArea<'static>, theme: &Theme, dialect: SqlDialect) {
     editor.clear_custom_highlight();
     let lines: Vec<String> = editor.lines().to_vec();
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    for (row, start, end, style) in marks(&refs, theme) {
+    for (row, start, end, style) in marks(&refs, theme, dialect) {
         editor.custom_highlight(((row, start), (row, end)), style, 1);
     }
 }
@@ -278,13 +343,13 @@ pub fn apply(editor: &mut TextArea<'static>, theme: &Theme) {
 /// Lays a one-line query out over lines for the editor: each clause of a query (at the top
 /// level or in a subquery, not inside a window or function call) starts a line, indented by
 /// its nesting. Only whitespace between tokens changes; SQL already on several lines, or
-/// that does not tokenize, is returned as it is.
-pub fn layout(sql: &str) -> String {
+/// that does not tokenize (in `dialect`), is returned as it is.
+pub fn layout(sql: &str, dialect: SqlDialect) -> String {
     let sql = sql.trim();
     if sql.contains('\n') {
         return sql.to_string();
     }
-    let Ok(tokens) = Tokenizer::new(&SQLiteDialect {}, sql).tokenize_with_location() else {
+    let Ok(tokens) = dialect.tokenize_with_location(sql) else {
         return sql.to_string();
     };
     let chars: Vec<char> = sql.chars().collect();
@@ -361,11 +426,15 @@ fn breaks_before(k: Option<Keyword>, prev: Option<Keyword>) -> bool {
 }
 
 /// The text as styled lines (the same colours as the editor), for a read-only view.
-pub fn styled_lines(text: &str, theme: &Theme) -> Vec<ratatui::text::Line<'static>> {
+pub fn styled_lines(
+    text: &str,
+    theme: &Theme,
+    dialect: SqlDialect,
+) -> Vec<ratatui::text::Line<'static>> {
     use ratatui::text::{Line, Span};
     let lines: Vec<&str> = text.split('\n').collect();
     let mut by_row: Vec<Vec<(usize, usize, Style)>> = vec![Vec::new(); lines.len()];
-    for (row, start, end, style) in marks(&lines, theme) {
+    for (row, start, end, style) in marks(&lines, theme, dialect) {
         by_row[row].push((start, end, style));
     }
     lines
@@ -443,17 +512,66 @@ mod tests {
     #[test]
     fn keywords_are_sqlite_keywords() {
         assert!(SQLITE_KEYWORDS.windows(2).all(|w| w[0] < w[1]), "sorted");
-        let roles: Vec<Option<&str>> =
-            Tokenizer::new(&SQLiteDialect {}, "SELECT region, year FROM t")
-                .tokenize()
-                .unwrap()
-                .iter()
-                .filter(|t| !matches!(t, Token::Whitespace(_)))
-                .map(role)
-                .collect();
+        let roles: Vec<Option<&str>> = SqlDialect::Sqlite
+            .tokenize("SELECT region, year FROM t")
+            .unwrap()
+            .iter()
+            .filter(|t| !matches!(t, Token::Whitespace(_)))
+            .map(|t| role(t, SqlDialect::Sqlite))
+            .collect();
         assert_eq!(
             roles,
             [Some("keyword"), None, None, None, Some("keyword"), None]
+        );
+    }
+
+    /// (text, role) of each coloured token of `sql` read in `dialect`.
+    fn coloured(sql: &str, dialect: SqlDialect) -> Vec<(String, &'static str)> {
+        let theme = Theme::load("ansi16", false).unwrap();
+        marks(&[sql], &theme, dialect)
+            .into_iter()
+            .map(|(_, s, e, style)| {
+                let role = ["keyword", "function", "string", "number", "operator"]
+                    .into_iter()
+                    .find(|r| theme.sql(r) == style)
+                    .unwrap_or("?");
+                (sql[s..e].to_string(), role)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn postgresql_strings_casts_and_keywords_colour_on_a_postgresql_target() {
+        let sql = "SELECT $$a b$$::text, E'it''s', x FROM t WHERE y ILIKE 'a%'";
+        let pg = coloured(sql, SqlDialect::Postgres);
+        let has = |text: &str, role: &str| pg.iter().any(|(t, r)| t == text && *r == role);
+        assert!(has("$$a b$$", "string"), "one string token: {pg:?}");
+        assert!(has("::", "operator"), "{pg:?}");
+        assert!(has("E'it''s'", "string"), "{pg:?}");
+        assert!(has("ILIKE", "keyword"), "{pg:?}");
+        assert!(!pg.iter().any(|(t, _)| t == "x" || t == "text"), "{pg:?}");
+        // SQLite's tokens: `$$a` and `$$` are parameters, `E` a name; ILIKE is not SQLite's.
+        let lite = coloured(sql, SqlDialect::Sqlite);
+        assert!(!lite.iter().any(|(t, _)| t.contains("$$")), "{lite:?}");
+        assert!(lite.iter().any(|(t, r)| t == "'it''s'" && *r == "string"));
+        assert!(!lite.iter().any(|(t, _)| t == "ILIKE"), "{lite:?}");
+        // A dollar-quoted string over lines colours every line of it.
+        let theme = Theme::load("ansi16", false).unwrap();
+        let m = marks(&["SELECT $$a", "b$$ FROM t"], &theme, SqlDialect::Postgres);
+        let string = theme.sql("string");
+        assert!(
+            m.contains(&(0, 7, 10, string)) && m.contains(&(1, 0, 3, string)),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn layout_reads_the_targets_dialect() {
+        // On PostgreSQL a dollar-quoted string holding `FROM` is one token, not a clause.
+        let sql = "SELECT $$ FROM x $$ AS s FROM t";
+        assert_eq!(
+            layout(sql, SqlDialect::Postgres),
+            "SELECT $$ FROM x $$ AS s\nFROM t"
         );
     }
 
@@ -462,7 +580,7 @@ mod tests {
         let sql = "SELECT s.name, COUNT(*) FROM stores AS s LEFT JOIN orders o ON o.store_id = s.id \
                    WHERE s.city <> 'O''Hare  FROM' AND o.total > (SELECT AVG(total) FROM orders) \
                    GROUP BY s.name ORDER BY 2 DESC LIMIT 3";
-        let out = layout(sql);
+        let out = layout(sql, SqlDialect::Sqlite);
         assert_eq!(
             out,
             "SELECT s.name, COUNT(*)\nFROM stores AS s\nLEFT JOIN orders o ON o.store_id = s.id\n\
@@ -472,10 +590,13 @@ mod tests {
         // A window's ORDER BY and a UNION's second SELECT.
         let w = "SELECT RANK() OVER (ORDER BY x DESC) FROM t UNION SELECT 1";
         assert_eq!(
-            layout(w),
+            layout(w, SqlDialect::Sqlite),
             "SELECT RANK() OVER (ORDER BY x DESC)\nFROM t\nUNION\nSELECT 1"
         );
         // Several lines already: left alone.
-        assert_eq!(layout("SELECT 1\nFROM t"), "SELECT 1\nFROM t");
+        assert_eq!(
+            layout("SELECT 1\nFROM t", SqlDialect::Sqlite),
+            "SELECT 1\nFROM t"
+        );
     }
 }

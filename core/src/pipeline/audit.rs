@@ -13,9 +13,9 @@ use sqlparser::ast::{
 };
 
 use crate::project::{GoldPair, Project};
-use crate::sql::analyze::{function_args, function_name, parse_query};
+use crate::sql::analyze::{function_args, function_name, parse_query_in};
 use crate::sql::compare::{OrderKeys, PyKey, py_eq};
-use crate::sql::{Database, QueryResult, Value};
+use crate::sql::{Database, QueryResult, SqlDialect, Value};
 
 /// Which of the project's sets a pair is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -166,7 +166,7 @@ type Problem = (FindingKind, String, String);
 /// Everything wrong with one pair: (kind, reason, fix).
 fn audit_one(db: &Database, pair: &GoldPair) -> Vec<Problem> {
     let mut out = Vec::new();
-    let parsed = parse_query(&pair.sql).ok();
+    let parsed = parse_query_in(&pair.sql, SqlDialect::from_name(db.dialect_name())).ok();
     if let Some(what) = nondeterminism(parsed.as_ref(), &pair.sql) {
         out.push((
             FindingKind::Nondeterministic,
@@ -379,8 +379,9 @@ fn limit_problem(db: &Database, query: &Query) -> Option<Problem> {
     }
     let mut raised_query = query.clone();
     raised_query.limit_clause = None;
-    let keys = OrderKeys::of(&raised_query.to_string())?;
-    let keyed = parse_query(&keys.query).ok()?;
+    let dialect = SqlDialect::from_name(db.dialect_name());
+    let keys = OrderKeys::of(&raised_query.to_string(), dialect)?;
+    let keyed = parse_query_in(&keys.query, dialect).ok()?;
     // The rows tied with the last one kept, on both sides of the cut (a bounded look past
     // it): a tie matters only when the tied rows do not all read the same.
     let r = db.query(&with_limit(&keyed, cut + TIE_LOOKAHEAD)).ok()?;

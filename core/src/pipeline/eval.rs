@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::sql::analyze::Hardness;
 use crate::sql::compare::{Case, Outcome, Profile, Reason, Verdict};
-use crate::sql::{CancelFlag, Database, ExecError, ExecLimits, QueryResult};
+use crate::sql::{CancelFlag, Database, ExecError, ExecLimits, QueryResult, SqlDialect};
 
 /// Limits for evaluation: results are compared whole, so the row and cell caps are far
 /// higher than for browsing; the row cap still bounds memory on a runaway cross join.
@@ -221,27 +221,26 @@ pub fn evaluate_items_with(
     results
 }
 
-/// Per gold text: its hardness and the texts the profile executes for it.
-type GoldPlans = Mutex<HashMap<String, Arc<(Option<Hardness>, Vec<String>)>>>;
+/// Per gold text and the dialect it is read in: its hardness and the texts the profile
+/// executes for it.
+type GoldPlans = Mutex<HashMap<(SqlDialect, String), Arc<(Option<Hardness>, Vec<String>)>>>;
 
 fn gold_plan(
     plans: &GoldPlans,
     profile: &Profile,
     gold_sql: &str,
+    dialect: SqlDialect,
 ) -> Arc<(Option<Hardness>, Vec<String>)> {
-    if let Some(p) = plans
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(gold_sql)
-    {
+    let key = (dialect, gold_sql.to_string());
+    if let Some(p) = plans.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Arc::clone(p);
     }
     // Worked out outside the lock; two threads may both do it once, harmlessly.
-    let plan = Arc::new(profile.gold_plan(gold_sql));
+    let plan = Arc::new(profile.gold_plan(gold_sql, dialect));
     plans
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .entry(gold_sql.to_string())
+        .entry(key)
         .or_insert(plan)
         .clone()
 }
@@ -255,7 +254,12 @@ fn judge_item(
     cancel: Option<&CancelFlag>,
     preview_rows: usize,
 ) -> ItemResult {
-    let plan = gold_plan(plans, profile, &item.gold_sql);
+    // The gold SQL is read in its database's dialect (SQLite's when the database is missing).
+    let dialect = databases
+        .get(&item.db_id)
+        .map(|db| SqlDialect::from_name(db.dialect_name()))
+        .unwrap_or_default();
+    let plan = gold_plan(plans, profile, &item.gold_sql, dialect);
     let hardness = plan.0;
     let finish = |verdict: Verdict, gold_ms: f64, pred_ms: f64| ItemResult {
         index: item.index,
@@ -326,6 +330,7 @@ fn judge_item(
         gold_sql: &item.gold_sql,
         pred_sql,
         question: &item.question,
+        dialect,
     };
     let gold_refs: Vec<Outcome<'_>> = golds.iter().map(|g| g.as_ref().as_ref()).collect();
     let verdict = profile.judge(&case, &gold_refs, pred.as_ref());
@@ -606,7 +611,12 @@ pub fn r_ves(
             continue;
         };
         let Ok(pred) = &item.pred_sql else { continue };
-        let Some(gold) = profile.gold_queries(&item.gold_sql).into_iter().next() else {
+        let dialect = SqlDialect::from_name(db.dialect_name());
+        let Some(gold) = profile
+            .gold_queries(&item.gold_sql, dialect)
+            .into_iter()
+            .next()
+        else {
             continue;
         };
         let pred = profile.pred_query(pred);

@@ -11,7 +11,8 @@ use serde_json::{Value as Json, json};
 use crate::diag::InputError;
 use crate::pipeline::validate::validate;
 use crate::project::Project;
-use crate::sql::analyze::template;
+use crate::sql::SqlDialect;
+use crate::sql::analyze::template_in;
 use crate::store::{
     NewPair, NewRun, NewValidation, Pair, PairFilter, PairNotes, PairStatus, RunKind, SetName,
     Store, StoreError,
@@ -311,7 +312,8 @@ fn write_import(
                     original_validation: original,
                     ..PairNotes::default()
                 },
-                template: (!sql.is_empty()).then(|| template(&sql)),
+                template: (!sql.is_empty())
+                    .then(|| template_in(&sql, SqlDialect::of(&project.schema))),
                 result_fingerprint: v.fingerprint.clone(),
                 ..Default::default()
             },

@@ -19,7 +19,8 @@ use crate::pipeline::validate::{Validation, validate};
 use crate::project::inputs::normalize_question;
 use crate::project::{GoldPair, Project, format_glossary};
 use crate::sql::Database;
-use crate::sql::analyze::{analyze, template};
+use crate::sql::SqlDialect;
+use crate::sql::analyze::{analyze, template, template_in};
 use crate::sql::extract::extract_sql;
 use crate::sql::schema::Schema;
 use crate::store::{
@@ -795,7 +796,8 @@ pub async fn run(
         }
     }
     if opts.only_gold.is_empty() {
-        for (level, n) in sql_first_mix(&project.gold, g.sql_first) {
+        for (level, n) in sql_first_mix(&project.gold, g.sql_first, SqlDialect::of(&project.schema))
+        {
             for k in 0..n {
                 ctx.total.fetch_add(1, Ordering::Relaxed);
                 let ctx = Arc::clone(&ctx);
@@ -886,17 +888,20 @@ pub async fn run(
     Ok(summary)
 }
 
-/// The literals of a query in order (strings unquoted, numbers as written).
-fn literals(sql: &str) -> Vec<String> {
-    use sqlparser::dialect::SQLiteDialect;
-    use sqlparser::tokenizer::{Token, Tokenizer};
-    Tokenizer::new(&SQLiteDialect {}, sql)
-        .tokenize()
+/// The literals of a query in order (strings unquoted, numbers as written), read in the
+/// target's dialect (on PostgreSQL `E'x'` and `$$x$$` are strings).
+fn literals(sql: &str, dialect: SqlDialect) -> Vec<String> {
+    use sqlparser::tokenizer::Token;
+    dialect
+        .tokenize(sql)
         .map(|toks| {
             toks.into_iter()
                 .filter_map(|t| match t {
                     Token::Number(n, _) => Some(n),
-                    Token::SingleQuotedString(s) => Some(s),
+                    Token::SingleQuotedString(s)
+                    | Token::EscapedStringLiteral(s)
+                    | Token::UnicodeStringLiteral(s) => Some(s),
+                    Token::DollarQuotedString(s) => Some(s.value),
                     _ => None,
                 })
                 .collect()
@@ -912,13 +917,18 @@ fn names_literal(question: &str, literal: &str) -> bool {
 
 /// How many SQL-first pairs to ask per level: `per_level` × 4 in all, shared out like the
 /// Spider hardness mix of the gold set (easy → simple, medium → moderate, hard → complex,
-/// extra → highly complex), by largest remainder; evenly when no gold query parses.
-pub fn sql_first_mix(gold: &[GoldPair], per_level: usize) -> Vec<(&'static str, usize)> {
+/// extra → highly complex), by largest remainder; evenly when no gold query parses (in
+/// `dialect`, the target's).
+pub fn sql_first_mix(
+    gold: &[GoldPair],
+    per_level: usize,
+    dialect: SqlDialect,
+) -> Vec<(&'static str, usize)> {
     const LEVELS: [&str; 4] = ["simple", "moderate", "complex", "highly_complex"];
     let total = per_level * 4;
     let mut counts = [0usize; 4];
     for g in gold {
-        if let Ok(h) = crate::sql::analyze::hardness(&g.sql) {
+        if let Ok(h) = crate::sql::analyze::hardness_in(&g.sql, dialect) {
             counts[h as usize] += 1;
         }
     }
@@ -1459,7 +1469,8 @@ async fn finish_pair(
         sql: final_sql.clone(),
         status: Some(status),
         notes,
-        template: (!final_sql.is_empty()).then(|| template(&final_sql)),
+        template: (!final_sql.is_empty())
+            .then(|| template_in(&final_sql, SqlDialect::of(&ctx.schema))),
         result_fingerprint: last.and_then(|v| v.fingerprint),
         analysis: analysis.map(|a| PairAnalysis {
             concepts: a
@@ -1589,6 +1600,10 @@ pub fn mark_duplicates_and_leakage(
     let said = |kind: &str, n: i64, question: &str| json!({kind: n, "question": question});
     let mut eval_questions: BTreeMap<String, Json> = BTreeMap::new();
     let mut eval_templates: BTreeMap<String, Json> = BTreeMap::new();
+    // Templates and literals as the target reads them, like the pairs' stored templates.
+    let dialect = SqlDialect::of(&project.schema);
+    let template = |sql: &str| template_in(sql, dialect);
+    let literals = |sql: &str| literals(sql, dialect);
     if !project.eval_is_gold {
         for (i, p) in project.eval.iter().enumerate() {
             let of = said("eval", i as i64 + 1, &p.question);
@@ -1692,4 +1707,22 @@ pub fn mark_duplicates_and_leakage(
         by_template.entry(t).or_default().push((words, of));
     }
     Ok(marks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_are_read_in_the_targets_dialect() {
+        let sql = "SELECT name FROM items WHERE note = E'it''s' OR note = $$a b$$ LIMIT 3";
+        assert_eq!(
+            literals(sql, SqlDialect::Postgres),
+            ["it's", "a b", "3"],
+            "PostgreSQL's escape and dollar-quoted strings"
+        );
+        // SQLite's tokens: the E'' string's text, no dollar-quoted string (it reads
+        // parameters and a word there).
+        assert_eq!(literals(sql, SqlDialect::Sqlite), ["it's", "3"]);
+    }
 }

@@ -18,7 +18,8 @@ use crate::pipeline::samples::SampleScores;
 use crate::pipeline::stats::PairedTest;
 use crate::project::inputs::{array_element_offsets, normalize_question};
 use crate::project::{GoldPair, Project};
-use crate::sql::analyze::{analyze, template};
+use crate::sql::SqlDialect;
+use crate::sql::analyze::{analyze, template_in};
 use crate::sql::compare::Profile;
 use crate::sql::extract::extract_sql;
 use crate::store::{NewEvalCase, PairFilter, PairStatus, Store, StoreError};
@@ -219,7 +220,12 @@ pub struct Leak {
 
 /// Eval questions whose normalized text or gold SQL template matches a pair that could be
 /// trained on (valid, fixed or accepted).
-pub fn leakage(eval: &[GoldPair], store: &Store) -> Result<Vec<Leak>, StoreError> {
+pub fn leakage(
+    eval: &[GoldPair],
+    store: &Store,
+    dialect: SqlDialect,
+) -> Result<Vec<Leak>, StoreError> {
+    let template = |sql: &str| template_in(sql, dialect);
     let pairs = store.pairs(&PairFilter {
         statuses: vec![PairStatus::Valid, PairStatus::Fixed, PairStatus::Accepted],
         ..Default::default()
@@ -377,7 +383,7 @@ pub fn evaluate_model(
     store.add_eval_cases(run_id, &rows)?;
     let results: Vec<ItemResult> = cases.iter().map(|c| c.result.clone()).collect();
     let summary = Summary::of(&results);
-    let leakage = leakage(&project.eval, store)?;
+    let leakage = leakage(&project.eval, store, SqlDialect::of(&project.schema))?;
     store.finish_eval_run(
         run_id,
         crate::store::RunStatus::Completed,

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use crate::pipeline::eval::{EvalItem, EvalOptions, ItemResult, evaluate_items};
 use crate::sql::compare::{Profile, Reason};
-use crate::sql::{Database, ExecLimits};
+use crate::sql::{Database, ExecLimits, SqlDialect};
 use crate::synth::Rng;
 
 /// Why the neighbours could not be built.
@@ -321,7 +321,7 @@ pub fn recheck(
             // Only where the gold query still says something on this neighbour.
             .filter(|item| {
                 profile
-                    .gold_queries(&item.gold_sql)
+                    .gold_queries(&item.gold_sql, SqlDialect::from_name(db.dialect_name()))
                     .first()
                     .is_some_and(|g| db.query(g).is_ok_and(|r| !r.rows.is_empty()))
             })

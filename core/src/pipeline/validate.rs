@@ -235,7 +235,10 @@ fn check_rule(
             return Some(format!("uses {banned}, which it must not"));
         }
     }
-    if rule.no_select_star && crate::sql::analyze::template(sql).contains("SELECT *") {
+    if rule.no_select_star
+        && crate::sql::analyze::template_in(sql, crate::sql::SqlDialect::of(schema))
+            .contains("SELECT *")
+    {
         return Some("uses SELECT *".into());
     }
     if let Some(check) = &rule.check_sql {

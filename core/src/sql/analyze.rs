@@ -1,5 +1,6 @@
 //! SQL analysis: concept tags, referenced tables and columns, Spider hardness, a complexity
-//! level and a normalized template, all from the sqlparser AST (SQLite dialect).
+//! level and a normalized template, all from the sqlparser AST, read in the target's dialect
+//! (the schema's; SQLite's without one) with the other as the fallback.
 //!
 //! Coverage analysis counts the concepts, dedup compares templates, and evaluation reports
 //! accuracy per hardness. Hardness is computed exactly as the official Spider evaluator's
@@ -11,15 +12,14 @@ use std::fmt;
 
 use serde::Serialize;
 use sqlparser::ast::{
-    BinaryOperator, CastKind, Distinct, Expr, Function, FunctionArg, FunctionArgExpr,
+    AccessExpr, BinaryOperator, CastKind, Distinct, Expr, Function, FunctionArg, FunctionArgExpr,
     FunctionArguments, GroupByExpr, JoinConstraint, JoinOperator, LimitClause, ObjectName,
     OrderByKind, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, Statement,
-    TableFactor, UnaryOperator, Value as AstValue, WindowType,
+    Subscript, TableFactor, UnaryOperator, Value as AstValue, WindowType,
 };
-use sqlparser::dialect::SQLiteDialect;
-use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::Token;
 
+use crate::sql::dialect::SqlDialect;
 use crate::sql::schema::Schema;
 
 /// A SQL concept, from the taxonomy of `research/evaluation.md` §2.2. Each is detected from
@@ -367,23 +367,26 @@ pub enum AnalyzeError {
     NotAQuery { kind: String },
 }
 
-/// Parses exactly one SELECT (or WITH ... SELECT) statement in the SQLite dialect.
+/// Parses exactly one SELECT (or WITH ... SELECT) statement of unknown target: in the SQLite
+/// dialect, else in PostgreSQL's. SQL of a known target goes through [`parse_query_in`].
 pub fn parse_query(sql: &str) -> Result<Query, AnalyzeError> {
+    parse_query_in(sql, SqlDialect::Sqlite)
+}
+
+/// Parses exactly one SELECT (or WITH ... SELECT) statement in `dialect`, else in the other
+/// (a PostgreSQL project's gold set may hold SQLite-isms such as backticks, and SQL of unknown
+/// target may be written for either). The first grammar decides what text both read means:
+/// `SELECT E'x'` is an escape string on PostgreSQL, a column `E` aliased `'x'` on SQLite.
+pub fn parse_query_in(sql: &str, dialect: SqlDialect) -> Result<Query, AnalyzeError> {
     if sql.trim().trim_end_matches(';').trim().is_empty() {
         return Err(AnalyzeError::Empty);
     }
-    // SQLite's grammar first; a query SQLite's cannot read is tried with PostgreSQL's (`::`
-    // casts, ILIKE, DISTINCT ON, …), so a PostgreSQL project's SQL is analysed too.
-    let mut statements = Parser::parse_sql(&SQLiteDialect {}, sql)
-        .or_else(|e| {
-            Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, sql).map_err(|_| e)
-        })
-        .map_err(|e| AnalyzeError::Parse {
-            message: e
-                .to_string()
-                .trim_start_matches("sql parser error: ")
-                .to_string(),
-        })?;
+    let mut statements = dialect.parse(sql).map_err(|e| AnalyzeError::Parse {
+        message: e
+            .to_string()
+            .trim_start_matches("sql parser error: ")
+            .to_string(),
+    })?;
     match statements.len() {
         0 => Err(AnalyzeError::Empty),
         1 => match statements.remove(0) {
@@ -404,14 +407,16 @@ fn statement_kind(statement: &Statement) -> String {
         .to_uppercase()
 }
 
-/// Analyzes one query. With a schema, unqualified columns are attributed to their tables and
-/// names missing from the schema are listed in [`Analysis::unknown`].
+/// Analyzes one query, read in the schema's dialect (SQLite's without a schema). With a
+/// schema, unqualified columns are attributed to their tables and names missing from the
+/// schema are listed in [`Analysis::unknown`].
 pub fn analyze(sql: &str, schema: Option<&Schema>) -> Result<Analysis, AnalyzeError> {
-    let query = parse_query(sql)?;
+    let query = parse_query_in(sql, SqlDialect::of_opt(schema))?;
     Ok(analyze_query(&query, sql, schema))
 }
 
-/// Analyzes an already parsed query (`sql` is its text, used for the template).
+/// Analyzes an already parsed query (`sql` is its text, used for the template, which is
+/// tokenized in the schema's dialect).
 pub fn analyze_query(query: &Query, sql: &str, schema: Option<&Schema>) -> Analysis {
     let mut walker = Walker::new(schema);
     walker.query(query, Position::Top);
@@ -430,13 +435,18 @@ pub fn analyze_query(query: &Query, sql: &str, schema: Option<&Schema>) -> Analy
         hardness: spider_counts.hardness(),
         spider_counts,
         level,
-        template: template(sql),
+        template: template_in(sql, SqlDialect::of_opt(schema)),
     }
 }
 
-/// Spider hardness of a query's text.
+/// Spider hardness of a query's text (of unknown target: see [`parse_query`]).
 pub fn hardness(sql: &str) -> Result<Hardness, AnalyzeError> {
-    Ok(spider_counts(&parse_query(sql)?).hardness())
+    hardness_in(sql, SqlDialect::Sqlite)
+}
+
+/// Spider hardness of a query's text read in `dialect`.
+pub fn hardness_in(sql: &str, dialect: SqlDialect) -> Result<Hardness, AnalyzeError> {
+    Ok(spider_counts(&parse_query_in(sql, dialect)?).hardness())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1349,6 +1359,59 @@ impl<'s> Walker<'s> {
                 self.expr(left, position);
                 self.expr(right, position);
             }
+            // PostgreSQL's readings: `tags[1]`, `tags[2:3]`, `ARRAY[a, b]`, `a SIMILAR TO 'x'`,
+            // `a REGEXP 'x'`, `t AT TIME ZONE 'UTC'`.
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                self.expr(root, position);
+                for access in access_chain {
+                    match access {
+                        AccessExpr::Subscript(Subscript::Index { index }) => {
+                            self.expr(index, position)
+                        }
+                        AccessExpr::Subscript(Subscript::Slice {
+                            lower_bound,
+                            upper_bound,
+                            stride,
+                        }) => {
+                            for e in [lower_bound, upper_bound, stride].into_iter().flatten() {
+                                self.expr(e, position);
+                            }
+                        }
+                        // `(row).field`: a field's name, not a column.
+                        AccessExpr::Dot(_) => {}
+                    }
+                }
+            }
+            Expr::Array(array) => {
+                for e in &array.elem {
+                    self.expr(e, position);
+                }
+            }
+            Expr::SimilarTo {
+                negated,
+                expr,
+                pattern,
+                ..
+            }
+            | Expr::RLike {
+                negated,
+                expr,
+                pattern,
+                ..
+            } => {
+                if *negated {
+                    self.add(Concept::Not, 1);
+                }
+                self.expr(expr, position);
+                self.expr(pattern, position);
+            }
+            Expr::AtTimeZone {
+                timestamp,
+                time_zone,
+            } => {
+                self.expr(timestamp, position);
+                self.expr(time_zone, position);
+            }
             _ => {}
         }
     }
@@ -1622,10 +1685,17 @@ pub fn spider_counts(query: &Query) -> SpiderCounts {
 
 /// The query with every literal replaced by `?` (a list of literals by one `?`), keywords
 /// upper-cased, identifiers lower-cased and unquoted, comments dropped and whitespace folded.
-/// Text that cannot be tokenized is folded by case and whitespace only.
+/// Text that cannot be tokenized is folded by case and whitespace only. The text is of unknown
+/// target (tokenized as SQLite's); SQL of a known target goes through [`template_in`].
 pub fn template(sql: &str) -> String {
-    let dialect = SQLiteDialect {};
-    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
+    template_in(sql, SqlDialect::Sqlite)
+}
+
+/// [`template`] of SQL tokenized in `dialect` (else in the other): on PostgreSQL `E'x'` and
+/// `$$x$$` are one literal each, where SQLite's tokenizer sees a word and a string, or
+/// parameters.
+pub fn template_in(sql: &str, dialect: SqlDialect) -> String {
+    let Ok(tokens) = dialect.tokenize(sql) else {
         return sql
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -1646,6 +1716,9 @@ pub fn template(sql: &str) -> String {
             Token::Number(..)
             | Token::SingleQuotedString(_)
             | Token::NationalStringLiteral(_)
+            | Token::EscapedStringLiteral(_)
+            | Token::UnicodeStringLiteral(_)
+            | Token::DollarQuotedString(_)
             | Token::HexStringLiteral(_)
             | Token::SingleQuotedByteStringLiteral(_)
             | Token::DoubleQuotedByteStringLiteral(_)
@@ -1764,6 +1837,90 @@ mod tests {
         let a = analyze(q, None).expect("parsed with PostgreSQL grammar");
         assert!(a.tables.iter().any(|t| t == "shop"), "{:?}", a.tables);
         assert!(hardness(q).is_ok());
+    }
+
+    /// `items(id, name, tags, price, note)` on a PostgreSQL server.
+    fn pg_items() -> Schema {
+        use crate::sql::schema::{Column, Table};
+        let column = |name: &str| Column {
+            name: name.into(),
+            ..Column::default()
+        };
+        Schema {
+            tables: vec![Table {
+                name: "items".into(),
+                columns: ["id", "name", "tags", "price", "note"]
+                    .into_iter()
+                    .map(column)
+                    .collect(),
+                primary_key: vec!["id".into()],
+                ..Table::default()
+            }],
+            dialect: "postgresql".into(),
+        }
+    }
+
+    #[test]
+    fn a_postgresql_schema_reads_its_queries_as_postgresql_does() {
+        let pg = pg_items();
+        let lite = Schema {
+            dialect: String::new(),
+            ..pg.clone()
+        };
+        // Both grammars parse these, differently: SQLite's takes `tags[1]` for `tags AS [1]`,
+        // `E'it''s'` for a column `E` aliased 'it''s', `ARRAY[price, 2]` for a column `ARRAY`.
+        let q = "SELECT name, tags[1], E'it''s' FROM items";
+        let a = analyze(q, Some(&pg)).unwrap();
+        assert_eq!(a.tables, ["items"]);
+        assert_eq!(a.columns, ["items.name", "items.tags"]);
+        assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+        assert!(!a.has(Concept::Alias), "{:?}", a.concepts);
+        let a = analyze(q, Some(&lite)).unwrap();
+        assert!(a.has(Concept::Alias), "SQLite's reading: {:?}", a.concepts);
+        assert_eq!(a.unknown, ["E"], "SQLite's reading");
+        // No schema: SQLite's grammar first, as before.
+        assert!(analyze(q, None).unwrap().has(Concept::Alias));
+
+        let q = "SELECT ARRAY[price, 2] FROM items WHERE note ILIKE 'a%'";
+        let a = analyze(q, Some(&pg)).unwrap();
+        assert_eq!(a.columns, ["items.note", "items.price"]);
+        assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+        assert!(a.has(Concept::Where) && a.has(Concept::SingleTable));
+        let a = analyze(q, Some(&lite)).unwrap();
+        assert_eq!(a.unknown, ["ARRAY"], "SQLite's reading");
+
+        // Only PostgreSQL's grammar reads these; SQLite's still does as the fallback.
+        let q = "SELECT name FROM items WHERE note = $$it's$$ AND CAST(tags AS TEXT[]) IS NOT NULL";
+        for schema in [&pg, &lite] {
+            let a = analyze(q, Some(schema)).unwrap();
+            assert_eq!(a.columns, ["items.name", "items.note", "items.tags"]);
+            assert!(a.has(Concept::WhereAnd) && a.has(Concept::Cast) && a.has(Concept::IsNull));
+        }
+        // A PostgreSQL project's SQLite-ism (backticks) falls back to SQLite's grammar.
+        let a = analyze("SELECT `name` FROM items", Some(&pg)).unwrap();
+        assert_eq!(a.columns, ["items.name"]);
+
+        // Templates: an escape string and a dollar-quoted one are one literal each.
+        let a = analyze(
+            "SELECT name FROM items WHERE note = E'it''s' OR note = $$a b$$",
+            Some(&pg),
+        )
+        .unwrap();
+        assert_eq!(
+            a.template,
+            "SELECT name FROM items WHERE note = ? OR note = ?"
+        );
+        assert_eq!(
+            template("SELECT name FROM items WHERE note = E'it''s' OR note = $$a b$$"),
+            "SELECT name FROM items WHERE note = e ? OR note = ? b ?",
+            "SQLite's tokens"
+        );
+        assert_eq!(
+            template_in("SELECT x::int, b'101' FROM t", SqlDialect::Postgres),
+            "SELECT x :: int, ? FROM t"
+        );
+        // Hardness follows the same reading.
+        assert!(hardness_in("SELECT a # b FROM t", SqlDialect::Postgres).is_ok());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod compare;
+pub mod dialect;
 pub mod exec;
 pub mod extract;
 pub mod pg;
@@ -10,6 +11,7 @@ pub mod schema;
 pub mod target;
 pub mod value;
 
+pub use dialect::SqlDialect;
 pub use exec::{
     CancelFlag, Database, ExecError, ExecLimits, QueryResult, Snapshot, SqliteFile,
     configure_sqlite,

@@ -15,8 +15,9 @@ use sqlparser::ast::{
     Query, Select, SelectItem, SetExpr, UnaryOperator, Value as AstValue, Visit, Visitor,
 };
 
+use crate::sql::SqlDialect;
 use crate::sql::analyze::{
-    analyze_query, function_args, function_name, is_aggregate_call, parse_query,
+    analyze_query, function_args, function_name, is_aggregate_call, parse_query_in,
 };
 use crate::sql::schema::Schema;
 use crate::synth::names::{Names, singular, split_words};
@@ -179,7 +180,7 @@ struct Reading {
 
 impl Reading {
     fn of(sql: &str, schema: &Schema) -> Option<Reading> {
-        let query = parse_query(sql).ok()?;
+        let query = parse_query_in(sql, SqlDialect::of(schema)).ok()?;
         let analysis = analyze_query(&query, sql, Some(schema));
         let mut collector = Collector {
             schema,

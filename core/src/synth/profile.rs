@@ -194,13 +194,13 @@ pub fn is_date(c: &Column) -> bool {
 }
 
 /// Columns the gold SQL aggregates (`MAX(area_code)`): measures by the gold set's own use,
-/// whatever their names say.
-pub fn aggregated_columns(gold_sql: &[&str]) -> HashSet<String> {
-    use sqlparser::dialect::SQLiteDialect;
-    use sqlparser::tokenizer::{Token, Tokenizer};
+/// whatever their names say. The SQL is read in the target's `dialect` (`max(tags[1])`
+/// aggregates `tags` on PostgreSQL).
+pub fn aggregated_columns(gold_sql: &[&str], dialect: crate::sql::SqlDialect) -> HashSet<String> {
+    use sqlparser::tokenizer::Token;
     let mut out = HashSet::new();
     for sql in gold_sql {
-        let Ok(tokens) = Tokenizer::new(&SQLiteDialect {}, sql).tokenize() else {
+        let Ok(tokens) = dialect.tokenize(sql) else {
             continue;
         };
         let words: Vec<&Token> = tokens

@@ -300,6 +300,8 @@ fn is_number(word: &str) -> Option<String> {
         .map(|(_, n)| n.to_string())
 }
 
+/// Tokens to rebind and print back: SQLite's on every target, as the rules engine's
+/// (`crate::rules`), which print a PostgreSQL query back as written.
 fn tokenize(sql: &str) -> Option<Vec<Token>> {
     Tokenizer::new(&SQLiteDialect {}, sql).tokenize().ok()
 }

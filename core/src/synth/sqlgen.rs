@@ -14,7 +14,8 @@ use super::Rng;
 use super::names::{Names, article, plural};
 use super::profile::{Edge, SchemaProfile, TableProfile};
 use crate::project::{GlossaryEntry, GoldPair};
-use crate::sql::analyze::{Hardness, hardness, template};
+use crate::sql::SqlDialect;
+use crate::sql::analyze::{Hardness, hardness_in, template_in};
 use crate::sql::schema::Schema;
 use crate::sql::{Database, Value};
 
@@ -176,6 +177,7 @@ impl<'a> Synth<'a> {
                 schema,
                 &super::profile::aggregated_columns(
                     &gold.iter().map(|g| g.sql.as_str()).collect::<Vec<_>>(),
+                    SqlDialect::of(schema),
                 ),
             ),
             allow_ids,
@@ -410,6 +412,7 @@ impl<'a> Synth<'a> {
     /// Every candidate the schema allows, in a deterministic order (by seed), shapes
     /// interleaved so the first ones of each hardness cover many shapes.
     pub fn candidates(&self, seed: u64) -> Vec<Candidate> {
+        let dialect = SqlDialect::of(self.schema);
         let mut rng = Rng::new(seed ^ 0x5EED_CAFE);
         let mut by_shape: Vec<Vec<(String, String, &'static str)>> = Vec::new();
         let mut push = |shape: &'static str, q: String, sql: String| {
@@ -463,10 +466,10 @@ impl<'a> Synth<'a> {
                     if !seen_sql.insert(sql.clone()) {
                         continue;
                     }
-                    let Ok(h) = hardness(sql) else {
+                    let Ok(h) = hardness_in(sql, dialect) else {
                         continue;
                     };
-                    let repeat = !seen_template.insert(template(sql));
+                    let repeat = !seen_template.insert(template_in(sql, dialect));
                     let c = Candidate {
                         question: q.clone(),
                         sql: sql.clone(),

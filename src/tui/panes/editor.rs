@@ -13,6 +13,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use tui_textarea::TextArea;
 
+use lode_core::sql::SqlDialect;
+
 use super::{Hint, Intent, Pane, Shared};
 use crate::tui::highlight;
 use crate::tui::keymap::{Action, Context};
@@ -36,6 +38,8 @@ pub struct EditorPane {
     /// The audited gold pair whose SQL the editor holds instead of a pair's (opened from the
     /// evaluation view); it stays until the selection moves to a pair.
     pub gold: Option<Box<lode_core::pipeline::audit::Finding>>,
+    /// The dialect of the project's database: what the SQL is laid out and coloured as.
+    pub dialect: SqlDialect,
 }
 
 impl EditorPane {
@@ -119,7 +123,7 @@ impl EditorPane {
         if !rest.is_empty() {
             self.textarea.insert_str(&rest);
             self.dirty = true;
-            highlight::apply(&mut self.textarea, cx.theme);
+            highlight::apply(&mut self.textarea, cx.theme, self.dialect);
         }
         (names.len() > 1).then(|| {
             let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
@@ -141,16 +145,19 @@ impl EditorPane {
 
     /// The wrapped lines the read-only view needs at this inner width.
     pub fn view_lines(&self, width: usize, theme: &Theme) -> Vec<Line<'static>> {
-        highlight::hard_wrap(highlight::styled_lines(&self.text(), theme), width)
+        highlight::hard_wrap(
+            highlight::styled_lines(&self.text(), theme, self.dialect),
+            width,
+        )
     }
 
     /// Replaces the text (laid out for reading); not an edit.
     pub fn set(&mut self, sql: &str, theme: &Theme) {
         self.scroll = 0;
-        let sql = highlight::layout(sql);
+        let sql = highlight::layout(sql, self.dialect);
         self.textarea = TextArea::new(sql.lines().map(String::from).collect());
         self.dirty = false;
-        highlight::apply(&mut self.textarea, theme);
+        highlight::apply(&mut self.textarea, theme, self.dialect);
     }
 
     /// The user's text replaces the editor's (from `$EDITOR`, or a draft coming back): kept
@@ -158,7 +165,7 @@ impl EditorPane {
     pub fn replace(&mut self, sql: &str, theme: &Theme) {
         self.scroll = 0;
         self.textarea = TextArea::new(sql.lines().map(String::from).collect());
-        highlight::apply(&mut self.textarea, theme);
+        highlight::apply(&mut self.textarea, theme, self.dialect);
         self.dirty = true;
     }
 
@@ -168,7 +175,7 @@ impl EditorPane {
         self.textarea
             .insert_str(text.replace("\r\n", "\n").replace('\r', "\n"));
         self.dirty = true;
-        highlight::apply(&mut self.textarea, theme);
+        highlight::apply(&mut self.textarea, theme, self.dialect);
     }
 
     /// The selection moved to `id`: an unsaved edit of the pair left is kept as a draft
@@ -224,7 +231,7 @@ impl Pane for EditorPane {
             _ => {
                 if self.textarea.input(*key) {
                     self.dirty = true;
-                    highlight::apply(&mut self.textarea, cx.theme);
+                    highlight::apply(&mut self.textarea, cx.theme, self.dialect);
                 }
                 Intent::Handled
             }

@@ -151,7 +151,8 @@ impl Pane for PairPane {
                 let mut spans = vec![Span::styled("  ", theme.ui(Ui::Muted))];
                 // A diff helps when the generator changed a few things; a query rewritten
                 // through and through reads better as it is.
-                let diff = sql_diff(gs, &p.sql).filter(|d| {
+                let dialect = lode_core::sql::SqlDialect::of(&cx.project.schema);
+                let diff = sql_diff(gs, &p.sql, dialect).filter(|d| {
                     let same = d.iter().filter(|x| matches!(x, DiffPiece::Same(_))).count();
                     same > 0 && crate::tui::diff::changes(d) <= same
                 });

@@ -10,8 +10,8 @@ use sqlparser::ast::{Expr, SelectItem, SetExpr, Value as AstValue};
 
 use super::spider::search;
 use super::{Case, Reason, Verdict};
-use crate::sql::analyze::parse_query;
-use crate::sql::{QueryResult, Value};
+use crate::sql::analyze::parse_query_in;
+use crate::sql::{QueryResult, SqlDialect, Value};
 
 /// Relative tolerance for comparing floats: wide enough for last-digit noise from a different
 /// but equivalent evaluation order, far too narrow for a rounding difference.
@@ -41,27 +41,26 @@ pub(super) struct OrderPlan {
 
 /// Plans of the gold queries judged lately, shared by every thread: an evaluation judges
 /// each gold query once per prediction, and parsing it is most of the work left beside
-/// SQLite. At most [`PLAN_CACHE`] plans are kept.
-type PlanCache = std::sync::RwLock<std::collections::HashMap<String, std::sync::Arc<OrderPlan>>>;
+/// SQLite. At most [`PLAN_CACHE`] plans are kept, by dialect and text.
+type PlanCache =
+    std::sync::RwLock<std::collections::HashMap<(SqlDialect, String), std::sync::Arc<OrderPlan>>>;
 static PLANS: std::sync::LazyLock<PlanCache> = std::sync::LazyLock::new(Default::default);
 const PLAN_CACHE: usize = 4096;
 
 impl OrderPlan {
     /// [`for_gold`](Self::for_gold), remembered (at most [`PLAN_CACHE`] plans).
-    pub(super) fn cached(gold_sql: &str) -> std::sync::Arc<OrderPlan> {
-        OrderPlan::cached_with(gold_sql, || OrderPlan::for_gold(gold_sql))
+    pub(super) fn cached(gold_sql: &str, dialect: SqlDialect) -> std::sync::Arc<OrderPlan> {
+        OrderPlan::cached_with(gold_sql, dialect, || OrderPlan::for_gold(gold_sql, dialect))
     }
 
-    /// The remembered plan of `gold_sql`, or `make`'s, remembered.
+    /// The remembered plan of `gold_sql` in `dialect`, or `make`'s, remembered.
     pub(super) fn cached_with(
         gold_sql: &str,
+        dialect: SqlDialect,
         make: impl FnOnce() -> OrderPlan,
     ) -> std::sync::Arc<OrderPlan> {
-        if let Some(p) = PLANS
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(gold_sql)
-        {
+        let key = (dialect, gold_sql.to_string());
+        if let Some(p) = PLANS.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return std::sync::Arc::clone(p);
         }
         // Made outside the lock; two threads may both make it once, harmlessly.
@@ -70,17 +69,20 @@ impl OrderPlan {
         if plans.len() >= PLAN_CACHE {
             plans.clear();
         }
-        std::sync::Arc::clone(plans.entry(gold_sql.to_string()).or_insert(plan))
+        std::sync::Arc::clone(plans.entry(key).or_insert(plan))
     }
 
-    pub(super) fn for_gold(gold_sql: &str) -> OrderPlan {
+    /// The plan of `gold_sql` read in the target's `dialect`: appended keys are printed from
+    /// its syntax tree, which must mean what the target means (`tags[1]` is a subscript on
+    /// PostgreSQL, `tags AS [1]` on SQLite).
+    pub(super) fn for_gold(gold_sql: &str, dialect: SqlDialect) -> OrderPlan {
         let unordered = OrderPlan {
             query: gold_sql.to_string(),
             keys: None,
             strict: false,
             extra: 0,
         };
-        match parse_query(gold_sql) {
+        match parse_query_in(gold_sql, dialect) {
             Ok(query) => OrderPlan::from_query(gold_sql, query),
             Err(_) => unordered,
         }
@@ -163,9 +165,10 @@ pub struct OrderKeys {
 }
 
 impl OrderKeys {
-    /// `None` without a top-level ORDER BY, or when its keys cannot be located.
-    pub fn of(sql: &str) -> Option<OrderKeys> {
-        let plan = OrderPlan::for_gold(sql);
+    /// `None` without a top-level ORDER BY, or when its keys cannot be located. `sql` is read
+    /// in the target's `dialect`.
+    pub fn of(sql: &str, dialect: SqlDialect) -> Option<OrderKeys> {
+        let plan = OrderPlan::for_gold(sql, dialect);
         match plan.keys {
             Some(keys) if !plan.strict && !keys.is_empty() => Some(OrderKeys {
                 query: plan.query,
@@ -349,7 +352,7 @@ pub(super) fn judge(
     let Some(gold) = gold else {
         return Verdict::wrong(Reason::Mismatch);
     };
-    let plan = OrderPlan::cached(case.gold_sql);
+    let plan = OrderPlan::cached(case.gold_sql, case.dialect);
     let width = gold.columns.len().saturating_sub(plan.extra);
     let gold_rows: Vec<Vec<&Value>> = gold
         .rows
@@ -603,7 +606,10 @@ mod tests {
 
     #[test]
     fn keys_outside_the_output_are_appended_to_the_gold_query() {
-        let plan = OrderPlan::for_gold("SELECT name FROM t ORDER BY age DESC, id");
+        let plan = OrderPlan::for_gold(
+            "SELECT name FROM t ORDER BY age DESC, id",
+            SqlDialect::Sqlite,
+        );
         assert_eq!(plan.extra, 2);
         assert_eq!(
             plan.query,
@@ -613,19 +619,45 @@ mod tests {
             plan.keys,
             Some(vec![KeyColumn::Extra(0), KeyColumn::Extra(1)])
         );
-        let plan =
-            OrderPlan::for_gold("SELECT name, count(*) AS n FROM t GROUP BY name ORDER BY n");
+        let plan = OrderPlan::for_gold(
+            "SELECT name, count(*) AS n FROM t GROUP BY name ORDER BY n",
+            SqlDialect::Sqlite,
+        );
         assert_eq!(plan.extra, 0);
         assert_eq!(plan.keys, Some(vec![KeyColumn::Output(1)]));
-        let plan = OrderPlan::for_gold("SELECT a FROM t UNION SELECT b FROM s ORDER BY 1");
+        let plan = OrderPlan::for_gold(
+            "SELECT a FROM t UNION SELECT b FROM s ORDER BY 1",
+            SqlDialect::Sqlite,
+        );
         assert_eq!(plan.keys, Some(vec![KeyColumn::Output(0)]));
         // A key inside a subquery does not order the result.
-        let plan =
-            OrderPlan::for_gold("SELECT a FROM t WHERE a IN (SELECT a FROM s ORDER BY a LIMIT 3)");
+        let plan = OrderPlan::for_gold(
+            "SELECT a FROM t WHERE a IN (SELECT a FROM s ORDER BY a LIMIT 3)",
+            SqlDialect::Sqlite,
+        );
         assert_eq!(plan.keys, None);
         // DISTINCT with a hidden key: cannot append, so order is strict.
-        let plan = OrderPlan::for_gold("SELECT DISTINCT a FROM t ORDER BY b");
+        let plan = OrderPlan::for_gold("SELECT DISTINCT a FROM t ORDER BY b", SqlDialect::Sqlite);
         assert!(plan.strict);
+    }
+
+    #[test]
+    fn appended_keys_are_printed_in_the_targets_dialect() {
+        // PostgreSQL reads a subscript and an escape string; SQLite's grammar reads aliases,
+        // and the query it would print back fails on PostgreSQL.
+        let gold = "SELECT name, tags[1], E'x' FROM items ORDER BY price";
+        let plan = OrderPlan::for_gold(gold, SqlDialect::Postgres);
+        assert_eq!(
+            plan.query,
+            "SELECT name, tags[1], E'x', price FROM items ORDER BY price"
+        );
+        assert_eq!(
+            OrderPlan::for_gold(gold, SqlDialect::Sqlite).query,
+            "SELECT name, tags AS [1], E AS 'x', price FROM items ORDER BY price"
+        );
+        let keys = OrderKeys::of(gold, SqlDialect::Postgres).unwrap();
+        assert_eq!(keys.extra(), 1);
+        assert_eq!(keys.query, plan.query);
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod spider2;
 
 use serde::Serialize;
 
-use super::{ExecError, QueryResult, Value};
+use super::{ExecError, QueryResult, SqlDialect, Value};
 
 pub use defog::expand_gold_alternatives;
 pub use lode::OrderKeys;
@@ -89,38 +89,40 @@ impl Profile {
         }
     }
 
-    /// The texts to execute for the gold side, in order. Results depend only on the database
-    /// and the text, so callers cache them by (database, text).
-    pub fn gold_queries(&self, gold_sql: &str) -> Vec<String> {
+    /// The texts to execute for the gold side, in order, `gold_sql` read in the target's
+    /// `dialect`. Results depend only on the database and the text, so callers cache them by
+    /// (database, text).
+    pub fn gold_queries(&self, gold_sql: &str, dialect: SqlDialect) -> Vec<String> {
         match self {
             Profile::SpiderTs { keep_distinct } => {
                 vec![spider::prepare_gold(gold_sql, *keep_distinct)]
             }
             Profile::BirdEx => vec![gold_sql.to_string()],
             Profile::Defog => defog::expand_gold_alternatives(gold_sql),
-            Profile::Lode { .. } => vec![lode::OrderPlan::cached(gold_sql).query.clone()],
+            Profile::Lode { .. } => vec![lode::OrderPlan::cached(gold_sql, dialect).query.clone()],
             Profile::Spider2 => defog::expand_gold_alternatives(gold_sql),
         }
     }
 
     /// The gold query's Spider hardness (`None` when it does not parse) and
-    /// [`gold_queries`](Self::gold_queries), from one parse of the text.
+    /// [`gold_queries`](Self::gold_queries), from one parse of the text in `dialect`.
     pub fn gold_plan(
         &self,
         gold_sql: &str,
+        dialect: SqlDialect,
     ) -> (Option<crate::sql::analyze::Hardness>, Vec<String>) {
-        let parsed = crate::sql::analyze::parse_query(gold_sql).ok();
+        let parsed = crate::sql::analyze::parse_query_in(gold_sql, dialect).ok();
         let hardness = parsed
             .as_ref()
             .map(|q| crate::sql::analyze::spider_counts(q).hardness());
         let queries = match (self, parsed) {
             (Profile::Lode { .. }, Some(query)) => {
-                let plan = lode::OrderPlan::cached_with(gold_sql, || {
+                let plan = lode::OrderPlan::cached_with(gold_sql, dialect, || {
                     lode::OrderPlan::from_query(gold_sql, query)
                 });
                 vec![plan.query.clone()]
             }
-            _ => self.gold_queries(gold_sql),
+            _ => self.gold_queries(gold_sql, dialect),
         };
         (hardness, queries)
     }
@@ -179,11 +181,16 @@ impl Profile {
     }
 }
 
-/// Executes a pair on `db` (the gold queries, then the prediction) and judges it. The
-/// evaluation pipeline does the same with a cache of gold results and many threads.
+/// Executes a pair on `db` (the gold queries, then the prediction) and judges it, the gold
+/// SQL read in `db`'s dialect. The evaluation pipeline does the same with a cache of gold
+/// results and many threads.
 pub fn evaluate(db: &super::Database, profile: &Profile, case: &Case<'_>) -> Verdict {
+    let case = &Case {
+        dialect: SqlDialect::from_name(db.dialect_name()),
+        ..*case
+    };
     let golds: Vec<Result<QueryResult, ExecError>> = profile
-        .gold_queries(case.gold_sql)
+        .gold_queries(case.gold_sql, case.dialect)
         .iter()
         .map(|q| db.query(q))
         .collect();
@@ -199,6 +206,8 @@ pub struct Case<'a> {
     pub pred_sql: &'a str,
     /// The question (defog sorts rows when it asks to order, sort or arrange).
     pub question: &'a str,
+    /// The target's dialect, which the gold SQL is read in (its ORDER BY keys).
+    pub dialect: SqlDialect,
 }
 
 /// The outcome of executing one query.

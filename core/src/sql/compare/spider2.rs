@@ -9,13 +9,13 @@
 
 use super::pyvalue::python_repr;
 use super::{Case, Outcome, Reason, Verdict};
-use crate::sql::{QueryResult, Value};
+use crate::sql::{QueryResult, SqlDialect, Value};
 
 /// `math.isclose(a, b, abs_tol=1e-2)` in the reference.
 pub(super) const TOLERANCE: f64 = 1e-2;
 
 pub(super) fn judge(case: &Case<'_>, golds: &[Outcome<'_>], pred: &QueryResult) -> Verdict {
-    let ignore_order = !has_top_level_order_by(case.gold_sql);
+    let ignore_order = !has_top_level_order_by(case.gold_sql, case.dialect);
     let mut missing = None;
     for gold in golds {
         match gold {
@@ -99,8 +99,8 @@ fn values_match(a: &Value, b: &Value) -> bool {
 }
 
 /// Whether the query's outermost level sorts (an ORDER BY inside a subquery does not count).
-fn has_top_level_order_by(sql: &str) -> bool {
-    crate::sql::analyze::parse_query(sql).is_ok_and(|q| q.order_by.is_some())
+fn has_top_level_order_by(sql: &str, dialect: SqlDialect) -> bool {
+    crate::sql::analyze::parse_query_in(sql, dialect).is_ok_and(|q| q.order_by.is_some())
 }
 
 #[cfg(test)]
@@ -113,8 +113,7 @@ mod tests {
     fn judge_sql(gold_sql: &str, golds: &[&QueryResult], pred: &QueryResult) -> bool {
         let case = Case {
             gold_sql,
-            pred_sql: "",
-            question: "",
+            ..Case::default()
         };
         let outcomes: Vec<Outcome<'_>> = golds.iter().map(|g| Ok(*g)).collect();
         judge(&case, &outcomes, pred).correct
@@ -212,7 +211,8 @@ mod tests {
         // The profile executes every alternative.
         let p = Profile::from_name("spider2", false).unwrap();
         assert_eq!(
-            p.gold_queries("SELECT name FROM t; SELECT id FROM t").len(),
+            p.gold_queries("SELECT name FROM t; SELECT id FROM t", SqlDialect::Sqlite)
+                .len(),
             2
         );
     }
@@ -226,8 +226,7 @@ mod tests {
         let pred = result(&["a"], ints(&[&[1]]));
         let case = Case {
             gold_sql: "SELECT a FROM t",
-            pred_sql: "",
-            question: "",
+            ..Case::default()
         };
         let v = judge(&case, &[Err(&e)], &pred);
         assert_eq!(v.reason.map(|r| r.kind()), Some("gold_error"));
