@@ -29,8 +29,8 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_tui: bool,
     /// Run the demo on PostgreSQL: load the bakery into a new schema of this database
-    /// (postgres://user@host:port/db; the password from PGPASSWORD) and point the project
-    /// at it.
+    /// (postgres://user@host:port/db; the password from PGPASSWORD), point the project at it
+    /// and write its glossary, gold and eval sets in PostgreSQL's dialect.
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
     /// The schema the bakery is loaded into (replaced with --force only when lode made it).
