@@ -204,7 +204,7 @@ fn the_demo_loop_runs_on_postgresql_with_as_many_valid_pairs_as_on_sqlite() {
         "SQLite {a} valid pairs, PostgreSQL {b}:\n{pg_out}"
     );
     // The same eval questions with the same answers, asked of a model tuned on each target's
-    // own valid pairs (304 and 314 today, not all the same ones: the schema-driven part of
+    // own valid pairs (303-304 and 314 today, not all the same ones: the schema-driven part of
     // the offline generator sees PostgreSQL's column types), score the same.
     assert_eq!(ea, eb, "SQLite:\n{lite}\nPostgreSQL:\n{pg_out}");
     for stage in [
