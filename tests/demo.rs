@@ -26,7 +26,7 @@ fn two_generations_are_byte_identical() {
         c.path(),
         &DemoOptions {
             seed: 1,
-            force: false,
+            ..DemoOptions::default()
         },
     )
     .unwrap();

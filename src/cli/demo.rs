@@ -29,8 +29,8 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_tui: bool,
     /// Run the demo on PostgreSQL: load the bakery into a new schema of this database
-    /// (postgres://user@host:port/db; the password from PGPASSWORD) and point the project
-    /// at it.
+    /// (postgres://user@host:port/db; the password from PGPASSWORD), point the project at it
+    /// and write its glossary, gold and eval sets in PostgreSQL's dialect.
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
     /// The schema the bakery is loaded into (replaced with --force only when lode made it).
@@ -38,9 +38,13 @@ pub struct DemoArgs {
     pub pg_schema: String,
 }
 
+/// The line of the demo's config.yml that points it at `bakery.sqlite`.
+const SQLITE_DATABASE: &str = "  path: bakery.sqlite";
+
 /// Loads the demo's bakery into a schema of the PostgreSQL database at `url` and points the
-/// project's config at it (the SQLite file stays beside it).
-fn to_postgres(args: &DemoArgs, url: &str, config_path: &std::path::Path) -> Result<()> {
+/// project's config at it (the SQLite file stays beside it). Says whether it did; a project
+/// that points at that schema already is left as it is.
+fn to_postgres(args: &DemoArgs, url: &str, config_path: &std::path::Path) -> Result<bool> {
     if lode_core::project::url_has_password(url) {
         anyhow::bail!(
             "--postgres: the URL holds a password; give it without one and put the password in \
@@ -60,7 +64,7 @@ fn to_postgres(args: &DemoArgs, url: &str, config_path: &std::path::Path) -> Res
     let target = format!("{url}{sep}options=-c%20search_path%3D{}", args.pg_schema);
     if text.contains(&target) {
         // This demo project was loaded into that schema already.
-        return Ok(());
+        return Ok(false);
     }
     let sqlite = args.dir.join("bakery.sqlite");
     let started = std::time::Instant::now();
@@ -74,7 +78,7 @@ fn to_postgres(args: &DemoArgs, url: &str, config_path: &std::path::Path) -> Res
         started.elapsed().as_secs_f64()
     );
     let replaced = text.replacen(
-        "  path: bakery.sqlite",
+        SQLITE_DATABASE,
         &format!("  url: '{target}'   # the bakery in PostgreSQL (bakery.sqlite is the same data)"),
         1,
     );
@@ -85,13 +89,44 @@ fn to_postgres(args: &DemoArgs, url: &str, config_path: &std::path::Path) -> Res
         );
     }
     std::fs::write(config_path, replaced)?;
+    Ok(true)
+}
+
+/// Rewrites the glossary, gold set and eval set of an existing demo project in the dialect of
+/// the database it points at, when they are this version's edition for the other one (a
+/// SQLite project pointed at a server; or a project written for PostgreSQL whose loading
+/// failed, run again on SQLite). Inputs that are neither edition (edited, or from another
+/// version) are left as they are, with a warning when `warn`.
+fn align_inputs(dir: &std::path::Path, dialect: demo::DemoDialect, warn: bool) -> Result<()> {
+    let name = match dialect {
+        demo::DemoDialect::Sqlite => "SQLite",
+        demo::DemoDialect::Postgres => "PostgreSQL",
+    };
+    match demo::inputs_edition(dir) {
+        Some(edition) if edition == dialect => {}
+        Some(_) => {
+            demo::write_inputs(dir, dialect)?;
+            eprintln!(
+                "rewrote glossary.jsonl, gold.jsonl and eval.jsonl in {} in {name}'s dialect",
+                dir.display()
+            );
+        }
+        None if warn => eprintln!(
+            "warning: glossary.jsonl, gold.jsonl or eval.jsonl in {} is not the demo's own \
+             (edited?), so it was left as it is; SQL not written for {name} may fail there \
+             (pass --force to regenerate the project)",
+            dir.display()
+        ),
+        None => {}
+    }
     Ok(())
 }
 
 pub fn run(args: &DemoArgs, model: &ModelRequest) -> Result<i32> {
     let config_path = args.dir.join("config.yml");
     let started = std::time::Instant::now();
-    if config_path.exists() && !args.force {
+    let existing = config_path.exists() && !args.force;
+    if existing {
         eprintln!(
             "using the demo project already in {} (pass --force to regenerate it)",
             args.dir.display()
@@ -99,6 +134,11 @@ pub fn run(args: &DemoArgs, model: &ModelRequest) -> Result<i32> {
     } else {
         let opts = demo::DemoOptions {
             force: args.force,
+            dialect: if args.postgres.is_some() {
+                demo::DemoDialect::Postgres
+            } else {
+                demo::DemoDialect::Sqlite
+            },
             ..demo::DemoOptions::default()
         };
         let summary = demo::write_demo(&args.dir, &opts)?;
@@ -115,7 +155,12 @@ pub fn run(args: &DemoArgs, model: &ModelRequest) -> Result<i32> {
         );
     }
     if let Some(url) = &args.postgres {
-        to_postgres(args, url, &config_path)?;
+        let pointed_now = to_postgres(args, url, &config_path)?;
+        if existing {
+            align_inputs(&args.dir, demo::DemoDialect::Postgres, pointed_now)?;
+        }
+    } else if existing && std::fs::read_to_string(&config_path)?.contains(SQLITE_DATABASE) {
+        align_inputs(&args.dir, demo::DemoDialect::Sqlite, false)?;
     }
     if args.no_run {
         return Ok(0);

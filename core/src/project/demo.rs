@@ -16,6 +16,8 @@ pub struct DemoOptions {
     pub force: bool,
     /// Seed of the data generator; the default gives the documented demo.
     pub seed: u64,
+    /// The dialect of the glossary's, gold set's and eval set's SQL.
+    pub dialect: DemoDialect,
 }
 
 impl Default for DemoOptions {
@@ -23,6 +25,73 @@ impl Default for DemoOptions {
         DemoOptions {
             force: false,
             seed: 2024,
+            dialect: DemoDialect::default(),
+        }
+    }
+}
+
+/// The SQL dialect the demo's inputs (glossary, gold and eval pairs) are written in. The
+/// data is the same in both: dates are ISO text `YYYY-MM-DD` in `bakery.sqlite` and in the
+/// schema `lode demo --postgres` loads it into.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DemoDialect {
+    /// SQLite's, for `bakery.sqlite`: `strftime` for parts of a date.
+    #[default]
+    Sqlite,
+    /// PostgreSQL's, for the bakery loaded into a server: `to_char` and `EXTRACT` on the
+    /// text cast to `date`.
+    Postgres,
+}
+
+impl DemoDialect {
+    /// The year of the date `d`, as text `YYYY`.
+    fn year(self, d: &str) -> String {
+        match self {
+            DemoDialect::Sqlite => format!("strftime('%Y', {d})"),
+            DemoDialect::Postgres => format!("to_char({d}::date, 'YYYY')"),
+        }
+    }
+
+    /// The month of the date `d` with its year, as text `YYYY-MM`.
+    fn year_month(self, d: &str) -> String {
+        match self {
+            DemoDialect::Sqlite => format!("strftime('%Y-%m', {d})"),
+            DemoDialect::Postgres => format!("to_char({d}::date, 'YYYY-MM')"),
+        }
+    }
+
+    /// The month of the date `d`, as text `MM`.
+    fn month(self, d: &str) -> String {
+        match self {
+            DemoDialect::Sqlite => format!("strftime('%m', {d})"),
+            DemoDialect::Postgres => format!("to_char({d}::date, 'MM')"),
+        }
+    }
+
+    /// The condition that the date `d` falls on a Saturday or a Sunday.
+    fn weekend(self, d: &str) -> String {
+        match self {
+            DemoDialect::Sqlite => format!("strftime('%w', {d}) IN ('0', '6')"),
+            DemoDialect::Postgres => format!("EXTRACT(DOW FROM {d}::date) IN (0, 6)"),
+        }
+    }
+
+    /// The alias after a derived table, which PostgreSQL requires. SQLite's edition has none,
+    /// so its files stay as they were (an alias there changes what the offline generator
+    /// derives from the pair).
+    fn alias(self, name: &str) -> String {
+        match self {
+            DemoDialect::Sqlite => String::new(),
+            DemoDialect::Postgres => format!(" AS {name}"),
+        }
+    }
+
+    /// A descending sort key with NULLs last, where SQLite puts them (PostgreSQL puts them
+    /// first unless told).
+    fn desc_nulls_last(self, key: &str) -> String {
+        match self {
+            DemoDialect::Sqlite => format!("{key} DESC"),
+            DemoDialect::Postgres => format!("{key} DESC NULLS LAST"),
         }
     }
 }
@@ -492,78 +561,90 @@ fn fill(conn: &Connection, seed: u64) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-const GLOSSARY: &[(&str, &str)] = &[
+/// The business rules, with the date conventions in `dialect`'s terms.
+fn glossary(dialect: DemoDialect) -> Vec<(String, String)> {
+    let cast = match dialect {
+        DemoDialect::Sqlite => "",
+        DemoDialect::Postgres => " (cast the text with ::date for any date function)",
+    };
+    let entries: Vec<(&str, String)> = vec![
     (
         "Revenue",
-        "Money from completed sales: SUM(order_items.quantity * order_items.unit_price * (1 - order_items.discount)) over orders with status = 'completed'. Refunded and cancelled orders never count as revenue.",
+        "Money from completed sales: SUM(order_items.quantity * order_items.unit_price * (1 - order_items.discount)) over orders with status = 'completed'. Refunded and cancelled orders never count as revenue.".into(),
     ),
     (
         "AOV",
-        "Average order value: revenue divided by the number of completed orders (average of per-order totals).",
+        "Average order value: revenue divided by the number of completed orders (average of per-order totals).".into(),
     ),
     (
         "Gross margin",
-        "Revenue minus cost of goods, where cost is order_items.quantity * products.unit_cost. Gross margin % = 100.0 * gross margin / revenue.",
+        "Revenue minus cost of goods, where cost is order_items.quantity * products.unit_cost. Gross margin % = 100.0 * gross margin / revenue.".into(),
     ),
     (
         "Walk-in",
-        "An order with no known customer: orders.customer_id IS NULL. Only in-store orders can be walk-ins.",
+        "An order with no known customer: orders.customer_id IS NULL. Only in-store orders can be walk-ins.".into(),
     ),
     (
         "Channel",
-        "How an order was placed: orders.channel is 'in-store', 'online' or 'phone'.",
+        "How an order was placed: orders.channel is 'in-store', 'online' or 'phone'.".into(),
     ),
     (
         "Order status",
-        "orders.status is 'completed', 'refunded' or 'cancelled'. 'Orders' alone means all orders; 'sales' means completed orders.",
+        "orders.status is 'completed', 'refunded' or 'cancelled'. 'Orders' alone means all orders; 'sales' means completed orders.".into(),
     ),
     (
         "Dates",
-        "Dates are ISO text 'YYYY-MM-DD' (orders.order_date, customers.joined_on, employees.hired_on, stores.opened_on); times are 'HH:MM' text. Use strftime('%Y', d) for the year and strftime('%Y-%m', d) for the month; compare dates as strings.",
+        format!("Dates are ISO text 'YYYY-MM-DD' (orders.order_date, customers.joined_on, employees.hired_on, stores.opened_on); times are 'HH:MM' text. Use {} for the year and {} for the month{cast}; compare dates as strings.", dialect.year("d"), dialect.year_month("d")),
     ),
     (
         "Q4",
-        "The fourth quarter: October 1 to December 31, i.e. order_date BETWEEN 'YYYY-10-01' AND 'YYYY-12-31'.",
+        "The fourth quarter: October 1 to December 31, i.e. order_date BETWEEN 'YYYY-10-01' AND 'YYYY-12-31'.".into(),
     ),
     (
         "Weekend",
-        "Saturday and Sunday: strftime('%w', order_date) IN ('0', '6') (0 is Sunday).",
+        format!("Saturday and Sunday: {} (0 is Sunday).", dialect.weekend("order_date")),
     ),
     (
         "Loyalty tier",
-        "customers.loyalty_tier is 'bronze', 'silver' or 'gold' (gold is the highest).",
+        "customers.loyalty_tier is 'bronze', 'silver' or 'gold' (gold is the highest).".into(),
     ),
     (
         "Repeat customer",
-        "A customer with more than one completed order.",
+        "A customer with more than one completed order.".into(),
     ),
     (
         "Active product",
-        "A product currently on sale: products.active = 1. Retired products have active = 0.",
+        "A product currently on sale: products.active = 1. Retired products have active = 0.".into(),
     ),
     (
         "Category",
-        "products.category is one of 'Bread', 'Pastry', 'Cake', 'Cookie', 'Drink'. 'Viennoiserie' means the 'Pastry' category.",
+        "products.category is one of 'Bread', 'Pastry', 'Cake', 'Cookie', 'Drink'. 'Viennoiserie' means the 'Pastry' category.".into(),
     ),
     (
         "Region",
-        "stores.region groups stores: 'North' (Paris, Lille), 'South' (Lyon, Marseille), 'West' (Bordeaux, Nantes).",
+        "stores.region groups stores: 'North' (Paris, Lille), 'South' (Lyon, Marseille), 'West' (Bordeaux, Nantes).".into(),
     ),
     (
         "Units sold",
-        "SUM(order_items.quantity) over completed orders; 'best-selling' means most units sold.",
+        "SUM(order_items.quantity) over completed orders; 'best-selling' means most units sold.".into(),
     ),
     (
         "Line price",
-        "order_items.unit_price is the price at the time of sale (prices rose 5% on 2024-01-01); products.unit_price is today's list price.",
+        "order_items.unit_price is the price at the time of sale (prices rose 5% on 2024-01-01); products.unit_price is today's list price.".into(),
     ),
 ];
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
 
 /// Revenue of an order line, as the glossary defines it.
 const LINE_REVENUE: &str = "oi.quantity * oi.unit_price * (1 - oi.discount)";
 
-fn gold_pairs() -> Vec<(String, String)> {
-    let r = LINE_REVENUE;
+/// The gold set: question/SQL pairs spanning the concept taxonomy, in `dialect`.
+fn gold_pairs(dialect: DemoDialect) -> Vec<(String, String)> {
+    let (r, d) = (LINE_REVENUE, dialect);
     let pairs: Vec<(&str, String)> = vec![
         // single table, where, aggregate
         ("How many orders were placed online?", "SELECT COUNT(*) AS online_orders FROM orders WHERE channel = 'online'".into()),
@@ -572,13 +653,13 @@ fn gold_pairs() -> Vec<(String, String)> {
         // join x3, group by, revenue formula
         ("What is the revenue of each store?", format!("SELECT s.name, ROUND(SUM({r}), 2) AS revenue FROM orders o JOIN order_items oi ON oi.order_id = o.id JOIN stores s ON s.id = o.store_id WHERE o.status = 'completed' GROUP BY s.id, s.name ORDER BY revenue DESC")),
         // join, date fn, group by, order by, limit
-        ("What were the five best-selling products in 2024?", "SELECT p.name, SUM(oi.quantity) AS units FROM order_items oi JOIN products p ON p.id = oi.product_id JOIN orders o ON o.id = oi.order_id WHERE o.status = 'completed' AND strftime('%Y', o.order_date) = '2024' GROUP BY p.id, p.name ORDER BY units DESC LIMIT 5".into()),
+        ("What were the five best-selling products in 2024?", format!("SELECT p.name, SUM(oi.quantity) AS units FROM order_items oi JOIN products p ON p.id = oi.product_id JOIN orders o ON o.id = oi.order_id WHERE o.status = 'completed' AND {} = '2024' GROUP BY p.id, p.name ORDER BY units DESC LIMIT 5", d.year("o.order_date"))),
         // having
         ("Which customers have more than 15 completed orders?", "SELECT c.first_name, c.last_name, COUNT(*) AS completed_orders FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.status = 'completed' GROUP BY c.id, c.first_name, c.last_name HAVING COUNT(*) > 15 ORDER BY completed_orders DESC".into()),
         // ratio, case when, is null
         ("What percentage of all orders are walk-ins?", "SELECT ROUND(100.0 * SUM(CASE WHEN customer_id IS NULL THEN 1 ELSE 0 END) / COUNT(*), 1) AS walk_in_pct FROM orders".into()),
         // from subquery, avg
-        ("What is the average order value for each channel?", format!("SELECT channel, ROUND(AVG(order_total), 2) AS aov FROM (SELECT o.id, o.channel, SUM({r}) AS order_total FROM orders o JOIN order_items oi ON oi.order_id = o.id WHERE o.status = 'completed' GROUP BY o.id, o.channel) GROUP BY channel ORDER BY aov DESC")),
+        ("What is the average order value for each channel?", format!("SELECT channel, ROUND(AVG(order_total), 2) AS aov FROM (SELECT o.id, o.channel, SUM({r}) AS order_total FROM orders o JOIN order_items oi ON oi.order_id = o.id WHERE o.status = 'completed' GROUP BY o.id, o.channel){} GROUP BY channel ORDER BY aov DESC", d.alias("per_order"))),
         // left join, is null
         ("Which products have never been ordered?", "SELECT p.name, p.category FROM products p LEFT JOIN order_items oi ON oi.product_id = p.id WHERE oi.order_id IS NULL ORDER BY p.name".into()),
         // comparison with scalar subquery
@@ -588,7 +669,7 @@ fn gold_pairs() -> Vec<(String, String)> {
         // self join, string concatenation
         ("Who does each employee report to?", "SELECT e.first_name || ' ' || e.last_name AS employee, m.first_name || ' ' || m.last_name AS manager FROM employees e JOIN employees m ON e.manager_id = m.id ORDER BY manager, employee".into()),
         // cte, date fn
-        ("What was the revenue for each month of 2023?", format!("WITH monthly AS (SELECT strftime('%Y-%m', o.order_date) AS month, SUM({r}) AS revenue FROM orders o JOIN order_items oi ON oi.order_id = o.id WHERE o.status = 'completed' AND o.order_date BETWEEN '2023-01-01' AND '2023-12-31' GROUP BY month) SELECT month, ROUND(revenue, 2) AS revenue FROM monthly ORDER BY month")),
+        ("What was the revenue for each month of 2023?", format!("WITH monthly AS (SELECT {} AS month, SUM({r}) AS revenue FROM orders o JOIN order_items oi ON oi.order_id = o.id WHERE o.status = 'completed' AND o.order_date BETWEEN '2023-01-01' AND '2023-12-31' GROUP BY month) SELECT month, ROUND(revenue, 2) AS revenue FROM monthly ORDER BY month", d.year_month("o.order_date"))),
         // window rank partition by
         ("How does each store rank by revenue within its region?", format!("SELECT s.region, s.name, ROUND(SUM({r}), 2) AS revenue, RANK() OVER (PARTITION BY s.region ORDER BY SUM({r}) DESC) AS region_rank FROM stores s JOIN orders o ON o.store_id = s.id JOIN order_items oi ON oi.order_id = o.id WHERE o.status = 'completed' GROUP BY s.id, s.region, s.name ORDER BY s.region, region_rank")),
         // group by single table
@@ -599,36 +680,37 @@ fn gold_pairs() -> Vec<(String, String)> {
         ("What is the gross margin percentage of each product category?", format!("SELECT p.category, ROUND(100.0 * SUM({r} - oi.quantity * p.unit_cost) / SUM({r}), 1) AS gross_margin_pct FROM order_items oi JOIN products p ON p.id = oi.product_id JOIN orders o ON o.id = oi.order_id WHERE o.status = 'completed' GROUP BY p.category ORDER BY gross_margin_pct DESC")),
         // count distinct
         ("How many different customers have ordered from each store?", "SELECT s.name, COUNT(DISTINCT o.customer_id) AS customers FROM stores s JOIN orders o ON o.store_id = s.id GROUP BY s.id, s.name ORDER BY customers DESC".into()),
-        // case when, strftime, in list
-        ("How many orders are placed on weekends compared with weekdays?", "SELECT CASE WHEN strftime('%w', order_date) IN ('0', '6') THEN 'weekend' ELSE 'weekday' END AS day_type, COUNT(*) AS orders FROM orders GROUP BY day_type ORDER BY day_type".into()),
+        // case when, date fn, in list
+        ("How many orders are placed on weekends compared with weekdays?", format!("SELECT CASE WHEN {} THEN 'weekend' ELSE 'weekday' END AS day_type, COUNT(*) AS orders FROM orders GROUP BY day_type ORDER BY day_type", d.weekend("order_date"))),
         // exists, correlated
         ("Which customers have had an order refunded?", "SELECT c.first_name, c.last_name FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.status = 'refunded') ORDER BY c.last_name, c.first_name".into()),
         // scalar subquery in select, correlated
-        ("When did each gold-tier customer last order?", "SELECT c.first_name, c.last_name, (SELECT MAX(o.order_date) FROM orders o WHERE o.customer_id = c.id) AS last_order FROM customers c WHERE c.loyalty_tier = 'gold' ORDER BY last_order DESC".into()),
+        ("When did each gold-tier customer last order?", format!("SELECT c.first_name, c.last_name, (SELECT MAX(o.order_date) FROM orders o WHERE o.customer_id = c.id) AS last_order FROM customers c WHERE c.loyalty_tier = 'gold' ORDER BY {}", d.desc_nulls_last("last_order"))),
         // union
         ("List every city where we have a store or a customer.", "SELECT city FROM stores UNION SELECT city FROM customers ORDER BY city".into()),
         // between, group by month
-        ("How many orders did we get in each month of Q4 2024?", "SELECT strftime('%m', order_date) AS month, COUNT(*) AS orders FROM orders WHERE order_date BETWEEN '2024-10-01' AND '2024-12-31' GROUP BY month ORDER BY month".into()),
+        ("How many orders did we get in each month of Q4 2024?", format!("SELECT {} AS month, COUNT(*) AS orders FROM orders WHERE order_date BETWEEN '2024-10-01' AND '2024-12-31' GROUP BY month ORDER BY month", d.month("order_date"))),
         // correlated comparison subquery
         ("Which employees earn more than the average wage at their store?", "SELECT e.first_name, e.last_name, e.role, e.hourly_wage FROM employees e WHERE e.hourly_wage > (SELECT AVG(e2.hourly_wage) FROM employees e2 WHERE e2.store_id = e.store_id) ORDER BY e.hourly_wage DESC".into()),
         // cte + window running sum
-        ("What is the running total of revenue through 2024, month by month?", format!("WITH monthly AS (SELECT strftime('%Y-%m', o.order_date) AS month, SUM({r}) AS revenue FROM orders o JOIN order_items oi ON oi.order_id = o.id WHERE o.status = 'completed' AND strftime('%Y', o.order_date) = '2024' GROUP BY month) SELECT month, ROUND(revenue, 2) AS revenue, ROUND(SUM(revenue) OVER (ORDER BY month), 2) AS running_total FROM monthly ORDER BY month")),
+        ("What is the running total of revenue through 2024, month by month?", format!("WITH monthly AS (SELECT {} AS month, SUM({r}) AS revenue FROM orders o JOIN order_items oi ON oi.order_id = o.id WHERE o.status = 'completed' AND {} = '2024' GROUP BY month) SELECT month, ROUND(revenue, 2) AS revenue, ROUND(SUM(revenue) OVER (ORDER BY month), 2) AS running_total FROM monthly ORDER BY month", d.year_month("o.order_date"), d.year("o.order_date"))),
         // top-k customers by spend
         ("Who are our three biggest customers by lifetime spend?", format!("SELECT c.first_name, c.last_name, ROUND(SUM({r}), 2) AS spend FROM customers c JOIN orders o ON o.customer_id = c.id JOIN order_items oi ON oi.order_id = o.id WHERE o.status = 'completed' GROUP BY c.id, c.first_name, c.last_name ORDER BY spend DESC LIMIT 3")),
     ];
     pairs.into_iter().map(|(q, s)| (q.to_string(), s)).collect()
 }
 
-fn eval_pairs() -> Vec<(String, String)> {
-    let r = LINE_REVENUE;
+/// The held-out eval set, in `dialect`; it shares no question with the gold set.
+fn eval_pairs(dialect: DemoDialect) -> Vec<(String, String)> {
+    let (r, d) = (LINE_REVENUE, dialect);
     let pairs: Vec<(&str, String)> = vec![
         ("How many products do we have in each category?", "SELECT category, COUNT(*) AS products FROM products GROUP BY category ORDER BY products DESC".into()),
-        ("What was our total revenue in 2023?", format!("SELECT ROUND(SUM({r}), 2) AS revenue FROM orders o JOIN order_items oi ON oi.order_id = o.id WHERE o.status = 'completed' AND strftime('%Y', o.order_date) = '2023'")),
+        ("What was our total revenue in 2023?", format!("SELECT ROUND(SUM({r}), 2) AS revenue FROM orders o JOIN order_items oi ON oi.order_id = o.id WHERE o.status = 'completed' AND {} = '2023'", d.year("o.order_date"))),
         ("Which store takes the most phone orders?", "SELECT s.name, COUNT(*) AS phone_orders FROM orders o JOIN stores s ON s.id = o.store_id WHERE o.channel = 'phone' GROUP BY s.id, s.name ORDER BY phone_orders DESC LIMIT 1".into()),
         ("Which gold-tier customers joined in 2024?", "SELECT first_name, last_name, joined_on FROM customers WHERE loyalty_tier = 'gold' AND joined_on >= '2024-01-01' ORDER BY joined_on".into()),
         ("How many units of pastry does a typical order line contain?", "SELECT ROUND(AVG(oi.quantity), 2) AS avg_units FROM order_items oi JOIN products p ON p.id = oi.product_id WHERE p.category = 'Pastry'".into()),
         ("How many orders were cancelled at each store?", "SELECT s.name, COUNT(*) AS cancelled FROM stores s JOIN orders o ON o.store_id = s.id WHERE o.status = 'cancelled' GROUP BY s.id, s.name ORDER BY cancelled DESC".into()),
-        ("What is the most expensive product in each category?", "SELECT category, name, unit_price FROM (SELECT category, name, unit_price, ROW_NUMBER() OVER (PARTITION BY category ORDER BY unit_price DESC) AS rn FROM products) WHERE rn = 1 ORDER BY category".into()),
+        ("What is the most expensive product in each category?", format!("SELECT category, name, unit_price FROM (SELECT category, name, unit_price, ROW_NUMBER() OVER (PARTITION BY category ORDER BY unit_price DESC) AS rn FROM products){} WHERE rn = 1 ORDER BY category", d.alias("ranked"))),
         ("Which customers have never placed an order?", "SELECT c.first_name, c.last_name FROM customers c WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id) ORDER BY c.last_name, c.first_name".into()),
         ("What share of revenue comes from online orders?", format!("SELECT ROUND(100.0 * SUM(CASE WHEN o.channel = 'online' THEN {r} ELSE 0 END) / SUM({r}), 1) AS online_share_pct FROM orders o JOIN order_items oi ON oi.order_id = o.id WHERE o.status = 'completed'")),
         ("How many employees of each role work at each store?", "SELECT s.name, e.role, COUNT(*) AS employees FROM employees e JOIN stores s ON s.id = e.store_id GROUP BY s.name, e.role ORDER BY s.name, e.role".into()),
@@ -636,7 +718,7 @@ fn eval_pairs() -> Vec<(String, String)> {
         ("How many employees work at stores that opened before 2020?", "SELECT s.name, s.opened_on, COUNT(e.id) AS employees FROM stores s JOIN employees e ON e.store_id = s.id WHERE s.opened_on < '2020-01-01' GROUP BY s.id, s.name, s.opened_on ORDER BY s.opened_on".into()),
         ("What was each region's revenue in Q4 2024?", format!("SELECT s.region, ROUND(SUM({r}), 2) AS revenue FROM stores s JOIN orders o ON o.store_id = s.id JOIN order_items oi ON oi.order_id = o.id WHERE o.status = 'completed' AND o.order_date BETWEEN '2024-10-01' AND '2024-12-31' GROUP BY s.region ORDER BY revenue DESC")),
         ("Which chocolate-flavored products are still on sale?", "SELECT name, category, unit_price FROM products WHERE flavor = 'Chocolate' AND active = 1 ORDER BY name".into()),
-        ("How many new customers joined in each month of 2023?", "WITH joins AS (SELECT strftime('%Y-%m', joined_on) AS month FROM customers WHERE joined_on BETWEEN '2023-01-01' AND '2023-12-31') SELECT month, COUNT(*) AS new_customers FROM joins GROUP BY month ORDER BY month".into()),
+        ("How many new customers joined in each month of 2023?", format!("WITH joins AS (SELECT {} AS month FROM customers WHERE joined_on BETWEEN '2023-01-01' AND '2023-12-31') SELECT month, COUNT(*) AS new_customers FROM joins GROUP BY month ORDER BY month", d.year_month("joined_on"))),
     ];
     pairs.into_iter().map(|(q, s)| (q.to_string(), s)).collect()
 }
@@ -710,6 +792,67 @@ fn jsonl(pairs: &[(String, String)], a: &str, b: &str) -> String {
         .collect()
 }
 
+/// The demo's inputs in one dialect: (file name, text) of `glossary.jsonl`, `gold.jsonl` and
+/// `eval.jsonl`, with their entry counts.
+fn inputs(dialect: DemoDialect) -> ([(&'static str, String); 3], [usize; 3]) {
+    let glossary = glossary(dialect);
+    let gold = gold_pairs(dialect);
+    let eval = eval_pairs(dialect);
+    (
+        [
+            ("glossary.jsonl", jsonl(&glossary, "key", "value")),
+            ("gold.jsonl", jsonl(&gold, "input", "output")),
+            ("eval.jsonl", jsonl(&eval, "input", "output")),
+        ],
+        [glossary.len(), gold.len(), eval.len()],
+    )
+}
+
+/// What [`write_inputs`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoInputs {
+    /// `glossary.jsonl`, `gold.jsonl`, `eval.jsonl`.
+    pub files: Vec<PathBuf>,
+    pub glossary_entries: usize,
+    pub gold_pairs: usize,
+    pub eval_pairs: usize,
+}
+
+/// Writes the demo's glossary, gold set and eval set into `dir` in `dialect` (and nothing
+/// else): what `write_demo` writes for them, and what `lode demo --postgres` rewrites when it
+/// points an existing SQLite demo project at a server.
+pub fn write_inputs(dir: &Path, dialect: DemoDialect) -> Result<DemoInputs, DemoError> {
+    let (texts, [glossary_entries, gold_pairs, eval_pairs]) = inputs(dialect);
+    let mut files = Vec::new();
+    for (name, text) in texts {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|source| DemoError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        files.push(path);
+    }
+    Ok(DemoInputs {
+        files,
+        glossary_entries,
+        gold_pairs,
+        eval_pairs,
+    })
+}
+
+/// Which edition of the demo's inputs `dir` holds: `Some` when its glossary, gold set and
+/// eval set are all, byte for byte, the ones this version writes in that dialect; `None` when
+/// any is missing or differs (edited, or written by another version).
+pub fn inputs_edition(dir: &Path) -> Option<DemoDialect> {
+    [DemoDialect::Sqlite, DemoDialect::Postgres]
+        .into_iter()
+        .find(|&dialect| {
+            inputs(dialect).0.iter().all(|(name, text)| {
+                std::fs::read(dir.join(name)).is_ok_and(|bytes| bytes == text.as_bytes())
+            })
+        })
+}
+
 /// Writes the demo project into `dir`.
 pub fn write_demo(dir: &Path, opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
     let io = |path: &Path| {
@@ -753,20 +896,10 @@ pub fn write_demo(dir: &Path, opts: &DemoOptions) -> Result<DemoSummary, DemoErr
     }
     std::fs::rename(&tmp_path, &db_path).map_err(io(&db_path))?;
 
-    let gold = gold_pairs();
-    let eval = eval_pairs();
-    let glossary: Vec<(String, String)> = GLOSSARY
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let inputs = write_inputs(dir, opts.dialect)?;
     let mut files = vec![db_path];
-    for (name, text) in [
-        ("glossary.jsonl", jsonl(&glossary, "key", "value")),
-        ("gold.jsonl", jsonl(&gold, "input", "output")),
-        ("eval.jsonl", jsonl(&eval, "input", "output")),
-        ("README.md", README.to_string()),
-        ("config.yml", CONFIG.to_string()),
-    ] {
+    files.extend(inputs.files);
+    for (name, text) in [("README.md", README), ("config.yml", CONFIG)] {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(io(&path))?;
         files.push(path);
@@ -775,9 +908,9 @@ pub fn write_demo(dir: &Path, opts: &DemoOptions) -> Result<DemoSummary, DemoErr
         dir: dir.to_path_buf(),
         files,
         tables,
-        glossary_entries: glossary.len(),
-        gold_pairs: gold.len(),
-        eval_pairs: eval.len(),
+        glossary_entries: inputs.glossary_entries,
+        gold_pairs: inputs.gold_pairs,
+        eval_pairs: inputs.eval_pairs,
     })
 }
 
@@ -798,6 +931,121 @@ mod tests {
             .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    /// Every query of an edition (gold and eval) and every glossary text.
+    fn edition(dialect: DemoDialect) -> (Vec<String>, Vec<String>) {
+        let queries = gold_pairs(dialect)
+            .into_iter()
+            .chain(eval_pairs(dialect))
+            .map(|(_, sql)| sql)
+            .collect();
+        let glossary = glossary(dialect).into_iter().map(|(_, v)| v).collect();
+        (queries, glossary)
+    }
+
+    /// Derived tables (`FROM (SELECT ...)`) without an alias.
+    fn unaliased_derived_tables(query: &sqlparser::ast::Statement) -> usize {
+        use sqlparser::ast::{TableFactor, Visit, Visitor};
+        struct Count(usize);
+        impl Visitor for Count {
+            type Break = ();
+            fn pre_visit_table_factor(
+                &mut self,
+                t: &TableFactor,
+            ) -> std::ops::ControlFlow<Self::Break> {
+                if matches!(t, TableFactor::Derived { alias: None, .. }) {
+                    self.0 += 1;
+                }
+                std::ops::ControlFlow::Continue(())
+            }
+        }
+        let mut count = Count(0);
+        let _ = query.visit(&mut count);
+        count.0
+    }
+
+    #[test]
+    fn each_edition_is_written_in_its_own_dialect() {
+        use sqlparser::dialect::{PostgreSqlDialect, SQLiteDialect};
+        use sqlparser::parser::Parser;
+        let (lite, lite_glossary) = edition(DemoDialect::Sqlite);
+        let (pg, pg_glossary) = edition(DemoDialect::Postgres);
+        assert_eq!(lite.len(), 40);
+        assert_eq!(pg.len(), lite.len());
+        // SQLite's edition: nothing PostgreSQL's, and SQLite's grammar reads every query.
+        let pg_only = [
+            "::",
+            "to_char",
+            "extract(",
+            "date_trunc",
+            "date_part",
+            "nulls last",
+            "nulls first",
+            "ilike",
+            "distinct on",
+            "interval",
+        ];
+        for text in lite.iter().chain(&lite_glossary) {
+            let lower = text.to_lowercase();
+            for word in pg_only {
+                assert!(!lower.contains(word), "{word} in SQLite's edition: {text}");
+            }
+        }
+        for sql in &lite {
+            Parser::parse_sql(&SQLiteDialect {}, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        // PostgreSQL's: no strftime anywhere, PostgreSQL's grammar reads every query, and
+        // every derived table has the alias PostgreSQL requires.
+        for text in pg.iter().chain(&pg_glossary) {
+            assert!(
+                !text.to_lowercase().contains("strftime"),
+                "strftime in PostgreSQL's edition: {text}"
+            );
+        }
+        for sql in &pg {
+            let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert_eq!(parsed.len(), 1, "{sql}");
+            assert_eq!(unaliased_derived_tables(&parsed[0]), 0, "{sql}");
+        }
+        // The same questions, and the queries differ only where SQLite's would not do.
+        let questions = |d| -> Vec<String> {
+            gold_pairs(d)
+                .into_iter()
+                .chain(eval_pairs(d))
+                .map(|(q, _)| q)
+                .collect()
+        };
+        assert_eq!(
+            questions(DemoDialect::Sqlite),
+            questions(DemoDialect::Postgres)
+        );
+        let differ = lite.iter().zip(&pg).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            differ, 10,
+            "the 9 SQLite-only queries and one NULL ordering"
+        );
+    }
+
+    #[test]
+    fn the_inputs_of_an_edition_are_recognised_and_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(inputs_edition(dir.path()), None);
+        let lite = write_inputs(dir.path(), DemoDialect::Sqlite).unwrap();
+        assert_eq!(
+            (lite.glossary_entries, lite.gold_pairs, lite.eval_pairs),
+            (16, 25, 15)
+        );
+        assert_eq!(inputs_edition(dir.path()), Some(DemoDialect::Sqlite));
+        write_inputs(dir.path(), DemoDialect::Postgres).unwrap();
+        assert_eq!(inputs_edition(dir.path()), Some(DemoDialect::Postgres));
+        let gold = dir.path().join("gold.jsonl");
+        let edited = std::fs::read_to_string(&gold)
+            .unwrap()
+            .replace("2024", "2023");
+        std::fs::write(&gold, edited).unwrap();
+        assert_eq!(inputs_edition(dir.path()), None);
     }
 
     #[test]

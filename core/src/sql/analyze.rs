@@ -524,6 +524,15 @@ const DATE_FNS: &[&str] = &[
     "current_date",
     "current_time",
     "current_timestamp",
+    // PostgreSQL's (EXTRACT is its own expression).
+    "to_char",
+    "to_date",
+    "to_timestamp",
+    "date_trunc",
+    "date_part",
+    "make_date",
+    "age",
+    "now",
 ];
 const STRING_FNS: &[&str] = &[
     "substr",
@@ -2080,6 +2089,20 @@ mod tests {
             assert!(an.has(c), "{c} missing from {:?}", an.concepts);
         }
         assert_eq!(an.level, Level::Simple);
+    }
+
+    #[test]
+    fn postgresql_date_functions_are_date_functions() {
+        for sql in [
+            "SELECT to_char(d::date, 'YYYY-MM') FROM t",
+            "SELECT date_trunc('month', d) FROM t",
+            "SELECT EXTRACT(DOW FROM d::date) FROM t",
+        ] {
+            let an = a(sql);
+            assert!(an.has(Concept::DateTime), "{sql}: {:?}", an.concepts);
+            // A `::` cast is PostgreSQL's spelling, not the CAST concept.
+            assert!(!an.has(Concept::Cast), "{sql}: {:?}", an.concepts);
+        }
     }
 
     #[test]
