@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use lode_core::project::Project;
+use lode_core::sql::SqlDialect;
 use lode_core::sql::compare::{Case, Profile, Verdict};
 use lode_testkit::pg;
 
@@ -94,7 +95,7 @@ fn unrounded(sql: &str) -> String {
 fn judge(lite: &Project, pg: &Project, question: &str, lite_sql: &str, pg_sql: &str) -> Verdict {
     let profile = Profile::default();
     let golds: Vec<_> = profile
-        .gold_queries(lite_sql)
+        .gold_queries(lite_sql, SqlDialect::Sqlite)
         .iter()
         .map(|q| lite.db.query(q))
         .collect();
@@ -107,6 +108,7 @@ fn judge(lite: &Project, pg: &Project, question: &str, lite_sql: &str, pg_sql: &
         gold_sql: lite_sql,
         pred_sql: pg_sql,
         question,
+        dialect: SqlDialect::Sqlite,
     };
     profile.judge(&case, &gold_refs, on_pg.as_ref())
 }
