@@ -11,8 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Map, Value as Json, json};
-use sqlparser::dialect::SQLiteDialect;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::Token;
 
 use crate::diag::did_you_mean;
 use crate::llm::{Backend, BoxFuture, LlmError, LlmRequest, LlmResponse, OutputSchema, Task};
@@ -140,16 +139,10 @@ fn days_in_month(year: i32, month: usize) -> u32 {
     }
 }
 
-/// Tokens to rewrite and print back: SQLite's on every target. They print PostgreSQL's text
-/// back as written too (`$$x$$` as parameters around a word, `E'x'` as a word and a string,
-/// `a[1]` as a bracketed name), where PostgreSQL's own `E'…'` token prints without its
-/// escapes; the rewrites here only change plain strings, numbers and words.
-fn tokenize(sql: &str) -> Option<Vec<Token>> {
-    Tokenizer::new(&SQLiteDialect {}, sql).tokenize().ok()
-}
+use crate::sql::dialect::{print_tokens as detokenize, rewrite_tokens};
 
-fn detokenize(tokens: &[Token]) -> String {
-    tokens.iter().map(|t| t.to_string()).collect()
+fn tokenize(sql: &str) -> Option<Vec<Token>> {
+    rewrite_tokens(sql)
 }
 
 /// Finds `needle` in `hay` as whole words, case-insensitively; returns the byte range.

@@ -97,6 +97,44 @@ impl SqlDialect {
     }
 }
 
+/// Tokens of `sql` to rewrite (swap a literal, a number, a word) and print back with
+/// [`print_tokens`]: SQLite's tokenizer on every target. It prints PostgreSQL's text back as
+/// written too (`$$x$$` as parameters around a word, `E'x'` as a word and a string, `a[1]`
+/// as a bracketed name), where PostgreSQL's own `E'…'` token would print without its
+/// escapes; rewrites change only plain strings, numbers and words.
+pub fn rewrite_tokens(sql: &str) -> Option<Vec<Token>> {
+    Tokenizer::new(&SQLITE, sql).tokenize().ok()
+}
+
+/// Tokens back to SQL text, quotes inside a quoted string or name doubled again
+/// (`'O''Hare'` stays `'O''Hare'`: the tokenizer keeps the value `O'Hare`, and sqlparser's
+/// own printing gives `'O'Hare'`, which ends the string early).
+pub fn print_tokens(tokens: &[Token]) -> String {
+    let mut out = String::new();
+    for t in tokens {
+        match t {
+            Token::SingleQuotedString(v) => {
+                out.push('\'');
+                out.push_str(&v.replace('\'', "''"));
+                out.push('\'');
+            }
+            Token::DoubleQuotedString(v) => {
+                out.push('"');
+                out.push_str(&v.replace('"', "\"\""));
+                out.push('"');
+            }
+            Token::Word(w) if matches!(w.quote_style, Some('"') | Some('`')) => {
+                let q = w.quote_style.unwrap_or('"');
+                out.push(q);
+                out.push_str(&w.value.replace(q, &format!("{q}{q}")));
+                out.push(q);
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +194,19 @@ mod tests {
                 .is_err()
         );
         assert!(SqlDialect::Postgres.tokenize("SELECT $$a").is_ok());
+    }
+
+    #[test]
+    fn printed_tokens_keep_their_quotes_doubled() {
+        for sql in [
+            "SELECT * FROM airports WHERE city = 'O''Hare' AND \"we\"\"ird\" = 1",
+            "SELECT `a``b` FROM t WHERE x = 'it''s'",
+            "SELECT name FROM t WHERE s LIKE '%''%' ORDER BY name",
+        ] {
+            let tokens = super::rewrite_tokens(sql).unwrap();
+            let printed = super::print_tokens(&tokens);
+            assert_eq!(printed, sql);
+            assert_eq!(super::rewrite_tokens(&printed).unwrap(), tokens);
+        }
     }
 }

@@ -13,8 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use sqlparser::dialect::SQLiteDialect;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::Token;
 
 use super::names::{Names, singular};
 use crate::project::GlossaryEntry;
@@ -300,14 +299,10 @@ fn is_number(word: &str) -> Option<String> {
         .map(|(_, n)| n.to_string())
 }
 
-/// Tokens to rebind and print back: SQLite's on every target, as the rules engine's
-/// (`crate::rules`), which print a PostgreSQL query back as written.
-fn tokenize(sql: &str) -> Option<Vec<Token>> {
-    Tokenizer::new(&SQLiteDialect {}, sql).tokenize().ok()
-}
+use crate::sql::dialect::{print_tokens as detokenize, rewrite_tokens};
 
-fn detokenize(tokens: &[Token]) -> String {
-    tokens.iter().map(|t| t.to_string()).collect()
+fn tokenize(sql: &str) -> Option<Vec<Token>> {
+    rewrite_tokens(sql)
 }
 
 /// Quoted text in a question: `'Hey'`, `"Hey"`, `‘Hey’`.
