@@ -189,7 +189,8 @@ struct Link {
 impl Link {
     /// Reads `url` (its `sslmode` and `sslrootcert` by [`pg_tls::split_url`]), the password
     /// from the URL, else from `password_env`, else `PGPASSWORD`, and sets up TLS trusting
-    /// the system's roots plus `sslrootcert` and `ssl_root_cert`.
+    /// the system's roots plus `sslrootcert` and `ssl_root_cert`. Sessions are named `lode`
+    /// and give up connecting after 10 s.
     fn new(
         url: &str,
         password_env: Option<&str>,
@@ -211,6 +212,8 @@ impl Link {
             config.password(p);
         }
         config.ssl_mode(split.mode.to_pg());
+        config.application_name("lode");
+        config.connect_timeout(Duration::from_secs(10));
         let fail = |message: String| ExecError::Open {
             path: display_of(&config).into(),
             message,
@@ -225,15 +228,7 @@ impl Link {
             Mode::Disable => None,
             _ => Some(pg_tls::connector(&extra).map_err(fail)?),
         };
-        let host = config
-            .get_hosts()
-            .first()
-            .map(|h| match h {
-                postgres::config::Host::Tcp(s) => s.clone(),
-                #[cfg(unix)]
-                postgres::config::Host::Unix(p) => p.display().to_string(),
-            })
-            .unwrap_or_default();
+        let host = host_of(&config);
         let mut plain = config.clone();
         plain.ssl_mode(postgres::config::SslMode::Disable);
         Ok(Link {
@@ -333,11 +328,7 @@ impl PgDatabase {
         limits: ExecLimits,
         refuse_writable: bool,
     ) -> Result<PgDatabase, ExecError> {
-        let mut link = Link::new(url, password_env, ssl_root_cert)?;
-        link.config.application_name("lode");
-        link.config.connect_timeout(Duration::from_secs(10));
-        link.plain.application_name("lode");
-        link.plain.connect_timeout(Duration::from_secs(10));
+        let link = Link::new(url, password_env, ssl_root_cert)?;
         let display = display_of(&link.config);
         let mut db = PgDatabase {
             location: display.clone().into(),
@@ -764,9 +755,9 @@ fn pg_message(e: &postgres::Error) -> String {
     }
 }
 
-fn display_of(config: &postgres::Config) -> String {
-    let user = config.get_user().unwrap_or("");
-    let host = config
+/// The first host a config names (a name, an address or a socket directory).
+fn host_of(config: &postgres::Config) -> String {
+    config
         .get_hosts()
         .first()
         .map(|h| match h {
@@ -774,7 +765,12 @@ fn display_of(config: &postgres::Config) -> String {
             #[cfg(unix)]
             postgres::config::Host::Unix(p) => p.display().to_string(),
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn display_of(config: &postgres::Config) -> String {
+    let user = config.get_user().unwrap_or("");
+    let host = host_of(config);
     let port = config.get_ports().first().copied().unwrap_or(5432);
     let db = config.get_dbname().unwrap_or(user);
     format!("postgres://{user}@{host}:{port}/{db}")

@@ -317,9 +317,9 @@ pub fn explain(e: &postgres::Error, host: &str, mode: Mode) -> Option<String> {
         return Some(match r {
             rustls::Error::InvalidCertificate(C::NotValidForName)
             | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => format!(
-                "certificate not trusted: the certificate of {host} does not name that host \
-                 ({r}), and lode checks the host name whenever TLS is used: connect with a \
-                 name the certificate lists, or give the server a certificate for {host}"
+                "certificate not trusted: the certificate {host} presented does not name \
+                 {host} ({r}), and lode checks the host name whenever TLS is used: connect with \
+                 a name the certificate lists, or give the server a certificate for {host}"
             ),
             rustls::Error::InvalidCertificate(
                 C::Expired
