@@ -266,6 +266,9 @@ pub struct DatabaseConfig {
     pub password_env: Option<String>,
     /// Refuse a PostgreSQL role that could write (lode only reads either way).
     pub refuse_writable: bool,
+    /// A PEM file of CA certificates trusted for the server's TLS certificate besides the
+    /// system's (relative to the config file); the URL's `sslrootcert=` does the same.
+    pub ssl_root_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -703,7 +706,13 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ("model", &["default", "memory_tuning"]),
     (
         "database",
-        &["path", "url", "password_env", "refuse_writable"],
+        &[
+            "path",
+            "url",
+            "password_env",
+            "refuse_writable",
+            "ssl_root_cert",
+        ],
     ),
     ("paths", &["gold_test_set", "eval_set", "glossary"]),
     (
@@ -841,6 +850,7 @@ impl Config {
             }
         };
         resolve(&mut config.database.path);
+        resolve(&mut config.database.ssl_root_cert);
         resolve(&mut config.paths.gold_test_set);
         resolve(&mut config.paths.eval_set);
         resolve(&mut config.paths.glossary);

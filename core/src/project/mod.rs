@@ -30,7 +30,7 @@ pub enum ProjectError {
 
 /// The project's database: its SQLite file (`database.path`), or its PostgreSQL database
 /// (`database.url`, the password from `database.password_env` or `PGPASSWORD`, never from
-/// the file); an error says how to set it.
+/// the file; TLS roots plus `database.ssl_root_cert`); an error says how to set it.
 pub fn open_database(config: &Config) -> Result<Database, ProjectError> {
     if let Some(url) = &config.database.url {
         if config.database.path.is_some() {
@@ -50,12 +50,14 @@ pub fn open_database(config: &Config) -> Result<Database, ProjectError> {
             )
             .into());
         }
-        return Ok(Database::connect_url(
+        let pg = crate::sql::pg::PgDatabase::connect_tls(
             url,
             config.database.password_env.as_deref(),
+            config.database.ssl_root_cert.as_deref(),
             config.execution.limits(),
             config.database.refuse_writable,
-        )?);
+        )?;
+        return Ok(Database::from_target(Box::new(pg)));
     }
     Ok(Database::open(
         config.database_path()?,

@@ -7,6 +7,7 @@ pub mod dialect;
 pub mod exec;
 pub mod extract;
 pub mod pg;
+pub mod pg_tls;
 pub mod schema;
 pub mod target;
 pub mod value;

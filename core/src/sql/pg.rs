@@ -11,7 +11,7 @@
 //!    and `idle_in_transaction_session_timeout` set for it: the server refuses every write, and
 //!    stops the statement itself at the deadline.
 //! 3. A cancel (or a server that does not stop in time) sends PostgreSQL's cancel request on a
-//!    second connection.
+//!    second connection, with the same TLS as the first.
 //! 4. Rows are read as they stream and capped like SQLite's (rows, cell bytes, result bytes).
 //!
 //! A role that could write (superuser, or any INSERT/UPDATE/DELETE/TRUNCATE/CREATE
@@ -24,16 +24,23 @@
 //! `YYYY-MM-DD HH:MM:SS[.ffffff]` and `timestamptz` the same in UTC (the session's time zone
 //! is UTC), `time` `HH:MM:SS[.ffffff]`; `uuid` its usual text; `json`/`jsonb` their text;
 //! `bytea` a blob; arrays PostgreSQL's text form (`{1,2,NULL}`).
+//!
+//! Connections use TLS as `sslmode` says, always verifying the server's certificate and host
+//! name when they do (see [`super::pg_tls`]).
 
+use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use postgres::types::{FromSql, Type};
-use postgres::{Client, NoTls};
+use postgres::{CancelToken, Client, NoTls};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::exec::{CancelFlag, ExecError, ExecLimits, QueryResult};
+use super::pg_tls::{self, Mode};
 use super::schema::{IntrospectError, Schema};
 use super::target::Target;
 use super::value::Value;
@@ -164,9 +171,119 @@ pub fn check_statement(sql: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How lode reaches one server: the parsed URL and the TLS it uses there.
+struct Link {
+    /// The URL's settings, `ssl_mode` as [`Mode::to_pg`] gives it.
+    config: postgres::Config,
+    /// The same with TLS off, for `prefer` once TLS has failed.
+    plain: postgres::Config,
+    mode: Mode,
+    /// The connector (none for `sslmode=disable`).
+    tls: Option<MakeRustlsConnect>,
+    /// The host the certificate must name, for messages.
+    host: String,
+    /// Set when a `prefer` connection fell back to plain: later ones skip the TLS attempt.
+    fell_back: AtomicBool,
+}
+
+impl Link {
+    /// Reads `url` (its `sslmode` and `sslrootcert` by [`pg_tls::split_url`]), the password
+    /// from the URL, else from `password_env`, else `PGPASSWORD`, and sets up TLS trusting
+    /// the system's roots plus `sslrootcert` and `ssl_root_cert`. Sessions are named `lode`
+    /// and give up connecting after 10 s.
+    fn new(
+        url: &str,
+        password_env: Option<&str>,
+        ssl_root_cert: Option<&Path>,
+    ) -> Result<Link, ExecError> {
+        let bad_url = |message: String| ExecError::Open {
+            path: redacted(url).into(),
+            message,
+        };
+        let split = pg_tls::split_url(url).map_err(bad_url)?;
+        let mut config: postgres::Config = split.url.parse().map_err(|e| {
+            bad_url(format!(
+                "not a PostgreSQL URL ({e}): write postgres://user@host:port/database"
+            ))
+        })?;
+        if config.get_password().is_none()
+            && let Ok(p) = std::env::var(password_env.unwrap_or("PGPASSWORD"))
+        {
+            config.password(p);
+        }
+        config.ssl_mode(split.mode.to_pg());
+        config.application_name("lode");
+        config.connect_timeout(Duration::from_secs(10));
+        let fail = |message: String| ExecError::Open {
+            path: display_of(&config).into(),
+            message,
+        };
+        // Every CA file given is read (and checked) even when TLS is off: a wrong path is
+        // said at once, not when the server's setting changes.
+        let mut extra = Vec::new();
+        for file in split.root_cert.as_deref().into_iter().chain(ssl_root_cert) {
+            extra.extend(pg_tls::read_ca_file(file).map_err(fail)?);
+        }
+        let tls = match split.mode {
+            Mode::Disable => None,
+            _ => Some(pg_tls::connector(&extra).map_err(fail)?),
+        };
+        let host = host_of(&config);
+        let mut plain = config.clone();
+        plain.ssl_mode(postgres::config::SslMode::Disable);
+        Ok(Link {
+            config,
+            plain,
+            mode: split.mode,
+            tls,
+            host,
+            fell_back: AtomicBool::new(false),
+        })
+    }
+
+    /// A new connection, or what to say about the failure (never the password).
+    fn connect(&self) -> Result<Client, String> {
+        let Some(tls) = &self.tls else {
+            return self.config.connect(NoTls).map_err(|e| pg_message(&e));
+        };
+        if self.fell_back.load(Ordering::Acquire) {
+            return self.plain.connect(tls.clone()).map_err(|e| pg_message(&e));
+        }
+        match self.config.connect(tls.clone()) {
+            Ok(client) => Ok(client),
+            // libpq's `prefer`: a failed TLS attempt is retried without TLS.
+            Err(e) if self.mode == Mode::Prefer && pg_tls::is_tls_failure(&e) => {
+                let why = self.message(&e);
+                let client = self.plain.connect(tls.clone()).map_err(|plain| {
+                    format!(
+                        "{} (TLS was tried first and failed: {why})",
+                        pg_message(&plain)
+                    )
+                })?;
+                self.fell_back.store(true, Ordering::Release);
+                Ok(client)
+            }
+            Err(e) => Err(self.message(&e)),
+        }
+    }
+
+    fn message(&self, e: &postgres::Error) -> String {
+        pg_tls::explain(e, &self.host, self.mode).unwrap_or_else(|| pg_message(e))
+    }
+
+    /// Sends the server's cancel request for `token`'s session, with the TLS it was opened
+    /// with (the token knows whether that session fell back to plain).
+    fn cancel(tls: Option<&MakeRustlsConnect>, token: &CancelToken) {
+        let _ = match tls {
+            Some(tls) => token.cancel_query(tls.clone()),
+            None => token.cancel_query(NoTls),
+        };
+    }
+}
+
 /// A PostgreSQL database reached by URL, its connections pooled.
 pub struct PgDatabase {
-    config: postgres::Config,
+    link: Link,
     /// `postgres://user@host:port/db` (never the password).
     display: String,
     /// The same, as the path-like location [`Target::location`] gives.
@@ -179,41 +296,44 @@ pub struct PgDatabase {
 impl PgDatabase {
     /// Connects to `url` (`postgres://user@host:port/db`; the password from the URL, else
     /// from `password_env` when given, else `PGPASSWORD`), checks the server answers and what
-    /// the role may do. With `refuse_writable`, a role that can write is refused.
+    /// the role may do. With `refuse_writable`, a role that can write is refused. TLS as the
+    /// URL's `sslmode` and `sslrootcert` say (see [`super::pg_tls`]).
     pub fn connect(
         url: &str,
         password_env: Option<&str>,
         limits: ExecLimits,
         refuse_writable: bool,
     ) -> Result<PgDatabase, ExecError> {
-        off_runtime(|| Self::connect_here(url, password_env, limits, refuse_writable))
+        Self::connect_tls(url, password_env, None, limits, refuse_writable)
+    }
+
+    /// [`connect`](Self::connect), trusting also the PEM CA certificates of `ssl_root_cert`
+    /// (a project's `database.ssl_root_cert`) for TLS.
+    pub fn connect_tls(
+        url: &str,
+        password_env: Option<&str>,
+        ssl_root_cert: Option<&Path>,
+        limits: ExecLimits,
+        refuse_writable: bool,
+    ) -> Result<PgDatabase, ExecError> {
+        off_runtime(|| {
+            Self::connect_here(url, password_env, ssl_root_cert, limits, refuse_writable)
+        })
     }
 
     fn connect_here(
         url: &str,
         password_env: Option<&str>,
+        ssl_root_cert: Option<&Path>,
         limits: ExecLimits,
         refuse_writable: bool,
     ) -> Result<PgDatabase, ExecError> {
-        let mut config: postgres::Config = url.parse().map_err(|e| ExecError::Open {
-            path: redacted(url).into(),
-            message: format!(
-                "not a PostgreSQL URL ({e}): write postgres://user@host:port/database"
-            ),
-        })?;
-        if config.get_password().is_none() {
-            let var = password_env.unwrap_or("PGPASSWORD");
-            if let Ok(p) = std::env::var(var) {
-                config.password(p);
-            }
-        }
-        config.application_name("lode");
-        config.connect_timeout(Duration::from_secs(10));
-        let display = display_of(&config);
+        let link = Link::new(url, password_env, ssl_root_cert)?;
+        let display = display_of(&link.config);
         let mut db = PgDatabase {
             location: display.clone().into(),
             display,
-            config,
+            link,
             limits,
             idle: Mutex::new(Vec::new()),
             can_write: false,
@@ -259,10 +379,10 @@ impl PgDatabase {
     }
 
     fn connect_one(&self) -> Result<Client, ExecError> {
-        let mut client = self
-            .config
-            .connect(NoTls)
-            .map_err(|e| self.open_error(&e))?;
+        let mut client = self.link.connect().map_err(|message| ExecError::Open {
+            path: self.display.clone().into(),
+            message,
+        })?;
         client
             .batch_execute("SET TIME ZONE 'UTC'; SET default_transaction_read_only = on")
             .map_err(|e| self.open_error(&e))?;
@@ -274,6 +394,7 @@ impl PgDatabase {
             .map_err(|e| self.open_error(&e))?;
         // A URL that sets its own search path (`options=-c search_path=…`) keeps it.
         let own_path = self
+            .link
             .config
             .get_options()
             .is_some_and(|o| o.contains("search_path"));
@@ -328,6 +449,7 @@ impl PgDatabase {
         // The watcher cancels on the cancel flag, or when the server has not stopped the
         // statement half a second after its own timeout.
         let token = client.cancel_token();
+        let tls = self.link.tls.clone();
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let cancelled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let watcher = {
@@ -343,7 +465,7 @@ impl PgDatabase {
                         let asked = flag.as_ref().is_some_and(CancelFlag::is_cancelled);
                         if asked || Instant::now() >= deadline {
                             cancelled.store(asked, Ordering::Release);
-                            let _ = token.cancel_query(NoTls);
+                            Link::cancel(tls.as_ref(), &token);
                             return;
                         }
                         std::thread::sleep(Duration::from_millis(10));
@@ -633,9 +755,9 @@ fn pg_message(e: &postgres::Error) -> String {
     }
 }
 
-fn display_of(config: &postgres::Config) -> String {
-    let user = config.get_user().unwrap_or("");
-    let host = config
+/// The first host a config names (a name, an address or a socket directory).
+fn host_of(config: &postgres::Config) -> String {
+    config
         .get_hosts()
         .first()
         .map(|h| match h {
@@ -643,7 +765,12 @@ fn display_of(config: &postgres::Config) -> String {
             #[cfg(unix)]
             postgres::config::Host::Unix(p) => p.display().to_string(),
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn display_of(config: &postgres::Config) -> String {
+    let user = config.get_user().unwrap_or("");
+    let host = host_of(config);
     let port = config.get_ports().first().copied().unwrap_or(5432);
     let db = config.get_dbname().unwrap_or(user);
     format!("postgres://{user}@{host}:{port}/{db}")
@@ -984,15 +1111,8 @@ fn load_sqlite_here(
         path: redacted(url).into(),
         message,
     };
-    let mut config: postgres::Config = url
-        .parse()
-        .map_err(|e| fail(format!("not a PostgreSQL URL ({e})")))?;
-    if config.get_password().is_none()
-        && let Ok(p) = std::env::var(password_env.unwrap_or("PGPASSWORD"))
-    {
-        config.password(p);
-    }
-    let mut client = config.connect(NoTls).map_err(|e| fail(pg_message(&e)))?;
+    let link = Link::new(url, password_env, None)?;
+    let mut client = link.connect().map_err(fail)?;
     let pg = |e: postgres::Error| fail(pg_message(&e));
     let existing: Option<Option<String>> = client
         .query_opt(

@@ -16,6 +16,13 @@
 //!
 //! `initdb` refuses to run as root: as root the cluster belongs to the `lode-pg` system user
 //! (created with `useradd` when missing) and is run through `runuser`.
+//!
+//! TLS: the private cluster runs with `ssl=on`, its certificate (for `localhost` and
+//! 127.0.0.1) signed by a throwaway CA that `tests/support/pg-tls-certs.sh` makes with the
+//! `openssl` command line; [`PgServer::ca_file`] gives that CA's certificate. Plain
+//! connections are still accepted. The server of `LODE_TEST_PG_URL` has TLS for the tests
+//! when `LODE_TEST_PG_CA` names its CA's certificate (as `.ci/run` sets both). Without
+//! `openssl` the cluster runs without TLS and [`tls_server`] skips, saying so.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -33,6 +40,10 @@ pub use postgres;
 /// `postgres://user[:password]@host[:port]/database`).
 pub const URL_VAR: &str = "LODE_TEST_PG_URL";
 
+/// The environment variable naming the PEM certificate of the CA that signed the TLS
+/// certificate of `LODE_TEST_PG_URL`'s server (for `localhost` and 127.0.0.1).
+pub const CA_VAR: &str = "LODE_TEST_PG_CA";
+
 /// The system user that owns the throwaway cluster when the tests run as root.
 pub const PG_USER: &str = "lode-pg";
 
@@ -43,6 +54,8 @@ pub struct PgServer {
     database: String,
     url: String,
     roles: Mutex<Vec<String>>,
+    /// The CA's certificate, or why the server has no TLS for the tests.
+    ca: Result<PathBuf, String>,
 }
 
 /// A database of the caller's own on a PostgreSQL server, or `None` (after printing one line
@@ -51,7 +64,7 @@ pub struct PgServer {
 /// Panics when `LODE_TEST_PG_URL` is set but its server cannot be used, and when a server
 /// that did start refuses to create a database: those are failures, not reasons to skip.
 pub fn server() -> Option<PgServer> {
-    let (admin, given) = match admin_server() {
+    let (admin, given, ca) = match admin_server() {
         Ok(found) => found,
         Err(reason) => {
             let _ = writeln!(
@@ -84,7 +97,23 @@ pub fn server() -> Option<PgServer> {
         database,
         url,
         roles: Mutex::new(Vec::new()),
+        ca,
     })
+}
+
+/// [`server`], for tests of TLS: also `None` (after printing one line saying why) when the
+/// server has no TLS for the tests (no `openssl` for the private cluster, or no
+/// `LODE_TEST_PG_CA` beside `LODE_TEST_PG_URL`).
+pub fn tls_server() -> Option<PgServer> {
+    let server = server()?;
+    if let Err(reason) = &server.ca {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping: the PostgreSQL server has no TLS for the tests ({reason})"
+        );
+        return None;
+    }
+    Some(server)
 }
 
 impl PgServer {
@@ -97,6 +126,12 @@ impl PgServer {
     /// it, or `postgres://postgres@127.0.0.1:PORT/postgres` for the private cluster).
     pub fn admin_url(&self) -> &str {
         &self.admin
+    }
+
+    /// The PEM certificate of the throwaway CA that signed the server's TLS certificate (for
+    /// `localhost` and 127.0.0.1), when the server has TLS for the tests.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca.as_deref().ok()
     }
 
     /// This test's database name (`lode_t_<pid>_<n>`).
@@ -192,9 +227,9 @@ impl Drop for PgServer {
     }
 }
 
-/// The superuser URL of the server to use and whether it came from `LODE_TEST_PG_URL`, or why
-/// there is none.
-fn admin_server() -> Result<(String, bool), String> {
+/// The superuser URL of the server to use, whether it came from `LODE_TEST_PG_URL`, and its
+/// CA's certificate (or why it has no TLS), or why there is none.
+fn admin_server() -> Result<(String, bool, Result<PathBuf, String>), String> {
     if let Ok(url) = std::env::var(URL_VAR)
         && !url.trim().is_empty()
     {
@@ -206,11 +241,21 @@ fn admin_server() -> Result<(String, bool), String> {
                 parts.redacted()
             );
         }
-        return Ok((url, true));
+        let ca = match std::env::var(CA_VAR) {
+            Ok(path) if !path.trim().is_empty() => {
+                let path = PathBuf::from(path.trim());
+                if !path.is_file() {
+                    panic!("{CA_VAR}={} is set but is not a file", path.display());
+                }
+                Ok(path)
+            }
+            _ => Err(format!("{CA_VAR} is not set beside {URL_VAR}")),
+        };
+        return Ok((url, true, ca));
     }
     static PRIVATE: OnceLock<Result<Private, String>> = OnceLock::new();
     match PRIVATE.get_or_init(start_private) {
-        Ok(private) => Ok((private.url.clone(), false)),
+        Ok(private) => Ok((private.url.clone(), false, private.ca.clone())),
         Err(reason) => Err(reason.clone()),
     }
 }
@@ -219,14 +264,19 @@ fn admin_server() -> Result<(String, bool), String> {
 /// process exits (statics are never dropped; the kernel closes it).
 struct Private {
     url: String,
+    ca: Result<PathBuf, String>,
     _keeper: ChildStdin,
 }
 
-/// Started by the keeper as `sh -c KEEPER keeper BIN_DIR PORT`: makes the cluster, prints
-/// `ready DIR` or `error: …`, then waits for end-of-file on stdin and removes everything.
+/// Makes the throwaway CA and the server's certificate: `sh -c CERTS certs CA_DIR DATA_DIR`.
+const CERTS: &str = include_str!("../pg-tls-certs.sh");
+
+/// Started by the keeper as `sh -c KEEPER keeper BIN_DIR PORT CERTS`: makes the cluster (with
+/// TLS when the certificates could be made), prints `ready DIR` and `tls` or `no tls: why`, or
+/// `error: …`, then waits for end-of-file on stdin and removes everything.
 const KEEPER: &str = r#"
 trap '' INT HUP PIPE
-bin=$1 port=$2
+bin=$1 port=$2 certs=$3
 cd / || exit 1
 dir=$(mktemp -d "${TMPDIR:-/tmp}/lode-pg.XXXXXXXX" 2>/dev/null || mktemp -d /tmp/lode-pg.XXXXXXXX) \
   || { echo "error: mktemp -d failed"; exit 1; }
@@ -234,14 +284,20 @@ if ! out=$("$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-sy
   echo "error: initdb failed: $(printf '%s\n' "$out" | tail -n 2 | tr '\n' ' ')"
   rm -rf "$dir"; exit 1
 fi
+if why=$(sh -c "$certs" lode-pg-certs "$dir" "$dir/data" 2>&1); then
+  ssl="-c ssl=on" tls="tls"
+else
+  ssl="" tls="no tls: $(printf '%s\n' "$why" | tr '\n' ' ')"
+fi
 if ! "$bin/pg_ctl" start -w -t 60 -s -D "$dir/data" -l "$dir/log" \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off $ssl" \
     >/dev/null 2>&1; then
   echo "error: pg_ctl start failed on port $port: $(tail -n 2 "$dir/log" 2>/dev/null | tr '\n' ' ')"
   "$bin/pg_ctl" stop -D "$dir/data" -m immediate -s >/dev/null 2>&1
   rm -rf "$dir"; exit 1
 fi
 echo "ready $dir"
+echo "$tls"
 exec >/dev/null 2>&1
 read -r _
 "$bin/pg_ctl" stop -D "$dir/data" -m immediate -s -t 30
@@ -276,6 +332,7 @@ fn launch(bin: &Path, prefix: &[String], port: u16) -> Result<Private, String> {
         "lode-pg-keeper".to_string(),
         bin.display().to_string(),
         port.to_string(),
+        CERTS.to_string(),
     ]);
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
@@ -288,13 +345,27 @@ fn launch(bin: &Path, prefix: &[String], port: u16) -> Result<Private, String> {
         .map_err(|e| format!("could not run {}: {e}", argv[0]))?;
     let keeper = child.stdin.take().expect("piped stdin");
     let mut line = String::new();
-    let read = BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line);
+    let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let read = out.read_line(&mut line);
     let line = line.trim();
     match line.strip_prefix("ready ") {
-        Some(_dir) if read.is_ok() => Ok(Private {
-            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-            _keeper: keeper,
-        }),
+        Some(dir) if read.is_ok() => {
+            let mut tls = String::new();
+            let _ = out.read_line(&mut tls);
+            let ca = match tls.trim() {
+                "tls" => Ok(Path::new(dir).join("ca.crt")),
+                other => Err(other
+                    .strip_prefix("no tls: ")
+                    .unwrap_or("the cluster script said nothing about TLS")
+                    .trim()
+                    .to_string()),
+            };
+            Ok(Private {
+                url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+                ca,
+                _keeper: keeper,
+            })
+        }
         _ => {
             drop(keeper);
             let _ = child.wait();
