@@ -1,16 +1,73 @@
 //! The `lode` binary: parses the command line and reports errors the library returns.
 
-use clap::Parser;
-
 fn main() {
     restore_default_sigpipe();
     lode_core::sql::configure_sqlite();
-    let cli = lode::cli::Cli::parse();
-    match lode::cli::run(cli) {
-        Ok(code) => std::process::exit(code),
+    std::process::exit(run());
+}
+
+/// Parses the command line, runs it, and reports an error as text on stderr, and with
+/// `--json` also as a JSON document on stdout; returns the exit code (`lode::cli::exit`).
+fn run() -> i32 {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<String> = std::env::args().collect();
+    let json = args.iter().any(|a| a == "--json");
+    let matches = match lode::cli::Cli::command().try_get_matches_from(&args) {
+        Ok(m) => m,
         Err(e) => {
+            use clap::error::ErrorKind;
+            let informational = matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if json && !informational {
+                // clap's text starts "error: " and ends with a usage line and a pointer to
+                // --help: the message is the first line, the rest the hint.
+                let text = e.to_string();
+                let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+                let message = lines
+                    .next()
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: ")
+                    .to_string();
+                let tips: Vec<&str> = lines
+                    .map(str::trim)
+                    .filter(|l| l.starts_with("tip:"))
+                    .map(|l| l.trim_start_matches("tip:").trim())
+                    .collect();
+                let hint = if tips.is_empty() {
+                    "see lode --help".to_string()
+                } else {
+                    tips.join("; ")
+                };
+                let failure = lode::cli::exit::classify(&lode::cli::exit::usage(message, hint));
+                let doc = lode::cli::json::error_document(
+                    &lode::cli::command_path_of_args(&args),
+                    &failure,
+                );
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
+            // clap prints its message (help on stdout, errors on stderr) and exits 0 or 2.
+            e.exit();
+        }
+    };
+    let command = lode::cli::command_path(&matches);
+    let cli = match lode::cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match lode::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let failure = lode::cli::exit::classify(&e);
             eprintln!("error: {}", lode::cli::error_message(&e));
-            std::process::exit(1);
+            if json {
+                let doc = lode::cli::json::error_document(&command, &failure);
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
+            failure.exit_code
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use lode_core::config::Config;
 use lode_core::project::Project;
@@ -19,6 +19,8 @@ pub struct Globals {
     pub profile: Option<String>,
     /// `--no-cache`: no answers from the store's cache.
     pub no_cache: bool,
+    /// `--json`: one JSON document on stdout instead of text (see [`super::json`]).
+    pub json: bool,
 }
 
 impl Globals {
@@ -43,11 +45,11 @@ impl Globals {
     /// is loaded).
     pub fn load_config(&self) -> Result<Config> {
         if !self.config.exists() {
-            bail!(
-                "no {} here: run lode inside a project directory, pass -C DIR or --config FILE, \
-                 or create one with `lode init` (or try `lode demo`)",
-                self.config.display()
-            );
+            return Err(super::exit::usage(
+                format!("no {} here", self.config.display()),
+                "run lode inside a project directory, pass -C DIR or --config FILE, or create \
+                 one with `lode init` (or try `lode demo`)",
+            ));
         }
         Ok(Config::load(&self.config)?)
     }

@@ -9,11 +9,13 @@ pub mod bench;
 pub mod check;
 pub mod demo;
 pub mod eval;
+pub mod exit;
 pub mod export;
 pub mod generate;
 pub mod globals;
 pub mod init;
 pub mod jobs;
+pub mod json;
 pub mod llm;
 pub mod output;
 pub mod review;
@@ -24,7 +26,7 @@ pub mod tune;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 pub use globals::Globals;
@@ -49,6 +51,10 @@ pub struct Cli {
     /// Do not answer LLM calls from the cache (answers are still stored).
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Print one JSON document on stdout (JSON lines for streams), errors included, in the
+    /// shapes src/cli/JSON.md documents; warnings and progress stay on stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
     /// Without a command, `lode` opens the terminal UI on the project here.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -61,6 +67,7 @@ impl Cli {
             config: self.config.clone(),
             profile: self.profile.clone(),
             no_cache: self.no_cache,
+            json: self.json,
         }
     }
 }
@@ -143,6 +150,39 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// The command's name as JSON documents give it: the subcommands the user typed, joined by
+/// spaces (`review list`, `eval diff`); `lode` alone is `lode`.
+pub fn command_path(matches: &clap::ArgMatches) -> String {
+    let mut names = Vec::new();
+    let mut m = matches;
+    while let Some((name, sub)) = m.subcommand() {
+        names.push(name.to_string());
+        m = sub;
+    }
+    if names.is_empty() {
+        "lode".into()
+    } else {
+        names.join(" ")
+    }
+}
+
+/// The command's name from the raw arguments, for an error before they parse: the words
+/// after `lode` up to the first flag.
+pub fn command_path_of_args(args: &[String]) -> String {
+    let words: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .take_while(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        .take(2)
+        .collect();
+    if words.is_empty() {
+        "lode".into()
+    } else {
+        words.join(" ")
+    }
+}
+
 /// An error and its causes for one `error:` line, each said once. lode-core's errors already
 /// carry their cause in their own text (so the TUI can show one string); a cause is added
 /// only when the text so far does not say it.
@@ -160,6 +200,12 @@ pub fn error_message(e: &anyhow::Error) -> String {
 
 /// `lode` alone: the TUI on the project here, or what to do instead.
 fn open_tui(globals: &Globals) -> Result<i32> {
+    if globals.json {
+        return Err(exit::usage(
+            "--json needs a command: `lode` alone opens the terminal UI",
+            "give a command, e.g. `lode --json schema` (see `lode --help`)",
+        ));
+    }
     if !globals.config.exists() {
         use clap::CommandFactory;
         let mut help = Cli::command();
@@ -172,10 +218,10 @@ fn open_tui(globals: &Globals) -> Result<i32> {
         return Ok(2);
     }
     if !globals::terminal_attached() {
-        bail!(
-            "the TUI needs a terminal (stdin and stdout are not one); use the commands instead, \
-             e.g. `lode review list` (see `lode --help`)"
-        );
+        return Err(exit::usage(
+            "the TUI needs a terminal (stdin and stdout are not one)",
+            "use the commands instead, e.g. `lode review list` (see `lode --help`)",
+        ));
     }
     let project = globals.load_project()?;
     let (store, _) = project.open_store()?;
