@@ -141,7 +141,7 @@ fn malformed_config_is_reported_with_file_and_line() {
     )
     .unwrap();
     let out = lode(dir.path(), &["schema"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a configuration error");
     let err = text(&out.stderr);
     assert!(err.contains("config.yml:4:"), "{err}");
     assert!(err.contains("fix:"), "{err}");
@@ -161,7 +161,7 @@ fn a_database_that_is_not_sqlite_is_named() {
     )
     .unwrap();
     let out = lode(dir.path(), &["schema"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3), "the database cannot be opened");
     let err = text(&out.stderr);
     assert!(
         err.contains("data.sqlite") && err.contains("SQLite"),
@@ -226,7 +226,7 @@ fn init_writes_a_config_that_loads() {
 fn outside_a_project_the_error_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let out = lode(dir.path(), &["schema"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(text(&out.stderr).contains("lode init"));
 }
 

@@ -234,6 +234,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
     fn an_error_says_each_cause_once() {
         /// Like lode-core's errors: the cause in the text and as the source.
         #[derive(Debug)]
