@@ -317,8 +317,10 @@ fn lode_audit_exits_1_naming_file_and_line_and_0_when_clean() {
     assert!(stdout.contains("Name three items."), "{stdout}");
     let json = lode(dir.path(), &["audit", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(v[0]["kind"], "order_dependent");
-    assert_eq!(v[0]["line"], 2);
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["command"], "audit");
+    assert_eq!(v["findings"][0]["kind"], "order_dependent");
+    assert_eq!(v["findings"][0]["line"], 2);
     let clean = tempfile::tempdir().unwrap();
     project(
         clean.path(),

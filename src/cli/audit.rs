@@ -24,18 +24,13 @@ use lode_core::pipeline::audit::{Finding, FindingKind, audit_project};
                         `lode eval` runs the audit on the eval set and lists its findings in \
                         the report."
 )]
-pub struct AuditArgs {
-    /// Print the findings as a JSON array (set, position, file, line, question, sql, kind,
-    /// reason, fix) instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
+pub struct AuditArgs {}
 
-pub fn run(globals: &Globals, args: &AuditArgs) -> Result<i32> {
+pub fn run(globals: &Globals, _args: &AuditArgs) -> Result<i32> {
     let project = globals.load_project()?;
     let found = audit_project(&project);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&found)?);
+    if globals.json {
+        super::json::emit("audit", &serde_json::json!({ "findings": found }))?;
     } else {
         print!("{}", describe(&found));
         let eval = if project.eval_is_gold {
