@@ -47,7 +47,7 @@ fn run() -> i32 {
                     &lode::cli::command_path_of_args(&args),
                     &failure,
                 );
-                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                println!("{}", serde_json::to_string(&doc).unwrap_or_default());
             }
             // clap prints its message (help on stdout, errors on stderr) and exits 0 or 2.
             e.exit();
@@ -65,7 +65,7 @@ fn run() -> i32 {
             eprintln!("error: {}", lode::cli::error_message(&e));
             if json {
                 let doc = lode::cli::json::error_document(&command, &failure);
-                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                println!("{}", serde_json::to_string(&doc).unwrap_or_default());
             }
             failure.exit_code
         }

@@ -160,7 +160,7 @@ fn short_prediction_file_and_unknown_database_are_named() {
             "dbs",
         ],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "an input error");
     let err = text(&out.stderr);
     assert!(
         err.contains("pred.sql:1: pred.sql has 1 predictions but gold.sql has 2"),

@@ -7,6 +7,7 @@ pub mod audit;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod check;
+pub mod completions;
 pub mod demo;
 pub mod eval;
 pub mod exit;
@@ -111,6 +112,11 @@ pub enum Command {
     /// Score model replies for RL with the evaluation's executor and comparator: JSON lines
     /// on stdin, or an HTTP server (`serve`)
     Reward(reward::RewardArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) generated from lode's
+    /// own flags
+    Completions(completions::CompletionsArgs),
+    /// Print lode's manual page, or write one page per command into a directory
+    Man(completions::ManArgs),
     /// Measure executor, analysis, evaluation, generation and TUI speed (built with
     /// `--features bench`)
     #[cfg(feature = "bench")]
@@ -145,6 +151,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Llm(args) => llm::run(&globals, args),
         Command::EvalFiles(args) => eval::run_files(args),
         Command::Reward(args) => reward::run(&globals, args),
+        Command::Completions(args) => completions::run_completions(args),
+        Command::Man(args) => completions::run_man(&globals, args),
         #[cfg(feature = "bench")]
         Command::Bench(args) => bench::run(args),
     }
