@@ -17,6 +17,7 @@ pub mod init;
 pub mod jobs;
 pub mod json;
 pub mod llm;
+pub mod mcp;
 pub mod output;
 pub mod review;
 pub mod reward;
@@ -111,6 +112,9 @@ pub enum Command {
     /// Score model replies for RL with the evaluation's executor and comparator: JSON lines
     /// on stdin, or an HTTP server (`serve`)
     Reward(reward::RewardArgs),
+    /// Serve the project to agents over the Model Context Protocol (stdio): schema, read-only
+    /// SQL, review, coverage, evaluation
+    Mcp(mcp::McpArgs),
     /// Measure executor, analysis, evaluation, generation and TUI speed (built with
     /// `--features bench`)
     #[cfg(feature = "bench")]
@@ -145,6 +149,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Llm(args) => llm::run(&globals, args),
         Command::EvalFiles(args) => eval::run_files(args),
         Command::Reward(args) => reward::run(&globals, args),
+        Command::Mcp(args) => mcp::run(&globals, args),
         #[cfg(feature = "bench")]
         Command::Bench(args) => bench::run(args),
     }
