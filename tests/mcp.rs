@@ -477,7 +477,8 @@ fn coverage_evaluation_and_jobs() {
     assert_eq!(cov["command"], "analyze");
     assert_eq!(cov["run_id"], 1);
     assert!(cov["coverage"]["gold"]["concepts"].is_object(), "{cov}");
-    assert!(cov["errors"]["failed"].is_u64(), "{cov}");
+    assert!(cov["failed_pairs"]["count"].is_u64(), "{cov}");
+    assert_eq!(cov["model"], Value::Null, "no model is asked");
     let (kind, _, _) = c.error("coverage", json!({"factor": 0.5}));
     assert_eq!(kind, "usage");
 

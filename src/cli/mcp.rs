@@ -233,19 +233,25 @@ struct JobsInput {}
 
 // --- the tools' documents (where no command prints one) -------------------------------------
 
-/// `analyze` (the `coverage` tool): the deterministic part of what `lode analyze` shows and
-/// writes to `coverage.json` (no model: no topics, no root-cause write-up, no filling).
+/// `analyze` (the `coverage` tool): `lode analyze --json`'s fields, computed without a
+/// model: `model`, `topics`, `fill`, `after_fill` and `report_dir` are `null` (no topics, no
+/// root-cause write-up, no gap filling, no report written).
 #[derive(Debug, Serialize)]
 struct CoverageDoc {
     run_id: i64,
+    model: Option<String>,
     coverage: coverage::Coverage,
-    errors: CoverageErrors,
+    topics: Option<Json>,
+    failed_pairs: FailedPairs,
+    fill: Option<Json>,
+    after_fill: Option<Json>,
+    report_dir: Option<PathBuf>,
 }
 
-/// Failed pairs grouped three ways, as `coverage.json` has them.
+/// The failed pairs grouped three ways.
 #[derive(Debug, Serialize)]
-struct CoverageErrors {
-    failed: usize,
+struct FailedPairs {
+    count: usize,
     by_category: BTreeMap<String, usize>,
     by_generator: BTreeMap<String, usize>,
     by_concept: BTreeMap<String, usize>,
@@ -258,7 +264,7 @@ struct EvalDoc {
     /// The model evaluated, as summaries name it.
     model: String,
     /// The comparison profile.
-    profile: String,
+    compare: String,
     /// Execution accuracy in [0, 1], with its 95% Wilson interval.
     accuracy: f64,
     accuracy_ci: (f64, f64),
@@ -287,7 +293,8 @@ struct EvalRunView {
     created_at: String,
     finished_at: Option<String>,
     model: String,
-    profile: String,
+    /// The comparison profile.
+    compare: String,
     status: lode_core::store::RunStatus,
     eval_set_hash: Option<String>,
     /// The options it ran with.
@@ -304,7 +311,7 @@ impl From<EvalRun> for EvalRunView {
             created_at: r.created_at,
             finished_at: r.finished_at,
             model: r.model,
-            profile: r.profile,
+            compare: r.profile,
             status: r.status,
             eval_set_hash: r.eval_set_hash,
             config: parsed(Some(r.config_json)),
@@ -356,8 +363,7 @@ struct JobListed {
     /// The base model it tunes.
     base_model: Option<String>,
     /// The tuned model, once there is one (`memory:1`, a provider's model id).
-    model: Option<String>,
-    dataset_id: Option<i64>,
+    tuned_model: Option<String>,
     created_at: String,
     updated_at: String,
 }
@@ -693,13 +699,18 @@ impl LodeServer {
                 let e = coverage::error_analysis(store, &pairs, &project.schema)?;
                 Outcome::ok(&CoverageDoc {
                     run_id,
+                    model: None,
                     coverage: cov,
-                    errors: CoverageErrors {
-                        failed: e.failed,
+                    topics: None,
+                    failed_pairs: FailedPairs {
+                        count: e.failed,
                         by_category: e.by_category,
                         by_generator: e.by_generator,
                         by_concept: e.by_concept,
                     },
+                    fill: None,
+                    after_fill: None,
+                    report_dir: None,
                 })
             }
             "eval_show" => {
@@ -729,13 +740,12 @@ impl LodeServer {
                 let mut jobs = Vec::new();
                 for j in store.jobs()? {
                     jobs.push(JobListed {
-                        model: lode_core::tune::job_model(store, j.id)?,
+                        tuned_model: lode_core::tune::job_model(store, j.id)?,
                         id: j.id,
                         provider: j.provider,
                         status: j.status,
                         external_id: j.external_id,
                         base_model: j.model,
-                        dataset_id: j.dataset_id,
                         created_at: j.created_at,
                         updated_at: j.updated_at,
                     });
@@ -800,7 +810,7 @@ impl LodeServer {
         Outcome::ok(&EvalDoc {
             eval_run_id: r.eval_run_id,
             model: outcome.model.clone(),
-            profile: r.profile.clone(),
+            compare: r.profile.clone(),
             accuracy: r.summary.accuracy(),
             accuracy_ci: r.accuracy_ci,
             summary: r.summary.clone(),
