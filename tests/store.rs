@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use lode_core::store::{NewPair, NewRun, PairFilter, PairStatus, ReviewAction, Store, StoreError};
+use lode_core::store::{
+    NewPair, NewRun, PairFilter, PairStatus, ReviewAction, Reviewer, Store, StoreError,
+};
 
 fn new_pair(key: &str) -> NewPair {
     NewPair {
@@ -99,7 +101,7 @@ fn edit_and_accept_is_saved_whole() {
     let run_id = run(&store);
     let id = store.insert_pairs(run_id, &[new_pair("a")]).unwrap()[0];
     let accept = store
-        .edit_and_accept(id, None, Some("SELECT 2"), Some("edited"))
+        .edit_and_accept(id, None, Some("SELECT 2"), Some("edited"), Reviewer::Cli)
         .unwrap();
     assert_eq!(accept.action, ReviewAction::Accept);
     assert_eq!(accept.note.as_deref(), Some("edited"));
@@ -119,9 +121,9 @@ fn edit_and_accept_is_saved_whole() {
         ]
     );
     // Undo steps back through the accept, then the edit.
-    store.undo_last_review(id).unwrap();
+    store.undo_last_review(id, Reviewer::Cli).unwrap();
     assert_eq!(store.pair(id).unwrap().status, PairStatus::Valid);
-    store.undo_last_review(id).unwrap();
+    store.undo_last_review(id, Reviewer::Cli).unwrap();
     let back = store.pair(id).unwrap();
     assert_eq!(
         (back.sql.as_str(), back.status),
@@ -145,7 +147,13 @@ fn a_failed_accept_leaves_the_edit_unsaved() {
     .unwrap();
     drop(conn);
     let err = store
-        .edit_and_accept(id, Some("new question"), Some("SELECT 2"), None)
+        .edit_and_accept(
+            id,
+            Some("new question"),
+            Some("SELECT 2"),
+            None,
+            Reviewer::Cli,
+        )
         .unwrap_err();
     assert!(err.to_string().contains("accept refused"), "{err}");
     let pair = store.pair(id).unwrap();
@@ -164,7 +172,15 @@ fn review_history_and_undo_restore_the_pair() {
     let id = store.insert_pairs(run_id, &[new_pair("a")]).unwrap()[0];
     store.set_pair_status(id, PairStatus::Valid).unwrap();
     store
-        .review(id, ReviewAction::Accept, None, None, None, None)
+        .review(
+            id,
+            ReviewAction::Accept,
+            None,
+            None,
+            None,
+            None,
+            Reviewer::Tui,
+        )
         .unwrap();
     assert_eq!(store.pair(id).unwrap().status, PairStatus::Accepted);
     store
@@ -175,6 +191,7 @@ fn review_history_and_undo_restore_the_pair() {
             Some("SELECT 2"),
             Some(PairStatus::Valid),
             Some("typo"),
+            Reviewer::Mcp,
         )
         .unwrap();
     let edited = store.pair(id).unwrap();
@@ -183,7 +200,7 @@ fn review_history_and_undo_restore_the_pair() {
         ("fixed question", "SELECT 2", PairStatus::Valid)
     );
     let undo = store
-        .undo_last_review(id)
+        .undo_last_review(id, Reviewer::Cli)
         .unwrap()
         .expect("something to undo");
     assert_eq!(undo.action, ReviewAction::Undo);
@@ -197,16 +214,29 @@ fn review_history_and_undo_restore_the_pair() {
         ("question a", "SELECT 'a'", PairStatus::Accepted)
     );
     // A second undo undoes the accept.
-    store.undo_last_review(id).unwrap();
+    store.undo_last_review(id, Reviewer::Cli).unwrap();
     assert_eq!(store.pair(id).unwrap().status, PairStatus::Valid);
-    assert_eq!(store.undo_last_review(id).unwrap(), None);
+    assert_eq!(store.undo_last_review(id, Reviewer::Cli).unwrap(), None);
     let history = store.review_history(id).unwrap();
     let actions: Vec<&str> = history.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(actions, vec!["accept", "edit", "undo", "undo"]);
     assert!(history[0].undone && history[1].undone);
+    assert_eq!(
+        history.iter().map(|r| r.reviewer).collect::<Vec<_>>(),
+        [Reviewer::Tui, Reviewer::Mcp, Reviewer::Cli, Reviewer::Cli].map(Some),
+        "each decision says who made it"
+    );
     assert_eq!(history[1].prev_sql, "SELECT 'a'");
     assert!(matches!(
-        store.review(9999, ReviewAction::Accept, None, None, None, None),
+        store.review(
+            9999,
+            ReviewAction::Accept,
+            None,
+            None,
+            None,
+            None,
+            Reviewer::Cli
+        ),
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -561,7 +591,12 @@ fn a_version_1_workspace_is_carried_forward_typed() {
         .map(|p| p.id)
         .collect();
     assert_eq!(pair_ids, vec![1, 2, 5, 6]);
-    assert_eq!(store.review_history(5).unwrap().len(), 1);
+    let history = store.review_history(5).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        history[0].reviewer, None,
+        "decided before reviewers were recorded"
+    );
     // A resumed run still skips what it skipped before.
     let origins = store.origins(1).unwrap();
     assert!(origins.contains("sql_first:simple:0") && origins.contains("pattern:1:0:0"));

@@ -453,6 +453,11 @@ fn accept_reject_with_reason_and_undo() {
     assert_eq!(p.status, PairStatus::Rejected);
     let history = f.store.review_history(second).unwrap();
     assert_eq!(history.last().unwrap().note.as_deref(), Some("wrong table"));
+    assert_eq!(
+        history.last().unwrap().reviewer,
+        Some(lode_core::store::Reviewer::Tui),
+        "the TUI's decisions are recorded as the TUI's"
+    );
     assert!(text(&draw(&mut a, 110, 30)).contains(&format!("pair {second} rejected (saved)")));
 
     // Esc cancels a reject: nothing written.

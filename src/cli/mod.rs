@@ -18,6 +18,7 @@ pub mod init;
 pub mod jobs;
 pub mod json;
 pub mod llm;
+pub mod mcp;
 pub mod output;
 pub mod review;
 pub mod reward;
@@ -112,6 +113,9 @@ pub enum Command {
     /// Score model replies for RL with the evaluation's executor and comparator: JSON lines
     /// on stdin, or an HTTP server (`serve`)
     Reward(reward::RewardArgs),
+    /// Serve the project to agents over the Model Context Protocol (stdio): schema, read-only
+    /// SQL, review, coverage, evaluation
+    Mcp(mcp::McpArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) generated from lode's
     /// own flags
     Completions(completions::CompletionsArgs),
@@ -151,6 +155,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Llm(args) => llm::run(&globals, args),
         Command::EvalFiles(args) => eval::run_files(args),
         Command::Reward(args) => reward::run(&globals, args),
+        Command::Mcp(args) => mcp::run(&globals, args),
         Command::Completions(args) => completions::run_completions(args),
         Command::Man(args) => completions::run_man(&globals, args),
         #[cfg(feature = "bench")]

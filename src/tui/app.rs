@@ -1026,7 +1026,7 @@ impl App {
         let Some(d) = self.pair.shown() else {
             return Vec::new();
         };
-        let (id, status) = (d.pair.id, d.pair.status);
+        let id = d.pair.id;
         if question.is_empty() || question == d.pair.question {
             self.message = "question unchanged".into();
             return Vec::new();
@@ -1035,7 +1035,6 @@ impl App {
         self.write(Write::SaveQuestion {
             id,
             question: question.to_string(),
-            status,
         })
     }
 

@@ -4,11 +4,10 @@
 //! out (the loop calls it on a blocking thread, the benchmark inline).
 
 use lode_core::pipeline::coverage::Coverage;
+use lode_core::pipeline::review::{self, Decision, Edit, Reviewer};
 use lode_core::project::Project;
 use lode_core::sql::{CancelFlag, ExecError, QueryResult};
-use lode_core::store::{
-    JobEvent, PairStatus, PairSummary, QueueQuery, Review, ReviewAction, RunKind, Store,
-};
+use lode_core::store::{JobEvent, PairSummary, QueueQuery, Review, ReviewAction, RunKind, Store};
 use lode_core::tasks::StageEvent;
 
 use super::panes::eval::EvalView;
@@ -41,10 +40,10 @@ pub enum Write {
         id: i64,
         sql: String,
     },
+    /// Record a new question; the pair keeps its status (nothing runs for a question).
     SaveQuestion {
         id: i64,
         question: String,
-        status: PairStatus,
     },
     BulkAccept(Vec<i64>),
     /// Keep the pair's unsaved SQL edit as a draft (it survives quitting).
@@ -346,14 +345,20 @@ fn load_eval(project: &Project, store: &Store) -> lode_core::store::Result<EvalV
     })
 }
 
+/// Carries out a write; every decision goes through [`review::decide`], as the TUI's.
 fn write(w: Write, project: &Project, store: &Store) -> Written {
     let text = |e: lode_core::store::StoreError| e.to_string();
+    let decide = |id, decision| review::decide(project, store, id, decision, Reviewer::Tui);
     match w {
         Write::Decide { id, action, note } => Written::Decided {
             id,
-            result: store
-                .review(id, action, None, None, None, note.as_deref())
-                .map_err(text),
+            result: match Decision::of_action(action, note) {
+                Some(decision) => decide(id, decision).map_err(text).and_then(|d| {
+                    d.review
+                        .ok_or_else(|| format!("pair {id}: the {action} was not saved"))
+                }),
+                None => Err(format!("{action} is not a decision of its own")),
+            },
         },
         Write::SaveDraft { id, sql } => Written::Draft {
             id,
@@ -367,45 +372,28 @@ fn write(w: Write, project: &Project, store: &Store) -> Written {
         },
         Write::Undo(id) => Written::Undone {
             id,
-            result: store.undo_last_review(id).map_err(text),
+            result: decide(id, Decision::Undo).map(|d| d.review).map_err(text),
         },
         Write::SaveEdit { id, sql } => {
-            let v = lode_core::pipeline::validate::validate(
-                &project.db,
-                &project.schema,
-                &sql,
-                &project.config.generate.validators,
-            );
-            let result = if v.ok {
-                store
-                    .edit_and_accept(id, None, Some(&sql), Some("edited"))
-                    .map(|_| ())
-                    .map_err(text)
-            } else {
-                Err(format!(
-                    "{} ({})",
-                    v.error.as_deref().unwrap_or(""),
-                    v.error_kind.as_deref().unwrap_or("")
-                ))
+            let edit = Edit {
+                sql: Some(sql.clone()),
+                accept: true,
+                accept_note: Some("edited".into()),
+                ..Edit::default()
+            };
+            let result = match decide(id, Decision::Edit(edit)) {
+                Ok(d) => d.refusal().map_or(Ok(()), Err),
+                Err(e) => Err(text(e)),
             };
             Written::EditSaved { id, sql, result }
         }
-        Write::SaveQuestion {
-            id,
-            question,
-            status,
-        } => {
-            let result = store
-                .review(
-                    id,
-                    ReviewAction::Edit,
-                    Some(&question),
-                    None,
-                    Some(status),
-                    Some("question edited"),
-                )
-                .map(|_| ())
-                .map_err(text);
+        Write::SaveQuestion { id, question } => {
+            let edit = Edit {
+                question: Some(question.clone()),
+                note: Some("question edited".into()),
+                ..Edit::default()
+            };
+            let result = decide(id, Decision::Edit(edit)).map(|_| ()).map_err(text);
             Written::QuestionSaved {
                 id,
                 question,
@@ -416,7 +404,7 @@ fn write(w: Write, project: &Project, store: &Store) -> Written {
             let mut accepted = 0;
             let mut failed = Vec::new();
             for id in ids {
-                match store.review(id, ReviewAction::Accept, None, None, None, Some("bulk")) {
+                match decide(id, Decision::accept(Some("bulk"))) {
                     Ok(_) => accepted += 1,
                     Err(e) => failed.push((id, e.to_string())),
                 }

@@ -11,6 +11,7 @@ pub mod inference;
 pub mod model_eval;
 pub mod neighbours;
 pub mod prompts;
+pub mod review;
 pub mod reward;
 pub mod samples;
 pub mod stats;

@@ -129,6 +129,16 @@ text_enum!(
 );
 
 text_enum!(
+    /// Who made a review decision: the command line (`lode review`), the terminal UI, or an
+    /// agent through the MCP server (`lode mcp`).
+    Reviewer {
+        Cli => "cli",
+        Tui => "tui",
+        Mcp => "mcp",
+    }
+);
+
+text_enum!(
     /// Which loaded set a stored gold pair belongs to.
     SetName {
         Gold => "gold",
@@ -222,6 +232,7 @@ mod tests {
         round_trips(RunStatus::ALL);
         round_trips(PairStatus::ALL);
         round_trips(ReviewAction::ALL);
+        round_trips(Reviewer::ALL);
         round_trips(SetName::ALL);
         round_trips(TuneProvider::ALL);
         round_trips(JobStatus::ALL);

@@ -35,6 +35,7 @@ pub(super) const MIGRATIONS: &[&[Step]] = &[
     &[Step::Sql(include_str!("migrations/004_llm_servers.sql"))],
     &[Step::Sql(include_str!("migrations/005_review_drafts.sql"))],
     &[Step::Sql(include_str!("migrations/006_queue_index.sql"))],
+    &[Step::Sql(include_str!("migrations/007_reviewer.sql"))],
 ];
 
 /// Version 1 recorded a failed generator or sql-first call as a pair with empty SQL and a

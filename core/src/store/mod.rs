@@ -20,7 +20,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 pub use enums::{
-    ErrorKind, JobStatus, PairStatus, ReviewAction, RunKind, RunStatus, SetName, TuneProvider,
+    ErrorKind, JobStatus, PairStatus, ReviewAction, Reviewer, RunKind, RunStatus, SetName,
+    TuneProvider,
 };
 pub use evals::{EvalCase, EvalRun, NewEvalCase};
 pub use failures::{GenerationFailure, NewGenerationFailure};

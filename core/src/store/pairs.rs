@@ -6,7 +6,9 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_f
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use super::{PairStatus, Result, ReviewAction, RunKind, RunStatus, Store, StoreError, now_rfc3339};
+use super::{
+    PairStatus, Result, ReviewAction, Reviewer, RunKind, RunStatus, Store, StoreError, now_rfc3339,
+};
 
 /// A run to create.
 #[derive(Debug, Clone, Default)]
@@ -333,6 +335,9 @@ pub struct Review {
     pub note: Option<String>,
     pub created_at: String,
     pub undone: bool,
+    /// Who decided (`cli`, `tui`, `mcp`); `None` for decisions recorded before the store
+    /// kept it (version 7).
+    pub reviewer: Option<Reviewer>,
 }
 
 const RUN_COLUMNS: &str = "id, kind, status, created_at, finished_at, snapshot_id, profile, \
@@ -499,7 +504,7 @@ fn orphaned_runs(conn: &Connection) -> Result<Vec<i64>> {
 }
 
 const REVIEW_COLUMNS: &str = "id, pair_id, action, prev_status, new_status, prev_question, \
-                              prev_sql, new_question, new_sql, note, created_at, undone";
+                              prev_sql, new_question, new_sql, note, created_at, undone, reviewer";
 
 fn review_from_row(r: &Row<'_>) -> rusqlite::Result<Review> {
     Ok(Review {
@@ -515,6 +520,7 @@ fn review_from_row(r: &Row<'_>) -> rusqlite::Result<Review> {
         note: r.get(9)?,
         created_at: r.get(10)?,
         undone: r.get(11)?,
+        reviewer: r.get(12)?,
     })
 }
 
@@ -880,9 +886,12 @@ impl Store {
 
     // --- reviews --------------------------------------------------------------------------
 
-    /// Records a review decision and applies it to the pair, in one transaction: accept and
-    /// reject set the status; edit replaces the question and/or SQL and sets the status to
-    /// `status_after_edit` (the caller re-validates); reset returns the pair to pending.
+    /// Records a review decision by `by` and applies it to the pair, in one transaction:
+    /// accept and reject set the status; edit replaces the question and/or SQL and sets the
+    /// status to `status_after_edit` (the caller re-validates); reset returns the pair to
+    /// pending. The faces decide through [`crate::pipeline::review::decide`], which validates
+    /// an edit first.
+    #[allow(clippy::too_many_arguments)]
     pub fn review(
         &self,
         pair_id: i64,
@@ -891,6 +900,7 @@ impl Store {
         new_sql: Option<&str>,
         status_after_edit: Option<PairStatus>,
         note: Option<&str>,
+        by: Reviewer,
     ) -> Result<Review> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
@@ -902,6 +912,7 @@ impl Store {
             new_sql,
             status_after_edit,
             note,
+            by,
         )?;
         tx.commit()?;
         Ok(review)
@@ -917,6 +928,7 @@ impl Store {
         new_question: Option<&str>,
         new_sql: Option<&str>,
         accept_note: Option<&str>,
+        by: Reviewer,
     ) -> Result<Review> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
@@ -928,6 +940,7 @@ impl Store {
             new_sql,
             Some(PairStatus::Valid),
             None,
+            by,
         )?;
         let accept = apply_review(
             &tx,
@@ -937,15 +950,16 @@ impl Store {
             None,
             None,
             accept_note,
+            by,
         )?;
         tx.commit()?;
         Ok(accept)
     }
 
     /// Undoes the latest decision on a pair that is not undone yet: restores its previous
-    /// question, SQL and status, marks it undone and records the undo. `None` when there is
-    /// nothing to undo.
-    pub fn undo_last_review(&self, pair_id: i64) -> Result<Option<Review>> {
+    /// question, SQL and status, marks it undone and records the undo (by `by`). `None` when
+    /// there is nothing to undo.
+    pub fn undo_last_review(&self, pair_id: i64, by: Reviewer) -> Result<Option<Review>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let last = tx
@@ -971,8 +985,8 @@ impl Store {
         tx.execute("UPDATE reviews SET undone = 1 WHERE id = ?1", [last.id])?;
         tx.execute(
             "INSERT INTO reviews (pair_id, action, prev_status, new_status, prev_question,
-                                  prev_sql, new_question, new_sql, note, created_at)
-             VALUES (?1, 'undo', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                  prev_sql, new_question, new_sql, note, created_at, reviewer)
+             VALUES (?1, 'undo', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 pair_id,
                 status,
@@ -982,7 +996,8 @@ impl Store {
                 last.prev_question,
                 last.prev_sql,
                 format!("undo of review {}", last.id),
-                now
+                now,
+                by
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -1017,6 +1032,7 @@ impl Store {
 }
 
 /// One review decision inside the caller's transaction (see [`Store::review`]).
+#[allow(clippy::too_many_arguments)]
 fn apply_review(
     tx: &rusqlite::Transaction<'_>,
     pair_id: i64,
@@ -1025,6 +1041,7 @@ fn apply_review(
     new_sql: Option<&str>,
     status_after_edit: Option<PairStatus>,
     note: Option<&str>,
+    by: Reviewer,
 ) -> Result<Review> {
     if action == ReviewAction::Undo {
         return Err(StoreError::Invalid(
@@ -1056,8 +1073,8 @@ fn apply_review(
     let now = now_rfc3339();
     tx.execute(
         "INSERT INTO reviews (pair_id, action, prev_status, new_status, prev_question,
-                              prev_sql, new_question, new_sql, note, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                              prev_sql, new_question, new_sql, note, created_at, reviewer)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             pair_id,
             action,
@@ -1068,7 +1085,8 @@ fn apply_review(
             q,
             s,
             note,
-            now
+            now,
+            by
         ],
     )?;
     let id = tx.last_insert_rowid();
