@@ -143,10 +143,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Import(args) => export::run_import(&globals, args),
         Command::Eval(args) => eval::run(&globals, args),
         Command::Llm(args) => llm::run(&globals, args),
-        Command::EvalFiles(args) => eval::run_files(args),
+        Command::EvalFiles(args) => eval::run_files(&globals, args),
         Command::Reward(args) => reward::run(&globals, args),
         #[cfg(feature = "bench")]
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(&globals, args),
     }
 }
 
