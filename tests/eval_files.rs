@@ -160,7 +160,11 @@ fn short_prediction_file_and_unknown_database_are_named() {
             "dbs",
         ],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a mistake in an input file is exit 2"
+    );
     let err = text(&out.stderr);
     assert!(
         err.contains("pred.sql:1: pred.sql has 1 predictions but gold.sql has 2"),
