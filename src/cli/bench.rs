@@ -47,7 +47,20 @@ pub struct Figure {
     pub median: f64,
 }
 
-pub fn run(args: &BenchArgs) -> Result<i32> {
+/// `lode bench`'s document: the figures and the reference they are read against.
+#[derive(Debug, serde::Serialize)]
+struct BenchDoc<'a> {
+    figures: &'a [Figure],
+    reference: &'a str,
+    reference_source: &'a str,
+}
+
+/// The reference evaluators' figures the evaluation ones are read against, and where they
+/// were measured.
+const REFERENCE: &str = "test-suite ≈ 3.5 ms/pair, BIRD ≈ 0.45 ms/pair (2 processes)";
+const REFERENCE_SOURCE: &str = "research/evaluation.md §1.9, this machine";
+
+pub fn run(globals: &super::Globals, args: &BenchArgs) -> Result<i32> {
     if let Some(dir) = &args.tui_child {
         crate::tui::bench::child(dir)?;
         return Ok(0);
@@ -56,10 +69,10 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
         "spider", "eval", "demo", "llm", "generate", "tui", "limits", "reward",
     ];
     if let Some(bad) = args.only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
-        bail!(
-            "--only: no benchmark group `{bad}`; groups are {}",
-            GROUPS.join(", ")
-        );
+        return Err(super::exit::usage(
+            format!("--only: no benchmark group `{bad}`"),
+            format!("groups are {}", GROUPS.join(", ")),
+        ));
     }
     let want = |g: &str| args.only.is_empty() || args.only.iter().any(|o| o == g);
     let repeat = args.repeat.max(1);
@@ -130,6 +143,17 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
             );
         }
     }
+    if globals.json {
+        super::json::emit(
+            "bench",
+            &BenchDoc {
+                figures: &figures,
+                reference: REFERENCE,
+                reference_source: REFERENCE_SOURCE,
+            },
+        )?;
+        return Ok(0);
+    }
     println!("{:<72} {:>18} {:>18}", "benchmark", "best", "median");
     for f in &figures {
         println!(
@@ -137,10 +161,7 @@ pub fn run(args: &BenchArgs) -> Result<i32> {
             f.name, f.best, f.unit, f.median, f.unit
         );
     }
-    println!(
-        "reference (research/evaluation.md §1.9, this machine): test-suite ≈ 3.5 ms/pair, \
-         BIRD ≈ 0.45 ms/pair (2 processes)"
-    );
+    println!("reference ({REFERENCE_SOURCE}): {REFERENCE}");
     Ok(0)
 }
 

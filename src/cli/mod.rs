@@ -153,13 +153,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Import(args) => export::run_import(&globals, args),
         Command::Eval(args) => eval::run(&globals, args),
         Command::Llm(args) => llm::run(&globals, args),
-        Command::EvalFiles(args) => eval::run_files(args),
+        Command::EvalFiles(args) => eval::run_files(&globals, args),
         Command::Reward(args) => reward::run(&globals, args),
         Command::Mcp(args) => mcp::run(&globals, args),
         Command::Completions(args) => completions::run_completions(args),
         Command::Man(args) => completions::run_man(&globals, args),
         #[cfg(feature = "bench")]
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(&globals, args),
     }
 }
 

@@ -10,14 +10,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
+use super::exit::usage;
 use super::globals::Globals;
 use lode_core::pipeline::reward::{
     ItemError, RewardItem, Scorer, Shape, Sources, project_sources, reward_limits,
@@ -90,9 +91,10 @@ pub fn run(globals: &Globals, args: &RewardArgs) -> Result<i32> {
     match &args.verb {
         Some(RewardVerb::Serve(serve)) => run_serve(globals, serve),
         None if args.stdin => run_stdin(globals, &args.common),
-        None => bail!(
-            "say how items come: `lode reward --stdin` (JSON lines) or `lode reward serve --port N` (HTTP)"
-        ),
+        None => Err(usage(
+            "say how items come: `lode reward --stdin` (JSON lines) or `lode reward serve --port N` (HTTP)",
+            "see lode reward --help",
+        )),
     }
 }
 
@@ -107,21 +109,27 @@ fn scorer(globals: &Globals, common: &CommonArgs) -> Result<(Scorer, Shape)> {
         sources = project_sources(&project, Some(&store))?;
         base = project.config.execution.limits();
     } else if common.db_dir.is_none() {
-        bail!(
-            "no {} here and no --db-dir: run inside a lode project (its database and question ids \
-             are used) or pass --db-dir DIR with Spider-style databases (DIR/<db>/<db>.sqlite)",
-            globals.config.display()
-        );
+        return Err(usage(
+            format!("no {} here and no --db-dir", globals.config.display()),
+            "run inside a lode project (its database and question ids are used) or pass \
+             --db-dir DIR with Spider-style databases (DIR/<db>/<db>.sqlite)",
+        ));
     }
     if let Some(dir) = &common.db_dir {
         if !dir.is_dir() {
-            bail!("--db-dir {}: no such directory", dir.display());
+            return Err(usage(
+                format!("--db-dir {}: no such directory", dir.display()),
+                "give the directory holding <db>/<db>.sqlite",
+            ));
         }
         sources.db_dir = Some(dir.clone());
     }
     if let Some(t) = common.timeout {
         if !(t > 0.0 && t <= 3600.0) {
-            bail!("--timeout must be between 0 and 3600 seconds, not {t}");
+            return Err(usage(
+                format!("--timeout must be between 0 and 3600 seconds, not {t}"),
+                "",
+            ));
         }
         base.timeout = Duration::from_secs_f64(t);
     } else if !globals.config.exists() {
@@ -134,12 +142,20 @@ fn scorer(globals: &Globals, common: &CommonArgs) -> Result<(Scorer, Shape)> {
 }
 
 fn parse_shape(name: &str) -> Result<Shape> {
-    Shape::parse(name).with_context(|| {
-        format!(
-            "no reward shape `{name}`; shapes are {}",
-            Shape::NAMES.join(", ")
+    Shape::parse(name).ok_or_else(|| {
+        usage(
+            format!("no reward shape `{name}`"),
+            format!("shapes are {}", Shape::NAMES.join(", ")),
         )
     })
+}
+
+/// One line of `lode reward --stdin`: the version of the shapes, then the item's score.
+#[derive(Serialize)]
+struct ScoreLine {
+    version: u32,
+    #[serde(flatten)]
+    score: Option<lode_core::pipeline::reward::Score>,
 }
 
 /// Items read before they are scored together (a batch keeps every core busy).
@@ -165,7 +181,7 @@ fn run_stdin(globals: &Globals, common: &CommonArgs) -> Result<i32> {
             }
             pending.push(serde_json::from_str::<RewardItem>(&line).map_err(|e| {
                 failed = true;
-                json!({"error": {
+                json!({"version": super::json::VERSION, "error": {
                     "kind": "bad_item",
                     "message": format!("stdin line {line_no}: {e}"),
                     "hint": "one JSON object per line: {\"question_id\": \"pair:12\", \"prediction\": \"...\"} or {\"gold_sql\": ..., \"db\": ..., \"prediction\": ...}",
@@ -188,7 +204,10 @@ fn run_stdin(globals: &Globals, common: &CommonArgs) -> Result<i32> {
         let mut scores = scorer.score(&items, shape).into_iter();
         for p in pending.drain(..) {
             let line = match p {
-                Ok(_) => serde_json::to_string(&scores.next())?,
+                Ok(_) => serde_json::to_string(&ScoreLine {
+                    version: super::json::VERSION,
+                    score: scores.next(),
+                })?,
                 Err(e) => e.to_string(),
             };
             writeln!(out, "{line}")?;
@@ -245,10 +264,29 @@ struct Service {
 /// Episodes remembered at most; the longest unseen are forgotten first.
 const EPISODES: usize = 100_000;
 
+/// `lode reward serve --json`'s first line: where it listens.
+#[derive(Serialize)]
+struct Listening {
+    url: String,
+    address: SocketAddr,
+    shape: &'static str,
+    databases: Vec<String>,
+}
+
+/// `lode reward serve --json`'s last line, after ctrl-c.
+#[derive(Serialize)]
+struct Stopped {
+    stopped: bool,
+}
+
 fn run_serve(globals: &Globals, args: &ServeArgs) -> Result<i32> {
+    let json = globals.json;
     let (scorer, shape) = scorer(globals, &args.common)?;
     if args.max_body_mb == 0 || args.max_connections == 0 || args.max_items == 0 {
-        bail!("--max-body-mb, --max-connections and --max-items must be at least 1");
+        return Err(usage(
+            "--max-body-mb, --max-connections and --max-items must be at least 1",
+            "",
+        ));
     }
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
@@ -258,7 +296,12 @@ fn run_serve(globals: &Globals, args: &ServeArgs) -> Result<i32> {
                 .and_then(|mut a| a.next())
                 .ok_or(())
         })
-        .map_err(|()| anyhow::anyhow!("--host {}: not an address", args.host))?;
+        .map_err(|()| {
+            usage(
+                format!("--host {}: not an address", args.host),
+                "give an IP address or a host name, e.g. 127.0.0.1",
+            )
+        })?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -275,7 +318,20 @@ fn run_serve(globals: &Globals, args: &ServeArgs) -> Result<i32> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
-        println!("listening on http://{local}");
+        if json {
+            super::json::emit_line(
+                "reward serve",
+                "listening",
+                &Listening {
+                    url: format!("http://{local}"),
+                    address: local,
+                    shape: shape.name(),
+                    databases: service.scorer.database_ids(),
+                },
+            )?;
+        } else {
+            println!("listening on http://{local}");
+        }
         if !local.ip().is_loopback() {
             eprintln!(
                 "warning: {local} is reachable from other machines; anyone who reaches it can run \
@@ -320,6 +376,9 @@ fn run_serve(globals: &Globals, args: &ServeArgs) -> Result<i32> {
             });
         }
         eprintln!("stopped");
+        if json {
+            super::json::emit_line("reward serve", "done", &Stopped { stopped: true })?;
+        }
         anyhow::Ok(())
     })?;
     Ok(0)
