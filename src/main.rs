@@ -26,27 +26,38 @@ fn run() -> i32 {
                 // clap's text starts "error: " and ends with a usage line and a pointer to
                 // --help: the message is the first line, the rest the hint.
                 let text = e.to_string();
-                let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-                let message = lines
+                let mut lines = text.lines().filter(|l| !l.trim().is_empty()).peekable();
+                let mut message = lines
                     .next()
                     .unwrap_or("invalid arguments")
                     .trim_start_matches("error: ")
                     .to_string();
+                // What the first line announces ("the following required arguments were
+                // not provided:") is on the indented lines after it.
+                let mut listed = Vec::new();
+                while let Some(l) =
+                    lines.next_if(|l| l.starts_with("  ") && !l.trim_start().starts_with("tip:"))
+                {
+                    listed.push(l.trim());
+                }
+                if !listed.is_empty() {
+                    message = format!("{message} {}", listed.join(", "));
+                }
                 let tips: Vec<&str> = lines
                     .map(str::trim)
                     .filter(|l| l.starts_with("tip:"))
                     .map(|l| l.trim_start_matches("tip:").trim())
                     .collect();
-                let hint = if tips.is_empty() {
+                let command = lode::cli::command_path_of_args(&args);
+                let hint = if !tips.is_empty() {
+                    tips.join("; ")
+                } else if command == "lode" {
                     "see lode --help".to_string()
                 } else {
-                    tips.join("; ")
+                    format!("see lode {command} --help")
                 };
                 let failure = lode::cli::exit::classify(&lode::cli::exit::usage(message, hint));
-                let doc = lode::cli::json::error_document(
-                    &lode::cli::command_path_of_args(&args),
-                    &failure,
-                );
+                let doc = lode::cli::json::error_document(&command, &failure);
                 println!("{}", serde_json::to_string(&doc).unwrap_or_default());
             }
             // clap prints its message (help on stdout, errors on stderr) and exits 0 or 2.

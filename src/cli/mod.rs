@@ -179,20 +179,24 @@ pub fn command_path(matches: &clap::ArgMatches) -> String {
     }
 }
 
-/// The command's name from the raw arguments, for an error before they parse: the words
-/// after `lode` up to the first flag.
+/// The command's name from the raw arguments, for an error before they parse: each word
+/// that names a subcommand of the command before it (`lode --json eval-files --gold …` is
+/// `eval-files`), `lode` when none does.
 pub fn command_path_of_args(args: &[String]) -> String {
-    let words: Vec<&str> = args
-        .iter()
-        .skip(1)
-        .take_while(|a| !a.starts_with('-'))
-        .map(String::as_str)
-        .take(2)
-        .collect();
-    if words.is_empty() {
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let mut node = &root;
+    let mut names: Vec<String> = Vec::new();
+    for arg in args.iter().skip(1).filter(|a| !a.starts_with('-')) {
+        if let Some(sub) = node.find_subcommand(arg) {
+            names.push(sub.get_name().to_string());
+            node = sub;
+        }
+    }
+    if names.is_empty() {
         "lode".into()
     } else {
-        words.join(" ")
+        names.join(" ")
     }
 }
 
