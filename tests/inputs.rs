@@ -134,7 +134,7 @@ fn a_database_without_tables_is_an_error_at_load() {
         "database:\n  path: empty.sqlite\npaths:\n  gold_test_set: gold.jsonl\n",
     );
     let out = lode(dir.path(), &["review", "list"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "an input error");
     let err = text(&out.stderr);
     assert!(
         err.contains("empty.sqlite: the database has no tables"),
@@ -142,12 +142,13 @@ fn a_database_without_tables_is_an_error_at_load() {
     );
     assert!(err.contains("fix: point database.path"), "{err}");
     let out = lode(dir.path(), &["schema"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "an input error");
+    let err = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains("empty.sqlite has no tables"),
-        "{}",
-        text(&out.stderr)
+        err.contains("empty.sqlite: the database has no tables"),
+        "{err}"
     );
+    assert!(err.contains("fix: point database.path"), "{err}");
 }
 
 const BAD_GOLD: &str = "[\n  {\"question\": \"How many singers are there?\", \"query\": \"SELECT count(*) FROM singer\"},\n  {\"question\": \"Names?\", \"query\": \"SELECT nme FROM singer\"},\n  {\"question\": \"Old singers?\", \"query\": \"SELECT name FROM singer WHERE age > 1000\"},\n  {\"question\": \"Remove them\", \"query\": \"DELETE FROM singer\"}\n]\n";

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use super::globals::Globals;
@@ -41,10 +41,14 @@ pub fn run(globals: &Globals, args: &SchemaArgs) -> Result<i32> {
     let (db, _) = globals.open_db(args.db.as_deref(), None)?;
     let schema = lode_core::sql::schema::introspect(&db)?;
     if schema.tables.is_empty() {
-        bail!(
-            "{} has no tables: point database.path (or --db) at the SQLite file that holds your data",
-            db.path().display()
-        );
+        // As loading a project says it (exit 2, kind `input`).
+        return Err(lode_core::diag::InputError::new(
+            db.path(),
+            "the database has no tables (that this role may read)",
+            "point database.path (or database.url) in config.yml, or --db, at the database \
+             that holds your data",
+        )
+        .into());
     }
     if globals.json {
         super::json::emit("schema", &schema)?;
