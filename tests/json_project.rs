@@ -409,6 +409,11 @@ fn sql_results_and_analyses_are_documents() {
     error(&out, "sql", "usage", 2);
     let out = lode(&d.dir, &["--json", "sql", "--analyze"]);
     error(&out, "sql", "usage", 2);
+    let out = lode(
+        &d.dir,
+        &["--json", "sql", "--analyze", "--file", "missing.sql"],
+    );
+    error(&out, "sql", "usage", 2);
     let out = lode(&d.dir, &["--json", "sql", "--format", "csv", "SELECT 1"]);
     error(&out, "sql", "usage", 2);
     let out = lode(

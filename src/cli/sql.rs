@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::json;
@@ -194,8 +194,12 @@ fn analyze(globals: &Globals, args: &SqlArgs) -> Result<i32> {
     let schema = schema(globals, args)?;
     let mut out = std::io::stdout().lock();
     if let Some(file) = &args.file {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            exit::usage(
+                format!("cannot read {}: {e}", file.display()),
+                "--file takes a file of queries, one per line (or `SQL<TAB>db_id` lines)",
+            )
+        })?;
         let mut counts = AnalyzedFile {
             queries: 0,
             analyzed: 0,
