@@ -75,7 +75,7 @@ fn demo_writes_the_project_and_prints_the_summary() {
     assert_eq!(text(&out.stdout), "name\nRue Centrale\nCanal Street\n");
 
     let out = lode(&proj, &["sql", "DELETE FROM orders"]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(5), "refused as unsafe");
     assert!(text(&out.stderr).contains("DELETE from orders is not allowed"));
 
     let out = lode(

@@ -99,7 +99,7 @@ fn an_empty_gold_or_eval_set_is_a_clear_error() {
         write(dir.path(), "gold.jsonl", empty);
         for args in [&["review", "list"][..], &["generate", "--profile", "rules"]] {
             let out = lode(dir.path(), args);
-            assert_eq!(out.status.code(), Some(2), "{args:?} on {empty:?}");
+            assert_eq!(out.status.code(), Some(1), "{args:?} on {empty:?}");
             let err = text(&out.stderr);
             assert!(
                 err.contains("gold.jsonl: the question/SQL set has no pairs"),
@@ -111,7 +111,7 @@ fn an_empty_gold_or_eval_set_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path(), GOOD_GOLD, Some("[]"));
     let out = lode(dir.path(), &["eval", "--profile", "rules"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
         err.contains("eval.jsonl: the question/SQL set has no pairs"),
@@ -134,7 +134,7 @@ fn a_database_without_tables_is_an_error_at_load() {
         "database:\n  path: empty.sqlite\npaths:\n  gold_test_set: gold.jsonl\n",
     );
     let out = lode(dir.path(), &["review", "list"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(2), "an input error");
     let err = text(&out.stderr);
     assert!(
         err.contains("empty.sqlite: the database has no tables"),
@@ -142,12 +142,13 @@ fn a_database_without_tables_is_an_error_at_load() {
     );
     assert!(err.contains("fix: point database.path"), "{err}");
     let out = lode(dir.path(), &["schema"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "an input error");
+    let err = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains("empty.sqlite has no tables"),
-        "{}",
-        text(&out.stderr)
+        err.contains("empty.sqlite: the database has no tables"),
+        "{err}"
     );
+    assert!(err.contains("fix: point database.path"), "{err}");
 }
 
 const BAD_GOLD: &str = "[\n  {\"question\": \"How many singers are there?\", \"query\": \"SELECT count(*) FROM singer\"},\n  {\"question\": \"Names?\", \"query\": \"SELECT nme FROM singer\"},\n  {\"question\": \"Old singers?\", \"query\": \"SELECT name FROM singer WHERE age > 1000\"},\n  {\"question\": \"Remove them\", \"query\": \"DELETE FROM singer\"}\n]\n";

@@ -1,13 +1,17 @@
-//! `lode analyze`: coverage tables, failed-pair analysis, reports, and `--fill`.
+//! `lode analyze`: coverage tables, failed-pair analysis, reports, and `--fill`. `--json`:
+//! the whole analysis as one document (progress stays on stderr).
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
+use serde::Serialize;
 
 use super::globals::Globals;
 use super::output::EventView;
+use lode_core::pipeline::coverage::{Coverage, FillReport, TopicCoverage};
 use lode_core::tasks::analyze::{self, AnalysisOutcome, AnalyzeInput};
 
 #[derive(Args, Debug)]
@@ -34,12 +38,19 @@ pub struct AnalyzeArgs {
 }
 
 pub fn run(globals: &Globals, args: &AnalyzeArgs) -> Result<i32> {
+    if !(args.factor.is_finite() && args.factor >= 1.0) {
+        return Err(super::exit::usage(
+            format!(
+                "--factor must be a number of at least 1, not {}",
+                args.factor
+            ),
+            "a concept is under-represented when its gold share is --factor times its \
+             generated share (1.5 by default)",
+        ));
+    }
     let project = globals.load_project()?;
     let (store, _) = project.open_store()?;
     let store = Arc::new(store);
-    if !(args.factor.is_finite() && args.factor >= 1.0) {
-        anyhow::bail!("--factor must be a number of at least 1 (1.5 by default)");
-    }
     let input = AnalyzeInput {
         model: globals.model_request(),
         run: args.run,
@@ -53,8 +64,60 @@ pub fn run(globals: &Globals, args: &AnalyzeArgs) -> Result<i32> {
     let rt = lode_core::tasks::runtime()?;
     let outcome = rt.block_on(analyze::run(&project, &store, &input, &view.reporter()));
     view.finish();
-    print_outcome(&outcome?);
+    let outcome = outcome?;
+    if globals.json {
+        super::json::emit("analyze", &AnalyzeDocument::of(&outcome))?;
+    } else {
+        print_outcome(&outcome);
+    }
     Ok(0)
+}
+
+/// `lode analyze --json`.
+#[derive(Serialize)]
+struct AnalyzeDocument<'a> {
+    run_id: i64,
+    /// The model that named topics, wrote the root-cause analysis and filled gaps.
+    model: &'a str,
+    /// Coverage of the run before gap filling.
+    coverage: &'a Coverage,
+    /// Topic coverage (`null` with `--no-topics`).
+    topics: Option<&'a TopicCoverage>,
+    failed_pairs: FailedPairs<'a>,
+    /// What `--fill` asked and got (`null` without it).
+    fill: Option<&'a FillReport>,
+    /// Coverage after gap filling (`null` without `--fill`).
+    after_fill: Option<&'a Coverage>,
+    report_dir: &'a Path,
+}
+
+/// The failed pairs grouped three ways (the full write-up is in the report folder).
+#[derive(Serialize)]
+struct FailedPairs<'a> {
+    count: usize,
+    by_category: &'a BTreeMap<String, usize>,
+    by_generator: &'a BTreeMap<String, usize>,
+    by_concept: &'a BTreeMap<String, usize>,
+}
+
+impl<'a> AnalyzeDocument<'a> {
+    fn of(out: &'a AnalysisOutcome) -> AnalyzeDocument<'a> {
+        AnalyzeDocument {
+            run_id: out.run_id,
+            model: &out.model,
+            coverage: &out.coverage,
+            topics: out.topics.as_ref(),
+            failed_pairs: FailedPairs {
+                count: out.errors.failed,
+                by_category: &out.errors.by_category,
+                by_generator: &out.errors.by_generator,
+                by_concept: &out.errors.by_concept,
+            },
+            fill: out.fill.as_ref(),
+            after_fill: out.after_fill.as_ref(),
+            report_dir: &out.report_dir,
+        }
+    }
 }
 
 fn print_outcome(out: &AnalysisOutcome) {

@@ -1,12 +1,14 @@
 //! `lode audit`: question the gold SQL itself. Every gold and eval pair runs on the database
 //! and is looked at for what makes it unfit to score against (it fails, answers nothing,
 //! keeps rows the engine chooses, changes between runs, or filters on nothing); findings are
-//! printed by kind with the file and line, the reason and a fix.
+//! printed by kind with the file and line, the reason and a fix. `--json`: the findings in
+//! one document (exit 1 on findings all the same).
 
 use std::collections::BTreeMap;
 
 use anyhow::Result;
 use clap::Args;
+use serde::Serialize;
 
 use super::globals::Globals;
 use super::output::{indent, plural};
@@ -26,11 +28,37 @@ use lode_core::pipeline::audit::{Finding, FindingKind, audit_project};
 )]
 pub struct AuditArgs {}
 
+/// `lode audit --json`.
+#[derive(Serialize)]
+struct AuditDocument<'a> {
+    /// No findings.
+    ok: bool,
+    gold_pairs: usize,
+    eval_pairs: usize,
+    /// No eval set of its own: the gold set doubles as the eval set (audited once).
+    eval_is_gold: bool,
+    /// Findings by kind (only kinds found).
+    by_kind: BTreeMap<FindingKind, usize>,
+    findings: &'a [Finding],
+}
+
 pub fn run(globals: &Globals, _args: &AuditArgs) -> Result<i32> {
     let project = globals.load_project()?;
     let found = audit_project(&project);
     if globals.json {
-        super::json::emit("audit", &serde_json::json!({ "findings": found }))?;
+        let mut by_kind = BTreeMap::new();
+        for f in &found {
+            *by_kind.entry(f.kind).or_insert(0) += 1;
+        }
+        let doc = AuditDocument {
+            ok: found.is_empty(),
+            gold_pairs: project.gold.len(),
+            eval_pairs: project.eval.len(),
+            eval_is_gold: project.eval_is_gold,
+            by_kind,
+            findings: &found,
+        };
+        super::json::emit("audit", &doc)?;
     } else {
         print!("{}", describe(&found));
         let eval = if project.eval_is_gold {

@@ -1,18 +1,25 @@
 //! `lode demo`: write the demo project and run every stage on it offline (through the same
 //! tasks as the other commands), then open the TUI on a terminal or print the summary.
+//! `--json`: JSON lines, one `stage` line as each stage ends and a `done` line with every
+//! stage's key numbers; the TUI never opens.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Args;
+use serde::Serialize;
 
-use super::globals::terminal_attached;
+use super::check::ProjectInputs;
+use super::globals::{Globals, terminal_attached};
 use super::output::{EventView, indent, ms, plural, print_warnings};
 use lode_core::project::{Project, demo};
-use lode_core::tasks::demo::{DemoGeneration, DemoTuning};
-use lode_core::tasks::model::ModelRequest;
+use lode_core::tasks::demo::{
+    CoverageSummary, DemoGeneration, DemoReward, DemoTuning, EvaluationSummary, GenerationSummary,
+    StageSummary, TuningSummary,
+};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -41,15 +48,13 @@ pub struct DemoArgs {
 /// The line of the demo's config.yml that points it at `bakery.sqlite`.
 const SQLITE_DATABASE: &str = "  path: bakery.sqlite";
 
-/// Loads the demo's bakery into a schema of the PostgreSQL database at `url` and points the
-/// project's config at it (the SQLite file stays beside it). Says whether it did; a project
-/// that points at that schema already is left as it is.
-fn to_postgres(args: &DemoArgs, url: &str, config_path: &std::path::Path) -> Result<bool> {
+/// `--postgres URL` and `--pg-schema`, checked before anything is written.
+fn check_postgres_args(args: &DemoArgs, url: &str) -> Result<()> {
     if lode_core::project::url_has_password(url) {
-        anyhow::bail!(
-            "--postgres: the URL holds a password; give it without one and put the password in \
-             PGPASSWORD (config.yml never holds it)"
-        );
+        return Err(super::exit::usage(
+            "--postgres: the URL holds a password",
+            "give it without one and put the password in PGPASSWORD (config.yml never holds it)",
+        ));
     }
     if !args
         .pg_schema
@@ -57,8 +62,21 @@ fn to_postgres(args: &DemoArgs, url: &str, config_path: &std::path::Path) -> Res
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         || args.pg_schema.is_empty()
     {
-        anyhow::bail!("--pg-schema: use lower-case letters, digits and _ only");
+        return Err(super::exit::usage(
+            format!(
+                "--pg-schema: `{}` is not a schema name lode makes",
+                args.pg_schema
+            ),
+            "use lower-case letters, digits and _ only",
+        ));
     }
+    Ok(())
+}
+
+/// Loads the demo's bakery into a schema of the PostgreSQL database at `url` and points the
+/// project's config at it (the SQLite file stays beside it). Says whether it did; a project
+/// that points at that schema already is left as it is.
+fn to_postgres(args: &DemoArgs, url: &str, config_path: &std::path::Path) -> Result<bool> {
     let text = std::fs::read_to_string(config_path)?;
     let sep = if url.contains('?') { '&' } else { '?' };
     let target = format!("{url}{sep}options=-c%20search_path%3D{}", args.pg_schema);
@@ -122,10 +140,62 @@ fn align_inputs(dir: &std::path::Path, dialect: demo::DemoDialect, warn: bool) -
     Ok(())
 }
 
-pub fn run(args: &DemoArgs, model: &ModelRequest) -> Result<i32> {
+/// A `stage` line of `--json`: the stage, how long it took, and its key numbers.
+#[derive(Serialize)]
+struct StageLine<'a, T: Serialize> {
+    stage: &'a str,
+    elapsed_ms: u64,
+    #[serde(flatten)]
+    numbers: &'a T,
+}
+
+/// The `project` stage: where the project is and whether it was written now.
+#[derive(Serialize)]
+struct ProjectStage<'a> {
+    project_dir: &'a Path,
+    /// Written now (false: the project already there was used).
+    written: bool,
+    /// Rows of each table of the demo database, when written now.
+    tables: Option<std::collections::BTreeMap<&'a str, u64>>,
+    /// The PostgreSQL schema the bakery is in, with `--postgres`.
+    postgres_schema: Option<&'a str>,
+}
+
+/// The `done` line of `--json`: the project and every stage's key numbers (`null` for
+/// stages that did not run: all of them with `--no-run`).
+#[derive(Serialize)]
+struct DemoDone<'a> {
+    project_dir: &'a Path,
+    config: PathBuf,
+    written: bool,
+    /// The stages ran (false with `--no-run`).
+    ran: bool,
+    /// The project's inputs, once loaded.
+    inputs: Option<ProjectInputs>,
+    store: Option<PathBuf>,
+    /// The input snapshot the stages ran on.
+    snapshot: Option<i64>,
+    generation: Option<&'a GenerationSummary>,
+    analysis: Option<&'a CoverageSummary>,
+    tuning: Option<&'a TuningSummary>,
+    evaluation: Option<&'a EvaluationSummary>,
+    reward: Option<&'a DemoReward>,
+    elapsed_ms: u64,
+}
+
+fn whole_ms(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+pub fn run(args: &DemoArgs, globals: &Globals) -> Result<i32> {
+    let json = globals.json;
     let config_path = args.dir.join("config.yml");
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let existing = config_path.exists() && !args.force;
+    let mut written = None;
+    if let Some(url) = &args.postgres {
+        check_postgres_args(args, url)?;
+    }
     if existing {
         eprintln!(
             "using the demo project already in {} (pass --force to regenerate it)",
@@ -153,6 +223,7 @@ pub fn run(args: &DemoArgs, model: &ModelRequest) -> Result<i32> {
             started.elapsed().as_secs_f64() * 1000.0,
             rows.join(", ")
         );
+        written = Some(summary);
     }
     if let Some(url) = &args.postgres {
         let pointed_now = to_postgres(args, url, &config_path)?;
@@ -162,30 +233,95 @@ pub fn run(args: &DemoArgs, model: &ModelRequest) -> Result<i32> {
     } else if existing && std::fs::read_to_string(&config_path)?.contains(SQLITE_DATABASE) {
         align_inputs(&args.dir, demo::DemoDialect::Sqlite, false)?;
     }
+    let mut done = DemoDone {
+        project_dir: &args.dir,
+        config: config_path.clone(),
+        written: written.is_some(),
+        ran: false,
+        inputs: None,
+        store: None,
+        snapshot: None,
+        generation: None,
+        analysis: None,
+        tuning: None,
+        evaluation: None,
+        reward: None,
+        elapsed_ms: 0,
+    };
+    if json {
+        let stage = ProjectStage {
+            project_dir: &args.dir,
+            written: written.is_some(),
+            tables: written
+                .as_ref()
+                .map(|w| w.tables.iter().map(|(t, n)| (t.as_str(), *n)).collect()),
+            postgres_schema: args.postgres.as_ref().map(|_| args.pg_schema.as_str()),
+        };
+        let line = StageLine {
+            stage: "project",
+            elapsed_ms: whole_ms(started.elapsed()),
+            numbers: &stage,
+        };
+        super::json::emit_line("demo", "stage", &line)?;
+    }
     if args.no_run {
+        if json {
+            done.elapsed_ms = whole_ms(started.elapsed());
+            super::json::emit_line("demo", "done", &done)?;
+        }
         return Ok(0);
     }
     let project = Project::load(&config_path)?;
     print_warnings(&project.warnings);
     let (store, snapshot) = project.open_store()?;
     let store = Arc::new(store);
-    let mut out = std::io::stdout().lock();
-    write_project_summary(&mut out, &project)?;
-    writeln!(
-        out,
-        "Workspace store: {} (input snapshot {snapshot})",
-        project.store_path().display()
-    )?;
+    if !json {
+        let mut out = std::io::stdout().lock();
+        write_project_summary(&mut out, &project)?;
+        writeln!(
+            out,
+            "Workspace store: {} (input snapshot {snapshot})",
+            project.store_path().display()
+        )?;
+    }
     let view = EventView::new();
     let rt = lode_core::tasks::runtime()?;
+    // With --json, each stage's line as it ends (a failed write shows at the `done` line).
+    let on_stage = move |summary: &StageSummary, elapsed: Duration| {
+        if json {
+            let line = StageLine {
+                stage: summary.name(),
+                elapsed_ms: whole_ms(elapsed),
+                numbers: summary,
+            };
+            let _ = super::json::emit_line("demo", "stage", &line);
+        }
+    };
     let outcome = rt.block_on(lode_core::tasks::demo::run(
         &project,
         &store,
         snapshot,
         &view.reporter(),
+        &on_stage,
     ));
     view.finish();
     let outcome = outcome?;
+    if json {
+        let s = &outcome.summary;
+        done.ran = true;
+        done.inputs = Some(ProjectInputs::of(&project));
+        done.store = Some(project.store_path());
+        done.snapshot = Some(snapshot);
+        done.generation = Some(&s.generation);
+        done.analysis = s.analysis.as_ref();
+        done.tuning = Some(&s.tuning);
+        done.evaluation = Some(&s.evaluation);
+        done.reward = Some(&s.reward);
+        done.elapsed_ms = whole_ms(started.elapsed());
+        super::json::emit_line("demo", "done", &done)?;
+        return Ok(0);
+    }
+    let mut out = std::io::stdout().lock();
     writeln!(out)?;
     match &outcome.generation {
         DemoGeneration::AlreadyDone(run, counts) => {
@@ -240,7 +376,7 @@ pub fn run(args: &DemoArgs, model: &ModelRequest) -> Result<i32> {
     writeln!(out, "Reward (lode reward): {}", outcome.reward.headline())?;
     if !args.no_tui && terminal_attached() {
         drop(out);
-        crate::tui::run(project, store, model.clone())?;
+        crate::tui::run(project, store, globals.model_request())?;
     } else {
         writeln!(
             out,

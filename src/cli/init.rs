@@ -1,12 +1,17 @@
 //! `lode init`: write config.yml for the user's database, glossary and gold set, and check
-//! what can be checked at once.
+//! what can be checked at once. `--json`: what was written and what the check found, as one
+//! document.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
+use serde::Serialize;
 
-use super::check::print_report;
+use super::check::{CheckDocument, ProjectInputs, other_warnings, print_report};
+use super::exit::{self, Location};
+use super::globals::Globals;
+use super::output::print_warnings;
 use lode_core::project::Project;
 use lode_core::project::check::check;
 
@@ -35,15 +40,61 @@ pub struct InitArgs {
 
 const CONFIG_TEMPLATE: &str = include_str!("../../config.example.yml");
 
-pub fn run(args: &InitArgs) -> Result<i32> {
+/// `lode init --json`: what was written, and what loading and checking the project found.
+#[derive(Serialize)]
+struct InitDocument {
+    /// The config file written.
+    config: PathBuf,
+    database: DatabaseWritten,
+    /// The gold set as config.yml names it (`gold.jsonl`, the template's, without --gold).
+    gold_set: String,
+    /// The eval set and the glossary as config.yml names them (`null`: not given, their keys
+    /// stay commented out).
+    eval_set: Option<String>,
+    glossary: Option<String>,
+    /// Calls per gold pair written for each built-in generator, scaled to the gold set
+    /// (`null`: the gold set could not be read, the template's counts stay).
+    calls_per_gold: Option<usize>,
+    /// The project loaded: its inputs (`null` when it did not, see `not_loaded`).
+    inputs: Option<ProjectInputs>,
+    /// What `lode check` finds now (`null` when the project did not load).
+    check: Option<CheckDocument>,
+    /// The workspace store, created now.
+    store: Option<PathBuf>,
+    /// Why the project does not load yet (edit config.yml, then `lode check`).
+    not_loaded: Option<NotLoaded>,
+}
+
+/// The database config.yml points at.
+#[derive(Serialize)]
+struct DatabaseWritten {
+    /// `sqlite` or `postgresql`.
+    kind: &'static str,
+    /// The SQLite file (`data.sqlite`, the template's, without --db), or `null`.
+    path: Option<String>,
+    /// The PostgreSQL URL (never with a password), or `null`.
+    url: Option<String>,
+}
+
+/// An error loading the project, classified as `lode` errors are.
+#[derive(Serialize)]
+struct NotLoaded {
+    kind: &'static str,
+    message: String,
+    location: Option<Location>,
+    hint: Option<String>,
+}
+
+pub fn run(globals: &Globals, args: &InitArgs) -> Result<i32> {
+    let json = globals.json;
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
     let config_path = args.dir.join("config.yml");
     if config_path.exists() && !args.force {
-        bail!(
-            "{} already exists; edit it, or pass --force to overwrite it",
-            config_path.display()
-        );
+        return Err(exit::usage(
+            format!("{} already exists", config_path.display()),
+            "edit it, or pass --force to overwrite it",
+        ));
     }
     let rel = |p: &Option<PathBuf>, default: &str| -> Result<String> {
         match p {
@@ -52,80 +103,135 @@ pub fn run(args: &InitArgs) -> Result<i32> {
                 let abs =
                     std::path::absolute(p).with_context(|| format!("bad path {}", p.display()))?;
                 if !abs.exists() {
-                    bail!("{} does not exist", p.display());
+                    return Err(exit::usage(
+                        format!("{} does not exist", p.display()),
+                        "give the path of an existing file",
+                    ));
                 }
                 Ok(abs.to_string_lossy().into_owned())
             }
         }
     };
     let mut text = CONFIG_TEMPLATE.to_string();
-    let db_line = match args.db.as_ref().map(|p| p.to_string_lossy().into_owned()) {
+    let database = match args.db.as_ref().map(|p| p.to_string_lossy().into_owned()) {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             if lode_core::project::url_has_password(&url) {
-                bail!(
-                    "--db: the URL holds a password; give it without one and put the password in \
-                     the PGPASSWORD environment variable (config.yml never holds it)"
-                );
+                return Err(exit::usage(
+                    "--db: the URL holds a password",
+                    "give it without one and put the password in the PGPASSWORD environment \
+                     variable (config.yml never holds it)",
+                ));
             }
-            format!("url: {}", yaml_str(&url))
+            DatabaseWritten {
+                kind: "postgresql",
+                path: None,
+                url: Some(url),
+            }
         }
-        _ => format!("path: {}", yaml_str(&rel(&args.db, "data.sqlite")?)),
+        _ => DatabaseWritten {
+            kind: "sqlite",
+            path: Some(rel(&args.db, "data.sqlite")?),
+            url: None,
+        },
     };
+    let db_line = match (&database.url, &database.path) {
+        (Some(url), _) => format!("url: {}", yaml_str(url)),
+        (None, path) => format!("path: {}", yaml_str(path.as_deref().unwrap_or_default())),
+    };
+    let gold_set = rel(&args.gold, "gold.jsonl")?;
     for (key, value) in [
         ("path: data.sqlite", db_line),
         (
             "gold_test_set: gold.jsonl",
-            format!(
-                "gold_test_set: {}",
-                yaml_str(&rel(&args.gold, "gold.jsonl")?)
-            ),
+            format!("gold_test_set: {}", yaml_str(&gold_set)),
         ),
     ] {
         text = text.replacen(key, &value, 1);
     }
     // The eval set and the glossary are optional: their keys stay commented out unless given,
     // so a project without them loads.
+    let mut optional = Vec::new();
     for (key, given) in [
         ("eval_set: eval.jsonl", &args.eval),
         ("glossary: glossary.jsonl", &args.glossary),
     ] {
-        if given.is_some() {
+        let value = match given {
+            Some(_) => Some(rel(given, "")?),
+            None => None,
+        };
+        if let Some(value) = &value {
             let name = key.split(':').next().unwrap_or(key);
             text = text.replacen(
                 &format!("# {key}"),
-                &format!("{name}: {}", yaml_str(&rel(given, "")?)),
+                &format!("{name}: {}", yaml_str(value)),
                 1,
             );
         }
+        optional.push(value);
     }
     // Generator counts scaled to the gold set: a small set gets more calls per pair.
-    if let Some(n) = gold_count(&args.gold) {
+    let gold_pairs = gold_count(&args.gold);
+    if let Some(n) = gold_pairs {
         text = scale_generation(&text, n);
     }
     std::fs::write(&config_path, text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
-    println!("wrote {}", config_path.display());
+    let mut optional = optional.into_iter();
+    let mut doc = InitDocument {
+        config: config_path.clone(),
+        database,
+        gold_set,
+        eval_set: optional.next().flatten(),
+        glossary: optional.next().flatten(),
+        calls_per_gold: gold_pairs.map(calls_per_gold),
+        inputs: None,
+        check: None,
+        store: None,
+        not_loaded: None,
+    };
+    if !json {
+        println!("wrote {}", config_path.display());
+    }
     // Check what we can now, so mistakes surface at init rather than mid-run.
     match Project::load(&config_path) {
         Ok(p) => {
-            println!(
-                "project ok: {} tables, {} glossary entries, {} gold pairs, {} eval pairs",
-                p.schema.tables.len(),
-                p.glossary.len(),
-                p.gold.len(),
-                p.eval.len()
-            );
             // Every gold (and eval) query runs now, so a broken one surfaces here, not mid-run.
             let report = check(&p);
-            print_report(&p, &report);
-            if !report.ok() {
+            if json {
+                print_warnings(&other_warnings(&p, &report));
+                doc.inputs = Some(ProjectInputs::of(&p));
+                doc.check = Some(CheckDocument::new(&p, &report));
+            } else {
                 println!(
-                    "fix the lines above, then run `lode check` (from {}) to check again",
-                    args.dir.display()
+                    "project ok: {} tables, {} glossary entries, {} gold pairs, {} eval pairs",
+                    p.schema.tables.len(),
+                    p.glossary.len(),
+                    p.gold.len(),
+                    p.eval.len()
                 );
+                print_report(&p, &report);
+                if !report.ok() {
+                    println!(
+                        "fix the lines above, then run `lode check` (from {}) to check again",
+                        args.dir.display()
+                    );
+                }
             }
             p.open_store()?;
-            println!("workspace store: {}", p.store_path().display());
+            if json {
+                doc.store = Some(p.store_path());
+            } else {
+                println!("workspace store: {}", p.store_path().display());
+            }
+        }
+        Err(e) if json => {
+            let f = exit::classify(&anyhow::Error::new(e));
+            doc.not_loaded = Some(NotLoaded {
+                kind: f.kind,
+                message: f.message,
+                location: f.location,
+                hint: f.hint,
+            });
         }
         Err(e) => {
             println!("the project is not complete yet:\n{e}");
@@ -134,6 +240,9 @@ pub fn run(args: &InitArgs) -> Result<i32> {
                 config_path.display()
             );
         }
+    }
+    if json {
+        super::json::emit("init", &doc)?;
     }
     Ok(0)
 }

@@ -138,8 +138,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         return open_tui(&globals);
     };
     match command {
-        Command::Demo(args) => demo::run(args, &globals.model_request()),
-        Command::Init(args) => init::run(args),
+        Command::Demo(args) => demo::run(args, &globals),
+        Command::Init(args) => init::run(&globals, args),
         Command::Check(args) => check::run(&globals, args),
         Command::Audit(args) => audit::run(&globals, args),
         Command::Schema(args) => schema::run(&globals, args),

@@ -1,11 +1,11 @@
 //! `lode schema`: the database's tables, columns, keys, row counts and sample values. On a
 //! table of more than 100 000 rows the distinct counts and values come from its first 100 000
-//! rows, and the listing says so.
+//! rows, and the listing says so. `--json`: the `--format json` schema inside the document.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 
 use super::globals::Globals;
@@ -18,7 +18,7 @@ pub enum SchemaFormat {
     Create,
     /// CREATE TABLE with keys, row counts and sample values, as prompts get it.
     Annotated,
-    /// Everything as JSON.
+    /// Everything as JSON (the global `--json` gives the same inside the versioned document).
     Json,
 }
 
@@ -32,13 +32,27 @@ pub struct SchemaArgs {
 }
 
 pub fn run(globals: &Globals, args: &SchemaArgs) -> Result<i32> {
+    if globals.json && matches!(args.format, SchemaFormat::Create | SchemaFormat::Annotated) {
+        return Err(super::exit::usage(
+            "--json prints the schema as JSON; --format create and annotated print SQL text",
+            "drop --json for the SQL text, or --format for the JSON document",
+        ));
+    }
     let (db, _) = globals.open_db(args.db.as_deref(), None)?;
     let schema = lode_core::sql::schema::introspect(&db)?;
     if schema.tables.is_empty() {
-        bail!(
-            "{} has no tables: point database.path (or --db) at the SQLite file that holds your data",
-            db.path().display()
-        );
+        // As loading a project says it (exit 2, kind `input`).
+        return Err(lode_core::diag::InputError::new(
+            db.path(),
+            "the database has no tables (that this role may read)",
+            "point database.path (or database.url) in config.yml, or --db, at the database \
+             that holds your data",
+        )
+        .into());
+    }
+    if globals.json {
+        super::json::emit("schema", &schema)?;
+        return Ok(0);
     }
     let text = match args.format {
         SchemaFormat::Text => schema.to_text(),

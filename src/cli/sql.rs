@@ -1,19 +1,23 @@
 //! `lode sql`: run one read-only statement safely (table, JSON or CSV), or, with `--analyze`,
 //! print the concepts, tables, columns, hardness, level and template of queries as JSON.
+//! `--json`: the `--format json` result (or the analysis) inside the versioned document;
+//! `--analyze --file` then streams one `query` line per query and a `done` line.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
+use serde::Serialize;
 use serde_json::json;
 
+use super::exit;
 use super::globals::Globals;
 use super::output::{write_csv, write_table};
-use lode_core::sql::analyze::analyze as analyze_sql;
+use lode_core::sql::analyze::{Analysis, analyze as analyze_sql};
 use lode_core::sql::schema::{Schema, introspect};
-use lode_core::sql::{Database, ExecError, ExecLimits, QueryResult};
+use lode_core::sql::{Database, ExecLimits, QueryResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum RowFormat {
@@ -56,11 +60,20 @@ pub struct SqlArgs {
 }
 
 pub fn run(globals: &Globals, args: &SqlArgs) -> Result<i32> {
+    if globals.json && args.format == RowFormat::Csv {
+        return Err(exit::usage(
+            "--json and --format csv do not go together",
+            "drop --json for CSV, or --format for the JSON document",
+        ));
+    }
     if args.analyze {
         return analyze(globals, args);
     }
     let Some(sql) = &args.sql else {
-        bail!("give the statement to run: lode sql \"SELECT …\"");
+        return Err(exit::usage(
+            "give the statement to run",
+            "lode sql \"SELECT …\" (or --analyze --file FILE to analyze queries)",
+        ));
     };
     let base = match &args.db_url {
         Some(url) => {
@@ -84,37 +97,29 @@ pub fn run(globals: &Globals, args: &SqlArgs) -> Result<i32> {
         limits.max_rows = n;
     }
     // Detached: the answer comes back at the deadline even from a step SQLite cannot
-    // interrupt; the process exits right after, ending that step too.
-    match base.query_detached(sql, limits, None) {
-        Ok(result) => {
-            let mut out = std::io::stdout().lock();
-            match args.format {
-                RowFormat::Table => {
-                    write_table(&mut out, &result, std::io::stdout().is_terminal())?
-                }
-                RowFormat::Json => {
-                    serde_json::to_writer(&mut out, &result)?;
-                    writeln!(out)?;
-                }
-                RowFormat::Csv => {
-                    write_csv(&mut out, &result)?;
-                    // CSV has no place for it: say on stderr what was cut and how to get it.
-                    for note in cut_notes(&result, limits) {
-                        eprintln!("note: {note}");
-                    }
-                }
-            }
-            Ok(0)
+    // interrupt; the process exits right after, ending that step too. A refused statement
+    // (exit 5), a timeout (4) or a failing query (1) is an error `main` reports.
+    let result = base.query_detached(sql, limits, None)?;
+    if globals.json {
+        super::json::emit("sql", &result)?;
+        return Ok(0);
+    }
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        RowFormat::Table => write_table(&mut out, &result, std::io::stdout().is_terminal())?,
+        RowFormat::Json => {
+            serde_json::to_writer(&mut out, &result)?;
+            writeln!(out)?;
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(match e {
-                ExecError::Rejected { .. } => 3,
-                ExecError::Timeout { .. } => 4,
-                _ => 1,
-            })
+        RowFormat::Csv => {
+            write_csv(&mut out, &result)?;
+            // CSV has no place for it: say on stderr what was cut and how to get it.
+            for note in cut_notes(&result, limits) {
+                eprintln!("note: {note}");
+            }
         }
     }
+    Ok(0)
 }
 
 /// Says so when a PostgreSQL role could write.
@@ -164,44 +169,92 @@ fn schema(globals: &Globals, args: &SqlArgs) -> Result<Option<Schema>> {
     Ok(Some(introspect(&db)?))
 }
 
+/// One query of `--analyze --file` with `--json`: a `query` line of the stream.
+#[derive(Serialize)]
+struct AnalyzedLine<'a> {
+    /// The 1-based line of the file.
+    line: usize,
+    sql: &'a str,
+    /// `None` when the query could not be analyzed (`error` says why).
+    analysis: Option<&'a Analysis>,
+    error: Option<String>,
+}
+
+/// The `done` line of `--analyze --file` with `--json`.
+#[derive(Serialize)]
+struct AnalyzedFile {
+    /// Queries read (blank lines skipped).
+    queries: usize,
+    analyzed: usize,
+    /// Queries that could not be analyzed.
+    failed: usize,
+}
+
 fn analyze(globals: &Globals, args: &SqlArgs) -> Result<i32> {
     let schema = schema(globals, args)?;
     let mut out = std::io::stdout().lock();
     if let Some(file) = &args.file {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        let mut failures = 0;
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            exit::usage(
+                format!("cannot read {}: {e}", file.display()),
+                "--file takes a file of queries, one per line (or `SQL<TAB>db_id` lines)",
+            )
+        })?;
+        let mut counts = AnalyzedFile {
+            queries: 0,
+            analyzed: 0,
+            failed: 0,
+        };
         for (i, line) in text.lines().enumerate() {
             let sql = line.split('\t').next().unwrap_or("").trim();
             if sql.is_empty() {
                 continue;
             }
-            let record = match analyze_sql(sql, schema.as_ref()) {
+            counts.queries += 1;
+            let analysis = analyze_sql(sql, schema.as_ref());
+            match &analysis {
+                Ok(_) => counts.analyzed += 1,
+                Err(_) => counts.failed += 1,
+            }
+            if globals.json {
+                let record = AnalyzedLine {
+                    line: i + 1,
+                    sql,
+                    analysis: analysis.as_ref().ok(),
+                    error: analysis.as_ref().err().map(ToString::to_string),
+                };
+                super::json::emit_line("sql", "query", &record)?;
+                continue;
+            }
+            let record = match analysis {
                 Ok(a) => json!({"line": i + 1, "sql": sql, "analysis": a}),
-                Err(e) => {
-                    failures += 1;
-                    json!({"line": i + 1, "sql": sql, "error": e.to_string()})
-                }
+                Err(e) => json!({"line": i + 1, "sql": sql, "error": e.to_string()}),
             };
             writeln!(out, "{record}")?;
         }
-        if failures > 0 {
-            eprintln!("{failures} queries could not be analyzed (see their \"error\")");
+        if counts.failed > 0 {
+            eprintln!(
+                "{} queries could not be analyzed (see their \"error\")",
+                counts.failed
+            );
+        }
+        if globals.json {
+            super::json::emit_line("sql", "done", &counts)?;
         }
         return Ok(0);
     }
     let Some(sql) = &args.sql else {
-        bail!("give the query to analyze, or --file FILE");
+        return Err(exit::usage(
+            "give the query to analyze",
+            "lode sql --analyze \"SELECT …\", or --file FILE for a file of queries",
+        ));
     };
-    match analyze_sql(sql, schema.as_ref()) {
-        Ok(a) => {
-            serde_json::to_writer_pretty(&mut out, &a)?;
-            writeln!(out)?;
-            Ok(0)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(1)
-        }
+    let analysis = analyze_sql(sql, schema.as_ref())?;
+    if globals.json {
+        super::json::emit("sql", &analysis)?;
+    } else {
+        serde_json::to_writer_pretty(&mut out, &analysis)?;
+        writeln!(out)?;
     }
+    Ok(0)
 }
