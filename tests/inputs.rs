@@ -99,7 +99,7 @@ fn an_empty_gold_or_eval_set_is_a_clear_error() {
         write(dir.path(), "gold.jsonl", empty);
         for args in [&["review", "list"][..], &["generate", "--profile", "rules"]] {
             let out = lode(dir.path(), args);
-            assert_eq!(out.status.code(), Some(1), "{args:?} on {empty:?}");
+            assert_eq!(out.status.code(), Some(2), "{args:?} on {empty:?}");
             let err = text(&out.stderr);
             assert!(
                 err.contains("gold.jsonl: the question/SQL set has no pairs"),
@@ -111,7 +111,7 @@ fn an_empty_gold_or_eval_set_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path(), GOOD_GOLD, Some("[]"));
     let out = lode(dir.path(), &["eval", "--profile", "rules"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
         err.contains("eval.jsonl: the question/SQL set has no pairs"),
