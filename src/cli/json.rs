@@ -57,7 +57,7 @@ pub fn emit_line(command: &str, event: &str, body: &impl Serialize) -> anyhow::R
     if let Value::Object(map) = &mut doc {
         let mut ordered = Map::new();
         for k in ["version", "command"] {
-            if let Some(v) = map.remove(k) {
+            if let Some(v) = map.shift_remove(k) {
                 ordered.insert(k.into(), v);
             }
         }
