@@ -1,4 +1,6 @@
-//! `lode generate`: a generation run with a progress bar and the per-generator summary.
+//! `lode generate`: a generation run with a progress bar and the per-generator summary; with
+//! `--json`, a stream of JSON lines (the event view's `started`, `progress` and `warning`
+//! lines, then `done` with [`GenerateDoc`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -169,7 +171,7 @@ pub struct DiversityDoc {
 
 #[derive(Debug, Serialize)]
 pub struct GoldDiversity {
-    /// The gold pair's position (1-based).
+    /// The gold pair's position, from 1 (as `--gold` takes it).
     pub gold: i64,
     #[serde(flatten)]
     pub spread: Spread,
@@ -227,8 +229,9 @@ impl GenerateDoc {
                 per_gold: d
                     .per_gold
                     .iter()
-                    .map(|(gold, spread)| GoldDiversity {
-                        gold: *gold,
+                    .map(|(position, spread)| GoldDiversity {
+                        // The store numbers gold pairs from 0; `--gold` and people from 1.
+                        gold: position + 1,
                         spread: Spread::of(*spread),
                     })
                     .collect(),
