@@ -1,23 +1,27 @@
-//! `lode generate`: a generation run with a progress bar and the per-generator summary.
+//! `lode generate`: a generation run with a progress bar and the per-generator summary; with
+//! `--json`, a stream of JSON lines (the event view's `started`, `progress` and `warning`
+//! lines, then `done` with [`GenerateDoc`]).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
+use serde::Serialize;
 
 use super::globals::Globals;
 use super::output::EventView;
-use lode_core::pipeline::generate::{GenerateError, GenerateOptions};
+use lode_core::pipeline::generate::{GenerateError, GenerateOptions, GeneratorStats};
 use lode_core::store::{RunKind, RunStatus, Store};
 use lode_core::tasks::CancellationToken;
 use lode_core::tasks::TaskError;
-use lode_core::tasks::generate::{self, GenerateInput};
+use lode_core::tasks::generate::{self, GenerateInput, GenerateOutcome};
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     /// Start a new run even if the last one did not finish (the default resumes it).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub new: bool,
     /// Resume this run.
     #[arg(long, value_name = "RUN")]
@@ -32,12 +36,15 @@ pub fn run(globals: &Globals, args: &GenerateArgs) -> Result<i32> {
     let (store, snapshot) = project.open_store()?;
     let store = Arc::new(store);
     if let Some(bad) = args.gold.iter().find(|&&g| g == 0) {
-        anyhow::bail!(
-            "--gold {bad}: the gold set has pairs 1 to {}",
-            project.gold.len()
-        );
+        return Err(super::exit::usage(
+            format!(
+                "--gold {bad}: the gold set has pairs 1 to {}",
+                project.gold.len()
+            ),
+            "",
+        ));
     }
-    let new_run = args.new || (args.resume.is_none() && !resume_failed_run(&store)?);
+    let new_run = args.new || (args.resume.is_none() && !resume_failed_run(&store, !globals.json)?);
     let input = GenerateInput {
         model: globals.model_request(),
         options: GenerateOptions {
@@ -48,7 +55,7 @@ pub fn run(globals: &Globals, args: &GenerateArgs) -> Result<i32> {
         snapshot: Some(snapshot),
     };
     let started = Instant::now();
-    let view = EventView::new();
+    let view = EventView::for_stream(globals.json, "generate");
     let rt = lode_core::tasks::runtime()?;
     let cancel = CancellationToken::new();
     let watch = cancel.clone();
@@ -62,23 +69,23 @@ pub fn run(globals: &Globals, args: &GenerateArgs) -> Result<i32> {
     });
     view.finish();
     let outcome = match outcome {
+        // The pairs made are kept: said with the way on (the text and the JSON error).
         Err(TaskError::Generate(GenerateError::RunFailed { run_id, reason })) => {
-            eprintln!("error: generation run {run_id} failed: {reason}");
-            eprintln!(
-                "  the pairs it made are kept; fix the cause (`lode llm check` tests the \
-                 profile) and run `lode generate` to resume run {run_id}, or \
-                 `lode generate --new` to start over"
-            );
-            return Ok(1);
+            return Err(anyhow::anyhow!(
+                "generation run {run_id} failed: {reason}\n  the pairs it made are kept; fix \
+                 the cause (`lode llm check` tests the profile) and run `lode generate` to \
+                 resume run {run_id}, or `lode generate --new` to start over"
+            ));
         }
         other => other?,
     };
+    let elapsed = started.elapsed();
+    if globals.json {
+        super::json::emit_line("generate", "done", &GenerateDoc::of(&outcome, elapsed))?;
+        return Ok(0);
+    }
     let s = &outcome.summary;
-    println!(
-        "{} in {:.1} s",
-        outcome.headline(),
-        started.elapsed().as_secs_f64()
-    );
+    println!("{} in {:.1} s", outcome.headline(), elapsed.as_secs_f64());
     if s.skipped_existing > 0 {
         println!(
             "{} pairs were already stored by the interrupted run",
@@ -101,9 +108,151 @@ pub fn run(globals: &Globals, args: &GenerateArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// The `done` line of `lode generate --json`: the run's summary.
+#[derive(Debug, Serialize)]
+pub struct GenerateDoc {
+    pub run_id: i64,
+    /// The run was resumed (it had been interrupted or had failed).
+    pub resumed: bool,
+    /// The model that wrote the pairs, as the summary names it.
+    pub model: String,
+    /// Pairs already stored by the interrupted run when it resumed.
+    pub skipped_existing: usize,
+    pub by_generator: BTreeMap<String, GeneratorDoc>,
+    pub totals: GeneratorDoc,
+    pub diversity: DiversityDoc,
+    pub calls: CallsDoc,
+    pub elapsed_ms: u64,
+}
+
+/// One generator's counts (the summary table's row).
+#[derive(Debug, Serialize)]
+pub struct GeneratorDoc {
+    pub asked: usize,
+    pub generated: usize,
+    pub valid: usize,
+    pub fixed: usize,
+    pub suspect: usize,
+    pub failed: usize,
+    pub empty: usize,
+    pub duplicate: usize,
+    pub leakage: usize,
+    pub call_failures: usize,
+    pub why_none: Option<String>,
+}
+
+impl From<&GeneratorStats> for GeneratorDoc {
+    fn from(g: &GeneratorStats) -> GeneratorDoc {
+        GeneratorDoc {
+            asked: g.asked,
+            generated: g.generated,
+            valid: g.valid,
+            fixed: g.fixed,
+            suspect: g.suspect,
+            failed: g.failed,
+            empty: g.empty,
+            duplicate: g.duplicate,
+            leakage: g.leakage,
+            call_failures: g.call_failures,
+            why_none: g.why_none.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiversityDoc {
+    pub pairs: usize,
+    pub templates: usize,
+    pub results: usize,
+    pub per_gold: Vec<GoldDiversity>,
+    /// Pairs from no gold pair (SQL-first, gap filling).
+    pub unanchored: Spread,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GoldDiversity {
+    /// The gold pair's position, from 1 (as `--gold` takes it).
+    pub gold: i64,
+    #[serde(flatten)]
+    pub spread: Spread,
+}
+
+/// Kept pairs, distinct SQL templates and distinct results.
+#[derive(Debug, Serialize)]
+pub struct Spread {
+    pub pairs: usize,
+    pub templates: usize,
+    pub results: usize,
+}
+
+impl Spread {
+    fn of((pairs, templates, results): (usize, usize, usize)) -> Spread {
+        Spread {
+            pairs,
+            templates,
+            results,
+        }
+    }
+}
+
+/// The LLM calls the run made.
+#[derive(Debug, Serialize)]
+pub struct CallsDoc {
+    pub calls: u64,
+    pub cached: u64,
+    pub failed: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub latency_ms: f64,
+}
+
+impl GenerateDoc {
+    pub fn of(outcome: &GenerateOutcome, elapsed: std::time::Duration) -> GenerateDoc {
+        let s = &outcome.summary;
+        let d = &s.diversity;
+        let c = &outcome.calls.0;
+        GenerateDoc {
+            run_id: s.run_id,
+            resumed: s.resumed,
+            model: outcome.model.clone(),
+            skipped_existing: s.skipped_existing,
+            by_generator: s
+                .by_generator
+                .iter()
+                .map(|(name, g)| (name.clone(), g.into()))
+                .collect(),
+            totals: (&s.totals()).into(),
+            diversity: DiversityDoc {
+                pairs: d.pairs,
+                templates: d.templates,
+                results: d.results,
+                per_gold: d
+                    .per_gold
+                    .iter()
+                    .map(|(position, spread)| GoldDiversity {
+                        // The store numbers gold pairs from 0; `--gold` and people from 1.
+                        gold: position + 1,
+                        spread: Spread::of(*spread),
+                    })
+                    .collect(),
+                unanchored: Spread::of(d.unanchored),
+            },
+            calls: CallsDoc {
+                calls: c.calls,
+                cached: c.cached,
+                failed: c.failed,
+                prompt_tokens: c.prompt_tokens,
+                completion_tokens: c.completion_tokens,
+                latency_ms: c.total_latency_ms,
+            },
+            elapsed_ms: elapsed.as_millis() as u64,
+        }
+    }
+}
+
 /// When the newest generation run failed, whether to resume it (a plain `lode generate`
-/// does): asked at a terminal, said otherwise.
-fn resume_failed_run(store: &Store) -> Result<bool> {
+/// does): asked at a terminal when `may_ask` (not with `--json`), said otherwise.
+fn resume_failed_run(store: &Store, may_ask: bool) -> Result<bool> {
     let Some(last) = store.latest_run(RunKind::Generate)? else {
         return Ok(true);
     };
@@ -111,7 +260,7 @@ fn resume_failed_run(store: &Store) -> Result<bool> {
         return Ok(true);
     }
     let reason = last.error.as_deref().unwrap_or("no reason was recorded");
-    if !super::globals::terminal_attached() {
+    if !may_ask || !super::globals::terminal_attached() {
         eprintln!(
             "resuming generation run {} (it failed: {reason}); `lode generate --new` starts \
              over instead",

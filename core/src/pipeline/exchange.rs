@@ -184,6 +184,21 @@ pub struct ImportSummary {
     pub pairs: usize,
     pub valid: usize,
     pub invalid: usize,
+    /// The pairs per generator (the nested file's keys; `import` for flattened lines).
+    pub by_generator: BTreeMap<String, ImportCounts>,
+    /// Lines read of each shape: `nested_results` records and flattened `{input, output}`.
+    pub nested_records: usize,
+    pub flat_records: usize,
+    /// Nested items without a question, left out.
+    pub no_question: usize,
+}
+
+/// Pairs imported, and how many of them ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct ImportCounts {
+    pub pairs: usize,
+    pub valid: usize,
+    pub invalid: usize,
 }
 
 /// Imports a nested or flattened file of the original into a new run. Every pair is
@@ -192,6 +207,7 @@ pub fn import(project: &Project, store: &Store, path: &Path) -> Result<ImportSum
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::new(path, format!("cannot read: {e}"), "check the path"))?;
     let mut items: Vec<(String, String, String, Option<Json>)> = Vec::new(); // (generator, question, sql, original validation)
+    let (mut nested_records, mut flat_records, mut no_question) = (0, 0, 0);
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -206,6 +222,7 @@ pub fn import(project: &Project, store: &Store, path: &Path) -> Result<ImportSum
         })?;
         if v.get("original_question").is_some() {
             let Json::Object(obj) = &v else { continue };
+            nested_records += 1;
             for (key, list) in obj {
                 let Json::Array(list) = list else { continue };
                 for item in list {
@@ -221,6 +238,7 @@ pub fn import(project: &Project, store: &Store, path: &Path) -> Result<ImportSum
                     }
                     .unwrap_or("");
                     if q.is_empty() {
+                        no_question += 1;
                         continue;
                     }
                     let original = item
@@ -235,6 +253,7 @@ pub fn import(project: &Project, store: &Store, path: &Path) -> Result<ImportSum
             let s = v["output"].as_str().or(v["sql"].as_str());
             match (q, s) {
                 (Some(q), Some(s)) => {
+                    flat_records += 1;
                     items.push(("import".into(), q.to_string(), s.to_string(), None))
                 }
                 _ => {
@@ -264,8 +283,11 @@ pub fn import(project: &Project, store: &Store, path: &Path) -> Result<ImportSum
     let written = write_import(project, store, run_id, &owner, items);
     // Released whatever happened: a failed import is not a run someone is writing.
     let released = store.release_run(run_id, &owner);
-    let summary = written?;
+    let mut summary = written?;
     released?;
+    summary.nested_records = nested_records;
+    summary.flat_records = flat_records;
+    summary.no_question = no_question;
     Ok(summary)
 }
 
@@ -295,10 +317,14 @@ fn write_import(
             PairStatus::Invalid
         };
         summary.pairs += 1;
+        let counts = summary.by_generator.entry(generator.clone()).or_default();
+        counts.pairs += 1;
         if v.ok {
             summary.valid += 1;
+            counts.valid += 1;
         } else {
             summary.invalid += 1;
+            counts.invalid += 1;
         }
         store.insert_pair_with_validations(
             run_id,
