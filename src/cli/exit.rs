@@ -217,6 +217,14 @@ fn classify_one(e: &(dyn std::error::Error + 'static)) -> Option<Failure> {
                 Failure::new(Exit::Usage, "auth", message.clone())
                     .hint("check the API key the config or the environment gives"),
             ),
+            TuneError::WatchStopped {
+                transient: true,
+                message,
+                ..
+            } => Some(
+                Failure::new(Exit::Unreachable, "server_unreachable", message.clone())
+                    .hint("the job goes on at the provider: `lode jobs watch` again later"),
+            ),
             _ => None,
         };
     }
