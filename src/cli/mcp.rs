@@ -348,26 +348,6 @@ impl From<EvalCase> for EvalCaseView {
     }
 }
 
-/// `jobs list`: the tuning jobs, newest first.
-#[derive(Debug, Serialize)]
-struct JobsDoc {
-    jobs: Vec<JobListed>,
-}
-
-#[derive(Debug, Serialize)]
-struct JobListed {
-    id: i64,
-    provider: lode_core::store::TuneProvider,
-    status: lode_core::store::JobStatus,
-    external_id: Option<String>,
-    /// The base model it tunes.
-    base_model: Option<String>,
-    /// The tuned model, once there is one (`memory:1`, a provider's model id).
-    tuned_model: Option<String>,
-    created_at: String,
-    updated_at: String,
-}
-
 /// `path` as an agent can open it whatever its own directory.
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
@@ -737,20 +717,10 @@ impl LodeServer {
             }
             "jobs" => {
                 let _: JobsInput = arguments(name, args)?;
-                let mut jobs = Vec::new();
-                for j in store.jobs()? {
-                    jobs.push(JobListed {
-                        tuned_model: lode_core::tune::job_model(store, j.id)?,
-                        id: j.id,
-                        provider: j.provider,
-                        status: j.status,
-                        external_id: j.external_id,
-                        base_model: j.model,
-                        created_at: j.created_at,
-                        updated_at: j.updated_at,
-                    });
-                }
-                Outcome::ok(&JobsDoc { jobs })
+                // `lode jobs list --json`'s own document.
+                Outcome::ok(&super::jobs::JobsDoc {
+                    jobs: super::jobs::job_docs(store)?,
+                })
             }
             other => Err(anyhow::anyhow!("{other} is not run here")),
         }
