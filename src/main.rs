@@ -69,6 +69,8 @@ fn run() -> i32 {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    // Parsed, the flag is known for sure (`lode sql -- --json` is a statement, not the flag).
+    let json = cli.json;
     match lode::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
