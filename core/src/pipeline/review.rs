@@ -125,39 +125,18 @@ pub fn decide(
         validation,
     };
     match decision {
-        Decision::Accept { note } => store
-            .review(
-                pair_id,
-                ReviewAction::Accept,
-                None,
-                None,
-                None,
-                note.as_deref(),
-                by,
-            )
-            .map(|r| decided(Some(r), None)),
-        Decision::Reject { note } => store
-            .review(
-                pair_id,
-                ReviewAction::Reject,
-                None,
-                None,
-                None,
-                note.as_deref(),
-                by,
-            )
-            .map(|r| decided(Some(r), None)),
-        Decision::Reset { note } => store
-            .review(
-                pair_id,
-                ReviewAction::Reset,
-                None,
-                None,
-                None,
-                note.as_deref(),
-                by,
-            )
-            .map(|r| decided(Some(r), None)),
+        Decision::Accept { ref note }
+        | Decision::Reject { ref note }
+        | Decision::Reset { ref note } => {
+            let action = match decision {
+                Decision::Accept { .. } => ReviewAction::Accept,
+                Decision::Reject { .. } => ReviewAction::Reject,
+                _ => ReviewAction::Reset,
+            };
+            store
+                .review(pair_id, action, None, None, None, note.as_deref(), by)
+                .map(|r| decided(Some(r), None))
+        }
         Decision::Undo => {
             // Unknown pairs are an error, not "nothing to undo".
             store.pair(pair_id)?;

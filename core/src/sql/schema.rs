@@ -181,19 +181,28 @@ pub fn introspect(db: &Database) -> Result<Schema, IntrospectError> {
     db.target().introspect()
 }
 
-/// [`introspect`] for a SQLite file, from `sqlite_master` and its pragmas.
-pub(crate) fn introspect_sqlite(db: &dyn Target) -> Result<Schema, IntrospectError> {
-    let err = |source| IntrospectError {
-        path: db.location().to_path_buf(),
-        source,
-    };
-    // Introspection must see every row of its own small queries; sampling bounds the work.
+/// Runs introspection's own small queries on `db`: every row they return is seen (up to
+/// 100,000; sampling bounds the work), cells cut at 256 bytes, errors naming the database.
+fn introspection_query(
+    db: &dyn Target,
+) -> impl Fn(&str) -> Result<crate::sql::QueryResult, IntrospectError> + '_ {
     let limits = ExecLimits {
         max_rows: 100_000,
         max_cell_bytes: 256,
         ..db.limits()
     };
-    let q = |sql: &str| db.query_with(sql, limits, None).map_err(err);
+    move |sql| {
+        db.query_with(sql, limits, None)
+            .map_err(|source| IntrospectError {
+                path: db.location().to_path_buf(),
+                source,
+            })
+    }
+}
+
+/// [`introspect`] for a SQLite file, from `sqlite_master` and its pragmas.
+pub(crate) fn introspect_sqlite(db: &dyn Target) -> Result<Schema, IntrospectError> {
+    let q = introspection_query(db);
     let tables = q(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
     )?;
@@ -307,16 +316,7 @@ pub(crate) fn introspect_sqlite(db: &dyn Target) -> Result<Schema, IntrospectErr
 /// `schema.table` when its bare name is taken by another), keys, foreign keys, indexes, row
 /// counts, samples, comments, and an enum's labels.
 pub(crate) fn introspect_pg(db: &dyn Target) -> Result<Schema, IntrospectError> {
-    let err = |source| IntrospectError {
-        path: db.location().to_path_buf(),
-        source,
-    };
-    let limits = ExecLimits {
-        max_rows: 100_000,
-        max_cell_bytes: 256,
-        ..db.limits()
-    };
-    let q = |sql: &str| db.query_with(sql, limits, None).map_err(err);
+    let q = introspection_query(db);
     let tables = q(
         "SELECT c.oid::int8, n.nspname, c.relname, obj_description(c.oid, 'pg_class'),
                count(*) OVER (PARTITION BY c.relname)
@@ -460,21 +460,13 @@ pub(crate) fn introspect_pg(db: &dyn Target) -> Result<Schema, IntrospectError> 
             let c = pg_ident(&column.name);
             let sample = format!("(SELECT {c} AS v FROM {ident} LIMIT {SAMPLE_SCAN_ROWS}) s");
             // Types without equality (json, xml, …) have no distinct count or samples.
-            if let Ok(d) = db.query_with(
-                &format!("SELECT count(DISTINCT v) FROM {sample}"),
-                limits,
-                None,
-            ) {
+            if let Ok(d) = q(&format!("SELECT count(DISTINCT v) FROM {sample}")) {
                 column.distinct_count = d.rows.first().map_or(0, |r| int(&r[0]).max(0) as u64);
             }
-            if let Ok(values) = db.query_with(
-                &format!(
-                    "SELECT v, count(*) AS n FROM {sample} WHERE v IS NOT NULL GROUP BY v \
-                     ORDER BY n DESC, v::text LIMIT {SAMPLE_VALUES}"
-                ),
-                limits,
-                None,
-            ) {
+            if let Ok(values) = q(&format!(
+                "SELECT v, count(*) AS n FROM {sample} WHERE v IS NOT NULL GROUP BY v \
+                 ORDER BY n DESC, v::text LIMIT {SAMPLE_VALUES}"
+            )) {
                 column.samples = values
                     .rows
                     .into_iter()
